@@ -1,0 +1,231 @@
+//! Authentication: from an `Authorization` header to a [`User`].
+//!
+//! An [`Authenticator`] looks at the request's credentials ([`Credentials`], the two words of
+//! the `Authorization` header) and answers with an [`AuthOutcome`]: the user, a refusal with a
+//! reason, or "not my scheme". It also contributes its `WWW-Authenticate` challenge to a 401.
+//!
+//! The engine runs the configured authenticator once per request, in
+//! [`Canister::enter`](crate::Canister::enter).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
+
+/// Claims of a JSON Web Token, as a JSON object.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// An authenticated user: a name and, for a JWT, its claims.
+///
+/// The name is the Basic username, the name given to a form login
+/// ([`Session::login`](crate::Session::login)), or the JWT `sub` claim.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claims: Option<Claims>,
+}
+
+impl User {
+    /// A user known by name only (Basic or form login).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            claims: None,
+        }
+    }
+
+    /// A user authenticated by a token carrying `claims`.
+    pub fn with_claims(name: impl Into<String>, claims: Claims) -> Self {
+        Self {
+            name: name.into(),
+            claims: Some(claims),
+        }
+    }
+
+    /// The user's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The token's claims; `None` for Basic and form logins.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
+    }
+}
+
+impl fmt::Debug for User {
+    /// Shows the name and the names of the claims, never their values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("User");
+        d.field("name", &self.name);
+        if let Some(claims) = &self.claims {
+            d.field("claims", &claims.keys().collect::<Vec<_>>());
+        }
+        d.finish()
+    }
+}
+
+/// The two words of an `Authorization` header: a scheme and its token.
+///
+/// `Debug` never shows the token.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    scheme: &'a str,
+    token: &'a str,
+}
+
+impl<'a> Credentials<'a> {
+    /// Splits an `Authorization` header value into scheme and token.
+    ///
+    /// # Errors
+    ///
+    /// A refusal (scheme `"-"`) when the value is not visible ASCII or not exactly two words.
+    pub fn parse(value: &'a HeaderValue) -> Result<Self, Refusal> {
+        let text = value
+            .to_str()
+            .map_err(|_| Refusal::new("-", "authorization header is not visible ascii"))?;
+        let mut words = text.split_ascii_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(scheme), Some(token), None) => Ok(Self { scheme, token }),
+            (Some(scheme), None, _) => Err(Refusal::new(
+                scheme_label(scheme),
+                "authorization header has a scheme but no credentials",
+            )),
+            _ => Err(Refusal::new(
+                "-",
+                "authorization header must be two words: <scheme> <credentials>",
+            )),
+        }
+    }
+
+    /// Credentials made of a scheme and a token (used by tests and custom parsers).
+    pub fn new(scheme: &'a str, token: &'a str) -> Self {
+        Self { scheme, token }
+    }
+
+    /// The scheme as sent (`Basic`, `Bearer`, ...).
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+
+    /// Whether the scheme is `name`, compared case-insensitively (RFC 9110 section 11.1).
+    pub fn is_scheme(&self, name: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(name)
+    }
+
+    /// The credentials after the scheme. Secret: never log it.
+    pub fn token(&self) -> &'a str {
+        self.token
+    }
+}
+
+impl fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an [`Authenticator`] concluded about a request's credentials.
+#[derive(Debug, Clone)]
+pub enum AuthOutcome {
+    /// The credentials are valid and belong to this user.
+    Authenticated(User),
+    /// The credentials are for this authenticator's scheme but wrong, expired or malformed.
+    Refused(Refusal),
+    /// The credentials are for another scheme: the next authenticator of a chain is asked.
+    NotMine,
+}
+
+/// Why credentials were refused: the scheme and a reason that never contains the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    scheme: Cow<'static, str>,
+    reason: Cow<'static, str>,
+}
+
+impl Refusal {
+    /// A refusal of `scheme` credentials for `reason` (which must not contain the credential).
+    pub fn new(scheme: impl Into<Cow<'static, str>>, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            scheme: scheme.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The scheme that refused (`Basic`, `Bearer`, or `-` when the header could not be parsed).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The reason, safe to log and to send in a challenge's `error_description`.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} credentials refused: {}", self.scheme, self.reason)
+    }
+}
+
+/// Turns the credentials of a request into a user, and describes itself in 401 challenges.
+///
+/// Implementations exist for [`Basic`], [`Jwt`], chains (tuples and `Vec<Box<dyn
+/// DynAuthenticator>>`), closures through [`FnAuthenticator`], and `()` (nobody is ever
+/// authenticated).
+pub trait Authenticator: Send + Sync + 'static {
+    /// Checks the request's credentials.
+    fn authenticate<'a>(
+        &'a self,
+        credentials: &'a Credentials<'a>,
+    ) -> impl Future<Output = AuthOutcome> + Send + 'a;
+
+    /// Checks a username and password given some other way than a header (a login form).
+    ///
+    /// The default answers [`AuthOutcome::NotMine`]: this authenticator has no passwords.
+    fn verify_password<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> impl Future<Output = AuthOutcome> + Send + 'a {
+        let _ = (username, password);
+        std::future::ready(AuthOutcome::NotMine)
+    }
+
+    /// Appends this authenticator's `WWW-Authenticate` challenges for a 401.
+    ///
+    /// `refusal` is the reason the request's own credentials were refused, if they were; a
+    /// Bearer challenge then carries `error="invalid_token"`.
+    fn challenges(&self, refusal: Option<&Refusal>, out: &mut Vec<HeaderValue>);
+}
+
+impl Authenticator for () {
+    fn authenticate<'a>(
+        &'a self,
+        _credentials: &'a Credentials<'a>,
+    ) -> impl Future<Output = AuthOutcome> + Send + 'a {
+        std::future::ready(AuthOutcome::NotMine)
+    }
+
+    fn challenges(&self, _refusal: Option<&Refusal>, _out: &mut Vec<HeaderValue>) {}
+}
+
+fn scheme_label(scheme: &str) -> Cow<'static, str> {
+    if scheme.eq_ignore_ascii_case("basic") {
+        Cow::Borrowed("Basic")
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Cow::Borrowed("Bearer")
+    } else {
+        Cow::Borrowed("-")
+    }
+}
+
+mod configured;
+
+pub use configured::DefaultAuthenticator;

@@ -1,0 +1,979 @@
+//! Configuration: canister's INI file, a builder in code, and `CANISTER_<KEY>` overrides.
+//!
+//! A config file written for the Python plugin loads unchanged: section `[canister]`, keys
+//! case-insensitive (as Python's `configparser`), the old spelling `session_timout`, bottle's
+//! own `debug` key (accepted and ignored) and the README's `auth_client_id` (an alias of
+//! `auth_jwt_client_id`). Other sections belong to the application and are ignored.
+//!
+//! Every key is listed in [`KEYS`] with what it accepts. An unknown key or a bad value is a
+//! [`ConfigError`] naming the key, the value (masked when secret) and what was expected.
+
+mod ini;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use crate::log::Level;
+
+pub use ini::parse_ini;
+
+/// A configuration key: its canonical name, what it accepts, and whether it is secret.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyInfo {
+    /// The key as written in the INI file (lowercase).
+    pub name: &'static str,
+    /// What values are accepted, for error messages.
+    pub expected: &'static str,
+    /// Whether the value is masked when printed or logged.
+    pub secret: bool,
+}
+
+const fn key(name: &'static str, expected: &'static str) -> KeyInfo {
+    KeyInfo {
+        name,
+        expected,
+        secret: false,
+    }
+}
+
+const fn secret(name: &'static str, expected: &'static str) -> KeyInfo {
+    KeyInfo {
+        name,
+        expected,
+        secret: true,
+    }
+}
+
+const BOOL: &str = "true or false (also yes/no, on/off, 1/0)";
+
+/// Every configuration key canister reads.
+pub const KEYS: &[KeyInfo] = &[
+    key("debug", "bottle's debug flag: true or false (read and ignored)"),
+    key("log_path", "a directory for daily log files (unset: the console)"),
+    key("log_level", "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL"),
+    key("log_days", "a number of days to keep log files (integer ≥ 1)"),
+    key("log_slow_ms", "milliseconds after which a response is logged as slow (integer ≥ 0)"),
+    key("log_trust_proxy", BOOL),
+    key("session_timeout", "seconds of inactivity before a session expires (≤ 0: never)"),
+    key("session_cookie", "a cookie name (RFC 6265 token)"),
+    key("session_cookie_samesite", "Lax, Strict or None"),
+    key("session_cookie_secure", "auto, true or false"),
+    key("session_cookie_domain", "a domain name for the cookie's Domain attribute"),
+    key("session_cookie_path", "a path starting with /"),
+    key("session_cookie_persistent", BOOL),
+    key("session_locking", BOOL),
+    key("session_lock_timeout", "seconds to wait for a session lock (number > 0)"),
+    key("session_max", "the most sessions the memory store holds (integer ≥ 1; 0: no cap)"),
+    key("session_on_store_error", "fail or anonymous"),
+    secret("session_store", "memory, or a redis:// / rediss:// URL"),
+    key("session_store_prefix", "a key prefix for the store"),
+    key("session_store_timeout", "seconds a store operation may take (number > 0)"),
+    key("cors", "*, false, or a comma-separated list of origins (scheme://host[:port])"),
+    key("cors_methods", "a comma-separated list of HTTP methods"),
+    key("cors_headers", "* or a comma-separated list of header names"),
+    key("cors_expose_headers", "a comma-separated list of header names"),
+    key("cors_credentials", BOOL),
+    key("cors_max_age", "seconds a preflight may be cached (integer ≥ 0)"),
+    key("csrf", BOOL),
+    key("csrf_trusted_origins", "a comma-separated list of origins (scheme://host[:port])"),
+    key("auth_basic_username", "a user name (no ':')"),
+    secret("auth_basic_password", "the password, or with sha256 its hex SHA-256 digest"),
+    key("auth_basic_encryption", "clear or sha256"),
+    key("auth_basic_realm", "a realm name for the Basic challenge"),
+    key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
+    secret("auth_jwt_secret", "the HMAC secret, in auth_jwt_encoding"),
+    key("auth_jwt_encoding", "clear, base64std or base64url"),
+    key(
+        "auth_jwt_algorithms",
+        "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256",
+    ),
+    secret("auth_jwt_public_key", "the path of a PEM public key file (RS*, ES*, PS*)"),
+    key("auth_jwt_issuer", "the issuer (iss) tokens must carry"),
+    key("auth_jwt_leeway", "seconds of clock skew allowed on exp and nbf (integer ≥ 0)"),
+    key("auth_jwt_realm", "a realm name for the Bearer challenge"),
+    key("auth_remember", BOOL),
+];
+
+/// Old or alternative spellings accepted for compatibility with canister's files.
+const ALIASES: &[(&str, &str)] = &[
+    ("session_timout", "session_timeout"),
+    ("auth_client_id", "auth_jwt_client_id"),
+];
+
+/// A secret string (password, token secret, URL with a password): never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on top-level navigation from other sites, not on their subrequests (default).
+    Lax,
+    /// Never sent from other sites.
+    Strict,
+    /// Always sent (requires `Secure`; browsers drop it otherwise).
+    None,
+}
+
+/// When the session cookie gets its `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// When the request arrived over https (URI scheme, `X-Forwarded-Proto` or `Forwarded`).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// What happens when the session store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// The client gets a 503 (default): a write is never reported as done when it was not.
+    Fail,
+    /// The request goes on with an empty session that is not saved.
+    Anonymous,
+}
+
+/// How `auth_basic_password` is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasicEncryption {
+    /// The password itself.
+    Clear,
+    /// The hex SHA-256 digest of the password.
+    Sha256,
+}
+
+/// How `auth_jwt_secret` is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtEncoding {
+    /// The secret's bytes as written.
+    Clear,
+    /// Standard base64 (`+` and `/`), padding optional.
+    Base64Std,
+    /// URL-safe base64 (`-` and `_`), padding optional.
+    Base64Url,
+}
+
+/// A JWT signature algorithm canister accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+    RS256,
+    RS384,
+    RS512,
+    ES256,
+    ES384,
+    PS256,
+}
+
+impl JwtAlgorithm {
+    /// The algorithm's name as in a JWT header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::HS256 => "HS256",
+            JwtAlgorithm::HS384 => "HS384",
+            JwtAlgorithm::HS512 => "HS512",
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::RS384 => "RS384",
+            JwtAlgorithm::RS512 => "RS512",
+            JwtAlgorithm::ES256 => "ES256",
+            JwtAlgorithm::ES384 => "ES384",
+            JwtAlgorithm::PS256 => "PS256",
+        }
+    }
+
+    /// Whether the algorithm is an HMAC (shared secret) one.
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512
+        )
+    }
+}
+
+impl FromStr for JwtAlgorithm {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.to_ascii_uppercase().as_str() {
+            "HS256" => JwtAlgorithm::HS256,
+            "HS384" => JwtAlgorithm::HS384,
+            "HS512" => JwtAlgorithm::HS512,
+            "RS256" => JwtAlgorithm::RS256,
+            "RS384" => JwtAlgorithm::RS384,
+            "RS512" => JwtAlgorithm::RS512,
+            "ES256" => JwtAlgorithm::ES256,
+            "ES384" => JwtAlgorithm::ES384,
+            "PS256" => JwtAlgorithm::PS256,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The `CORS` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers (default).
+    Disabled,
+    /// `*`: every origin, as canister (`Access-Control-Allow-Origin: *` on every response).
+    Any,
+    /// These origins only (`scheme://host[:port]`, lowercase); the request's origin is echoed.
+    List(Vec<String>),
+}
+
+/// The whole configuration, with canister's defaults.
+///
+/// Fields are public for reading and for building in code; [`Config::set`] takes the INI
+/// spelling, and [`Config::validate`] checks combinations (run by every constructor here and
+/// by the engine).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Bottle's `debug` flag, accepted for compatibility and ignored.
+    pub debug: bool,
+    /// Directory of the daily log files; `None`: the console (stderr).
+    pub log_path: Option<PathBuf>,
+    /// The lowest level written; `None` is `DISABLED`. Default `INFO`.
+    pub log_level: Option<Level>,
+    /// Days of log files kept. Default 30, as canister.
+    pub log_days: u32,
+    /// A response slower than this is logged at WARNING with `!!!`. Default 1000 ms, as
+    /// canister.
+    pub log_slow_ms: u64,
+    /// Log the client address from `X-Forwarded-For` (only behind a proxy you control).
+    pub log_trust_proxy: bool,
+    /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
+    pub session_timeout: Option<Duration>,
+    /// The session cookie's name. Default `session_id`, as canister.
+    pub session_cookie: String,
+    /// `SameSite` of the cookie. Default `Lax`: sent on navigation to the site, not on other
+    /// sites' subrequests (a CSRF defence that keeps links from other sites working).
+    pub session_cookie_samesite: SameSite,
+    /// `Secure` of the cookie. Default automatic (set over https).
+    pub session_cookie_secure: CookieSecure,
+    /// `Domain` of the cookie; `None` (default): the host only.
+    pub session_cookie_domain: Option<String>,
+    /// `Path` of the cookie. Default `/`.
+    pub session_cookie_path: String,
+    /// Whether the cookie carries `Max-Age` (the session timeout); otherwise it lasts until
+    /// the browser closes. Default true.
+    pub session_cookie_persistent: bool,
+    /// Serialise the requests of one session (exact read-modify-write). Default false.
+    pub session_locking: bool,
+    /// How long a request waits for the session lock before a 503. Default 5 s.
+    pub session_lock_timeout: Duration,
+    /// The most sessions the memory store holds (the soonest to expire are evicted first);
+    /// `None`: no cap (default).
+    pub session_max: Option<usize>,
+    /// What happens when the store fails. Default: 503.
+    pub session_on_store_error: OnStoreError,
+    /// Where sessions live: `None` is the memory store; else a URL the store crate reads.
+    pub session_store: Option<Secret>,
+    /// Key prefix for stores that share a namespace. Default `canister:session:`.
+    pub session_store_prefix: String,
+    /// How long one store operation may take. Default 2 s.
+    pub session_store_timeout: Duration,
+    /// The `CORS` setting. Default disabled.
+    pub cors: CorsOrigins,
+    /// Methods a preflight allows. Default GET, HEAD, POST, PUT, PATCH, DELETE.
+    pub cors_methods: Vec<Method>,
+    /// Request headers a preflight allows; `None` (default): those the preflight asks for.
+    pub cors_headers: Option<Vec<HeaderName>>,
+    /// Response headers scripts may read.
+    pub cors_expose_headers: Vec<HeaderName>,
+    /// Send `Access-Control-Allow-Credentials: true` (needs a list of origins).
+    pub cors_credentials: bool,
+    /// `Access-Control-Max-Age` of preflights, in seconds.
+    pub cors_max_age: Option<u64>,
+    /// Refuse cross-site unsafe requests that carry the session cookie. Default true.
+    pub csrf: bool,
+    /// Origins trusted for cross-site unsafe requests (besides the CORS list).
+    pub csrf_trusted_origins: Vec<String>,
+    /// The Basic user's name.
+    pub auth_basic_username: Option<String>,
+    /// The Basic user's password (or its SHA-256, per `auth_basic_encryption`).
+    pub auth_basic_password: Option<Secret>,
+    /// How the password is given. Default clear.
+    pub auth_basic_encryption: BasicEncryption,
+    /// The Basic challenge's realm. Default `private`.
+    pub auth_basic_realm: String,
+    /// The audience JWTs must carry (OAuth2 client id).
+    pub auth_jwt_client_id: Option<String>,
+    /// The JWT HMAC secret.
+    pub auth_jwt_secret: Option<Secret>,
+    /// How the secret is encoded. Default clear.
+    pub auth_jwt_encoding: JwtEncoding,
+    /// Accepted JWT algorithms. Default HS256 only.
+    pub auth_jwt_algorithms: Vec<JwtAlgorithm>,
+    /// PEM public key file for RS*/ES*/PS* algorithms.
+    pub auth_jwt_public_key: Option<PathBuf>,
+    /// The issuer JWTs must carry, if set.
+    pub auth_jwt_issuer: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf`, in seconds. Default 0.
+    pub auth_jwt_leeway: u64,
+    /// The Bearer challenge's realm. Default `private`.
+    pub auth_jwt_realm: String,
+    /// Keep a header-authenticated user in the session, as canister did. Default false: a
+    /// cookie alone never replays an `Authorization` header's authority.
+    pub auth_remember: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            debug: false,
+            log_path: None,
+            log_level: Some(Level::Info),
+            log_days: 30,
+            log_slow_ms: 1000,
+            log_trust_proxy: false,
+            session_timeout: Some(Duration::from_secs(3600)),
+            session_cookie: "session_id".to_owned(),
+            session_cookie_samesite: SameSite::Lax,
+            session_cookie_secure: CookieSecure::Auto,
+            session_cookie_domain: None,
+            session_cookie_path: "/".to_owned(),
+            session_cookie_persistent: true,
+            session_locking: false,
+            session_lock_timeout: Duration::from_secs(5),
+            session_max: None,
+            session_on_store_error: OnStoreError::Fail,
+            session_store: None,
+            session_store_prefix: "canister:session:".to_owned(),
+            session_store_timeout: Duration::from_secs(2),
+            cors: CorsOrigins::Disabled,
+            cors_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+            cors_headers: None,
+            cors_expose_headers: Vec::new(),
+            cors_credentials: false,
+            cors_max_age: None,
+            csrf: true,
+            csrf_trusted_origins: Vec::new(),
+            auth_basic_username: None,
+            auth_basic_password: None,
+            auth_basic_encryption: BasicEncryption::Clear,
+            auth_basic_realm: "private".to_owned(),
+            auth_jwt_client_id: None,
+            auth_jwt_secret: None,
+            auth_jwt_encoding: JwtEncoding::Clear,
+            auth_jwt_algorithms: vec![JwtAlgorithm::HS256],
+            auth_jwt_public_key: None,
+            auth_jwt_issuer: None,
+            auth_jwt_leeway: 0,
+            auth_jwt_realm: "private".to_owned(),
+            auth_remember: false,
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key canister does not know. Check the spelling against [`KEYS`].
+    #[error("unknown configuration key `{key}` (from {origin}); see canister_core::config::KEYS for the accepted keys")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Where it came from (file path, environment variable, code).
+        origin: String,
+    },
+    /// A value the key does not accept.
+    #[error("invalid value {value:?} for `{key}` (from {origin}): expected {expected}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value, masked when the key is secret.
+        value: String,
+        /// What the key accepts.
+        expected: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// Two settings that cannot go together, or a setting that cannot be used.
+    #[error("invalid configuration `{key}`: {message}")]
+    Conflict {
+        /// The key at fault.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The file is not INI as canister reads it.
+    #[error("{origin}, line {line}: {message}")]
+    Syntax {
+        /// The file.
+        origin: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
+    /// overrides, then validates.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the file cannot be read or holds an unknown key or bad value.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::default();
+        config.apply_ini(&text, &path.display().to_string())?;
+        config.apply_env(std::env::vars())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads INI text (section `[canister]`) without looking at the environment.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for syntax errors, unknown keys and bad values.
+    pub fn from_ini_str(text: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_ini(text, "<string>")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies the `[canister]` section of INI text; `origin` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for syntax errors, unknown keys and bad values.
+    pub fn apply_ini(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        for entry in parse_ini(text, origin)? {
+            if entry.section.eq_ignore_ascii_case("canister") {
+                self.set_from(&entry.key, &entry.value, origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies overrides from `CANISTER_<KEY>` variables among `vars` (pass
+    /// `std::env::vars()`); other variables are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an unknown key or a bad value.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            if let Some(key) = name.strip_prefix("CANISTER_") {
+                let origin = format!("environment variable {name}");
+                self.set_from(&key.to_ascii_lowercase(), &value, &origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its INI spelling (case-insensitive) and textual value.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`].
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_from(key, value, "code")
+    }
+
+    fn set_from(&mut self, key: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
+        let lower = key.trim().to_ascii_lowercase();
+        let canonical = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == lower)
+            .map_or(lower.as_str(), |(_, to)| to);
+        let Some(info) = KEYS.iter().find(|k| k.name == canonical) else {
+            return Err(ConfigError::UnknownKey {
+                key: key.to_owned(),
+                origin: origin.to_owned(),
+            });
+        };
+        let v = value.trim();
+        let bad = || ConfigError::InvalidValue {
+            key: info.name.to_owned(),
+            value: if info.secret {
+                "********".to_owned()
+            } else {
+                v.to_owned()
+            },
+            expected: info.expected.to_owned(),
+            origin: origin.to_owned(),
+        };
+        match info.name {
+            "debug" => self.debug = parse_bool(v).ok_or_else(bad)?,
+            "log_path" => self.log_path = non_empty(v).map(PathBuf::from),
+            "log_level" => {
+                self.log_level = match v.to_ascii_uppercase().as_str() {
+                    "DISABLED" | "FALSE" | "NONE" | "OFF" => None,
+                    "DEBUG" => Some(Level::Debug),
+                    "INFO" => Some(Level::Info),
+                    "WARNING" | "WARN" => Some(Level::Warning),
+                    "ERROR" => Some(Level::Error),
+                    "CRITICAL" => Some(Level::Critical),
+                    _ => return Err(bad()),
+                }
+            }
+            "log_days" => self.log_days = v.parse().ok().filter(|d| *d >= 1).ok_or_else(bad)?,
+            "log_slow_ms" => self.log_slow_ms = v.parse().map_err(|_| bad())?,
+            "log_trust_proxy" => self.log_trust_proxy = parse_bool(v).ok_or_else(bad)?,
+            "session_timeout" => {
+                let secs: f64 = v.parse().map_err(|_| bad())?;
+                if !secs.is_finite() {
+                    return Err(bad());
+                }
+                self.session_timeout = if secs <= 0.0 {
+                    None
+                } else {
+                    Some(Duration::try_from_secs_f64(secs).map_err(|_| bad())?)
+                };
+            }
+            "session_cookie" => {
+                if v.is_empty() || !v.bytes().all(is_token_char) {
+                    return Err(bad());
+                }
+                self.session_cookie = v.to_owned();
+            }
+            "session_cookie_samesite" => {
+                self.session_cookie_samesite = match v.to_ascii_lowercase().as_str() {
+                    "lax" => SameSite::Lax,
+                    "strict" => SameSite::Strict,
+                    "none" => SameSite::None,
+                    _ => return Err(bad()),
+                }
+            }
+            "session_cookie_secure" => {
+                self.session_cookie_secure = match v.to_ascii_lowercase().as_str() {
+                    "auto" => CookieSecure::Auto,
+                    other => match parse_bool(other) {
+                        Some(true) => CookieSecure::Always,
+                        Some(false) => CookieSecure::Never,
+                        None => return Err(bad()),
+                    },
+                }
+            }
+            "session_cookie_domain" => {
+                if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+                    return Err(bad());
+                }
+                self.session_cookie_domain = non_empty(v).map(str::to_owned);
+            }
+            "session_cookie_path" => {
+                if !v.starts_with('/') || v.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+                    return Err(bad());
+                }
+                self.session_cookie_path = v.to_owned();
+            }
+            "session_cookie_persistent" => {
+                self.session_cookie_persistent = parse_bool(v).ok_or_else(bad)?;
+            }
+            "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
+            "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
+            "session_max" => {
+                let n: usize = v.parse().map_err(|_| bad())?;
+                self.session_max = (n > 0).then_some(n);
+            }
+            "session_on_store_error" => {
+                self.session_on_store_error = match v.to_ascii_lowercase().as_str() {
+                    "fail" => OnStoreError::Fail,
+                    "anonymous" => OnStoreError::Anonymous,
+                    _ => return Err(bad()),
+                }
+            }
+            "session_store" => {
+                let lower = v.to_ascii_lowercase();
+                self.session_store = if lower.is_empty() || lower == "memory" {
+                    None
+                } else if lower.starts_with("redis://")
+                    || lower.starts_with("rediss://")
+                    || lower.starts_with("redis+unix://")
+                    || lower.starts_with("unix://")
+                {
+                    Some(Secret::new(v))
+                } else {
+                    return Err(bad());
+                };
+            }
+            "session_store_prefix" => self.session_store_prefix = v.to_owned(),
+            "session_store_timeout" => {
+                self.session_store_timeout = parse_secs(v).ok_or_else(bad)?;
+            }
+            "cors" => {
+                self.cors = if v.is_empty() || v.eq_ignore_ascii_case("false") {
+                    CorsOrigins::Disabled
+                } else if v == "*" {
+                    CorsOrigins::Any
+                } else {
+                    CorsOrigins::List(parse_origins(v).ok_or_else(bad)?)
+                }
+            }
+            "cors_methods" => {
+                self.cors_methods = split_list(v)
+                    .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(bad)?;
+            }
+            "cors_headers" => {
+                self.cors_headers = if v == "*" || v.is_empty() {
+                    None
+                } else {
+                    Some(parse_headers(v).ok_or_else(bad)?)
+                }
+            }
+            "cors_expose_headers" => self.cors_expose_headers = parse_headers(v).ok_or_else(bad)?,
+            "cors_credentials" => self.cors_credentials = parse_bool(v).ok_or_else(bad)?,
+            "cors_max_age" => self.cors_max_age = Some(v.parse().map_err(|_| bad())?),
+            "csrf" => self.csrf = parse_bool(v).ok_or_else(bad)?,
+            "csrf_trusted_origins" => {
+                self.csrf_trusted_origins = if v.is_empty() {
+                    Vec::new()
+                } else {
+                    parse_origins(v).ok_or_else(bad)?
+                }
+            }
+            "auth_basic_username" => {
+                if v.contains(':') {
+                    return Err(bad());
+                }
+                self.auth_basic_username = non_empty(v).map(str::to_owned);
+            }
+            "auth_basic_password" => self.auth_basic_password = non_empty(v).map(Secret::new),
+            "auth_basic_encryption" => {
+                self.auth_basic_encryption = match v.to_ascii_lowercase().as_str() {
+                    "clear" => BasicEncryption::Clear,
+                    "sha256" => BasicEncryption::Sha256,
+                    _ => return Err(bad()),
+                }
+            }
+            "auth_basic_realm" => self.auth_basic_realm = realm(v).ok_or_else(bad)?,
+            "auth_jwt_client_id" => self.auth_jwt_client_id = non_empty(v).map(str::to_owned),
+            "auth_jwt_secret" => self.auth_jwt_secret = non_empty(v).map(Secret::new),
+            "auth_jwt_encoding" => {
+                self.auth_jwt_encoding = match v.to_ascii_lowercase().as_str() {
+                    "clear" => JwtEncoding::Clear,
+                    "base64std" | "base64" => JwtEncoding::Base64Std,
+                    "base64url" => JwtEncoding::Base64Url,
+                    _ => return Err(bad()),
+                }
+            }
+            "auth_jwt_algorithms" => {
+                let algs = split_list(v)
+                    .map(|a| a.parse().ok())
+                    .collect::<Option<Vec<JwtAlgorithm>>>()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(bad)?;
+                self.auth_jwt_algorithms = algs;
+            }
+            "auth_jwt_public_key" => self.auth_jwt_public_key = non_empty(v).map(PathBuf::from),
+            "auth_jwt_issuer" => self.auth_jwt_issuer = non_empty(v).map(str::to_owned),
+            "auth_jwt_leeway" => self.auth_jwt_leeway = v.parse().map_err(|_| bad())?,
+            "auth_jwt_realm" => self.auth_jwt_realm = realm(v).ok_or_else(bad)?,
+            "auth_remember" => self.auth_remember = parse_bool(v).ok_or_else(bad)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                    origin: origin.to_owned(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks combinations of settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Conflict`] naming the key at fault: credentials with `CORS = *`,
+    /// `SameSite=None` with `Secure` off, a sha256 password that is not 64 hex digits, a
+    /// JWT secret that is not valid in its encoding, an RS/ES/PS algorithm without
+    /// `auth_jwt_public_key`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let conflict = |key: &str, message: &str| ConfigError::Conflict {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.cors_credentials && self.cors == CorsOrigins::Any {
+            return Err(conflict(
+                "cors_credentials",
+                "credentials cannot be allowed for every origin (CORS = *); list the origins in `CORS` instead",
+            ));
+        }
+        if self.session_cookie_samesite == SameSite::None
+            && self.session_cookie_secure == CookieSecure::Never
+        {
+            return Err(conflict(
+                "session_cookie_samesite",
+                "SameSite=None requires a Secure cookie; set session_cookie_secure to auto or true",
+            ));
+        }
+        if self.auth_basic_encryption == BasicEncryption::Sha256 {
+            if let Some(p) = &self.auth_basic_password {
+                let p = p.expose();
+                if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(conflict(
+                        "auth_basic_password",
+                        "with auth_basic_encryption = sha256 the password must be the 64 hex digits of its SHA-256",
+                    ));
+                }
+            }
+        }
+        if self.auth_basic_username.is_some() != self.auth_basic_password.is_some() {
+            return Err(conflict(
+                "auth_basic_username",
+                "Basic authentication needs both auth_basic_username and auth_basic_password",
+            ));
+        }
+        let asymmetric = self.auth_jwt_algorithms.iter().any(|a| !a.is_hmac());
+        let hmac = self.auth_jwt_algorithms.iter().any(|a| a.is_hmac());
+        if self.auth_jwt_client_id.is_some() {
+            if asymmetric && self.auth_jwt_public_key.is_none() {
+                return Err(conflict(
+                    "auth_jwt_public_key",
+                    "RS/ES/PS algorithms in auth_jwt_algorithms need auth_jwt_public_key (a PEM file)",
+                ));
+            }
+            if hmac && self.auth_jwt_secret.is_none() {
+                return Err(conflict(
+                    "auth_jwt_secret",
+                    "HS algorithms in auth_jwt_algorithms need auth_jwt_secret",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key with its value as text, secrets masked: what the start-up banner prints.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        fn opt<T: fmt::Display>(v: &Option<T>) -> String {
+            v.as_ref().map_or_else(String::new, ToString::to_string)
+        }
+        fn list<T: fmt::Display>(v: &[T]) -> String {
+            v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        }
+        let masked = |s: &Option<Secret>| {
+            if s.is_some() {
+                "********".to_owned()
+            } else {
+                String::new()
+            }
+        };
+        let secs = |d: &Duration| format!("{}", d.as_secs_f64());
+        vec![
+            ("debug", self.debug.to_string()),
+            ("log_path", opt(&self.log_path.as_ref().map(|p| p.display()))),
+            ("log_level", self.log_level.map_or("DISABLED".to_owned(), |l| l.to_string())),
+            ("log_days", self.log_days.to_string()),
+            ("log_slow_ms", self.log_slow_ms.to_string()),
+            ("log_trust_proxy", self.log_trust_proxy.to_string()),
+            ("session_timeout", self.session_timeout.map_or("0".to_owned(), |d| secs(&d))),
+            ("session_cookie", self.session_cookie.clone()),
+            ("session_cookie_samesite", format!("{:?}", self.session_cookie_samesite)),
+            ("session_cookie_secure", format!("{:?}", self.session_cookie_secure)),
+            ("session_cookie_domain", opt(&self.session_cookie_domain)),
+            ("session_cookie_path", self.session_cookie_path.clone()),
+            ("session_cookie_persistent", self.session_cookie_persistent.to_string()),
+            ("session_locking", self.session_locking.to_string()),
+            ("session_lock_timeout", secs(&self.session_lock_timeout)),
+            ("session_max", self.session_max.map_or("0".to_owned(), |n| n.to_string())),
+            ("session_on_store_error", format!("{:?}", self.session_on_store_error)),
+            (
+                "session_store",
+                self.session_store
+                    .as_ref()
+                    .map_or("memory".to_owned(), |s| mask_url(s.expose())),
+            ),
+            ("session_store_prefix", self.session_store_prefix.clone()),
+            ("session_store_timeout", secs(&self.session_store_timeout)),
+            (
+                "cors",
+                match &self.cors {
+                    CorsOrigins::Disabled => "false".to_owned(),
+                    CorsOrigins::Any => "*".to_owned(),
+                    CorsOrigins::List(l) => l.join(", "),
+                },
+            ),
+            ("cors_methods", list(&self.cors_methods)),
+            (
+                "cors_headers",
+                self.cors_headers.as_ref().map_or("*".to_owned(), |h| {
+                    h.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(", ")
+                }),
+            ),
+            (
+                "cors_expose_headers",
+                self.cors_expose_headers
+                    .iter()
+                    .map(HeaderName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("cors_credentials", self.cors_credentials.to_string()),
+            ("cors_max_age", opt(&self.cors_max_age)),
+            ("csrf", self.csrf.to_string()),
+            ("csrf_trusted_origins", self.csrf_trusted_origins.join(", ")),
+            ("auth_basic_username", opt(&self.auth_basic_username)),
+            ("auth_basic_password", masked(&self.auth_basic_password)),
+            ("auth_basic_encryption", format!("{:?}", self.auth_basic_encryption).to_lowercase()),
+            ("auth_basic_realm", self.auth_basic_realm.clone()),
+            ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
+            ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
+            ("auth_jwt_encoding", format!("{:?}", self.auth_jwt_encoding).to_lowercase()),
+            (
+                "auth_jwt_algorithms",
+                self.auth_jwt_algorithms
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "auth_jwt_public_key",
+                if self.auth_jwt_public_key.is_some() { "********".to_owned() } else { String::new() },
+            ),
+            ("auth_jwt_issuer", opt(&self.auth_jwt_issuer)),
+            ("auth_jwt_leeway", self.auth_jwt_leeway.to_string()),
+            ("auth_jwt_realm", self.auth_jwt_realm.clone()),
+            ("auth_remember", self.auth_remember.to_string()),
+        ]
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Every key and value, secrets masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Config");
+        for (k, v) in self.entries() {
+            d.field(k, &v);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Config {
+    /// `key = value` lines as in an INI file, secrets masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "[canister]")?;
+        for (k, v) in self.entries() {
+            writeln!(f, "{k} = {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:password@host`) with `********`.
+pub fn mask_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            let userinfo = &rest[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            return format!("{}{}:********@{}", &url[..scheme_end + 3], user, &rest[at + 1..]);
+        }
+    }
+    url.to_owned()
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_secs(v: &str) -> Option<Duration> {
+    let secs: f64 = v.parse().ok()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn non_empty(v: &str) -> Option<&str> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn realm(v: &str) -> Option<String> {
+    (!v.is_empty() && !v.bytes().any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()))
+        .then(|| v.to_owned())
+}
+
+fn split_list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn parse_headers(v: &str) -> Option<Vec<HeaderName>> {
+    split_list(v)
+        .map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+        .collect()
+}
+
+/// Parses a list of origins `scheme://host[:port]`, normalised to lowercase.
+fn parse_origins(v: &str) -> Option<Vec<String>> {
+    split_list(v)
+        .map(|o| {
+            let o = o.trim_end_matches('/').to_ascii_lowercase();
+            let rest = o
+                .strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"))?;
+            let valid = !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+            valid.then_some(o)
+        })
+        .collect()
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! Logging: the engine's events and where they go.
+//!
+//! The engine reports what happens to a request as typed [`Event`]s, each with the request's
+//! [`LogContext`] (client address and a short session tag), to a [`LogSink`]. The default
+//! sink writes canister's line layout through slog.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+use crate::session::StoreError;
+
+/// Severity of an event, with canister's level names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Detail for debugging.
+    Debug,
+    /// Normal operation: requests, sessions, responses.
+    Info,
+    /// Something refused or slow.
+    Warning,
+    /// A failure: the store is down.
+    Error,
+    /// A failure that stops the service.
+    Critical,
+}
+
+impl Level {
+    /// Canister's (Python `logging`'s) name of the level: `DEBUG`, `INFO`, `WARNING`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a log line is about: the client's address and a short tag of its session.
+///
+/// Displays as canister's thread name, `<client ip>-<tag>`, with `...` as the tag before a
+/// session exists. The tag is the first 6 characters of a hash of the session id, never
+/// the id itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogContext {
+    client: Option<IpAddr>,
+    tag: Option<[u8; 6]>,
+}
+
+impl LogContext {
+    /// The context of a request from `client`, before any session is known.
+    pub fn new(client: Option<IpAddr>) -> Self {
+        Self { client, tag: None }
+    }
+
+    /// The context outside of any request (start-up, shutdown).
+    pub fn main() -> Self {
+        Self {
+            client: None,
+            tag: None,
+        }
+    }
+
+    /// The same context with a session tag (6 ASCII characters of the id's hash).
+    pub fn with_tag(mut self, tag: Option<[u8; 6]>) -> Self {
+        self.tag = tag;
+        self
+    }
+
+    /// The client's address, if known.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.client
+    }
+
+    /// The session tag, if a session is known.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_ref().and_then(|t| std::str::from_utf8(t).ok())
+    }
+}
+
+impl fmt::Display for LogContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.client {
+            Some(ip) => write!(f, "{ip}")?,
+            None => f.write_str("MainThread")?,
+        }
+        if self.client.is_some() {
+            f.write_str("-")?;
+            f.write_str(self.tag().unwrap_or("..."))?;
+        }
+        Ok(())
+    }
+}
+
+/// Something the engine reports. Displays as canister's message text.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// One line of the start-up banner (already masked).
+    Banner(&'a str),
+    /// A request arrived: method and URL (query values of secret-looking parameters masked).
+    Request {
+        /// The request method.
+        method: &'a Method,
+        /// The URL, masked.
+        url: &'a str,
+    },
+    /// A session was created (its tag is in the context).
+    SessionCreated,
+    /// The request's session was found in the store.
+    SessionFound,
+    /// The request's cookie named no live session (unknown, expired or forged id).
+    SessionUnknown,
+    /// The session was destroyed.
+    SessionDestroyed,
+    /// A write was discarded because the session ended (logout, expiry) during the request.
+    SessionEndedConcurrently,
+    /// A user logged in (header user, form login).
+    LoggedIn {
+        /// The user's name.
+        name: &'a str,
+    },
+    /// The session's user logged out.
+    LoggedOut {
+        /// The name of the user who left.
+        name: &'a str,
+    },
+    /// Credentials were refused (the credential itself is never included).
+    AuthRefused {
+        /// The scheme (`Basic`, `Bearer`, `-`).
+        scheme: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// An unsafe cross-site request carrying the session cookie was refused.
+    CsrfRefused {
+        /// The origin the request came from, as the browser stated it.
+        origin: &'a str,
+    },
+    /// Request parameters could not be decoded.
+    BadParams {
+        /// What was wrong.
+        reason: &'a str,
+    },
+    /// The session store failed.
+    StoreError {
+        /// The store's error.
+        error: &'a StoreError,
+    },
+    /// The response went out.
+    Response {
+        /// Its status.
+        status: StatusCode,
+        /// Time from `enter` to `finish`.
+        elapsed: Duration,
+        /// Whether `elapsed` is past `log_slow_ms`.
+        slow: bool,
+    },
+    /// A free-form message (adapters, applications).
+    Message {
+        /// Its level.
+        level: Level,
+        /// Its text.
+        text: &'a str,
+    },
+}
+
+impl Event<'_> {
+    /// The level this event is logged at.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::Banner(_)
+            | Event::Request { .. }
+            | Event::SessionCreated
+            | Event::SessionFound
+            | Event::SessionDestroyed
+            | Event::LoggedIn { .. }
+            | Event::LoggedOut { .. } => Level::Info,
+            Event::SessionUnknown => Level::Info,
+            Event::SessionEndedConcurrently
+            | Event::AuthRefused { .. }
+            | Event::CsrfRefused { .. }
+            | Event::BadParams { .. } => Level::Warning,
+            Event::StoreError { .. } => Level::Error,
+            Event::Response { slow, .. } => {
+                if *slow {
+                    Level::Warning
+                } else {
+                    Level::Info
+                }
+            }
+            Event::Message { level, .. } => *level,
+        }
+    }
+}
+
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Banner(line) => f.write_str(line),
+            Event::Request { method, url } => write!(f, "{method} {url}"),
+            Event::SessionCreated => f.write_str("Session created"),
+            Event::SessionFound => f.write_str("Session found"),
+            Event::SessionUnknown => f.write_str("Session unknown or expired: a new one will be issued if needed"),
+            Event::SessionDestroyed => f.write_str("Session destroyed"),
+            Event::SessionEndedConcurrently => {
+                f.write_str("Session ended during the request: its writes were discarded")
+            }
+            Event::LoggedIn { name } => write!(f, "Logged in as: {name}"),
+            Event::LoggedOut { name } => write!(f, "Logged out: {name}"),
+            Event::AuthRefused { scheme, reason } => {
+                write!(f, "Authorization refused ({scheme}): {reason}")
+            }
+            Event::CsrfRefused { origin } => {
+                write!(f, "Cross-site request refused (CSRF): origin {origin}")
+            }
+            Event::BadParams { reason } => write!(f, "Bad parameters: {reason}"),
+            Event::StoreError { error } => write!(f, "Session store error: {error}"),
+            Event::Response {
+                status,
+                elapsed,
+                slow,
+            } => {
+                let ms = elapsed.as_millis();
+                if *slow {
+                    write!(f, "Response: {} ({ms}ms !!!)", status.as_u16())
+                } else {
+                    write!(f, "Response: {} ({ms}ms)", status.as_u16())
+                }
+            }
+            Event::Message { text, .. } => f.write_str(text),
+        }
+    }
+}
+
+/// Where the engine's events go.
+///
+/// Implemented for `()` (discard everything), for closures `Fn(&LogContext, &Event)`, and by
+/// the default slog sink.
+pub trait LogSink: Send + Sync + 'static {
+    /// Whether events at `level` are wanted; the engine skips building them otherwise.
+    fn enabled(&self, level: Level) -> bool;
+
+    /// Receives one event.
+    fn log(&self, context: &LogContext, event: &Event<'_>);
+
+    /// A `slog::Logger` for application code, carrying `context` (the `Log` extractor).
+    ///
+    /// The default discards what it is given.
+    fn logger(&self, context: &LogContext) -> slog::Logger {
+        let _ = context;
+        slog::Logger::root(slog::Discard, slog::o!())
+    }
+
+    /// Writes out anything queued. Called at shutdown; the default does nothing.
+    fn flush(&self) {}
+}
+
+impl LogSink for () {
+    fn enabled(&self, _level: Level) -> bool {
+        false
+    }
+
+    fn log(&self, _context: &LogContext, _event: &Event<'_>) {}
+}
+
+impl<F> LogSink for F
+where
+    F: Fn(&LogContext, &Event<'_>) + Send + Sync + 'static,
+{
+    fn enabled(&self, _level: Level) -> bool {
+        true
+    }
+
+    fn log(&self, context: &LogContext, event: &Event<'_>) {
+        self(context, event)
+    }
+}
+
+mod sink;
+
+pub use sink::DefaultLogSink;
