@@ -1,5 +1,9 @@
-//! Sessions: ids, the store contract, the memory store.
+//! Sessions: ids, the store contract, the memory store, and the handle handlers use.
 
+mod id;
+mod memory;
 mod store;
 
+pub(crate) use id::{tag_of, SessionId};
+pub use memory::{MemoryLock, MemoryStore};
 pub use store::{Change, Data, Record, SessionStore, StoreError, StoreKey};

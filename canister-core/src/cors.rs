@@ -1,0 +1,146 @@
+//! CORS: compiled from the configuration, applied as plain functions of the request's parts.
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::Method;
+
+use crate::config::{Config, CorsOrigins};
+
+/// The CORS rules, compiled once from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Cors {
+    origins: CorsOrigins,
+    allow_methods: HeaderValue,
+    allow_headers: Option<HeaderValue>,
+    expose_headers: Option<HeaderValue>,
+    credentials: bool,
+    max_age: Option<HeaderValue>,
+}
+
+/// What the CORS rules say about a request.
+#[derive(Debug)]
+pub(crate) enum CorsVerdict {
+    /// CORS is off: add nothing.
+    Off,
+    /// Add these headers to the response.
+    Allow(HeaderValue),
+    /// The origin is not allowed (or absent): only `Vary: Origin` for caches.
+    Deny,
+}
+
+const VARY_PREFLIGHT: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+
+impl Cors {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let join = |names: &mut dyn Iterator<Item = &str>| {
+            let s = names.collect::<Vec<_>>().join(", ");
+            (!s.is_empty()).then(|| HeaderValue::from_str(&s).ok()).flatten()
+        };
+        Self {
+            origins: config.cors.clone(),
+            allow_methods: join(&mut config.cors_methods.iter().map(Method::as_str))
+                .unwrap_or_else(|| HeaderValue::from_static("GET, HEAD, POST")),
+            allow_headers: config
+                .cors_headers
+                .as_ref()
+                .and_then(|h| join(&mut h.iter().map(|n| n.as_str()))),
+            expose_headers: join(&mut config.cors_expose_headers.iter().map(|n| n.as_str())),
+            credentials: config.cors_credentials,
+            max_age: config.cors_max_age.map(HeaderValue::from),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.origins != CorsOrigins::Disabled
+    }
+
+    /// Whether `origin` is in the allow-list by name (not through `*`).
+    pub(crate) fn lists(&self, origin: &str) -> bool {
+        match &self.origins {
+            CorsOrigins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+            _ => false,
+        }
+    }
+
+    fn verdict(&self, origin: Option<&HeaderValue>) -> CorsVerdict {
+        match &self.origins {
+            CorsOrigins::Disabled => CorsVerdict::Off,
+            CorsOrigins::Any => CorsVerdict::Allow(HeaderValue::from_static("*")),
+            CorsOrigins::List(_) => match origin {
+                Some(o) if o.to_str().is_ok_and(|s| self.lists(s)) => {
+                    CorsVerdict::Allow(o.clone())
+                }
+                _ => CorsVerdict::Deny,
+            },
+        }
+    }
+
+    /// Whether the request is a preflight this configuration answers: `OPTIONS` with `Origin`
+    /// and `Access-Control-Request-Method`, CORS on, origin allowed.
+    pub(crate) fn preflight(&self, parts: &Parts) -> Option<HeaderMap> {
+        if parts.method != Method::OPTIONS
+            || !parts
+                .headers
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return None;
+        }
+        let origin = parts.headers.get(header::ORIGIN)?;
+        let CorsVerdict::Allow(allow_origin) = self.verdict(Some(origin)) else {
+            return None;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            self.allow_methods.clone(),
+        );
+        let requested = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS);
+        match (&self.allow_headers, requested) {
+            (Some(allowed), _) => {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
+            }
+            (None, Some(requested)) => {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+            }
+            (None, None) => {}
+        }
+        if self.credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(max_age) = &self.max_age {
+            headers.insert(header::ACCESS_CONTROL_MAX_AGE, max_age.clone());
+        }
+        headers.insert(header::VARY, HeaderValue::from_static(VARY_PREFLIGHT));
+        Some(headers)
+    }
+
+    /// Adds the CORS headers of a (non-preflight) response for a request from `origin`.
+    pub(crate) fn apply(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+        match self.verdict(origin) {
+            CorsVerdict::Off => {}
+            CorsVerdict::Deny => {
+                headers.append(header::VARY, HeaderValue::from_static("Origin"));
+            }
+            CorsVerdict::Allow(allow_origin) => {
+                let listed = allow_origin != "*";
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                if listed {
+                    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+                }
+                if self.credentials {
+                    headers.insert(
+                        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                        HeaderValue::from_static("true"),
+                    );
+                }
+                if let Some(expose) = &self.expose_headers {
+                    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
+
+mod cookie;
+mod visit;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{request, response, Response, StatusCode};
+
+use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, OnStoreError};
+use crate::cors::Cors;
+use crate::csrf::Csrf;
+use crate::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+use crate::response as responses;
+use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
+
+use cookie::{CookieAction, CookieSpec};
+pub use visit::{Session, Visit};
+use visit::{State, VisitInner};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type HeldLock = Box<dyn Any + Send + Sync>;
+
+/// The canister engine: sessions, authentication, logging, CORS and CSRF for one app.
+///
+/// Generic over where sessions live (`S`), who authenticates (`A`) and where logs go (`L`),
+/// each with a default built from the [`Config`]. Cheap to clone: clones share everything.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::{Canister, Config};
+///
+/// let config = Config::from_ini_str("[canister]\nsession_timeout = 600\nlog_level = DISABLED")?;
+/// let canister = Canister::from_config(config)?;
+/// assert_eq!(canister.config().session_timeout.map(|t| t.as_secs()), Some(600));
+/// # Ok::<(), canister_core::ConfigError>(())
+/// ```
+pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
+    inner: Arc<Inner<S, A, L>>,
+}
+
+/// What [`Canister::enter`] decided about a request.
+#[must_use = "an Entry must be acted on: send the response, or run the handler and call finish"]
+#[derive(Debug)]
+pub enum Entry {
+    /// Answer with this response and do not run the handler (CORS preflight, CSRF refusal).
+    /// The request is complete: do not call [`Canister::finish`].
+    Respond(Response<Bytes>),
+    /// Run the handler with this visit available to it (request extensions, local cache),
+    /// then pass the visit and the response's parts to [`Canister::finish`].
+    Proceed(Visit),
+}
+
+/// What [`Canister::finish`] did to the response.
+#[must_use = "a ReplaceBody answer means the handler's body must not be sent"]
+#[derive(Debug)]
+pub enum Finish {
+    /// The parts were updated (cookie, CORS headers); send them with the handler's body.
+    Keep,
+    /// The session could not be saved: the parts now describe a 503; send them with this
+    /// body instead of the handler's.
+    ReplaceBody(Bytes),
+}
+
+/// Builds a [`Canister`] from a configuration and, optionally, your own store,
+/// authenticator, log sink and clock.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::{Canister, Config, MemoryStore, TestClock};
+///
+/// let clock = TestClock::new();
+/// let canister = Canister::builder()
+///     .config(Config::from_ini_str("[canister]\nlog_level = DISABLED")?)
+///     .store(MemoryStore::new().with_clock(clock.clone()))
+///     .authenticator(())
+///     .log_sink(())
+///     .clock(clock)
+///     .build()?;
+/// # let _ = canister;
+/// # Ok::<(), canister_core::ConfigError>(())
+/// ```
+pub struct Builder<S, A, L> {
+    config: Config,
+    store: Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<S, ConfigError>>,
+    auth: Box<dyn FnOnce(&Config) -> Result<A, ConfigError>>,
+    sink: Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigError>>,
+    clock: Arc<dyn Clock>,
+}
+
+pub(crate) struct Inner<S, A, L> {
+    settings: Settings,
+    store: S,
+    auth: A,
+    sink: L,
+    clock: Arc<dyn Clock>,
+}
+
+/// The configuration compiled for the request path.
+pub(crate) struct Settings {
+    pub(crate) config: Config,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) cookie: CookieSpec,
+    pub(crate) cors: Cors,
+    pub(crate) csrf: Csrf,
+    pub(crate) slow: Duration,
+    pub(crate) locking: bool,
+    pub(crate) lock_wait: Duration,
+    pub(crate) on_store_error: OnStoreError,
+    pub(crate) trust_proxy: bool,
+    pub(crate) remember: bool,
+}
+
+/// The engine as visits see it: no type parameters, so adapters' extractors need none.
+pub(crate) trait Engine: Send + Sync + 'static {
+    fn settings(&self) -> &Settings;
+    fn sink(&self) -> &dyn LogSink;
+    fn load(&self, key: StoreKey) -> BoxFuture<'_, Result<(Option<Record>, Option<HeldLock>), StoreError>>;
+    fn release(&self, lock: HeldLock) -> BoxFuture<'_, ()>;
+    fn verify_password<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, AuthOutcome>;
+    fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue>;
+}
+
+impl Canister {
+    /// A builder starting from the default configuration, memory store, configured
+    /// authenticators and default log sink.
+    pub fn builder() -> Builder<MemoryStore, DefaultAuthenticator, DefaultLogSink> {
+        Builder {
+            config: Config::default(),
+            store: Box::new(|config, clock| {
+                let mut store = MemoryStore::with_shared_clock(Arc::clone(clock));
+                if let Some(max) = config.session_max {
+                    store = store.max_sessions(max);
+                }
+                let sweep = config
+                    .session_timeout
+                    .map_or(Duration::from_secs(60), |t| (t / 4).max(Duration::from_secs(1)));
+                Ok(store.sweep_every(sweep))
+            }),
+            auth: Box::new(DefaultAuthenticator::from_config),
+            sink: Box::new(|config, clock| {
+                DefaultLogSink::from_config_with_clock(config, Arc::clone(clock))
+            }),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The engine for a canister INI file, with `CANISTER_<KEY>` environment overrides and
+    /// every default.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the key, value and what was expected.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::from_config(Config::from_file(path)?)
+    }
+
+    /// The engine for a configuration, with every default.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the configuration is inconsistent or a resource it names (a key
+    /// file, a log directory) cannot be used.
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        Self::builder().config(config).build()
+    }
+}
+
+impl<S, A, L> Builder<S, A, L> {
+    /// Uses this configuration (the defaults built at [`build`](Self::build) follow it).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets one key, INI spelling, as [`Config::set`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an unknown key or a bad value.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        self.config.set(key, value)?;
+        Ok(self)
+    }
+
+    /// Keeps sessions in `store` instead of memory.
+    pub fn store<S2: SessionStore>(self, store: S2) -> Builder<S2, A, L> {
+        Builder {
+            config: self.config,
+            store: Box::new(move |_, _| Ok(store)),
+            auth: self.auth,
+            sink: self.sink,
+            clock: self.clock,
+        }
+    }
+
+    /// Authenticates with `authenticator` instead of the configured Basic/JWT chain.
+    pub fn authenticator<A2: Authenticator>(self, authenticator: A2) -> Builder<S, A2, L> {
+        Builder {
+            config: self.config,
+            store: self.store,
+            auth: Box::new(move |_| Ok(authenticator)),
+            sink: self.sink,
+            clock: self.clock,
+        }
+    }
+
+    /// Sends events to `sink` instead of the configured slog sink.
+    pub fn log_sink<L2: LogSink>(self, sink: L2) -> Builder<S, A, L2> {
+        Builder {
+            config: self.config,
+            store: self.store,
+            auth: self.auth,
+            sink: Box::new(move |_, _| Ok(sink)),
+            clock: self.clock,
+        }
+    }
+
+    /// Reads time from `clock` (the default memory store and log sink share it).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
+    /// Validates the configuration and builds the engine; logs canister's start-up banner.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the configuration is inconsistent or one of the defaults cannot
+    /// be built from it.
+    pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
+        self.config.validate()?;
+        let store = (self.store)(&self.config, &self.clock)?;
+        let auth = (self.auth)(&self.config)?;
+        let sink = (self.sink)(&self.config, &self.clock)?;
+        let config = self.config;
+        let settings = Settings {
+            ttl: config.session_timeout,
+            cookie: CookieSpec::from_config(&config),
+            cors: Cors::from_config(&config),
+            csrf: Csrf::new(config.csrf, config.csrf_trusted_origins.clone()),
+            slow: Duration::from_millis(config.log_slow_ms),
+            locking: config.session_locking,
+            lock_wait: config.session_lock_timeout,
+            on_store_error: config.session_on_store_error,
+            trust_proxy: config.log_trust_proxy,
+            remember: config.auth_remember,
+            config,
+        };
+        crate::log::log_banner(&sink, &settings.config);
+        Ok(Canister {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                auth,
+                sink,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+impl<S, A, L> fmt::Debug for Builder<S, A, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, A, L> Clone for Canister<S, A, L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S, A, L> fmt::Debug for Canister<S, A, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Canister")
+            .field("config", &self.inner.settings.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.settings.config
+    }
+
+    /// The session store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &A {
+        &self.inner.auth
+    }
+
+    /// The log sink.
+    pub fn log_sink(&self) -> &L {
+        &self.inner.sink
+    }
+
+    /// Writes out queued log lines (call at shutdown).
+    pub fn flush(&self) {
+        self.inner.sink.flush();
+    }
+
+    /// A logger for application code outside requests (start-up, background jobs).
+    pub fn logger(&self) -> slog::Logger {
+        self.inner.sink.logger(&LogContext::main())
+    }
+
+    /// First pass of a request: before the handler.
+    ///
+    /// Logs the request, answers CORS preflights and refuses cross-site unsafe requests
+    /// carrying the session cookie ([`Entry::Respond`]); otherwise reads the session cookie
+    /// and runs the authenticator on the `Authorization` header, and hands back the
+    /// [`Visit`] ([`Entry::Proceed`]). No store I/O happens here: the session is loaded when
+    /// something first asks for it ([`Visit::session`]).
+    ///
+    /// `peer` is the client's socket address, when the adapter knows it.
+    pub async fn enter(&self, parts: &request::Parts, peer: Option<SocketAddr>) -> Entry {
+        let inner = &self.inner;
+        let settings = &inner.settings;
+        let started = inner.clock.now();
+        let client = client_ip(&parts.headers, peer, settings.trust_proxy);
+        let secure = is_https(parts);
+        let context = LogContext::new(client);
+        if inner.sink.enabled(Level::Info) {
+            let url = request_url(parts, secure);
+            let url = crate::log::mask_query(&url);
+            inner.sink.log(
+                &context,
+                &Event::Request {
+                    method: &parts.method,
+                    url: &url,
+                },
+            );
+        }
+
+        if settings.cors.enabled() {
+            if let Some(headers) = settings.cors.preflight(parts) {
+                let response = responses::preflight(headers);
+                self.log_response(&context, response.status(), started);
+                return Entry::Respond(response);
+            }
+        }
+
+        let cookie = settings.cookie.find(&parts.headers);
+        if cookie.is_present() {
+            let own = || own_origin(parts, secure);
+            if let Err(origin) = settings.csrf.check(parts, &own, &settings.cors) {
+                inner.sink.log(&context, &Event::CsrfRefused { origin });
+                let mut response = responses::csrf_refused();
+                settings
+                    .cors
+                    .apply(parts.headers.get(header::ORIGIN), response.headers_mut());
+                self.log_response(&context, response.status(), started);
+                return Entry::Respond(response);
+            }
+        }
+
+        let (header_user, refusal) = match parts.headers.get(header::AUTHORIZATION) {
+            None => (None, None),
+            Some(value) => match Credentials::parse(value) {
+                Err(refusal) => (None, Some(refusal)),
+                Ok(credentials) => match inner.auth.authenticate(&credentials).await {
+                    AuthOutcome::Authenticated(user) => (Some(user), None),
+                    AuthOutcome::Refused(refusal) => (None, Some(refusal)),
+                    AuthOutcome::NotMine => (
+                        None,
+                        Some(Refusal::new("-", "unsupported authorization scheme")),
+                    ),
+                },
+            },
+        };
+        if let Some(user) = &header_user {
+            inner
+                .sink
+                .log(&context, &Event::LoggedIn { name: user.name() });
+        }
+        if let Some(refusal) = &refusal {
+            inner.sink.log(
+                &context,
+                &Event::AuthRefused {
+                    scheme: refusal.scheme(),
+                    reason: refusal.reason(),
+                },
+            );
+        }
+
+        let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
+        Entry::Proceed(Visit::new(VisitInner {
+            engine,
+            client,
+            secure,
+            origin: parts.headers.get(header::ORIGIN).cloned(),
+            started,
+            cookie,
+            header_user,
+            refusal,
+            state: Default::default(),
+        }))
+    }
+
+    /// Second pass of a request: after the handler.
+    ///
+    /// Persists what the request changed in its session (only the change), sets or clears
+    /// the cookie, adds CORS headers and logs the response. When the store fails and
+    /// `session_on_store_error = fail`, the parts become a 503 and [`Finish::ReplaceBody`]
+    /// says what to send instead of the handler's body.
+    pub async fn finish(&self, visit: Visit, parts: &mut response::Parts) -> Finish {
+        let inner = &self.inner;
+        let settings = &inner.settings;
+        let visit_inner = visit.inner();
+
+        if settings.remember && visit_inner.header_user.is_some() && !visit.is_loaded() {
+            // auth_remember: keep the header user in the session (loads it if needed).
+            let _ = visit.session().await;
+        }
+
+        let mut state = visit.take_state();
+        let mut result = Ok(CookieAction::None);
+        if state.loaded && !state.failed {
+            result = self.persist(visit_inner, &mut state).await;
+        }
+        if let Some(lock) = state.lock.take() {
+            Engine::release(&**inner, lock).await;
+        }
+        let context = LogContext::new(visit_inner.client).with_tag(state.tag);
+
+        let mut replaced = None;
+        match result {
+            Ok(action) => {
+                if let Some(value) = settings.cookie.render(&action, visit_inner.secure) {
+                    parts.headers.append(header::SET_COOKIE, value);
+                }
+            }
+            Err(error) => {
+                inner.sink.log(&context, &Event::StoreError { error: &error });
+                if settings.on_store_error == OnStoreError::Fail {
+                    let (fresh, body) = responses::store_unavailable().into_parts();
+                    parts.status = fresh.status;
+                    parts.headers = fresh.headers;
+                    replaced = Some(body);
+                }
+            }
+        }
+        settings
+            .cors
+            .apply(visit_inner.origin.as_ref(), &mut parts.headers);
+        self.log_response(&context, parts.status, visit_inner.started);
+        match replaced {
+            Some(body) => Finish::ReplaceBody(body),
+            None => Finish::Keep,
+        }
+    }
+
+    async fn persist(
+        &self,
+        visit: &VisitInner,
+        state: &mut State,
+    ) -> Result<CookieAction, StoreError> {
+        let inner = &self.inner;
+        let store = &inner.store;
+        let ttl = inner.settings.ttl;
+        let context = LogContext::new(visit.client).with_tag(state.tag);
+
+        if state.destroyed {
+            if let Some((_, key)) = &state.existing {
+                store.delete(key).await?;
+            }
+            inner.sink.log(&context, &Event::SessionDestroyed);
+            return Ok(if visit.cookie.is_present() {
+                CookieAction::Clear
+            } else {
+                CookieAction::None
+            });
+        }
+
+        match &state.existing {
+            Some((old_id, old_key)) => {
+                let current = state.id.clone();
+                match current {
+                    Some(new_id) if &new_id != old_id => {
+                        let record = state.record.clone();
+                        if store.cycle(old_key, &new_id.key(), &record, ttl).await? {
+                            Ok(CookieAction::Set(new_id))
+                        } else {
+                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
+                            Ok(CookieAction::Clear)
+                        }
+                    }
+                    _ => {
+                        if state.change.is_empty() {
+                            // Read-only: the load refreshed the TTL; refresh the cookie's.
+                            Ok(if inner.settings.cookie_refresh() {
+                                CookieAction::Set(old_id.clone())
+                            } else {
+                                CookieAction::None
+                            })
+                        } else if store.save(old_key, &state.change, ttl).await? {
+                            Ok(CookieAction::Set(old_id.clone()))
+                        } else {
+                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
+                            Ok(CookieAction::Clear)
+                        }
+                    }
+                }
+            }
+            None => {
+                if state.record.data.is_empty() && state.record.user.is_none() {
+                    // Lazy: nothing stored, nothing created; forget a stale cookie.
+                    return Ok(if state.stale_cookie {
+                        CookieAction::Clear
+                    } else {
+                        CookieAction::None
+                    });
+                }
+                let mut id = match state.id.take() {
+                    Some(id) => id,
+                    None => new_id()?,
+                };
+                for _ in 0..3 {
+                    let key = id.key();
+                    if store.create(&key, &state.record, ttl).await? {
+                        state.tag = Some(crate::session::tag_of(&key));
+                        let context = LogContext::new(visit.client).with_tag(state.tag);
+                        inner.sink.log(&context, &Event::SessionCreated);
+                        return Ok(CookieAction::Set(id));
+                    }
+                    id = new_id()?;
+                }
+                Err(StoreError::Unavailable {
+                    message: "could not find a free session id after 3 draws".to_owned(),
+                    source: None,
+                })
+            }
+        }
+    }
+
+    fn log_response(&self, context: &LogContext, status: StatusCode, started: SystemTime) {
+        let sink = &self.inner.sink;
+        let elapsed = self
+            .inner
+            .clock
+            .now()
+            .duration_since(started)
+            .unwrap_or_default();
+        let slow = elapsed >= self.inner.settings.slow;
+        let level = if slow { Level::Warning } else { Level::Info };
+        if sink.enabled(level) {
+            sink.log(
+                context,
+                &Event::Response {
+                    status,
+                    elapsed,
+                    slow,
+                },
+            );
+        }
+    }
+}
+
+impl Settings {
+    /// Whether a read-only request re-sends the cookie so its `Max-Age` slides with the TTL.
+    fn cookie_refresh(&self) -> bool {
+        self.config.session_cookie_persistent && self.ttl.is_some()
+    }
+}
+
+impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn sink(&self) -> &dyn LogSink {
+        &self.sink
+    }
+
+    fn load(&self, key: StoreKey) -> BoxFuture<'_, Result<(Option<Record>, Option<HeldLock>), StoreError>> {
+        Box::pin(async move {
+            let lock = if self.settings.locking {
+                Some(self.store.lock(&key, self.settings.lock_wait).await?)
+            } else {
+                None
+            };
+            match self.store.load(&key, self.settings.ttl).await {
+                Ok(record) => Ok((record, lock.map(|l| Box::new(l) as HeldLock))),
+                Err(error) => {
+                    if let Some(lock) = lock {
+                        self.store.unlock(lock).await;
+                    }
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    fn release(&self, lock: HeldLock) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Ok(lock) = lock.downcast::<S::Lock>() {
+                self.store.unlock(*lock).await;
+            }
+        })
+    }
+
+    fn verify_password<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, AuthOutcome> {
+        Box::pin(self.auth.verify_password(user, password))
+    }
+
+    fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue> {
+        let mut out = Vec::new();
+        self.auth.challenges(refusal, &mut out);
+        out
+    }
+}
+
+pub(crate) fn new_id() -> Result<SessionId, StoreError> {
+    SessionId::generate()
+        .map_err(|e| StoreError::unavailable("the operating system's random source failed", e.to_string()))
+}
+
+fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<IpAddr> {
+    if trust_proxy {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|p| p.ip())
+}
+
+/// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
+/// `Forwarded: proto=https`.
+fn is_https(parts: &request::Parts) -> bool {
+    if parts.uri.scheme_str() == Some("https") {
+        return true;
+    }
+    let headers = &parts.headers;
+    if let Some(proto) = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        return proto
+            .split(',')
+            .next()
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    }
+    headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|first| {
+            first.split(';').any(|pair| {
+                pair.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("proto")
+                        && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                })
+            })
+        })
+}
+
+fn host(parts: &request::Parts) -> Option<&str> {
+    parts
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+}
+
+fn own_origin(parts: &request::Parts, secure: bool) -> Option<String> {
+    let host = host(parts)?;
+    let scheme = if secure { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
+}
+
+fn request_url(parts: &request::Parts, secure: bool) -> String {
+    let scheme = if secure { "https" } else { "http" };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str());
+    match host(parts) {
+        Some(host) => format!("{scheme}://{host}{path}"),
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

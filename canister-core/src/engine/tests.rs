@@ -1,0 +1,983 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+
+use super::*;
+use crate::auth::User;
+use crate::clock::TestClock;
+use crate::session::Change;
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+struct Harness<A: Authenticator = ()> {
+    canister: Canister<MemoryStore, A, Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync>>,
+    clock: TestClock,
+    store: MemoryStore,
+    lines: Lines,
+}
+
+fn harness(ini: &str) -> Harness {
+    harness_with(ini, ())
+}
+
+fn harness_with<A: Authenticator>(ini: &str, auth: A) -> Harness<A> {
+    let config = Config::from_ini_str(&format!("[canister]\n{ini}")).expect("config");
+    let clock = TestClock::new();
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let lines: Lines = Arc::default();
+    let sink_lines = Arc::clone(&lines);
+    let sink: Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync> =
+        Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
+            sink_lines
+                .lock()
+                .unwrap()
+                .push(format!("{} [{ctx}] {ev}", ev.level()));
+        });
+    let canister = Canister::builder()
+        .config(config)
+        .store(store.clone())
+        .authenticator(auth)
+        .log_sink(sink)
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    Harness {
+        canister,
+        clock,
+        store,
+        lines,
+    }
+}
+
+fn peer() -> Option<SocketAddr> {
+    Some("149.172.44.162:5000".parse().unwrap())
+}
+
+fn cookie_of(response: &Response<Bytes>) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("session_id="))
+        .map(str::to_owned)
+}
+
+fn id_of(set_cookie: &str) -> String {
+    set_cookie
+        .trim_start_matches("session_id=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+impl<A: Authenticator> Harness<A> {
+    /// Runs one request through enter, `handler`, finish.
+    async fn run<F, Fut>(&self, request: Request<()>, handler: F) -> Response<Bytes>
+    where
+        F: FnOnce(Visit) -> Fut,
+        Fut: std::future::Future<Output = Response<Bytes>>,
+    {
+        let (parts, ()) = request.into_parts();
+        match self.canister.enter(&parts, peer()).await {
+            Entry::Respond(response) => response,
+            Entry::Proceed(visit) => {
+                let (mut res_parts, body) = handler(visit.clone()).await.into_parts();
+                match self.canister.finish(visit, &mut res_parts).await {
+                    Finish::Keep => Response::from_parts(res_parts, body),
+                    Finish::ReplaceBody(body) => Response::from_parts(res_parts, body),
+                }
+            }
+        }
+    }
+
+    /// The demo's counter route: increments `counter` (first visit stores 0).
+    async fn count(&self, cookie: Option<&str>) -> (Response<Bytes>, i64) {
+        let mut request = Request::get("http://localhost:8080/");
+        if let Some(id) = cookie {
+            request = request.header(header::COOKIE, format!("session_id={id}"));
+        }
+        let seen = Arc::new(Mutex::new(-1));
+        let seen2 = Arc::clone(&seen);
+        let response = self
+            .run(request.body(()).unwrap(), |visit| async move {
+                match visit.session().await {
+                    Ok(session) => {
+                        let n = session.get::<i64>("counter").map_or(0, |n| n + 1);
+                        session.insert("counter", n).unwrap();
+                        *seen2.lock().unwrap() = n;
+                        Response::new(Bytes::from(n.to_string()))
+                    }
+                    Err(response) => response,
+                }
+            })
+            .await;
+        let n = *seen.lock().unwrap();
+        (response, n)
+    }
+
+    fn log_text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+fn ok() -> Response<Bytes> {
+    Response::new(Bytes::from_static(b"ok"))
+}
+
+#[tokio::test]
+async fn counter_persists_across_requests_through_the_cookie() {
+    let h = harness("");
+    let (first, n) = h.count(None).await;
+    assert_eq!(n, 0);
+    let cookie = cookie_of(&first).expect("a cookie on first write");
+    let id = id_of(&cookie);
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 1);
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 2);
+    assert_eq!(h.store.len(), 1);
+}
+
+#[tokio::test]
+async fn cookie_attributes_default_and_secure_over_forwarded_https() {
+    let h = harness("");
+    let (plain, _) = h.count(None).await;
+    let cookie = cookie_of(&plain).unwrap();
+    assert!(cookie.contains("; Path=/"), "{cookie}");
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("; Max-Age=3600"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    let request = Request::get("http://example.com/")
+        .header("x-forwarded-proto", "https")
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            visit.session().await.unwrap().insert("a", 1).unwrap();
+            ok()
+        })
+        .await;
+    assert!(cookie_of(&response).unwrap().ends_with("; Secure"));
+
+    let request = Request::get("http://example.com/")
+        .header("forwarded", "for=1.2.3.4;proto=https")
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            visit.session().await.unwrap().insert("a", 1).unwrap();
+            ok()
+        })
+        .await;
+    assert!(cookie_of(&response).unwrap().ends_with("; Secure"));
+}
+
+#[tokio::test]
+async fn browser_session_cookie_has_no_max_age() {
+    let h = harness("session_cookie_persistent = false\nsession_cookie_samesite = Strict\nsession_cookie = sid");
+    let request = Request::get("/").body(()).unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            visit.session().await.unwrap().insert("a", 1).unwrap();
+            ok()
+        })
+        .await;
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cookie.starts_with("sid="), "{cookie}");
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+#[tokio::test]
+async fn lazy_nothing_stored_means_no_session_and_no_cookie() {
+    let h = harness("");
+    for _ in 0..10 {
+        let response = h
+            .run(Request::get("/").body(()).unwrap(), |visit| async move {
+                // reading the session creates nothing
+                let session = visit.session().await.unwrap();
+                assert_eq!(session.get::<i64>("counter"), None);
+                let _ = session.id();
+                ok()
+            })
+            .await;
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+    }
+    let untouched = h
+        .run(Request::get("/").body(()).unwrap(), |_| async { ok() })
+        .await;
+    assert!(untouched.headers().get(header::SET_COOKIE).is_none());
+    assert!(h.store.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_and_forged_ids_are_never_adopted() {
+    let h = harness("");
+    let forged = crate::session::SessionId::generate().unwrap();
+    let (response, n) = h.count(Some(forged.as_str())).await;
+    assert_eq!(n, 0, "an unknown id starts a fresh session");
+    let issued = id_of(&cookie_of(&response).unwrap());
+    assert_ne!(issued, forged.as_str(), "the attacker's id must not be adopted");
+    assert!(h.log_text().contains("Session unknown"));
+
+    let (response, n) = h.count(Some("not-an-id")).await;
+    assert_eq!(n, 0);
+    assert_ne!(id_of(&cookie_of(&response).unwrap()), "not-an-id");
+}
+
+#[tokio::test]
+async fn stale_cookie_is_cleared_when_nothing_is_stored() {
+    let h = harness("");
+    let forged = crate::session::SessionId::generate().unwrap();
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={}", forged.as_str()))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            let _ = visit.session().await.unwrap();
+            ok()
+        })
+        .await;
+    let cookie = cookie_of(&response).unwrap();
+    assert!(cookie.starts_with("session_id=;") && cookie.contains("Max-Age=0"), "{cookie}");
+}
+
+async fn login(h: &Harness, id: Option<&str>, name: &str) -> String {
+    let mut request = Request::post("/login");
+    if let Some(id) = id {
+        request = request.header(header::COOKIE, format!("session_id={id}"));
+    }
+    let name = name.to_owned();
+    let response = h
+        .run(request.body(()).unwrap(), |visit| async move {
+            visit.session().await.unwrap().login(User::new(name));
+            ok()
+        })
+        .await;
+    id_of(&cookie_of(&response).expect("login sets a cookie"))
+}
+
+#[tokio::test]
+async fn login_and_logout_cycle_the_id_and_keep_data() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let before = id_of(&cookie_of(&first).unwrap());
+    let after_login = login(&h, Some(&before), "alice").await;
+    assert_ne!(before, after_login);
+    // the old id is dead, the new one carries data and user
+    let (_, n) = h.count(Some(&after_login)).await;
+    assert_eq!(n, 1, "data survives the login");
+    assert_eq!(h.store.len(), 1, "the old record was removed");
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={before}"))
+        .body(())
+        .unwrap();
+    h.run(request, |visit| async move {
+        assert_eq!(visit.user().await.unwrap(), None, "old id grants nothing");
+        ok()
+    })
+    .await;
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={after_login}"))
+        .body(())
+        .unwrap();
+    h.run(request, |visit| async move {
+        assert_eq!(visit.user().await.unwrap(), Some(User::new("alice")));
+        ok()
+    })
+    .await;
+    assert!(h.log_text().contains("Logged in as: alice"));
+
+    let request = Request::post("/logout")
+        .header(header::COOKIE, format!("session_id={after_login}"))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            visit.session().await.unwrap().logout();
+            ok()
+        })
+        .await;
+    let after_logout = id_of(&cookie_of(&response).unwrap());
+    assert_ne!(after_logout, after_login);
+    let (_, n) = h.count(Some(&after_logout)).await;
+    assert_eq!(n, 2, "logout keeps data; destroy removes it");
+}
+
+#[tokio::test]
+async fn destroy_removes_the_session_and_clears_the_cookie() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let request = Request::post("/logout")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            let session = visit.session().await.unwrap();
+            session.logout();
+            session.destroy();
+            ok()
+        })
+        .await;
+    assert!(cookie_of(&response).unwrap().contains("Max-Age=0"));
+    assert!(h.store.is_empty());
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 0, "a destroyed session is gone");
+}
+
+#[tokio::test]
+async fn expiry_and_sliding_refresh_without_sleeping() {
+    let h = harness("session_timeout = 60");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    // Each visit within 60 s slides the expiry: 3 × 50 s > 60 s in total.
+    for expected in 1..=3 {
+        h.clock.advance(Duration::from_secs(50));
+        let (_, n) = h.count(Some(&id)).await;
+        assert_eq!(n, expected);
+    }
+    // A read-only visit also slides it.
+    h.clock.advance(Duration::from_secs(50));
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            let _ = visit.session().await.unwrap().get::<i64>("counter");
+            ok()
+        })
+        .await;
+    assert!(cookie_of(&response).unwrap().contains("Max-Age=60"), "cookie refreshed too");
+    h.clock.advance(Duration::from_secs(50));
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 4);
+    // Then 61 s of silence: gone.
+    h.clock.advance(Duration::from_secs(61));
+    let (response, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 0);
+    assert_ne!(id_of(&cookie_of(&response).unwrap()), id);
+}
+
+#[tokio::test]
+async fn zero_timeout_never_expires() {
+    let h = harness("session_timout = 0");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    h.clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn concurrent_visits_writing_different_keys_keep_both() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let request = |id: &str| {
+        Request::get("/")
+            .header(header::COOKIE, format!("session_id={id}"))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    // Both visits load the session before either finishes.
+    let (a, b) = (request(&id), request(&id));
+    let Entry::Proceed(va) = h.canister.enter(&a, peer()).await else { panic!() };
+    let Entry::Proceed(vb) = h.canister.enter(&b, peer()).await else { panic!() };
+    va.session().await.unwrap().insert("a", "from a").unwrap();
+    vb.session().await.unwrap().insert("b", "from b").unwrap();
+    let (mut pa, _) = ok().into_parts();
+    let (mut pb, _) = ok().into_parts();
+    assert!(matches!(h.canister.finish(va, &mut pa).await, Finish::Keep));
+    assert!(matches!(h.canister.finish(vb, &mut pb).await, Finish::Keep));
+    let check = request(&id);
+    let Entry::Proceed(v) = h.canister.enter(&check, peer()).await else { panic!() };
+    let session = v.session().await.unwrap();
+    assert_eq!(session.get::<String>("a").as_deref(), Some("from a"));
+    assert_eq!(session.get::<String>("b").as_deref(), Some("from b"));
+    assert_eq!(session.get::<i64>("counter"), Some(0));
+}
+
+#[tokio::test]
+async fn a_save_racing_a_destroy_does_not_resurrect_the_session() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let parts = |id: &str| {
+        Request::get("/")
+            .header(header::COOKIE, format!("session_id={id}"))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let (a, b) = (parts(&id), parts(&id));
+    let Entry::Proceed(writer) = h.canister.enter(&a, peer()).await else { panic!() };
+    let Entry::Proceed(destroyer) = h.canister.enter(&b, peer()).await else { panic!() };
+    writer.session().await.unwrap().insert("late", true).unwrap();
+    destroyer.session().await.unwrap().destroy();
+    let (mut pd, _) = ok().into_parts();
+    let _ = h.canister.finish(destroyer, &mut pd).await;
+    let (mut pw, _) = ok().into_parts();
+    let _ = h.canister.finish(writer, &mut pw).await;
+    assert!(h.store.is_empty(), "the late save must not bring the session back");
+    let cookie = pw.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert!(h.log_text().contains("Session ended during the request"));
+}
+
+#[tokio::test]
+async fn store_change_is_only_the_delta() {
+    let mut record = Record::default();
+    record.data.insert("keep".into(), 1.into());
+    record.data.insert("drop".into(), 2.into());
+    let change = Change {
+        cleared: false,
+        set: vec![("new".into(), 3.into())],
+        removed: vec!["drop".into()],
+        user: Some(Some(User::new("bob"))),
+    };
+    change.apply_to(&mut record);
+    assert_eq!(record.data.get("keep"), Some(&1.into()));
+    assert_eq!(record.data.get("drop"), None);
+    assert_eq!(record.data.get("new"), Some(&3.into()));
+    assert_eq!(record.user, Some(User::new("bob")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locking_gives_an_exact_counter_for_5_tasks_times_30() {
+    let h = Arc::new(harness("session_locking = true"));
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let h = Arc::clone(&h);
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..30 {
+                let (response, _) = h.count(Some(&id)).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 151, "150 increments after the initial 0, then this one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_locking_read_modify_write_can_lose_increments_but_never_hangs() {
+    // The opposite of the test above, to show the lock is what makes it exact: with
+    // interleaved loads and saves, the last writer wins on one key.
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let parts = Request::get("/")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let Entry::Proceed(a) = h.canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(b) = h.canister.enter(&parts, peer()).await else { panic!() };
+    for v in [&a, &b] {
+        let s = v.session().await.unwrap();
+        let n = s.get::<i64>("counter").unwrap() + 1;
+        s.insert("counter", n).unwrap();
+    }
+    for v in [a, b] {
+        let (mut p, _) = ok().into_parts();
+        let _ = h.canister.finish(v, &mut p).await;
+    }
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 2, "two unlocked increments of 0 both wrote 1");
+}
+
+#[tokio::test]
+async fn a_held_lock_times_out_with_503_instead_of_hanging() {
+    let h = harness("session_locking = true\nsession_lock_timeout = 0.05");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let parts = Request::get("/")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let Entry::Proceed(holder) = h.canister.enter(&parts, peer()).await else { panic!() };
+    let _held = holder.session().await.unwrap();
+    let (response, _) = h.count(Some(&id)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(h.log_text().contains("waiting for the session lock"));
+    // A route that never touches the session does not wait for the lock.
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap();
+    let response = h.run(request, |_| async { ok() }).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// A store that fails every operation, to check the 503 path.
+#[derive(Debug, Default, Clone)]
+struct DownStore {
+    fail_saves_only: bool,
+    inner: MemoryStore,
+}
+
+impl SessionStore for DownStore {
+    type Lock = ();
+    async fn load(&self, key: &StoreKey, ttl: Option<Duration>) -> Result<Option<Record>, StoreError> {
+        if self.fail_saves_only {
+            return self.inner.load(key, ttl).await;
+        }
+        Err(StoreError::Unavailable { message: "connection refused".into(), source: None })
+    }
+    async fn create(&self, _: &StoreKey, _: &Record, _: Option<Duration>) -> Result<bool, StoreError> {
+        Err(StoreError::Timeout(Duration::from_secs(2)))
+    }
+    async fn save(&self, _: &StoreKey, _: &Change, _: Option<Duration>) -> Result<bool, StoreError> {
+        Err(StoreError::Timeout(Duration::from_secs(2)))
+    }
+    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
+        Err(StoreError::Timeout(Duration::from_secs(2)))
+    }
+    async fn lock(&self, _: &StoreKey, _: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn unlock(&self, _: ()) {}
+}
+
+#[tokio::test]
+async fn store_down_gives_503_on_load_and_on_save() {
+    let lines: Lines = Arc::default();
+    let l = Arc::clone(&lines);
+    let sink: Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync> =
+        Box::new(move |ctx: &LogContext, ev: &Event<'_>| l.lock().unwrap().push(format!("[{ctx}] {ev}")));
+    let canister = Canister::builder()
+        .config(Config::from_ini_str("[canister]\nCORS = *").unwrap())
+        .store(DownStore::default())
+        .authenticator(())
+        .log_sink(sink)
+        .build()
+        .unwrap();
+    let id = crate::session::SessionId::generate().unwrap();
+    let parts = Request::get("/")
+        .header(header::COOKIE, format!("session_id={}", id.as_str()))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    let refused = visit.session().await.unwrap_err();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(lines.lock().unwrap().iter().any(|l| l.contains("connection refused")));
+
+    // A new session whose creation fails: the handler's 200 becomes a 503.
+    let parts = Request::get("/").body(()).unwrap().into_parts().0;
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    visit.session().await.unwrap().insert("k", 1).unwrap();
+    let (mut res, _) = ok().into_parts();
+    let finish = canister.finish(visit, &mut res).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers.get(header::SET_COOKIE).is_none());
+    assert_eq!(res.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(), "*");
+    let Finish::ReplaceBody(body) = finish else { panic!("the body must be replaced") };
+    assert!(std::str::from_utf8(&body).unwrap().contains("session store unavailable"));
+}
+
+#[tokio::test]
+async fn store_down_with_anonymous_mode_serves_an_unsaved_session() {
+    let canister = Canister::builder()
+        .config(Config::from_ini_str("[canister]\nsession_on_store_error = anonymous\nlog_level = DISABLED").unwrap())
+        .store(DownStore::default())
+        .authenticator(())
+        .log_sink(())
+        .build()
+        .unwrap();
+    let id = crate::session::SessionId::generate().unwrap();
+    let parts = Request::get("/")
+        .header(header::COOKIE, format!("session_id={}", id.as_str()))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    let session = visit.session().await.expect("anonymous session");
+    session.insert("k", 1).unwrap();
+    let (mut res, _) = ok().into_parts();
+    assert!(matches!(canister.finish(visit, &mut res).await, Finish::Keep));
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.headers.get(header::SET_COOKIE).is_none());
+}
+
+fn cors_request(method: &str, origin: Option<&str>, extra: &[(&str, &str)]) -> Request<()> {
+    let mut r = Request::builder().method(method).uri("http://api.example.com/items");
+    if let Some(o) = origin {
+        r = r.header(header::ORIGIN, o);
+    }
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.body(()).unwrap()
+}
+
+#[tokio::test]
+async fn cors_star_adds_the_header_to_every_response_as_canister() {
+    let h = harness("CORS = *");
+    let response = h.run(cors_request("GET", None, &[]), |_| async { ok() }).await;
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let response = h
+        .run(cors_request("GET", Some("https://a.example"), &[]), |_| async {
+            let mut r = ok();
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        })
+        .await;
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered_without_the_handler() {
+    let h = harness("CORS = *\ncors_max_age = 600");
+    let ran = Arc::new(Mutex::new(false));
+    let ran2 = Arc::clone(&ran);
+    let response = h
+        .run(
+            cors_request(
+                "OPTIONS",
+                Some("https://a.example"),
+                &[
+                    ("access-control-request-method", "PUT"),
+                    ("access-control-request-headers", "x-token"),
+                ],
+            ),
+            |_| async move {
+                *ran2.lock().unwrap() = true;
+                ok()
+            },
+        )
+        .await;
+    assert!(!*ran.lock().unwrap(), "the handler must not run for a preflight");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let headers = response.headers();
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("PUT"));
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token");
+    assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+    assert!(headers[header::VARY].to_str().unwrap().contains("Origin"));
+}
+
+#[tokio::test]
+async fn an_options_request_that_is_not_a_preflight_reaches_the_app() {
+    let h = harness("CORS = *");
+    let ran = Arc::new(Mutex::new(false));
+    let ran2 = Arc::clone(&ran);
+    h.run(cors_request("OPTIONS", Some("https://a.example"), &[]), |_| async move {
+        *ran2.lock().unwrap() = true;
+        ok()
+    })
+    .await;
+    assert!(*ran.lock().unwrap());
+    // CORS off: even a real preflight reaches the app.
+    let h = harness("");
+    let response = h
+        .run(
+            cors_request("OPTIONS", Some("https://a.example"), &[("access-control-request-method", "PUT")]),
+            |_| async { ok() },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test]
+async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
+    let h = harness("CORS = https://app.example, http://localhost:3000\ncors_credentials = true\ncors_expose_headers = x-total");
+    let response = h
+        .run(cors_request("GET", Some("https://app.example"), &[]), |_| async { ok() })
+        .await;
+    let headers = response.headers();
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert_eq!(headers[header::ACCESS_CONTROL_EXPOSE_HEADERS], "x-total");
+    assert_eq!(headers[header::VARY], "Origin");
+
+    let response = h
+        .run(cors_request("GET", Some("https://evil.example"), &[]), |_| async { ok() })
+        .await;
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert_eq!(response.headers()[header::VARY], "Origin");
+
+    // A preflight from a disallowed origin is not answered by canister.
+    let response = h
+        .run(
+            cors_request("OPTIONS", Some("https://evil.example"), &[("access-control-request-method", "DELETE")]),
+            |_| async { ok() },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test]
+async fn csrf_matrix() {
+    let h = harness("CORS = https://app.example\ncsrf_trusted_origins = https://partner.example");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let cookie = format!("session_id={id}");
+    let cases: &[(&str, &[(&str, &str)], bool, &str)] = &[
+        ("POST", &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], false, "cross-site by fetch metadata"),
+        ("POST", &[("sec-fetch-site", "cross-site")], false, "cross-site without origin"),
+        ("DELETE", &[("origin", "https://evil.example")], false, "foreign origin, no fetch metadata"),
+        ("PUT", &[("origin", "null")], false, "opaque origin"),
+        ("POST", &[("sec-fetch-site", "same-origin"), ("origin", "http://api.example.com")], true, "same origin"),
+        ("POST", &[("origin", "http://api.example.com")], true, "same origin without fetch metadata"),
+        ("POST", &[("sec-fetch-site", "same-site")], true, "same site"),
+        ("POST", &[], true, "curl: no headers"),
+        ("POST", &[("sec-fetch-site", "cross-site"), ("origin", "https://partner.example")], true, "trusted origin"),
+        ("PATCH", &[("sec-fetch-site", "cross-site"), ("origin", "https://app.example")], true, "CORS-listed origin"),
+        ("GET", &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], true, "safe method"),
+    ];
+    for (method, headers, allowed, what) in cases {
+        let mut extra: Vec<(&str, &str)> = headers.to_vec();
+        extra.push(("cookie", &cookie));
+        let mut r = Request::builder().method(*method).uri("/items").header("host", "api.example.com");
+        for (k, v) in &extra {
+            r = r.header(*k, *v);
+        }
+        let response = h.run(r.body(()).unwrap(), |_| async { ok() }).await;
+        let got = response.status() != StatusCode::FORBIDDEN;
+        assert_eq!(got, *allowed, "{what}: {}", response.status());
+    }
+    // Without the session cookie nothing rides on it: not refused.
+    let response = h
+        .run(
+            cors_request("POST", Some("https://evil.example"), &[("sec-fetch-site", "cross-site")]),
+            |_| async { ok() },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(h.log_text().contains("Cross-site request refused (CSRF): origin https://evil.example"));
+    // And the key turns it off.
+    let h = harness("csrf = false");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let r = Request::post("/")
+        .header("cookie", format!("session_id={id}"))
+        .header("sec-fetch-site", "cross-site")
+        .body(())
+        .unwrap();
+    assert_eq!(h.run(r, |_| async { ok() }).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logs_never_carry_the_session_id_and_use_the_tag() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let id = id_of(&cookie_of(&first).unwrap());
+    let (_, _) = h.count(Some(&id)).await;
+    let text = h.log_text();
+    assert!(!text.contains(&id), "{text}");
+    assert!(!text.contains(&id[..12]), "{text}");
+    assert!(text.contains("INFO [149.172.44.162-...] GET http://localhost:8080/"), "{text}");
+    let tag = crate::session::tag_of(&crate::session::SessionId::parse(&id).unwrap().key());
+    let tag = std::str::from_utf8(&tag).unwrap();
+    assert!(text.contains(&format!("[149.172.44.162-{tag}] Session found")), "{text}");
+    assert!(text.contains(&format!("[149.172.44.162-{tag}] Response: 200 (0ms)")), "{text}");
+    assert!(text.contains("Session created"), "{text}");
+}
+
+#[tokio::test]
+async fn slow_responses_are_warnings() {
+    let h = harness("log_slow_ms = 1000");
+    let clock = h.clock.clone();
+    h.run(Request::get("/").body(()).unwrap(), |_| async move {
+        clock.advance(Duration::from_millis(1234));
+        ok()
+    })
+    .await;
+    assert!(h.log_text().contains("WARNING [149.172.44.162-...] Response: 200 (1234ms !!!)"), "{}", h.log_text());
+}
+
+#[tokio::test]
+async fn user_is_the_header_user_first_then_the_session_user() {
+    let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
+        if c.is_scheme("bearer") && c.token() == "good" {
+            AuthOutcome::Authenticated(User::new("tok"))
+        } else if c.is_scheme("bearer") {
+            AuthOutcome::Refused(Refusal::new("Bearer", "bad token"))
+        } else {
+            AuthOutcome::NotMine
+        }
+    });
+    let h = harness_with("", auth);
+    let r = Request::get("/").header("authorization", "Bearer good").body(()).unwrap();
+    let response = h
+        .run(r, |visit| async move {
+            assert_eq!(visit.user().await.unwrap(), Some(User::new("tok")));
+            // not remembered: nothing stored, no cookie
+            ok()
+        })
+        .await;
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert!(h.store.is_empty());
+
+    let r = Request::get("/").header("authorization", "Bearer nope").body(()).unwrap();
+    h.run(r, |visit| async move {
+        assert_eq!(visit.user().await.unwrap(), None);
+        assert_eq!(visit.refusal().unwrap().reason(), "bad token");
+        ok()
+    })
+    .await;
+    let text = h.log_text();
+    assert!(text.contains("Authorization refused (Bearer): bad token"), "{text}");
+    assert!(!text.contains("nope"), "the credential is never logged");
+
+    let r = Request::get("/").header("authorization", "Bearer a b").body(()).unwrap();
+    h.run(r, |visit| async move {
+        assert!(visit.refusal().is_some(), "three words are refused, not ignored");
+        ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn auth_remember_keeps_the_header_user_in_a_cycled_session() {
+    let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
+        if c.token() == "good" {
+            AuthOutcome::Authenticated(User::new("tok"))
+        } else {
+            AuthOutcome::NotMine
+        }
+    });
+    let h = harness_with("auth_remember = true", auth);
+    let (first, _) = {
+        let r = Request::get("/").body(()).unwrap();
+        let resp = h
+            .run(r, |v| async move {
+                v.session().await.unwrap().insert("x", 1).unwrap();
+                ok()
+            })
+            .await;
+        (resp, ())
+    };
+    let before = id_of(&cookie_of(&first).unwrap());
+    let r = Request::get("/")
+        .header("authorization", "Bearer good")
+        .header("cookie", format!("session_id={before}"))
+        .body(())
+        .unwrap();
+    let response = h.run(r, |_| async { ok() }).await;
+    let after = id_of(&cookie_of(&response).expect("remembered: new cookie"));
+    assert_ne!(before, after, "id cycled as at any login");
+    let r = Request::get("/").header("cookie", format!("session_id={after}")).body(()).unwrap();
+    h.run(r, |v| async move {
+        assert_eq!(v.user().await.unwrap(), Some(User::new("tok")));
+        ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_carries_the_authenticators_challenges() {
+    let auth = crate::auth::FnAuthenticator::new(|_: &crate::Credentials<'_>| AuthOutcome::NotMine)
+        .with_challenge(HeaderValue::from_static("Basic realm=\"private\", charset=\"UTF-8\""));
+    let h = harness_with("", auth);
+    let response = h
+        .run(Request::get("/secret").body(()).unwrap(), |v| async move {
+            match v.require_user().await {
+                Ok(_) => ok(),
+                Err(r) => r,
+            }
+        })
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        "Basic realm=\"private\", charset=\"UTF-8\""
+    );
+}
+
+#[tokio::test]
+async fn params_errors_are_400_naming_the_field_and_logged() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Hi {
+        foo: String,
+        bar: Option<String>,
+    }
+    let h = harness("");
+    let response = h
+        .run(Request::get("/hi?bar=Smith").body(()).unwrap(), |v| async move {
+            match v.params::<Hi>(Some("bar=Smith"), None, Bytes::new()).await {
+                Ok(_) => ok(),
+                Err(r) => r,
+            }
+        })
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.body(), "missing parameter 'foo'\n");
+    assert!(h.log_text().contains("WARNING [149.172.44.162-...] Bad parameters: missing parameter 'foo'"));
+}
+
+#[tokio::test]
+async fn memory_store_cap_evicts_soonest_to_expire_and_cookieless_floods_store_nothing() {
+    let clock = TestClock::new();
+    let store = MemoryStore::new().with_clock(clock.clone()).max_sessions(16);
+    for i in 0..64u8 {
+        let key = StoreKey::from_bytes([i; 32]);
+        assert!(store.create(&key, &Record::default(), Some(Duration::from_secs(60 + u64::from(i)))).await.unwrap());
+    }
+    assert!(store.len() <= 16, "{} sessions held", store.len());
+    // The newest (latest to expire) survive.
+    assert!(store.load(&StoreKey::from_bytes([63; 32]), None).await.unwrap().is_some());
+
+    let h = harness("");
+    for _ in 0..1000 {
+        h.run(Request::get("/").body(()).unwrap(), |_| async { ok() }).await;
+    }
+    assert!(h.store.is_empty());
+}
+
+#[tokio::test]
+async fn memory_store_sweeps_expired_entries_lazily() {
+    let clock = TestClock::new();
+    let store = MemoryStore::new().with_clock(clock.clone()).sweep_every(Duration::from_secs(1));
+    for i in 0..100u8 {
+        let key = StoreKey::from_bytes([i; 32]);
+        store.create(&key, &Record::default(), Some(Duration::from_secs(10))).await.unwrap();
+    }
+    assert_eq!(store.len(), 100);
+    clock.advance(Duration::from_secs(11));
+    // Writes to a shard sweep it; one write per shard empties the store.
+    for i in 0..=255u8 {
+        let key = StoreKey::from_bytes([i; 32]);
+        let _ = store.save(&key, &Change::default(), None).await.unwrap();
+    }
+    assert_eq!(store.len(), 0);
+    assert!(store.load(&StoreKey::from_bytes([1; 32]), None).await.unwrap().is_none());
+}

@@ -1,0 +1,466 @@
+//! A request's passage through the engine, and the session handle handlers use.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::Response;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::cookie::RequestCookie;
+use super::{new_id, Engine, HeldLock};
+use crate::auth::{AuthOutcome, Refusal, User};
+use crate::config::OnStoreError;
+use crate::log::{Event, LogContext};
+use crate::params::{ParamMap, ParamsError};
+use crate::response as responses;
+use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
+
+/// One request's state between [`Canister::enter`](crate::Canister::enter) and
+/// [`Canister::finish`](crate::Canister::finish).
+///
+/// Adapters keep it where the framework's extractors, guards or filters can reach it
+/// (request extensions, Rocket's local cache). Cheap to clone: clones are the same visit.
+#[derive(Clone)]
+pub struct Visit {
+    inner: Arc<VisitInner>,
+}
+
+pub(crate) struct VisitInner {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) client: Option<IpAddr>,
+    pub(crate) secure: bool,
+    pub(crate) origin: Option<HeaderValue>,
+    pub(crate) started: SystemTime,
+    pub(crate) cookie: RequestCookie,
+    pub(crate) header_user: Option<User>,
+    pub(crate) refusal: Option<Refusal>,
+    pub(crate) state: Mutex<State>,
+}
+
+/// The session as this request sees it.
+#[derive(Default)]
+pub(crate) struct State {
+    /// The session was looked up (or there was nothing to look up).
+    pub(crate) loaded: bool,
+    /// The store failed and `session_on_store_error = anonymous`: nothing is saved.
+    pub(crate) failed: bool,
+    /// The live session the cookie named: its id and key.
+    pub(crate) existing: Option<(SessionId, StoreKey)>,
+    /// The id the session has now (a new one after login/logout/regenerate).
+    pub(crate) id: Option<SessionId>,
+    /// Current data and user.
+    pub(crate) record: Record,
+    /// What this request changed.
+    pub(crate) change: Change,
+    pub(crate) destroyed: bool,
+    /// The cookie named no live session.
+    pub(crate) stale_cookie: bool,
+    pub(crate) tag: Option<[u8; 6]>,
+    pub(crate) lock: Option<HeldLock>,
+}
+
+/// The session of the current request, for handlers.
+///
+/// Reads and writes are synchronous and touch only data already loaded; what changed is
+/// saved once, after the handler, by [`Canister::finish`](crate::Canister::finish). Nothing
+/// is stored, and no cookie set, unless something is written.
+///
+/// # Examples
+///
+/// ```
+/// # async fn example(session: canister_core::Session) -> Result<(), serde_json::Error> {
+/// let counter: i64 = session.get("counter").map_or(0, |n: i64| n + 1);
+/// session.insert("counter", counter)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    visit: Visit,
+}
+
+impl Visit {
+    pub(crate) fn new(inner: VisitInner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &VisitInner {
+        &self.inner
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.state().loaded
+    }
+
+    pub(crate) fn take_state(&self) -> State {
+        std::mem::take(&mut *self.state())
+    }
+
+    /// The log context of this request: client address and session tag.
+    pub fn context(&self) -> LogContext {
+        LogContext::new(self.inner.client).with_tag(self.state().tag)
+    }
+
+    fn log(&self, event: &Event<'_>) {
+        let sink = self.inner.engine.sink();
+        if sink.enabled(event.level()) {
+            sink.log(&self.context(), event);
+        }
+    }
+
+    /// The session, loaded from the store the first time it is asked for.
+    ///
+    /// # Errors
+    ///
+    /// The 503 response to send when the store failed (with
+    /// `session_on_store_error = fail`, the default).
+    pub async fn session(&self) -> Result<Session, Response<Bytes>> {
+        if self.is_loaded() {
+            return Ok(self.handle());
+        }
+        let engine = &self.inner.engine;
+        match &self.inner.cookie {
+            RequestCookie::Id(id) => {
+                let key = id.key();
+                match engine.load(key).await {
+                    Ok((record, lock)) => {
+                        // Decide under the state lock, await only after releasing it.
+                        let (release, event) = {
+                            let mut state = self.state();
+                            if state.loaded {
+                                // Another extractor of this request loaded it meanwhile.
+                                (lock, None)
+                            } else {
+                                state.loaded = true;
+                                match record {
+                                    Some(record) => {
+                                        state.existing = Some((id.clone(), key));
+                                        state.id = Some(id.clone());
+                                        state.record = record;
+                                        state.tag = Some(tag_of(&key));
+                                        state.lock = lock;
+                                        (None, Some(Event::SessionFound))
+                                    }
+                                    None => {
+                                        state.stale_cookie = true;
+                                        (lock, Some(Event::SessionUnknown))
+                                    }
+                                }
+                            }
+                        };
+                        if let Some(lock) = release {
+                            engine.release(lock).await;
+                        }
+                        match event {
+                            Some(event) => self.log(&event),
+                            None => return Ok(self.handle()),
+                        }
+                    }
+                    Err(error) => {
+                        self.log(&Event::StoreError { error: &error });
+                        if engine.settings().on_store_error == OnStoreError::Fail {
+                            return Err(responses::store_unavailable());
+                        }
+                        let mut state = self.state();
+                        state.loaded = true;
+                        state.failed = true;
+                        drop(state);
+                    }
+                }
+            }
+            RequestCookie::Malformed => {
+                let mut state = self.state();
+                state.loaded = true;
+                state.stale_cookie = true;
+                drop(state);
+                self.log(&Event::SessionUnknown);
+            }
+            RequestCookie::Absent => self.state().loaded = true,
+        }
+        let session = self.handle();
+        if engine.settings().remember {
+            if let Some(user) = &self.inner.header_user {
+                if session.user().as_ref() != Some(user) {
+                    session.login(user.clone());
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    fn handle(&self) -> Session {
+        Session {
+            visit: self.clone(),
+        }
+    }
+
+    /// The request's user: the one its `Authorization` header proved, else the session's.
+    ///
+    /// Loads the session only when the request carries a session cookie (or it was already
+    /// loaded).
+    ///
+    /// # Errors
+    ///
+    /// The 503 response when the session had to be loaded and the store failed.
+    pub async fn user(&self) -> Result<Option<User>, Response<Bytes>> {
+        if let Some(user) = &self.inner.header_user {
+            return Ok(Some(user.clone()));
+        }
+        if !self.is_loaded() && !self.inner.cookie.is_present() {
+            return Ok(None);
+        }
+        Ok(self.session().await?.user())
+    }
+
+    /// The request's user, or the 401 response (with a `WWW-Authenticate` challenge per
+    /// configured scheme) to send when there is none.
+    ///
+    /// # Errors
+    ///
+    /// The 401, or a 503 when the store failed.
+    pub async fn require_user(&self) -> Result<User, Response<Bytes>> {
+        match self.user().await? {
+            Some(user) => Ok(user),
+            None => Err(self.unauthorized()),
+        }
+    }
+
+    /// The 401 response for this request: challenges of every configured scheme, with
+    /// `error="invalid_token"` when a bearer token was refused.
+    pub fn unauthorized(&self) -> Response<Bytes> {
+        responses::unauthorized(self.inner.engine.challenges(self.inner.refusal.as_ref()))
+    }
+
+    /// The user proved by the `Authorization` header, if any.
+    pub fn header_user(&self) -> Option<&User> {
+        self.inner.header_user.as_ref()
+    }
+
+    /// Why the `Authorization` header was refused, if it was.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.inner.refusal.as_ref()
+    }
+
+    /// Whether the request came over https.
+    pub fn is_secure(&self) -> bool {
+        self.inner.secure
+    }
+
+    /// The client's address (from `X-Forwarded-For` only with `log_trust_proxy`).
+    pub fn client(&self) -> Option<IpAddr> {
+        self.inner.client
+    }
+
+    /// A logger for the handler, carrying this request's context (`[ip-tag]`).
+    pub fn logger(&self) -> slog::Logger {
+        self.inner.engine.sink().logger(&self.context())
+    }
+
+    /// Decodes the request's parameters (query, url-encoded or multipart body) into `T`.
+    ///
+    /// # Errors
+    ///
+    /// The 400 response naming the missing or malformed parameter (also logged).
+    pub async fn params<T: DeserializeOwned>(
+        &self,
+        query: Option<&str>,
+        content_type: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<T, Response<Bytes>> {
+        let decoded = ParamMap::from_parts(query, content_type, body)
+            .await
+            .and_then(|map| map.deserialize());
+        decoded.map_err(|error| self.bad_params(&error))
+    }
+
+    /// Logs a parameter error and builds its 400 response.
+    pub fn bad_params(&self, error: &ParamsError) -> Response<Bytes> {
+        let reason = error.to_string();
+        self.log(&Event::BadParams { reason: &reason });
+        responses::bad_params(error)
+    }
+}
+
+impl fmt::Debug for Visit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Visit")
+            .field("context", &self.context().to_string())
+            .field("header_user", &self.inner.header_user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.visit.state()
+    }
+
+    /// The value of `key` as a `T`; `None` when absent or not a `T` (see
+    /// [`try_get`](Self::try_get) to tell the two apart).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.try_get(key).ok().flatten()
+    }
+
+    /// The value of `key` as a `T`, `Ok(None)` when absent.
+    ///
+    /// # Errors
+    ///
+    /// The deserialization error when the stored value is not a `T`.
+    pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
+        let state = self.state();
+        match state.record.data.get(key) {
+            Some(value) => T::deserialize(value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw JSON value of `key`.
+    pub fn value(&self, key: &str) -> Option<serde_json::Value> {
+        self.state().record.data.get(key).cloned()
+    }
+
+    /// A copy of all the session's data.
+    pub fn data(&self) -> Data {
+        self.state().record.data.clone()
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// # Errors
+    ///
+    /// When `value` cannot be serialized to JSON.
+    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), serde_json::Error> {
+        let value = serde_json::to_value(value)?;
+        let mut state = self.state();
+        let state = &mut *state;
+        state.change.removed.retain(|k| k != key);
+        state.change.set.retain(|(k, _)| k != key);
+        state.change.set.push((key.to_owned(), value.clone()));
+        state.record.data.insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
+        let mut state = self.state();
+        state.change.set.retain(|(k, _)| k != key);
+        if !state.change.removed.iter().any(|k| k == key) {
+            state.change.removed.push(key.to_owned());
+        }
+        state.record.data.remove(key)
+    }
+
+    /// Removes every key (the user stays logged in).
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.change.cleared = true;
+        state.change.set.clear();
+        state.change.removed.clear();
+        state.record.data.clear();
+    }
+
+    /// The session id, drawing one if the session has none yet (the session is still only
+    /// stored if something is written).
+    ///
+    /// Secret: send it only in the cookie, never to a log.
+    pub fn id(&self) -> String {
+        let mut state = self.state();
+        if state.id.is_none() {
+            state.id = new_id().ok();
+        }
+        state
+            .id
+            .as_ref()
+            .map_or_else(String::new, |id| id.as_str().to_owned())
+    }
+
+    /// The session's logged-in user (a form login, or a header user with `auth_remember`).
+    pub fn user(&self) -> Option<User> {
+        self.state().record.user.clone()
+    }
+
+    /// Logs `user` in: stored in the session, and the session id changes (no fixation).
+    pub fn login(&self, user: User) {
+        {
+            let mut state = self.state();
+            state.record.user = Some(user.clone());
+            state.change.user = Some(Some(user.clone()));
+            Self::cycle(&mut state);
+        }
+        self.visit.log(&Event::LoggedIn { name: user.name() });
+    }
+
+    /// Logs the user out: the session forgets its user, keeps its data, and changes id.
+    pub fn logout(&self) {
+        let name = {
+            let mut state = self.state();
+            let previous = state.record.user.take();
+            state.change.user = Some(None);
+            Self::cycle(&mut state);
+            previous.map(|u| u.name().to_owned())
+        };
+        if let Some(name) = name {
+            self.visit.log(&Event::LoggedOut { name: &name });
+        }
+    }
+
+    /// Gives the session a new id, keeping its data.
+    pub fn regenerate(&self) {
+        Self::cycle(&mut self.state());
+    }
+
+    /// Ends the session: it is deleted from the store and the cookie is cleared.
+    pub fn destroy(&self) {
+        let mut state = self.state();
+        state.destroyed = true;
+        state.record = Record::default();
+        state.change = Change::default();
+    }
+
+    /// Checks a username and password against the configured authenticators (a login
+    /// form). [`AuthOutcome::NotMine`] when no authenticator checks passwords.
+    pub async fn verify_password(&self, username: &str, password: &str) -> AuthOutcome {
+        self.visit
+            .inner
+            .engine
+            .verify_password(username, password)
+            .await
+    }
+
+    /// The visit this session belongs to.
+    pub fn visit(&self) -> &Visit {
+        &self.visit
+    }
+
+    fn cycle(state: &mut State) {
+        if state.existing.is_some() {
+            // A new id; `finish` moves the record to it and deletes the old one.
+            state.id = new_id().ok();
+        } else if state.id.is_none() {
+            state.id = new_id().ok();
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Session")
+            .field("keys", &state.record.data.keys().collect::<Vec<_>>())
+            .field("user", &state.record.user)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,216 @@
+//! Request parameters: query string, url-encoded form and multipart text fields, merged.
+//!
+//! As bottle's `request.params`: a key given in the body wins over the same key in the query.
+//! Decoding is strict: a bad `%` escape or invalid UTF-8 is an error (400), never replaced
+//! silently. Form decoding uses `serde_urlencoded` for typed values and `multer` for
+//! multipart bodies.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use serde::de::DeserializeOwned;
+
+/// Largest multipart text field accepted, in bytes.
+const MAX_FIELD: u64 = 1 << 20;
+
+/// Why parameters could not be decoded. Renders as a 400 response naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// A mandatory parameter is absent.
+    #[error("missing parameter '{0}'")]
+    Missing(String),
+    /// A parameter's value has the wrong type or form.
+    #[error("invalid parameter: {0}")]
+    Invalid(String),
+    /// The query or body is not validly encoded (bad `%` escape, invalid UTF-8, bad multipart).
+    #[error("malformed parameters: {0}")]
+    Malformed(String),
+}
+
+/// All parameters of a request, in order, body entries after query entries.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ParamMap {
+    pairs: Vec<(String, String)>,
+}
+
+impl ParamMap {
+    /// Decodes a query string alone.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError::Malformed`] for a bad `%` escape or invalid UTF-8.
+    pub fn from_query(query: Option<&str>) -> Result<Self, ParamsError> {
+        let mut pairs = Vec::new();
+        if let Some(q) = query {
+            decode_urlencoded(q.as_bytes(), &mut pairs)?;
+        }
+        Ok(Self { pairs })
+    }
+
+    /// Decodes the query plus a body of type `application/x-www-form-urlencoded` or
+    /// `multipart/form-data` (text fields only; files are skipped). Other bodies are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError::Malformed`] when the query or body is not validly encoded.
+    pub async fn from_parts(
+        query: Option<&str>,
+        content_type: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<Self, ParamsError> {
+        let mut map = Self::from_query(query)?;
+        let Some(ct) = content_type.and_then(|c| c.to_str().ok()) else {
+            return Ok(map);
+        };
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        let mut body_pairs = Vec::new();
+        if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            decode_urlencoded(&body, &mut body_pairs)?;
+        } else if mime.eq_ignore_ascii_case("multipart/form-data") {
+            decode_multipart(ct, body, &mut body_pairs).await?;
+        } else {
+            return Ok(map);
+        }
+        map.pairs
+            .retain(|(k, _)| !body_pairs.iter().any(|(bk, _)| bk == k));
+        map.pairs.extend(body_pairs);
+        Ok(map)
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// Deserializes the parameters into `T` (the last value of a repeated name wins).
+    ///
+    /// Fields of `T` that are `Option` or `#[serde(default)]` are optional; numbers and
+    /// booleans are parsed from their text.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError::Missing`] naming the first absent mandatory field, or
+    /// [`ParamsError::Invalid`] for a value of the wrong type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ParamsError> {
+        let encoded = serde_urlencoded::to_string(&self.pairs)
+            .map_err(|e| ParamsError::Invalid(e.to_string()))?;
+        serde_urlencoded::from_str(&encoded).map_err(|e| {
+            let message = e.to_string();
+            match message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                Some(field) => ParamsError::Missing(field.to_owned()),
+                None => ParamsError::Invalid(message),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for ParamMap {
+    /// Shows the names only: values may be passwords.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+fn decode_urlencoded(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), ParamsError> {
+    for piece in input.split(|b| *b == b'&') {
+        if piece.is_empty() {
+            continue;
+        }
+        let (name, value) = match piece.iter().position(|b| *b == b'=') {
+            Some(eq) => (&piece[..eq], &piece[eq + 1..]),
+            None => (piece, &[][..]),
+        };
+        out.push((strict_decode(name)?, strict_decode(value)?));
+    }
+    Ok(())
+}
+
+fn strict_decode(input: &[u8]) -> Result<String, ParamsError> {
+    let mut bytes = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+                match (hex(input.get(i + 1)), hex(input.get(i + 2))) {
+                    (Some(hi), Some(lo)) => {
+                        // two hex digits make at most 255
+                        bytes.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
+                        i += 2;
+                    }
+                    _ => {
+                        return Err(ParamsError::Malformed(
+                            "bad percent escape (a '%' must be followed by two hex digits)"
+                                .to_owned(),
+                        ))
+                    }
+                }
+            }
+            b => bytes.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ParamsError::Malformed("a parameter is not valid UTF-8".to_owned()))
+}
+
+async fn decode_multipart(
+    content_type: &str,
+    body: Bytes,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ParamsError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().per_field(MAX_FIELD));
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
+        let Some(field) = field else {
+            return Ok(());
+        };
+        if field.file_name().is_some() {
+            continue;
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
+        let value = String::from_utf8(data.to_vec()).map_err(|_| {
+            ParamsError::Malformed(format!("multipart field '{name}' is not valid UTF-8"))
+        })?;
+        out.push((name, value));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,71 @@
+//! The responses the engine produces, built here so that every adapter answers the same bytes.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::params::ParamsError;
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Bytes> {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// 204 answering a CORS preflight, with the given CORS headers.
+pub fn preflight(headers: HeaderMap) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// 403 refusing a cross-site request that carries the session cookie.
+pub fn csrf_refused() -> Response<Bytes> {
+    text(
+        StatusCode::FORBIDDEN,
+        "cross-site request refused: this request carries a session cookie but comes from an untrusted origin\n",
+    )
+}
+
+/// 503 when the session store cannot be used.
+pub fn store_unavailable() -> Response<Bytes> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session store unavailable: please retry shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// 400 for parameters that are missing or malformed; the body names the problem.
+pub fn bad_params(error: &ParamsError) -> Response<Bytes> {
+    text(StatusCode::BAD_REQUEST, format!("{error}\n"))
+}
+
+/// 401 with one `WWW-Authenticate` header per challenge.
+pub fn unauthorized(challenges: Vec<HeaderValue>) -> Response<Bytes> {
+    let mut response = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    for challenge in challenges {
+        response
+            .headers_mut()
+            .append(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+/// 500 when an extractor finds no canister visit: the adapter was not installed.
+///
+/// `fix` tells the developer what to add, e.g. "add `CanisterLayer` to the router".
+pub fn not_installed(fix: &str) -> Response<Bytes> {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("canister is not installed on this route: {fix}\n"),
+    )
+}

@@ -1,0 +1,105 @@
+//! Session ids: 256 bits from the operating system, base64url, hashed before use as keys.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::StoreKey;
+
+/// Length of an id in characters: 32 random bytes in unpadded base64url.
+pub(crate) const ID_LEN: usize = 43;
+
+/// A session id as carried by the cookie. Secret: `Debug` shows only its tag.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SessionId(String);
+
+impl SessionId {
+    /// Draws a new id from the operating system's random source.
+    pub(crate) fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Accepts a cookie value only if it has the exact shape of an id canister issues.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        let well_formed = value.len() == ID_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            // the last character carries 2 padding bits that must be zero
+            && URL_SAFE_NO_PAD.decode(value).is_ok();
+        well_formed.then(|| Self(value.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key the session is stored under: SHA-256 of the id.
+    pub(crate) fn key(&self) -> StoreKey {
+        StoreKey(Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = tag_of(&self.key());
+        write!(f, "SessionId({})", String::from_utf8_lossy(&tag))
+    }
+}
+
+/// The 6-character tag of a session in logs: the start of the base64url of its key (a hash of
+/// the id, never the id).
+pub(crate) fn tag_of(key: &StoreKey) -> [u8; 6] {
+    let mut out = [0u8; 8];
+    // 6 bytes encode to exactly 8 characters; the buffer is sized for that.
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(&key.0[..6], &mut out)
+        .unwrap_or(0);
+    let mut tag = *b"......";
+    tag.copy_from_slice(&out[..6.min(written)]);
+    tag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_256_bits_base64url_and_parse_back() {
+        let id = SessionId::generate().expect("os random");
+        assert_eq!(id.as_str().len(), ID_LEN);
+        assert_eq!(URL_SAFE_NO_PAD.decode(id.as_str()).expect("b64").len(), 32);
+        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        assert_ne!(SessionId::generate().expect("os random"), id);
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        let good = SessionId::generate().expect("os random");
+        for bad in [
+            "",
+            "abc",
+            &good.as_str()[..42],
+            &format!("{}A", good.as_str()),
+            &format!("{}=", &good.as_str()[..42]),
+            "+++++++++++++++++++++++++++++++++++++++++++",
+            "VJ8zq5Gq55cVstAJg4zcC2E1",
+        ] {
+            assert!(SessionId::parse(bad).is_none(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn key_and_tag_do_not_reveal_the_id() {
+        let id = SessionId::generate().expect("os random");
+        let key = id.key();
+        assert!(!key.to_hex().contains(id.as_str()));
+        let tag = tag_of(&key);
+        assert!(!id.as_str().starts_with(std::str::from_utf8(&tag).expect("ascii")));
+        assert!(!format!("{id:?}").contains(id.as_str()));
+    }
+}
