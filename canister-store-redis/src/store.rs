@@ -1,0 +1,631 @@
+//! [`RedisStore`]: the connection, the timeouts, and the [`SessionStore`] implementation.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use canister_core::config::Config;
+use canister_core::session::{Change, Record, SessionStore, StoreError, StoreKey};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
+
+use crate::{layout, scripts};
+
+/// Default key prefix, as `session_store_prefix`.
+pub const DEFAULT_PREFIX: &str = "canister:session:";
+/// Default time one operation may take, as `session_store_timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default lease of a session lock: a holder that crashes blocks the session at most this long.
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(30);
+
+/// Suffix of a session's lock key (`<prefix><hex>:lock`).
+const LOCK_SUFFIX: &str = ":lock";
+/// Longest pause between two attempts to take a held lock.
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
+
+/// Sessions in Redis or Redis Cluster.
+///
+/// See the [crate documentation](crate) for the stored format and the round trips of each
+/// operation. Cloning is cheap and clones share one connection.
+///
+/// The connection is made on first use, not by the constructors, so an application starts
+/// while Redis is down (its session requests fail with [`StoreError::Unavailable`] or
+/// [`StoreError::Timeout`] until Redis is back); call [`RedisStore::ping`] at start-up to fail
+/// early instead.
+#[derive(Clone)]
+pub struct RedisStore {
+    target: Arc<Target>,
+    conn: Arc<Mutex<Option<Conn>>>,
+    prefix: String,
+    timeout: Duration,
+    lock_lease: Duration,
+}
+
+impl RedisStore {
+    /// A store on one Redis server (or a proxy in front of several).
+    ///
+    /// `url` is `redis://[[user]:password@]host[:port][/db]`, `redis+unix:///path` or
+    /// `unix:///path`; `rediss://` (TLS) is refused because this build has no TLS support. No
+    /// connection is made yet.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URL does not parse (the message masks its password).
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(|e| bad_url(url, &e))?;
+        Ok(Self::from_client(client))
+    }
+
+    /// A store on a Redis Cluster, reached through any of the seed `urls` (one is enough; more
+    /// help when a node is down). No connection is made yet.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when a URL does not parse or the list is empty.
+    pub fn cluster<I, S>(urls: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let joined = urls.join(",");
+        let client = ClusterClient::builder(urls.iter().map(String::as_str))
+            .connection_timeout(DEFAULT_TIMEOUT)
+            .response_timeout(DEFAULT_TIMEOUT)
+            .build()
+            .map_err(|e| bad_url(&joined, &e))?;
+        Ok(Self::from_cluster_client(client))
+    }
+
+    /// A store from the `session_store*` settings of a canister configuration:
+    /// `session_store` (the URL; several comma-separated URLs mean a cluster),
+    /// `session_store_prefix` and `session_store_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when `session_store` is not set (the memory store is
+    /// configured) or its URL does not parse.
+    pub fn from_config(config: &Config) -> Result<Self, StoreError> {
+        let Some(url) = &config.session_store else {
+            return Err(StoreError::Unavailable {
+                message: "session_store is memory: expected a redis:// URL".to_owned(),
+                source: None,
+            });
+        };
+        let url = url.expose();
+        let store = if url.contains(',') {
+            Self::cluster(url.split(',').map(str::trim).filter(|u| !u.is_empty()))?
+        } else {
+            Self::open(url)?
+        };
+        Ok(store
+            .prefix(config.session_store_prefix.clone())
+            .timeout(config.session_store_timeout))
+    }
+
+    /// A store on one Redis server through an existing client (e.g. built from a
+    /// `redis::ConnectionInfo`).
+    pub fn from_client(client: Client) -> Self {
+        Self::with_target(Target::Single(client))
+    }
+
+    /// A store on a Redis Cluster through an existing cluster client. Its connection and
+    /// response timeouts are the client's; every operation is still bounded by
+    /// [`RedisStore::timeout`].
+    pub fn from_cluster_client(client: ClusterClient) -> Self {
+        Self::with_target(Target::Cluster(Box::new(client)))
+    }
+
+    /// Sets the key prefix (default `canister:session:`). Stores that share sessions must use
+    /// the same prefix.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long one operation may take, connecting included (default 2 s); a slower
+    /// operation fails with [`StoreError::Timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the lease of session locks (default 30 s): a lock whose holder neither releases it
+    /// nor finishes within the lease is freed by Redis.
+    ///
+    /// # Warning
+    ///
+    /// A request that holds a lock for longer than the lease loses it without knowing, and
+    /// read-modify-write on the session is no longer exact. Keep it well above the slowest
+    /// request.
+    #[must_use]
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.lock_lease = lease;
+        self
+    }
+
+    /// Connects if not connected yet and checks that Redis answers.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", async {
+            let mut conn = self.conn().await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    /// The Redis key of a session: the prefix followed by the 64 hex digits of its store key.
+    pub fn redis_key(&self, key: &StoreKey) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + 64);
+        out.push_str(&self.prefix);
+        out.push_str(&key.to_hex());
+        out
+    }
+
+    fn with_target(target: Target) -> Self {
+        Self {
+            target: Arc::new(target),
+            conn: Arc::new(Mutex::new(None)),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            lock_lease: DEFAULT_LOCK_LEASE,
+        }
+    }
+
+    /// The shared connection, made on first use.
+    ///
+    /// A single-node connection reconnects by itself after I/O errors (with a backoff capped
+    /// at one second); a cluster connection refreshes its slots and reconnects to nodes by
+    /// itself. Errors those do not recover from (see [`RedisStore::forget_connection`]) drop
+    /// the connection, and the next operation makes a new one.
+    async fn conn(&self) -> Result<Conn, RedisError> {
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let fresh = match &*self.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1))
+                    .set_number_of_retries(4);
+                // Lazy: connects in the background on first use, so no I/O happens here.
+                Conn::Single(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    config,
+                )?)
+            }
+            Target::Cluster(client) => {
+                Conn::Cluster(Box::new(client.get_async_connection().await?))
+            }
+        };
+        // Two first operations may race here: keep the first connection, drop the other.
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(slot.get_or_insert(fresh).clone())
+    }
+
+    fn cached(&self) -> Option<Conn> {
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the shared connection after an error it would not recover from by itself: the
+    /// connection manager only reconnects after I/O errors, so a failed handshake (wrong
+    /// password, or `LOADING` while a restarted Redis reads its dump) would otherwise be
+    /// answered forever, even after Redis is fixed.
+    fn forget_connection(&self, error: &RedisError) {
+        let stuck = matches!(
+            error.kind(),
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::Server(ServerErrorKind::BusyLoading)
+                | ErrorKind::Server(ServerErrorKind::NoPerm)
+        );
+        if stuck {
+            *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(*self.target, Target::Cluster(_))
+    }
+
+    /// Runs one operation under the timeout and maps its error.
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.forget_connection(&e);
+                Err(self.map_error(op, e))
+            }
+        }
+    }
+
+    fn map_error(&self, op: &'static str, error: RedisError) -> StoreError {
+        if error.is_timeout() {
+            return StoreError::Timeout(self.timeout);
+        }
+        if error.code() == Some("WRONGTYPE") {
+            return StoreError::Corrupt(format!(
+                "{op}: the key holds a value that is not a session hash"
+            ));
+        }
+        let text = error.to_string();
+        match self.password().filter(|p| !p.is_empty()) {
+            // Never let a password through, even if a future redis version prints it.
+            Some(password) if text.contains(password) => StoreError::Unavailable {
+                message: format!("redis {op} failed: {}", text.replace(password, "********")),
+                source: None,
+            },
+            _ => StoreError::unavailable(format!("redis {op} failed: {text}"), error),
+        }
+    }
+
+    fn password(&self) -> Option<&str> {
+        match &*self.target {
+            Target::Single(client) => client.get_connection_info().redis_settings().password(),
+            // The cluster client does not expose its credentials; its errors name nodes only.
+            Target::Cluster(_) => None,
+        }
+    }
+
+    async fn create_at(
+        &self,
+        key: String,
+        pairs: &[String],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.run("create", async {
+            let mut conn = self.conn().await?;
+            let mut call = scripts::CREATE.prepare_invoke();
+            call.key(key).arg(ttl_ms(ttl)).arg(pairs);
+            call.invoke_async::<i64>(&mut conn).await
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn delete_at(&self, key: String) -> Result<bool, StoreError> {
+        self.run("delete", async {
+            let mut conn = self.conn().await?;
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|n| n > 0)
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The clients' Debug output would show the password: print the kind only.
+        let kind = if self.is_cluster() {
+            "cluster"
+        } else {
+            "single"
+        };
+        f.debug_struct("RedisStore")
+            .field("kind", &kind)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("lock_lease", &self.lock_lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore for RedisStore {
+    type Lock = RedisLock;
+
+    /// One round trip: a script returns the hash and refreshes the time to live.
+    async fn load(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.redis_key(key);
+        let flat = self
+            .run("load", async {
+                let mut conn = self.conn().await?;
+                let mut call = scripts::LOAD.prepare_invoke();
+                call.key(key).arg(ttl_ms(ttl));
+                call.invoke_async::<Option<Vec<Vec<u8>>>>(&mut conn).await
+            })
+            .await?;
+        flat.map(layout::decode).transpose()
+    }
+
+    /// One round trip: a script writes only if the key is free.
+    async fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let pairs = layout::record_pairs(record)?;
+        self.create_at(self.redis_key(key), &pairs, ttl).await
+    }
+
+    /// One round trip: a script applies `HDEL`/`HSET` only if the session exists.
+    async fn save(
+        &self,
+        key: &StoreKey,
+        change: &Change,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let args = layout::change_args(change)?;
+        let key = self.redis_key(key);
+        self.run("save", async {
+            let mut conn = self.conn().await?;
+            let mut call = scripts::SAVE.prepare_invoke();
+            call.key(key).arg(ttl_ms(ttl)).arg(&args);
+            call.invoke_async::<i64>(&mut conn).await
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
+    /// Single node: one round trip, atomic. Cluster: the two keys live in different slots, so
+    /// it is two round trips — create `new` if free, then delete `old`; if `old` had ended
+    /// meanwhile, `new` is deleted again (a third round trip) and the answer is `false`. Nobody
+    /// else knows the new id yet, so the short-lived copy is never visible to another request.
+    async fn cycle(
+        &self,
+        old: &StoreKey,
+        new: &StoreKey,
+        record: &Record,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let pairs = layout::record_pairs(record)?;
+        let (old, new) = (self.redis_key(old), self.redis_key(new));
+        if self.is_cluster() {
+            if !self.create_at(new.clone(), &pairs, ttl).await? {
+                return Ok(false);
+            }
+            if self.delete_at(old).await? {
+                return Ok(true);
+            }
+            self.delete_at(new).await?;
+            return Ok(false);
+        }
+        self.run("cycle", async {
+            let mut conn = self.conn().await?;
+            let mut call = scripts::CYCLE.prepare_invoke();
+            call.key(old).key(new).arg(ttl_ms(ttl)).arg(&pairs);
+            call.invoke_async::<i64>(&mut conn).await
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
+    /// One round trip: `DEL`.
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.delete_at(self.redis_key(key)).await.map(drop)
+    }
+
+    /// `SET <key>:lock <token> NX PX <lease>`, retried with pauses of up to 50 ms until `wait`
+    /// has passed.
+    async fn lock(&self, key: &StoreKey, wait: Duration) -> Result<RedisLock, StoreError> {
+        let lock = RedisLock {
+            key: format!("{}{LOCK_SUFFIX}", self.redis_key(key)),
+            token: token()?,
+        };
+        let lease_ms = u64::try_from(self.lock_lease.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let taken = self
+                .run("lock", async {
+                    let mut conn = self.conn().await?;
+                    redis::cmd("SET")
+                        .arg(&lock.key)
+                        .arg(&lock.token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease_ms)
+                        .query_async::<Option<String>>(&mut conn)
+                        .await
+                })
+                .await?;
+            if taken.is_some() {
+                return Ok(lock);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(StoreError::LockTimeout(wait));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_LOCK_PAUSE);
+        }
+    }
+
+    /// One round trip: a script deletes the lock key only if it still holds this lock's
+    /// token. A failure is ignored: the lease frees the lock.
+    async fn unlock(&self, lock: RedisLock) {
+        let _ = self
+            .run("unlock", async {
+                let mut conn = self.conn().await?;
+                let mut call = scripts::UNLOCK.prepare_invoke();
+                call.key(&lock.key).arg(&lock.token);
+                call.invoke_async::<i64>(&mut conn).await
+            })
+            .await;
+    }
+}
+
+/// A session lock held in Redis: the lock key and this holder's random token.
+///
+/// Release it with [`SessionStore::unlock`]. Dropping it does not release it (that needs a
+/// round trip); Redis frees it when its lease runs out.
+pub struct RedisLock {
+    key: String,
+    token: String,
+}
+
+impl fmt::Debug for RedisLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the store connects.
+enum Target {
+    Single(Client),
+    Cluster(Box<ClusterClient>),
+}
+
+/// One shared, multiplexed connection (cheap to clone).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The time to live argument of the scripts: milliseconds, `0` for none.
+fn ttl_ms(ttl: Option<Duration>) -> u64 {
+    match ttl {
+        None => 0,
+        // A zero duration would mean "no time to live": keep it the shortest real one.
+        Some(d) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1),
+    }
+}
+
+/// 128 random bits from the operating system, as hex.
+fn token() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| {
+        StoreError::unavailable("no random source for the lock token", e.to_string())
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn bad_url(url: &str, error: &RedisError) -> StoreError {
+    let masked = mask_password(url);
+    let mut text = error.to_string();
+    if let Some(password) = password_of(url).filter(|p| !p.is_empty()) {
+        text = text.replace(password, "********");
+    }
+    StoreError::Unavailable {
+        message: format!(
+            "session_store: invalid redis URL {masked:?}: {text}; expected \
+             redis://[[user]:password@]host[:port][/db] or redis+unix:///path"
+        ),
+        source: None,
+    }
+}
+
+/// The password part of a URL's user info, if any.
+fn password_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest.find('@')?];
+    userinfo.split_once(':').map(|(_, p)| p)
+}
+
+/// The URL with its password replaced by `********` (several URLs: each one).
+fn mask_password(url: &str) -> String {
+    url.split(',')
+        .map(|one| match password_of(one).filter(|p| !p.is_empty()) {
+            Some(password) => one.replacen(password, "********", 1),
+            None => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            mask_password("redis://user:s3cret@host:6379/2"),
+            "redis://user:********@host:6379/2"
+        );
+        assert_eq!(
+            mask_password("redis://:pw@h,redis://h2"),
+            "redis://:********@h,redis://h2"
+        );
+        assert_eq!(mask_password("redis://host"), "redis://host");
+    }
+
+    #[test]
+    fn bad_url_hides_the_password() {
+        let err = RedisStore::open("rediss://u:topsecret@").unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("topsecret"), "{text}");
+        assert!(text.contains("session_store"), "{text}");
+    }
+
+    #[test]
+    fn redis_key_is_prefix_and_hex() {
+        let store = RedisStore::open("redis://127.0.0.1:1")
+            .unwrap()
+            .prefix("p:");
+        let key = StoreKey::from_bytes([0xab; 32]);
+        assert_eq!(store.redis_key(&key), format!("p:{}", "ab".repeat(32)));
+    }
+
+    #[test]
+    fn debug_hides_the_url() {
+        let store = RedisStore::open("redis://:topsecret@127.0.0.1:1").unwrap();
+        assert!(!format!("{store:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn ttl_argument() {
+        assert_eq!(ttl_ms(None), 0);
+        assert_eq!(ttl_ms(Some(Duration::ZERO)), 1);
+        assert_eq!(ttl_ms(Some(Duration::from_secs(2))), 2000);
+    }
+}

@@ -1,0 +1,121 @@
+//! `RedisStore` over a real Redis Cluster: 3 masters and 3 replicas started by the harness
+//! (always its own servers, whether or not `REDIS_URL` is set).
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::time::Duration;
+
+use canister_core::session::{Change, Record, SessionStore, StoreError};
+use canister_core::User;
+use canister_store_redis::RedisStore;
+use serde_json::json;
+
+use common::{new_key, unique_prefix, Cluster};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(60));
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_on_a_cluster() {
+    let cluster = Cluster::start();
+    let store = RedisStore::cluster(cluster.urls())
+        .unwrap()
+        .prefix(unique_prefix("cluster"));
+    store.ping().await.unwrap();
+
+    // Enough sessions to land on every master.
+    let keys: Vec<_> = (0..30).map(|_| new_key()).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let mut record = Record::default();
+        record.data.insert("i".into(), json!(i));
+        assert!(store.create(key, &record, TTL).await.unwrap());
+        assert!(!store.create(key, &Record::default(), TTL).await.unwrap());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let change = Change {
+            set: vec![("seen".into(), json!(true))],
+            user: Some(Some(User::new(format!("user{i}")))),
+            ..Change::default()
+        };
+        assert!(store.save(key, &change, TTL).await.unwrap());
+        let record = store.load(key, TTL).await.unwrap().unwrap();
+        assert_eq!(record.data["i"], json!(i));
+        assert_eq!(record.data["seen"], json!(true));
+        assert_eq!(record.user, Some(User::new(format!("user{i}"))));
+    }
+
+    // Cycle across slots: moved, old gone.
+    let (old, new) = (keys[0], new_key());
+    let record = store.load(&old, TTL).await.unwrap().unwrap();
+    assert!(store.cycle(&old, &new, &record, TTL).await.unwrap());
+    assert_eq!(store.load(&old, TTL).await.unwrap(), None);
+    assert_eq!(store.load(&new, TTL).await.unwrap(), Some(record.clone()));
+    // Old session gone: nothing is left behind under the new key.
+    let newer = new_key();
+    assert!(!store.cycle(&old, &newer, &record, TTL).await.unwrap());
+    assert_eq!(store.load(&newer, TTL).await.unwrap(), None);
+    // New key taken: the old session stays.
+    assert!(!store.cycle(&keys[1], &keys[2], &record, TTL).await.unwrap());
+    assert!(store.load(&keys[1], TTL).await.unwrap().is_some());
+
+    // Delete, then no resurrection.
+    store.delete(&keys[3]).await.unwrap();
+    assert!(!store.save(&keys[3], &Change::default(), TTL).await.unwrap());
+    assert_eq!(store.load(&keys[3], TTL).await.unwrap(), None);
+
+    // Locks.
+    let lock = store.lock(&keys[4], Duration::from_secs(1)).await.unwrap();
+    let err = store
+        .lock(&keys[4], Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LockTimeout(_)), "{err:?}");
+    store.unlock(lock).await;
+    let lock = store
+        .lock(&keys[4], Duration::from_millis(100))
+        .await
+        .unwrap();
+    store.unlock(lock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_increments_are_exact_on_a_cluster() {
+    let cluster = Cluster::start();
+    // From a config value: several comma-separated URLs mean a cluster.
+    let prefix = unique_prefix("cluster_lock");
+    let config = canister_core::Config::from_ini_str(&format!(
+        "[canister]\nsession_store = {}\nsession_store_prefix = {prefix}\n",
+        cluster.urls().join(",")
+    ))
+    .unwrap();
+    let store = RedisStore::from_config(&config).unwrap();
+    let key = new_key();
+    let mut record = Record::default();
+    record.data.insert("counter".into(), json!(0));
+    store.create(&key, &record, TTL).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..30 {
+                let lock = store.lock(&key, Duration::from_secs(10)).await.unwrap();
+                let n = store.load(&key, TTL).await.unwrap().unwrap().data["counter"]
+                    .as_i64()
+                    .unwrap();
+                let change = Change {
+                    set: vec![("counter".into(), json!(n + 1))],
+                    ..Change::default()
+                };
+                assert!(store.save(&key, &change, TTL).await.unwrap());
+                store.unlock(lock).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let record = store.load(&key, TTL).await.unwrap().unwrap();
+    assert_eq!(record.data["counter"], json!(150));
+}
