@@ -1,0 +1,259 @@
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use super::*;
+
+/// The sample config of canister's README, verbatim.
+const README_SAMPLE: &str = r#"[canister]
+
+# ...due to limitations of bottle's plugin mechanism,
+debug=False
+
+# Logs
+log_path = ./logs/
+log_level = INFO
+log_days = 30
+
+# how long the session data will still be available after the last access, in seconds
+session_timout = 3600
+
+# applies CORS to responses, write * to allow AJAX requests from anywhere
+#CORS = *
+
+# Basic auth
+auth_basic_username = alice
+auth_basic_encryption = clear
+auth_basic_password = my-secret
+
+# ...or alternatively, if you dislike putting your plain text password in the config:
+# auth_basic_encryption = sha256
+# auth_basic_password = 186ef76e9d6a723ecb570d4d9c287487d001e5d35f7ed4a313350a407950318e
+
+
+# Auth using JWT (for OAuth2)
+auth_client_id = ABC
+# accepted encodings are "clear", "base64std" or "base64url"
+auth_jwt_encoding = base64url
+auth_jwt_secret = my-secret
+"#;
+
+#[test]
+fn canisters_readme_sample_loads_unchanged() {
+    let c = Config::from_ini_str(README_SAMPLE).unwrap();
+    assert!(!c.debug);
+    assert_eq!(c.log_path.as_deref(), Some(Path::new("./logs/")));
+    assert_eq!(c.log_level, Some(Level::Info));
+    assert_eq!(c.log_days, 30);
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(c.cors, CorsOrigins::Disabled);
+    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    assert_eq!(c.auth_basic_password.as_ref().unwrap().expose(), "my-secret");
+    assert_eq!(c.auth_basic_encryption, BasicEncryption::Clear);
+    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
+    assert_eq!(c.auth_jwt_encoding, JwtEncoding::Base64Url);
+}
+
+#[test]
+fn canisters_example_configs_load() {
+    let basic = "[canister]\n\n# Basic auth\nauth_basic_username = alice\nauth_basic_encryption = clear\nauth_basic_password = my-secret\n";
+    let c = Config::from_ini_str(basic).unwrap();
+    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    let oauth = "[canister]\n\n# OAuth2\nauth_jwt_client_id = alice\nauth_jwt_encoding = clear\nauth_jwt_secret = secret";
+    let c = Config::from_ini_str(oauth).unwrap();
+    assert_eq!(c.auth_jwt_secret.unwrap().expose(), "secret");
+    let logging = "[canister]\n\n# The logs directory, if commented, output will be redirected to the console\n#log_path = ./logs/\n\n# Logging levels: DISABLED, DEBUG, INFO, WARNING, ERROR, CRITICAL\nlog_level = INFO\n\n# Log older than that will be deleted\nlog_days = 30";
+    let c = Config::from_ini_str(logging).unwrap();
+    assert_eq!(c.log_path, None);
+}
+
+#[test]
+fn keys_are_case_insensitive_and_cors_star_or_false_work() {
+    let c = Config::from_ini_str("[canister]\nCORS = *\nLog_Level = warn").unwrap();
+    assert_eq!(c.cors, CorsOrigins::Any);
+    assert_eq!(c.log_level, Some(Level::Warning));
+    let c = Config::from_ini_str("[canister]\nCORS = false\nlog_level = DISABLED").unwrap();
+    assert_eq!(c.cors, CorsOrigins::Disabled);
+    assert_eq!(c.log_level, None);
+    let c = Config::from_ini_str("[canister]\ncors: https://A.example/, http://localhost:3000").unwrap();
+    assert_eq!(
+        c.cors,
+        CorsOrigins::List(vec!["https://a.example".into(), "http://localhost:3000".into()])
+    );
+}
+
+#[test]
+fn session_timeout_zero_or_negative_never_expires() {
+    for v in ["0", "-1", "-3600"] {
+        let c = Config::from_ini_str(&format!("[canister]\nsession_timeout = {v}")).unwrap();
+        assert_eq!(c.session_timeout, None, "{v}");
+    }
+}
+
+#[test]
+fn other_sections_belong_to_the_app_and_are_ignored() {
+    let c = Config::from_ini_str("[bottle]\nanything = 1\n[canister]\nlog_days = 3\n[myapp]\nx = y").unwrap();
+    assert_eq!(c.log_days, 3);
+}
+
+#[test]
+fn continuation_lines_and_comments_follow_configparser() {
+    let entries = parse_ini("[canister]\ncors_methods = GET,\n  POST\n; comment\n# comment\nlog_days = 5 # not a comment", "t").unwrap();
+    assert_eq!(entries[0].value, "GET,\nPOST");
+    assert_eq!(entries[1].value, "5 # not a comment");
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let e = Config::from_ini_str("log_days = 3").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<string>, line 1: entry before any section header; start the file with [canister]"
+    );
+    let e = Config::from_ini_str("[canister\nlog_days = 3").unwrap_err();
+    assert!(e.to_string().contains("line 1: section header is missing its closing ']'"));
+    let e = Config::from_ini_str("[canister]\njust words").unwrap_err();
+    assert!(e.to_string().contains("line 2: expected `key = value`"));
+}
+
+#[test]
+fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
+    let cases = [
+        ("debug", "maybe"),
+        ("log_level", "LOUD"),
+        ("log_days", "0"),
+        ("log_slow_ms", "soon"),
+        ("log_trust_proxy", "2"),
+        ("session_timeout", "an hour"),
+        ("session_cookie", "bad name"),
+        ("session_cookie_samesite", "sometimes"),
+        ("session_cookie_secure", "perhaps"),
+        ("session_cookie_domain", "a b"),
+        ("session_cookie_path", "relative"),
+        ("session_cookie_persistent", "x"),
+        ("session_locking", "x"),
+        ("session_lock_timeout", "0"),
+        ("session_max", "-1"),
+        ("session_on_store_error", "ignore"),
+        ("session_store", "mysql://x"),
+        ("session_store_timeout", "-2"),
+        ("cors", "example.com"),
+        ("cors_methods", "GE T"),
+        ("cors_headers", "bad header"),
+        ("cors_expose_headers", "bad header"),
+        ("cors_credentials", "x"),
+        ("cors_max_age", "-1"),
+        ("csrf", "x"),
+        ("csrf_trusted_origins", "ftp://x"),
+        ("auth_basic_username", "a:b"),
+        ("auth_basic_encryption", "md5"),
+        ("auth_basic_realm", "a\"b"),
+        ("auth_jwt_encoding", "hex"),
+        ("auth_jwt_algorithms", "none"),
+        ("auth_jwt_leeway", "-1"),
+        ("auth_jwt_realm", ""),
+        ("auth_remember", "x"),
+    ];
+    for (key, value) in cases {
+        let err = Config::from_ini_str(&format!("[canister]\n{key} = {value}")).unwrap_err();
+        let ConfigError::InvalidValue { key: k, value: v, expected, .. } = &err else {
+            panic!("{key}: {err}");
+        };
+        assert_eq!(k, key);
+        let info = KEYS.iter().find(|i| i.name == key).unwrap();
+        let shown = if info.secret { "********" } else { value.trim() };
+        assert_eq!(v, shown, "{key}");
+        assert_eq!(expected, KEYS.iter().find(|i| i.name == key).unwrap().expected);
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("invalid value {shown:?} for `{key}`")), "{text}");
+        assert!(text.contains("expected"), "{text}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let err = Config::from_ini_str("[canister]\nsesion_timeout = 10").unwrap_err();
+    assert!(matches!(&err, ConfigError::UnknownKey { key, .. } if key == "sesion_timeout"));
+    assert!(err.to_string().starts_with("unknown configuration key `sesion_timeout`"));
+}
+
+#[test]
+fn secret_values_are_masked_in_errors_debug_and_display() {
+    let err = Config::from_ini_str("[canister]\nsession_store = postgres://u:hunter2@db").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let c = Config::from_ini_str(
+        "[canister]\nauth_basic_username = alice\nauth_basic_password = my-secret\nauth_jwt_client_id = x\nauth_jwt_secret = jwt-secret-value\nsession_store = redis://:p4ss@localhost:6379/0",
+    )
+    .unwrap();
+    for text in [format!("{c:?}"), c.to_string()] {
+        assert!(!text.contains("my-secret"), "{text}");
+        assert!(!text.contains("jwt-secret-value"), "{text}");
+        assert!(!text.contains("p4ss"), "{text}");
+        assert!(text.contains("auth_basic_username"), "{text}");
+        assert!(text.contains("redis://:********@localhost:6379/0"), "{text}");
+    }
+}
+
+#[test]
+fn conflicts_are_refused_at_configuration_time() {
+    let err = Config::from_ini_str("[canister]\nCORS = *\ncors_credentials = true").unwrap_err();
+    assert!(matches!(&err, ConfigError::Conflict { key, .. } if key == "cors_credentials"), "{err}");
+    let err = Config::from_ini_str("[canister]\nsession_cookie_samesite = None\nsession_cookie_secure = false").unwrap_err();
+    assert!(err.to_string().contains("SameSite=None requires a Secure cookie"));
+    let err = Config::from_ini_str("[canister]\nauth_basic_username = a\nauth_basic_encryption = sha256\nauth_basic_password = my-secret").unwrap_err();
+    assert!(err.to_string().contains("64 hex digits"), "{err}");
+    assert!(!err.to_string().contains("my-secret"));
+    let err = Config::from_ini_str("[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = RS256").unwrap_err();
+    assert!(err.to_string().contains("auth_jwt_public_key"), "{err}");
+    let err = Config::from_ini_str("[canister]\nauth_basic_username = a").unwrap_err();
+    assert!(err.to_string().contains("needs both"), "{err}");
+}
+
+#[test]
+fn environment_overrides_use_canister_prefix() {
+    let mut c = Config::from_ini_str("[canister]\nsession_timeout = 10\nCORS = *").unwrap();
+    c.apply_env([
+        ("CANISTER_SESSION_TIMEOUT".to_owned(), "20".to_owned()),
+        ("CANISTER_CORS".to_owned(), "false".to_owned()),
+        ("PATH".to_owned(), "/bin".to_owned()),
+    ])
+    .unwrap();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
+    assert_eq!(c.cors, CorsOrigins::Disabled);
+    let err = c
+        .apply_env([("CANISTER_NOPE".to_owned(), "1".to_owned())])
+        .unwrap_err();
+    assert!(err.to_string().contains("environment variable CANISTER_NOPE"), "{err}");
+}
+
+#[test]
+fn builder_style_set_uses_ini_spelling() {
+    let mut c = Config::default();
+    c.set("session_timout", "5").unwrap();
+    c.set("Auth_Client_Id", "client").unwrap();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("client"));
+}
+
+#[test]
+fn defaults_are_canisters() {
+    let c = Config::default();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(c.session_cookie, "session_id");
+    assert_eq!(c.log_days, 30);
+    assert_eq!(c.log_slow_ms, 1000);
+    assert_eq!(c.auth_basic_realm, "private");
+    assert!(c.csrf);
+    assert!(!c.auth_remember);
+    assert_eq!(c.session_cookie_samesite, SameSite::Lax);
+    assert_eq!(c.session_cookie_secure, CookieSecure::Auto);
+}
+
+#[test]
+fn from_file_reads_a_file_and_reports_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canister.ini");
+    std::fs::write(&path, README_SAMPLE).unwrap();
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    let err = Config::from_file(dir.path().join("absent.ini")).unwrap_err();
+    assert!(err.to_string().starts_with("cannot read configuration file"), "{err}");
+}
