@@ -1,5 +1,81 @@
-//! placeholder
+//! The sans-IO engine of canister: sessions, authentication, logging, parameters, CORS and
+//! CSRF for Rust web apps, on `http` types only.
+//!
+//! This crate names no web framework, async runtime or socket. The adapters
+//! (`canister-axum`, `canister-rocket`, `canister-warp`) translate their framework's request
+//! into [`http::request::Parts`] and drive the engine; sessions live in a [`SessionStore`]
+//! ([`MemoryStore`] here, Redis in `canister-store-redis`).
+//!
+//! # One request, two passes
+//!
+//! ```
+//! use bytes::Bytes;
+//! use canister_core::{Canister, Config, Entry, Finish};
+//! use http::{Request, Response};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let canister = Canister::from_config(Config::from_ini_str("[canister]\nlog_level = DISABLED")?)?;
+//!
+//! // 1. The adapter turns the framework's request into parts and calls `enter`. It does no
+//! //    store I/O: it answers CORS preflights, refuses cross-site unsafe requests that carry
+//! //    the session cookie, reads the cookie and checks the `Authorization` header.
+//! let (parts, _body) = Request::get("http://localhost:8080/").body(())?.into_parts();
+//! let visit = match canister.enter(&parts, None).await {
+//!     Entry::Respond(response) => return Ok(drop(response)), // send it; the handler never runs
+//!     Entry::Proceed(visit) => visit,
+//! };
+//!
+//! // 2. The handler asks for the session: it is loaded from the store on first use, and
+//! //    reads and writes are plain calls on loaded data.
+//! let session = visit.session().await.map_err(|_503| "store down")?;
+//! let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+//! session.insert("counter", counter)?;
+//!
+//! // 3. After the handler, `finish` saves only what changed, sets the cookie, adds CORS
+//! //    headers and logs the response line.
+//! let (mut response, body) = Response::new(Bytes::from("hello")).into_parts();
+//! let body = match canister.finish(visit, &mut response).await {
+//!     Finish::Keep => body,
+//!     Finish::ReplaceBody(replacement) => replacement, // the save failed: a 503
+//! };
+//! let cookie = response.headers.get("set-cookie").expect("a new session sets its cookie");
+//! assert!(cookie.to_str()?.starts_with("session_id="));
+//! # let _ = body;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Decisions
+//!
+//! - Sessions are lazy: a request that stores nothing creates nothing and sets no cookie.
+//! - Ids carry 256 bits from the OS random source; stores key sessions by their SHA-256;
+//!   unknown, expired or forged ids are never adopted; the id changes at login and logout.
+//! - A save carries only the request's change ([`session::Change`]), so concurrent requests
+//!   writing different keys keep both writes; a save never resurrects a destroyed session.
+//! - A user proved by an `Authorization` header belongs to that request only, unless
+//!   `auth_remember = true`.
+//! - When the store fails, the client gets a 503 (or an unsaved anonymous session with
+//!   `session_on_store_error = anonymous`), never a success that dropped a write.
+//! - Secrets and full session ids never reach a log; logs carry a 6-character tag of a hash
+//!   of the id.
+//!
+//! # Dependencies and why
+//!
+//! | crate | for |
+//! |---|---|
+//! | `http`, `bytes` | the request and response types every adapter shares |
+//! | `serde`, `serde_json` | session values and JWT claims |
+//! | `serde_urlencoded`, `multer` | typed form decoding and multipart bodies |
+//! | `percent-encoding` | decoding query names when masking secret parameters in logs |
+//! | `jsonwebtoken` | JWT verification with pinned algorithms |
+//! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
+//! | `getrandom` | session ids from the operating system's random source |
+//! | `slog`, `slog-term`, `slog-async`, `chrono` | the default log sink, off the request thread |
+//! | `async-lock`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
+//! | `thiserror` | error types |
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod auth;
 mod clock;
