@@ -2,7 +2,52 @@
 //!
 //! The engine reports what happens to a request as typed [`Event`]s, each with the request's
 //! [`LogContext`] (client address and a short session tag), to a [`LogSink`]. The default
-//! sink writes canister's line layout through slog.
+//! sink, [`DefaultLogSink`], writes canister's line layout through slog:
+//!
+//! ```text
+//! 2016-07-02 09:38:33,216 INFO     [149.172.44.162-VJ8zq5]   GET http://localhost:8080/
+//! ```
+//!
+//! local time with milliseconds after a comma, the level padded to 8, the context in
+//! brackets, three spaces, the message. Application code logs through the `slog::Logger`
+//! that [`LogSink::logger`] returns; it carries the request's context under [`CONTEXT_KEY`],
+//! so its lines show the same `[ip-tag]`.
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, through a `slog-async` queue |
+//! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
+//! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
+//! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
+//! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
+//!
+//! # Examples
+//!
+//! ```
+//! use canister_core::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let sink = DefaultLogSink::builder()
+//!     .log_path(dir.path())
+//!     .log_level(Some(Level::Info))
+//!     .build()?;
+//! let context = LogContext::new(Some([127, 0, 0, 1].into()));
+//! sink.log(&context, &Event::SessionCreated);
+//! slog::info!(sink.logger(&context), "Hey!");
+//! sink.flush();
+//! # Ok::<(), canister_core::log::LogError>(())
+//! ```
+//!
+//! # Why these dependencies
+//!
+//! `slog` is the logging API applications receive (canister's `app.log`); `slog-async` moves
+//! formatting and disk writes off the request path; `chrono` gives local time for the
+//! timestamp and the file names. `slog-term`'s formats print slog's level names (`INFO`,
+//! `WARN`, `CRIT`) in their own layout, so the line is formatted here instead. No rotation
+//! crate names files `log.YYYY-MM-DD` by *local* day with an injectable clock and
+//! date-based retention (`file-rotate` and `rolling-file` number or time-stamp files in UTC
+//! or by size; `tracing-appender` names `log.YYYY-MM-DD` but by UTC day and reads the system
+//! clock), so [`DailyFiles`] does it in about a hundred lines.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -211,7 +256,9 @@ impl fmt::Display for Event<'_> {
             Event::Request { method, url } => write!(f, "{method} {url}"),
             Event::SessionCreated => f.write_str("Session created"),
             Event::SessionFound => f.write_str("Session found"),
-            Event::SessionUnknown => f.write_str("Session unknown or expired: a new one will be issued if needed"),
+            Event::SessionUnknown => {
+                f.write_str("Session unknown or expired: a new one will be issued if needed")
+            }
             Event::SessionDestroyed => f.write_str("Session destroyed"),
             Event::SessionEndedConcurrently => {
                 f.write_str("Session ended during the request: its writes were discarded")
@@ -287,6 +334,56 @@ where
     }
 }
 
+/// The key-value name under which log records carry their [`LogContext`].
+///
+/// [`LogSink::logger`] returns loggers with this key set; the default sink prints its value
+/// between the brackets of the line (`MainThread` when a record has none).
+pub const CONTEXT_KEY: &str = "ctx";
+
+impl slog::Value for LogContext {
+    fn serialize(
+        &self,
+        _record: &slog::Record<'_>,
+        key: slog::Key,
+        serializer: &mut dyn slog::Serializer,
+    ) -> slog::Result {
+        serializer.emit_arguments(key, &format_args!("{self}"))
+    }
+}
+
+impl From<Level> for slog::Level {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Debug => slog::Level::Debug,
+            Level::Info => slog::Level::Info,
+            Level::Warning => slog::Level::Warning,
+            Level::Error => slog::Level::Error,
+            Level::Critical => slog::Level::Critical,
+        }
+    }
+}
+
+impl From<slog::Level> for Level {
+    /// slog's `Trace` becomes `Debug`, as canister has no lower level.
+    fn from(level: slog::Level) -> Self {
+        match level {
+            slog::Level::Critical => Level::Critical,
+            slog::Level::Error => Level::Error,
+            slog::Level::Warning => Level::Warning,
+            slog::Level::Info => Level::Info,
+            slog::Level::Debug | slog::Level::Trace => Level::Debug,
+        }
+    }
+}
+
+mod banner;
+mod daily;
+mod format;
+mod mask;
+mod queue;
 mod sink;
 
-pub use sink::DefaultLogSink;
+pub use banner::{banner_lines, banner_lines_with, log_banner};
+pub use daily::DailyFiles;
+pub use mask::mask_query;
+pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};

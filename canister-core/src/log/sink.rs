@@ -1,37 +1,454 @@
-//! The default sink (placeholder until the slog sink lands).
+//! The default sink (slog + slog-async, canister's layout) and the sink over any slog logger.
 
-use super::{Event, Level, LogContext, LogSink};
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slog::Drain as _;
+use slog_async::{AsyncCore, AsyncGuard};
+
+use super::daily::DailyFiles;
+use super::format::{Destination, LineDrain};
+use super::queue::{FlushState, Queue};
+use super::{Event, Level, LogContext, LogSink, CONTEXT_KEY};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 
-/// The sink the configuration describes.
+/// How long `flush` (and dropping the sink) waits for the writer to catch up at most.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the log destination could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The `log_path` directory could not be created or listed. Check the path and its
+    /// permissions, or unset `log_path` to log to the console.
+    #[error("cannot use log directory {path}: {source}; check `log_path` and the directory's permissions")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Today's log file could not be opened for appending. Check its permissions.
+    #[error("cannot open log file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The sink the configuration describes: canister's lines on stderr or in daily files.
 ///
-/// Minimal implementation: writes canister-style lines to stderr without slog.
-#[derive(Debug)]
+/// Lines look like canister's:
+///
+/// ```text
+/// 2016-07-02 09:38:33,216 INFO     [149.172.44.162-VJ8zq5]   GET http://localhost:8080/
+/// ```
+///
+/// - **Destination**: `log_path` unset → stderr; set → [`DailyFiles`] in that directory
+///   (created), one `log.YYYY-MM-DD` per local day, `log_days` days kept.
+/// - **Level**: records below `log_level` are discarded before they are queued;
+///   `log_level = DISABLED` builds a sink that starts no thread, opens no file, writes
+///   nothing, and whose [`enabled`](LogSink::enabled) is always `false`.
+/// - **Off the request path**: a record is time-stamped and queued on a bounded
+///   `slog-async` channel ([`channel_size`](DefaultLogSinkBuilder::channel_size), default
+///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)); one worker thread,
+///   `canister-log`, formats and writes. When the channel is full the line is dropped and
+///   counted, never waited for; the next line that fits is preceded by a WARNING
+///   `Log queue full: N lines dropped`. [`dropped_lines`](Self::dropped_lines) counts them
+///   all.
+/// - **Shutdown**: [`flush`](LogSink::flush) returns once every line queued before it is
+///   written (or after 10 seconds at most); dropping the sink writes every queued line and
+///   stops the thread. Application loggers that outlive the sink write nothing more.
+/// - **Application loggers**: [`logger`](LogSink::logger) gives a child `slog::Logger`
+///   carrying the context, so `info!(log, "Hey!")` produces the same `[ip-tag]`; extra
+///   key-values follow the message as `, key: value`. Control characters in messages are
+///   escaped (`\n`), so a line cannot forge another.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::{log::DefaultLogSink, Config};
+///
+/// // `log_path` unset: canister's lines on stderr.
+/// let sink = DefaultLogSink::from_config(&Config::default())?;
+/// # Ok::<(), canister_core::ConfigError>(())
+/// ```
+///
+/// Customised:
+///
+/// ```
+/// use std::sync::Arc;
+/// use canister_core::{log::{DefaultLogSink, Level, LogSink}, SystemClock};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let sink = DefaultLogSink::builder()
+///     .log_path(dir.path())
+///     .log_level(Some(Level::Debug))
+///     .log_days(7)
+///     .channel_size(1 << 20)
+///     .clock(Arc::new(SystemClock))
+///     .build()?;
+/// assert!(sink.enabled(Level::Debug));
+/// # Ok::<(), canister_core::log::LogError>(())
+/// ```
 pub struct DefaultLogSink {
-    min: Option<Level>,
+    active: Option<Active>,
+}
+
+/// A sink that writes: its logger, queue and worker thread.
+struct Active {
+    sink: SlogSink,
+    queue: Arc<Queue>,
+    min: Level,
+    destination: String,
+    /// Dropping it sends the worker a stop message after the queued lines, then joins it.
+    guard: Option<AsyncGuard>,
 }
 
 impl DefaultLogSink {
-    /// Builds the sink from `log_level` (and, once implemented, `log_path` / `log_days`).
+    /// The default number of lines the channel holds before new lines are dropped.
+    ///
+    /// Large enough for a burst of tens of thousands of lines while the disk stalls; each
+    /// queued line costs about its text plus ~150 bytes, and the channel's slots (~100
+    /// bytes each) are allocated up front.
+    pub const DEFAULT_CHANNEL_SIZE: usize = 65_536;
+
+    /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days).
+    pub fn builder() -> DefaultLogSinkBuilder {
+        DefaultLogSinkBuilder::default()
+    }
+
+    /// Builds the sink from `log_path`, `log_level` and `log_days`, reading the system clock.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when the log destination cannot be used.
+    /// [`ConfigError::Conflict`] naming `log_path` when the directory cannot be created or
+    /// today's file cannot be opened.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Ok(Self {
-            min: config.log_level,
+        Self::from_config_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like [`from_config`](Self::from_config), with the clock that time-stamps lines and
+    /// picks the day's file (a `TestClock` in tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub fn from_config_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = Self::builder()
+            .log_level(config.log_level)
+            .log_days(config.log_days)
+            .clock(clock);
+        if let Some(path) = &config.log_path {
+            builder = builder.log_path(path);
+        }
+        builder.build().map_err(|e| ConfigError::Conflict {
+            key: "log_path".to_owned(),
+            message: e.to_string(),
         })
+    }
+
+    /// A sink that writes nothing (`log_level = DISABLED`).
+    pub fn disabled() -> Self {
+        Self { active: None }
+    }
+
+    /// A logger with no request context (lines show `[MainThread]`), for start-up,
+    /// shutdown and background tasks. Discards everything when the sink is disabled.
+    pub fn root_logger(&self) -> slog::Logger {
+        match &self.active {
+            Some(active) => active.sink.logger.clone(),
+            None => discard(),
+        }
+    }
+
+    /// How many lines were dropped because the channel was full, since the start.
+    pub fn dropped_lines(&self) -> u64 {
+        self.active.as_ref().map_or(0, |a| a.queue.dropped_total())
     }
 }
 
 impl LogSink for DefaultLogSink {
     fn enabled(&self, level: Level) -> bool {
-        self.min.is_some_and(|min| level >= min)
+        self.active.as_ref().is_some_and(|a| level >= a.min)
     }
 
     fn log(&self, context: &LogContext, event: &Event<'_>) {
-        if self.enabled(event.level()) {
-            eprintln!("{:<8} [{context}]   {event}", event.level().as_str());
+        if let Some(active) = &self.active {
+            if event.level() >= active.min {
+                emit(&active.sink.logger, context, event);
+            }
         }
     }
+
+    fn logger(&self, context: &LogContext) -> slog::Logger {
+        match &self.active {
+            Some(active) => active.sink.logger(context),
+            None => discard(),
+        }
+    }
+
+    fn flush(&self) {
+        if let Some(active) = &self.active {
+            active.queue.flush_within(FLUSH_TIMEOUT);
+        }
+    }
+}
+
+impl Drop for DefaultLogSink {
+    fn drop(&mut self) {
+        if let Some(active) = &mut self.active {
+            // Queues the count of dropped lines if any, and waits (bounded) for the writer.
+            active.queue.flush_within(FLUSH_TIMEOUT);
+            active.queue.close();
+            // Sends the stop message behind every queued line and joins the worker.
+            drop(active.guard.take());
+        }
+    }
+}
+
+impl fmt::Debug for DefaultLogSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.active {
+            Some(a) => f
+                .debug_struct("DefaultLogSink")
+                .field("level", &a.min)
+                .field("destination", &a.destination)
+                .field("queue", &a.queue)
+                .finish_non_exhaustive(),
+            None => f
+                .debug_struct("DefaultLogSink")
+                .field("level", &"DISABLED")
+                .finish(),
+        }
+    }
+}
+
+/// Builds a [`DefaultLogSink`]; setters are named after the configuration keys.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::log::{DefaultLogSink, Level, LogSink};
+///
+/// let sink = DefaultLogSink::builder().log_level(None).build()?;
+/// assert!(!sink.enabled(Level::Critical));
+/// # Ok::<(), canister_core::log::LogError>(())
+/// ```
+pub struct DefaultLogSinkBuilder {
+    level: Option<Level>,
+    path: Option<PathBuf>,
+    days: u32,
+    clock: Arc<dyn Clock>,
+    channel_size: usize,
+    writer: Option<Box<dyn Write + Send>>,
+}
+
+impl DefaultLogSinkBuilder {
+    /// The lowest level written; `None` is `DISABLED`. Default: `Some(Level::Info)`.
+    pub fn log_level(mut self, level: Option<Level>) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Writes daily files `log.YYYY-MM-DD` in directory `path` (created if needed) instead
+    /// of stderr.
+    pub fn log_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// How many days of files to keep, today's included (0 is read as 1). Default: 30.
+    pub fn log_days(mut self, days: u32) -> Self {
+        self.days = days;
+        self
+    }
+
+    /// The clock that time-stamps lines and picks the day's file. Default: the system's.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How many lines the channel holds before new lines are dropped (0 is read as 1).
+    /// Default: [`DefaultLogSink::DEFAULT_CHANNEL_SIZE`].
+    pub fn channel_size(mut self, lines: usize) -> Self {
+        self.channel_size = lines.max(1);
+        self
+    }
+
+    /// Writes the lines to `writer` (one `write_all` per line) instead of stderr or files;
+    /// overrides [`log_path`](Self::log_path).
+    pub fn writer(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.writer = Some(Box::new(writer));
+        self
+    }
+
+    /// Opens the destination and starts the writer thread (unless the level is `DISABLED`).
+    ///
+    /// # Errors
+    ///
+    /// [`LogError`] when the `log_path` directory cannot be created or today's file cannot
+    /// be opened.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot start a thread (slog-async panics then).
+    pub fn build(self) -> Result<DefaultLogSink, LogError> {
+        let Some(min) = self.level else {
+            return Ok(DefaultLogSink::disabled());
+        };
+        let destination = match (self.writer, self.path) {
+            (Some(writer), _) => Destination::Writer(writer),
+            (None, Some(path)) => {
+                Destination::Daily(DailyFiles::new(path, self.days, self.clock.clone())?)
+            }
+            (None, None) => Destination::Stderr,
+        };
+        let description = format!("{destination:?}");
+        let flushed = Arc::new(FlushState::default());
+        let drain = LineDrain::new(destination, flushed.clone(), self.clock.clone());
+        let (core, guard) = AsyncCore::custom(drain)
+            .chan_size(self.channel_size)
+            .thread_name("canister-log".to_owned())
+            .build_with_guard();
+        let queue = Arc::new(Queue::new(
+            core,
+            min.into(),
+            self.clock,
+            flushed,
+            self.channel_size,
+        ));
+        let logger = slog::Logger::root(queue.clone(), slog::o!());
+        Ok(DefaultLogSink {
+            active: Some(Active {
+                sink: SlogSink::from_logger(logger),
+                queue,
+                min,
+                destination: description,
+                guard: Some(guard),
+            }),
+        })
+    }
+}
+
+impl Default for DefaultLogSinkBuilder {
+    fn default() -> Self {
+        Self {
+            // Canister's default level.
+            level: Some(Level::Info),
+            path: None,
+            // Canister's default retention.
+            days: 30,
+            clock: Arc::new(SystemClock),
+            channel_size: DefaultLogSink::DEFAULT_CHANNEL_SIZE,
+            writer: None,
+        }
+    }
+}
+
+impl fmt::Debug for DefaultLogSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DefaultLogSinkBuilder")
+            .field("log_level", &self.level)
+            .field("log_path", &self.path)
+            .field("log_days", &self.days)
+            .field("channel_size", &self.channel_size)
+            .field("writer", &self.writer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sink that hands the engine's events to a `slog::Logger` the application already has.
+///
+/// Each event becomes a record at its level (`Level::Warning` → `slog::Level::Warning`, ...)
+/// whose message is the event's text and which carries the context under [`CONTEXT_KEY`].
+/// [`enabled`](LogSink::enabled) asks the logger's drain (`Drain::is_enabled`, which a
+/// `LevelFilter` answers), and [`flush`](LogSink::flush) calls `Logger::flush`. The layout
+/// is whatever the logger's drain writes.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::log::{Event, LogContext, LogSink, SlogSink};
+///
+/// let app_logger = slog::Logger::root(slog::Discard, slog::o!("app" => "demo"));
+/// let sink = SlogSink::from_logger(app_logger);
+/// sink.log(&LogContext::main(), &Event::SessionCreated);
+/// ```
+#[derive(Clone)]
+pub struct SlogSink {
+    logger: slog::Logger,
+}
+
+impl SlogSink {
+    /// A sink writing to `logger`.
+    pub fn from_logger(logger: slog::Logger) -> Self {
+        Self { logger }
+    }
+
+    /// The logger events are written to.
+    pub fn root_logger(&self) -> &slog::Logger {
+        &self.logger
+    }
+}
+
+impl From<slog::Logger> for SlogSink {
+    fn from(logger: slog::Logger) -> Self {
+        Self::from_logger(logger)
+    }
+}
+
+impl LogSink for SlogSink {
+    fn enabled(&self, level: Level) -> bool {
+        self.logger.is_enabled(level.into())
+    }
+
+    fn log(&self, context: &LogContext, event: &Event<'_>) {
+        emit(&self.logger, context, event);
+    }
+
+    fn logger(&self, context: &LogContext) -> slog::Logger {
+        self.logger.new(slog::o!(CONTEXT_KEY => *context))
+    }
+
+    fn flush(&self) {
+        // `NotSupported` from drains that write synchronously means there is nothing to do.
+        let _ = self.logger.flush();
+    }
+}
+
+impl fmt::Debug for SlogSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlogSink")
+            .field("logger", &self.logger)
+            .finish()
+    }
+}
+
+/// Logs `event` on `logger` at its level with `context`, whatever slog's compile-time
+/// maximum level (the sink's own level decides).
+fn emit(logger: &slog::Logger, context: &LogContext, event: &Event<'_>) {
+    let rs = slog::record_static!(slog::Level::from(event.level()), "");
+    logger.log(&slog::Record::new(
+        &rs,
+        &format_args!("{event}"),
+        slog::b!(CONTEXT_KEY => *context),
+    ));
+}
+
+/// A logger that discards everything.
+fn discard() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
 }
