@@ -1,0 +1,244 @@
+//! canister's demo application on warp: the routes of `docs/ADAPTERS.md`, "The demo".
+//!
+//! ```text
+//! cargo run -p canister-warp --example demo -- [--config FILE] [--bind ADDR] [--redis URL]
+//! ```
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use canister_core::{AuthOutcome, Authenticator, Canister, Config, LogSink, SessionStore};
+use canister_warp::{Session, User, Warp};
+use serde::Deserialize;
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+/// The demo's command line.
+#[derive(Debug, Default)]
+pub struct Args {
+    config: Option<String>,
+    bind: Option<String>,
+    redis: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Foo {
+    foo: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Hi {
+    foo: String,
+    bar: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+/// The demo's routes, wrapped by `canister`.
+pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
+    canister: &Warp<S, A, L>,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+{
+    let index = warp::path::end()
+        .and(warp::get())
+        .and(canister.session())
+        .and(canister.optional_user())
+        .and(warp::query::<Foo>())
+        .map(|session: Session, user: Option<User>, query: Foo| {
+            let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+            if session.insert("counter", counter).is_err() {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            warp::reply::json(&json!({
+                "sid": session.id(),
+                "user": user.as_ref().map(User::name),
+                "claims": user.as_ref().and_then(User::claims),
+                "data": session.data(),
+                "foo": query.foo,
+            }))
+            .into_response()
+        });
+
+    let hi = warp::path!("hi")
+        .and(warp::get().or(warp::post()).unify())
+        .and(canister.params::<Hi>())
+        .map(|hi: Hi| match hi.bar.filter(|bar| !bar.is_empty()) {
+            Some(bar) => format!("Hi {} and {bar}!", hi.foo),
+            None => format!("Hi {}!", hi.foo),
+        });
+
+    let secret = warp::path!("secret")
+        .and(warp::get())
+        .and(canister.user())
+        .map(|user: User| format!("You are authenticated as {}", user.name()));
+
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(canister.session())
+        .and(canister.params::<Login>())
+        .then(|session: Session, form: Login| async move {
+            let user = match session
+                .verify_password(&form.username, &form.password)
+                .await
+            {
+                AuthOutcome::Authenticated(user) => user,
+                AuthOutcome::NotMine => User::new(form.username),
+                AuthOutcome::Refused(_) => {
+                    let refusal = "invalid username or password".to_owned();
+                    return warp::reply::with_status(refusal, StatusCode::UNAUTHORIZED)
+                        .into_response();
+                }
+            };
+            let answer = format!("Logged in as {}", user.name());
+            session.login(user);
+            answer.into_response()
+        });
+
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(canister.session())
+        .map(|session: Session| {
+            session.logout();
+            session.destroy();
+            "Logged out".to_owned()
+        });
+
+    canister.wrap(index.or(hi).or(secret).or(login).or(logout))
+}
+
+/// Serves the demo on `listener` until `shutdown` completes, then flushes the logs.
+pub async fn serve<S: SessionStore, A: Authenticator, L: LogSink>(
+    canister: Canister<S, A, L>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let canister = Warp::new(canister);
+    warp::serve(app(&canister))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    canister.flush();
+}
+
+/// Reads the command line; `Err` is the message for standard error.
+pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--config" => &mut parsed.config,
+            "--bind" => &mut parsed.bind,
+            "--redis" => &mut parsed.redis,
+            other => return Err(format!("unknown argument {other:?}")),
+        };
+        *slot = Some(args.next().ok_or_else(|| format!("{flag} needs a value"))?);
+    }
+    Ok(parsed)
+}
+
+async fn run<S: SessionStore>(canister: Canister<S>, bind: &str) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("--bind {bind}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| bind.to_owned(), |a: SocketAddr| a.to_string());
+    let mut stdout = std::io::stdout();
+    // The listener accepts from here on; tell whoever waits for us.
+    if writeln!(stdout, "listening on http://{address}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    serve(canister, listener, shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}\nusage: demo [--config FILE] [--bind ADDR] [--redis URL]");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &args.config {
+        Some(path) => Config::from_file(path),
+        None => {
+            let mut config = Config::default();
+            config.apply_env(std::env::vars()).map(|()| config)
+        }
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
+    match &args.redis {
+        None => match Canister::from_config(config) {
+            Ok(canister) => run(canister, bind).await,
+            Err(error) => {
+                eprintln!("configuration: {error}");
+                ExitCode::from(2)
+            }
+        },
+        Some(url) => {
+            let store = match canister_store_redis::RedisStore::open(url) {
+                Ok(store) => store,
+                Err(error) => {
+                    eprintln!("--redis: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match Canister::builder().config(config).store(store).build() {
+                Ok(canister) => run(canister, bind).await,
+                Err(error) => {
+                    eprintln!("configuration: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
