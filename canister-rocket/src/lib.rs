@@ -1,1 +1,111 @@
-//! Not built yet: this crate is a placeholder until its issue is taken.
+//! canister for [Rocket](https://rocket.rs) 0.5: sessions, authentication, request logs, CORS
+//! and CSRF protection with one fairing and a few request guards.
+//!
+//! Every decision is made by [`canister_core`]; this crate only translates Rocket's requests
+//! and responses for it (see `docs/ADAPTERS.md` in the repository for the contract).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use canister_core::Canister;
+//! use canister_rocket::{CanisterFairing, Params, Session, User};
+//! use rocket::{get, post, routes};
+//!
+//! #[get("/")]
+//! fn index(session: Session) -> String {
+//!     let visits = session.get("visits").map_or(0, |n: u64| n + 1);
+//!     let _ = session.insert("visits", visits);
+//!     format!("visit number {visits}")
+//! }
+//!
+//! #[get("/secret")]
+//! fn secret(user: User) -> String {
+//!     format!("You are authenticated as {}", user.name())
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Hi {
+//!     foo: String,
+//! }
+//!
+//! #[post("/hi", data = "<hi>")]
+//! fn hi(hi: Params<Hi>) -> String {
+//!     format!("Hi {}!", hi.foo)
+//! }
+//!
+//! #[rocket::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let canister = Canister::from_config_file("canister.ini")?;
+//!     let _ = rocket::build()
+//!         .attach(CanisterFairing::new(canister.clone()))
+//!         .mount("/", routes![index, secret, hi])
+//!         .launch()
+//!         .await?;
+//!     canister.flush();
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # The two passes
+//!
+//! - **`on_request`**: the fairing turns the request into `http` parts (method; URI with
+//!   `http`/`https` (Rocket's TLS setting) and the `Host` header as authority; headers) plus
+//!   the peer address from [`Request::remote`](rocket::Request::remote) and calls
+//!   [`Canister::enter`](canister_core::Canister::enter). The resulting
+//!   [`Visit`](canister_core::Visit) goes in the request's local cache, where the guards find
+//!   it.
+//! - **`on_response`**: for every response (routes, forwards, Rocket's catchers' 404 and 500
+//!   pages), the fairing calls [`Canister::finish`](canister_core::Canister::finish) and
+//!   writes the status and headers back: the session cookie, the CORS headers, or the 503
+//!   with its body when the store failed while saving.
+//!
+//! # Answers the core gives itself
+//!
+//! A Rocket fairing cannot answer a request. When `enter` answers itself (a CORS preflight,
+//! a CSRF refusal), the fairing keeps that response in the local cache and **rewrites the
+//! request** to `GET` [`RESPOND_PATH`], a route it mounts at ignite (rank -1000). No route
+//! of the application can match it, so no handler runs; the response pass then replaces the
+//! internal route's empty answer with exactly the core's response (status, headers, body). A
+//! direct request to that path finds nothing stashed and is forwarded (404).
+//!
+//! # Guards
+//!
+//! | guard | what | failure |
+//! |---|---|---|
+//! | [`Session`] | the session (loaded on first use) | 503 (store down) |
+//! | [`User`] | the header's or the session's user | 401 with the core's `WWW-Authenticate` challenges, or 503 |
+//! | `Option<User>` | the user, if any | `None`; a 503 still replaces the handler's response |
+//! | [`Params<T>`] | query (request guard), query + form/multipart body (data guard) | 400 `missing parameter 'foo'` |
+//! | [`Log`] | the request's `slog::Logger` | — |
+//!
+//! A failing guard makes Rocket run its catcher for the status; the guard also stashes the
+//! core's response and the fairing sends that instead of the catcher's page, so clients see
+//! the same bodies and headers as with every other canister adapter. (Consequently a
+//! handler's own response with that same status, after an `Option<Guard>` came back `None`,
+//! is replaced too.) The guard's error, [`Rejection`], is a [`Responder`](rocket::response::Responder)
+//! for handlers that take `Result<User, Rejection>`.
+//!
+//! Without the fairing a guard fails with 500 and logs, once, what to attach.
+//!
+//! # Opting out
+//!
+//! Routes that take no canister guard pay only the fairing's two passes: no store access
+//! (sessions are lazy), just the log lines and CORS headers. To leave paths to Rocket
+//! entirely (health checks, static files), use [`CanisterFairing::exclude`].
+//!
+//! # Dependencies
+//!
+//! | crate | why |
+//! |---|---|
+//! | `rocket` | the framework |
+//! | `http`, `bytes` | the core's request and response types (Rocket 0.5 uses `http` 0.2 inside) |
+//! | `slog` | the [`Log`] guard's logger |
+//! | `serde` | [`Params<T>`] is generic over `Deserialize` types |
+#![forbid(unsafe_code)]
+
+mod convert;
+mod fairing;
+mod guards;
+
+pub use fairing::{CanisterFairing, RESPOND_PATH};
+pub use guards::{Log, Params, Rejection, Session, User};

@@ -1,0 +1,233 @@
+//! canister's demo application on Rocket (the contract is `docs/ADAPTERS.md`).
+//!
+//! ```text
+//! cargo run -p canister-rocket --example demo -- [--config FILE] [--bind ADDR] [--redis URL]
+//! ```
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use canister_core::{AuthOutcome, Authenticator, Canister, Config, LogSink, SessionStore};
+use canister_rocket::{CanisterFairing, Params, Session, User};
+use rocket::fairing::AdHoc;
+use rocket::http::{ContentType, Status};
+use rocket::{get, post, routes, Build, Rocket};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Index {
+    foo: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Hi {
+    foo: String,
+    bar: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+#[get("/")]
+fn index(session: Session, user: Option<User>, params: Params<Index>) -> (ContentType, String) {
+    let counter = session.get("counter").map_or(0, |n: i64| n + 1);
+    let _ = session.insert("counter", counter);
+    let body = serde_json::json!({
+        "sid": session.id(),
+        "user": user.as_ref().map(|u| u.name()),
+        "claims": user.as_ref().and_then(|u| u.claims()),
+        "data": session.data(),
+        "foo": params.into_inner().foo,
+    });
+    (ContentType::JSON, body.to_string())
+}
+
+fn greet(hi: Hi) -> String {
+    match hi.bar.filter(|bar| !bar.is_empty()) {
+        Some(bar) => format!("Hi {} and {bar}!", hi.foo),
+        None => format!("Hi {}!", hi.foo),
+    }
+}
+
+#[get("/hi")]
+fn hi_get(hi: Params<Hi>) -> String {
+    greet(hi.into_inner())
+}
+
+#[post("/hi", data = "<hi>")]
+fn hi_post(hi: Params<Hi>) -> String {
+    greet(hi.into_inner())
+}
+
+#[get("/secret")]
+fn secret(user: User) -> String {
+    format!("You are authenticated as {}", user.name())
+}
+
+#[post("/login", data = "<form>")]
+async fn login(session: Session, form: Params<Login>) -> (Status, String) {
+    let Login { username, password } = form.into_inner();
+    let user = match session.verify_password(&username, &password).await {
+        AuthOutcome::Authenticated(user) => user,
+        AuthOutcome::NotMine => canister_core::User::new(username),
+        AuthOutcome::Refused(_) => {
+            return (
+                Status::Unauthorized,
+                "invalid username or password".to_owned(),
+            )
+        }
+    };
+    let message = format!("Logged in as {}", user.name());
+    session.login(user);
+    (Status::Ok, message)
+}
+
+#[post("/logout")]
+fn logout(session: Session) -> &'static str {
+    session.logout();
+    session.destroy();
+    "Logged out"
+}
+
+/// Rocket's configuration for the demo: no banner, no colours, nothing else on stdout.
+pub(crate) fn quiet_config(addr: SocketAddr) -> rocket::Config {
+    rocket::Config {
+        address: addr.ip(),
+        port: addr.port(),
+        log_level: rocket::config::LogLevel::Off,
+        cli_colors: false,
+        ..rocket::Config::default()
+    }
+}
+
+/// The demo application on `canister`.
+pub(crate) fn app<S, A, L>(canister: Canister<S, A, L>, config: rocket::Config) -> Rocket<Build>
+where
+    S: SessionStore,
+    A: Authenticator,
+    L: LogSink,
+{
+    rocket::custom(config)
+        .attach(CanisterFairing::new(canister))
+        .mount("/", routes![index, hi_get, hi_post, secret, login, logout])
+}
+
+async fn serve<S, A, L>(canister: Canister<S, A, L>, addr: SocketAddr) -> ExitCode
+where
+    S: SessionStore,
+    A: Authenticator,
+    L: LogSink,
+{
+    let listening = AdHoc::on_liftoff("listening", |rocket| {
+        Box::pin(async move {
+            let config = rocket.config();
+            println!(
+                "listening on http://{}",
+                SocketAddr::new(config.address, config.port)
+            );
+            let _ = std::io::stdout().flush();
+        })
+    });
+    let result = app(canister.clone(), quiet_config(addr))
+        .attach(listening)
+        .launch()
+        .await;
+    canister.flush();
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Args {
+    config: Option<String>,
+    bind: String,
+    redis: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        config: None,
+        bind: "127.0.0.1:8080".to_owned(),
+        redis: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--config" => args.config = Some(value()?),
+            "--bind" => args.bind = value()?,
+            "--redis" => args.redis = Some(value()?),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    Ok(args)
+}
+
+fn config(path: Option<&str>) -> Result<Config, canister_core::ConfigError> {
+    match path {
+        Some(path) => Config::from_file(path),
+        None => {
+            let mut config = Config::default();
+            config.apply_env(std::env::vars())?;
+            Ok(config)
+        }
+    }
+}
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("demo: {message}\nusage: demo [--config FILE] [--bind ADDR] [--redis URL]");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(addr) = args.bind.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        eprintln!("demo: --bind {}: not an address", args.bind);
+        return ExitCode::from(2);
+    };
+    let config = match config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let built = match &args.redis {
+        None => Canister::from_config(config).map(Ok),
+        Some(url) => match canister_store_redis::RedisStore::open(url) {
+            Ok(store) => {
+                if let Err(error) = store.ping().await {
+                    eprintln!("demo: --redis {url}: {error}");
+                    return ExitCode::FAILURE;
+                }
+                Canister::builder()
+                    .config(config)
+                    .store(store)
+                    .build()
+                    .map(Err)
+            }
+            Err(error) => {
+                eprintln!("demo: --redis: {error}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match built {
+        Ok(Ok(canister)) => serve(canister, addr).await,
+        Ok(Err(canister)) => serve(canister, addr).await,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

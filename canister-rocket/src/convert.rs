@@ -1,0 +1,112 @@
+//! Rocket (http 0.2 inside) ⇄ `http` 1.x, by hand: method, URI, header names and values.
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+use rocket::http::{Header, Status};
+use rocket::{Request, Response};
+
+/// A response the core built, kept in a form that can be cloned and written into Rocket's.
+#[derive(Debug, Clone)]
+pub(crate) struct CoreResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl From<http::Response<Bytes>> for CoreResponse {
+    fn from(response: http::Response<Bytes>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl CoreResponse {
+    /// A plain-text response (for the few answers the core does not build).
+    pub(crate) fn text(status: StatusCode, body: &'static str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Self {
+            status,
+            headers,
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    /// Makes `response` exactly this one: status, headers (all replaced) and body.
+    pub(crate) fn write_into(&self, response: &mut Response<'_>) {
+        write_head(response, self.status, &self.headers);
+        set_body(response, self.body.clone());
+    }
+}
+
+/// The request as `http` parts: method, URI with scheme and `Host` authority when there is
+/// one, headers. Header values that `http` refuses are skipped.
+pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or_default();
+    let origin = request.uri().to_string();
+    let scheme = if request.rocket().config().tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    parts.uri = request
+        .headers()
+        .get_one("Host")
+        .and_then(|host| Uri::try_from(format!("{scheme}://{host}{origin}")).ok())
+        .or_else(|| Uri::try_from(origin).ok())
+        .unwrap_or_else(|| Uri::from_static("/"));
+    for header in request.headers().iter() {
+        let name = HeaderName::from_bytes(header.name().as_str().as_bytes());
+        let value = HeaderValue::from_str(header.value());
+        if let (Ok(name), Ok(value)) = (name, value) {
+            parts.headers.append(name, value);
+        }
+    }
+    parts
+}
+
+/// The response's status and headers as `http` parts.
+pub(crate) fn response_parts(response: &Response<'_>) -> http::response::Parts {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status =
+        StatusCode::from_u16(response.status().code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for header in response.headers().iter() {
+        let name = HeaderName::from_bytes(header.name().as_str().as_bytes());
+        let value = HeaderValue::from_str(header.value());
+        if let (Ok(name), Ok(value)) = (name, value) {
+            parts.headers.append(name, value);
+        }
+    }
+    parts
+}
+
+/// Replaces the response's status and every header by these.
+pub(crate) fn write_head(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
+    response.set_status(Status::new(status.as_u16()));
+    let names: Vec<String> = response
+        .headers()
+        .iter()
+        .map(|h| h.name().as_str().to_owned())
+        .collect();
+    for name in names {
+        response.remove_header(&name);
+    }
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        response.adjoin_header(Header::new(name.as_str().to_owned(), value));
+    }
+}
+
+/// Replaces the response's body.
+pub(crate) fn set_body(response: &mut Response<'_>, body: Bytes) {
+    response.set_sized_body(body.len(), std::io::Cursor::new(body));
+}

@@ -1,0 +1,214 @@
+//! [`CanisterFairing`]: both passes of the engine around every request.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use canister_core::{
+    Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
+    MemoryStore, SessionStore, Visit,
+};
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::uri::Origin;
+use rocket::http::{Method, Status};
+use rocket::route::{self, Route};
+use rocket::{Build, Data, Request, Response, Rocket};
+
+use crate::convert::{self, CoreResponse};
+
+/// The path of the internal route that answers the core's [`Entry::Respond`] responses.
+///
+/// The fairing rewrites such a request to `GET` this path, so no route of the application
+/// matches it; the route is mounted by the fairing at ignite.
+pub const RESPOND_PATH: &str = "/__canister/respond";
+
+/// Rank of the internal route: ahead of every route an application is likely to mount.
+const RESPOND_RANK: isize = -1000;
+
+/// What the fairing left in the request's local cache for the guards and the response pass.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// The visit of a request the core let through (`None`: canister does not handle it).
+    pub(crate) visit: Option<Visit>,
+    /// Why canister does not handle it, for the guards' "not installed" answer.
+    pub(crate) skipped: bool,
+    /// The core's answer to a request the handler must not see.
+    respond: Mutex<Option<CoreResponse>>,
+    /// A guard's failure, to send instead of Rocket's catcher page.
+    failure: Mutex<Option<CoreResponse>>,
+}
+
+impl Slot {
+    pub(crate) fn of<'r>(request: &'r Request<'_>) -> &'r Slot {
+        request.local_cache(Slot::default)
+    }
+
+    fn lock(cell: &Mutex<Option<CoreResponse>>) -> MutexGuard<'_, Option<CoreResponse>> {
+        cell.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a guard's failure: it replaces the response when the final status is its
+    /// status (Rocket's catcher for it), or always for a 503 (the store is down, even when
+    /// `Option<Guard>` turned the failure into `None`).
+    pub(crate) fn fail(&self, response: CoreResponse) {
+        *Self::lock(&self.failure) = Some(response);
+    }
+}
+
+/// The Rocket fairing that runs canister around every request.
+///
+/// Attach it once: `rocket::build().attach(CanisterFairing::new(canister))`. See the
+/// [crate docs](crate) for what it does on each pass and how requests the core answers itself
+/// (CORS preflights, CSRF refusals) never reach a route.
+///
+/// # Examples
+///
+/// With the defaults:
+///
+/// ```no_run
+/// use canister_core::Canister;
+/// use canister_rocket::CanisterFairing;
+///
+/// # fn app() -> Result<rocket::Rocket<rocket::Build>, canister_core::ConfigError> {
+/// let canister = Canister::from_config_file("canister.ini")?;
+/// Ok(rocket::build().attach(CanisterFairing::new(canister)))
+/// # }
+/// ```
+///
+/// Customised: health checks and static files skip canister entirely.
+///
+/// ```no_run
+/// use canister_core::{Canister, Config};
+/// use canister_rocket::CanisterFairing;
+///
+/// # fn app() -> Result<rocket::Rocket<rocket::Build>, canister_core::ConfigError> {
+/// let config = Config::from_ini_str("[canister]\nCORS = *\nsession_timeout = 600")?;
+/// let fairing = CanisterFairing::new(Canister::from_config(config)?)
+///     .exclude("/health")
+///     .exclude("/static");
+/// Ok(rocket::build().attach(fairing))
+/// # }
+/// ```
+pub struct CanisterFairing<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
+    canister: Canister<S, A, L>,
+    excluded: Vec<String>,
+}
+
+impl<S, A, L> CanisterFairing<S, A, L> {
+    /// A fairing running `canister` on every request.
+    pub fn new(canister: Canister<S, A, L>) -> Self {
+        Self {
+            canister,
+            excluded: Vec::new(),
+        }
+    }
+
+    /// Leaves requests whose path is `prefix` or lies under it (`/static` covers
+    /// `/static/app.js`, not `/statistics`) entirely to Rocket: no log line, no session, no
+    /// CORS headers. Canister guards on such a route answer 500 (not installed).
+    pub fn exclude(mut self, prefix: impl Into<String>) -> Self {
+        let prefix: String = prefix.into();
+        self.excluded.push(prefix.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The engine.
+    pub fn canister(&self) -> &Canister<S, A, L> {
+        &self.canister
+    }
+
+    fn is_excluded(&self, path: &str) -> bool {
+        self.excluded.iter().any(|prefix| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+}
+
+impl<S, A, L> fmt::Debug for CanisterFairing<S, A, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanisterFairing")
+            .field("excluded", &self.excluded)
+            .finish_non_exhaustive()
+    }
+}
+
+#[rocket::async_trait]
+impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<S, A, L> {
+    fn info(&self) -> Info {
+        Info {
+            name: "canister",
+            kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let route = Route::ranked(RESPOND_RANK, Method::Get, RESPOND_PATH, respond);
+        Ok(rocket.mount("/", vec![route]))
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+        if self.is_excluded(request.uri().path().as_str()) {
+            request.local_cache(|| Slot {
+                skipped: true,
+                ..Slot::default()
+            });
+            return;
+        }
+        let parts = convert::request_parts(request);
+        match self.canister.enter(&parts, request.remote()).await {
+            Entry::Proceed(visit) => {
+                request.local_cache(|| Slot {
+                    visit: Some(visit),
+                    ..Slot::default()
+                });
+            }
+            Entry::Respond(response) => {
+                request.local_cache(|| Slot {
+                    respond: Mutex::new(Some(response.into())),
+                    ..Slot::default()
+                });
+                // A fairing cannot answer: route the request to our own handler instead.
+                request.set_method(Method::Get);
+                if let Ok(uri) = Origin::parse(RESPOND_PATH) {
+                    request.set_uri(uri);
+                }
+            }
+        }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let slot = Slot::of(request);
+        if let Some(core) = Slot::lock(&slot.respond).take() {
+            core.write_into(response);
+            return;
+        }
+        let Some(visit) = slot.visit.clone() else {
+            return;
+        };
+        if let Some(failure) = Slot::lock(&slot.failure).take() {
+            let status = failure.status.as_u16();
+            if status == 503 || status == response.status().code {
+                failure.write_into(response);
+            }
+        }
+        let mut parts = convert::response_parts(response);
+        let finish = self.canister.finish(visit, &mut parts).await;
+        convert::write_head(response, parts.status, &parts.headers);
+        if let Finish::ReplaceBody(body) = finish {
+            convert::set_body(response, body);
+        }
+    }
+}
+
+/// The internal route: an empty 200 the response pass replaces with the stashed answer.
+/// Forwards when nothing is stashed (someone requested the path directly).
+fn respond<'r>(request: &'r Request<'_>, data: Data<'r>) -> route::BoxFuture<'r> {
+    let pending = Slot::lock(&Slot::of(request).respond).is_some();
+    Box::pin(async move {
+        if pending {
+            route::Outcome::from(request, ())
+        } else {
+            route::Outcome::forward(data, Status::NotFound)
+        }
+    })
+}

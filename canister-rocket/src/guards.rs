@@ -1,0 +1,260 @@
+//! Request guards reading the visit the fairing left in the local cache.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Once;
+
+use bytes::Bytes;
+use canister_core::Visit;
+use http::header::HeaderValue;
+use http::StatusCode;
+use rocket::data::{self, FromData, Limits};
+use rocket::http::Status;
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest};
+use rocket::response::{self, Responder};
+use rocket::{Data, Request, Response};
+use serde::de::DeserializeOwned;
+
+use crate::convert::CoreResponse;
+use crate::fairing::Slot;
+
+/// Why a canister guard failed: the response canister sends for it.
+///
+/// The fairing sends this response in place of Rocket's catcher page (same status), so the
+/// client gets the core's body and headers (`WWW-Authenticate` challenges, `Retry-After`).
+/// It is also a [`Responder`], for handlers that take `Result<User, Rejection>` and decide.
+#[derive(Clone)]
+pub struct Rejection(Box<CoreResponse>);
+
+impl Rejection {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// The headers (e.g. `WWW-Authenticate`).
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.0.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.0.body
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.0.status,
+            String::from_utf8_lossy(&self.0.body).trim_end()
+        )
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Rejection {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::new();
+        self.0.write_into(&mut response);
+        Ok(response)
+    }
+}
+
+/// Stashes `response` for the fairing and builds the guard's error.
+fn fail(request: &Request<'_>, response: impl Into<CoreResponse>) -> (Status, Rejection) {
+    let response = response.into();
+    Slot::of(request).fail(response.clone());
+    (
+        Status::new(response.status.as_u16()),
+        Rejection(Box::new(response)),
+    )
+}
+
+/// The request's visit, or the "not installed" failure (logged once per process).
+fn visit<'r>(request: &'r Request<'_>) -> Result<&'r Visit, (Status, Rejection)> {
+    let slot = Slot::of(request);
+    if let Some(visit) = &slot.visit {
+        return Ok(visit);
+    }
+    let fix = if slot.skipped {
+        "this path is excluded from `CanisterFairing` (`exclude`)"
+    } else {
+        "attach `CanisterFairing::new(canister)` to the Rocket instance"
+    };
+    static LOGGED: Once = Once::new();
+    LOGGED.call_once(|| eprintln!("canister: a guard found no visit: {fix}"));
+    Err(fail(request, canister_core::response::not_installed(fix)))
+}
+
+macro_rules! guard {
+    ($request:ident => $body:expr) => {
+        match visit($request) {
+            Ok(visit) => match $body(visit).await {
+                Ok(value) => Outcome::Success(value),
+                Err(response) => Outcome::Error(fail($request, response)),
+            },
+            Err(error) => Outcome::Error(error),
+        }
+    };
+}
+
+/// The request's session: `session: Session` (derefs to [`canister_core::Session`]).
+///
+/// Loaded from the store the first time a guard asks for it; fails with the core's 503 when
+/// the store is down. What the handler changes is saved by the fairing after it.
+#[derive(Debug, Clone)]
+pub struct Session(pub canister_core::Session);
+
+impl Deref for Session {
+    type Target = canister_core::Session;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Session {
+    type Error = Rejection;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+        guard!(request => |v: &'r Visit| async move { v.session().await.map(Session) })
+    }
+}
+
+/// The authenticated user: `user: User` (derefs to [`canister_core::User`]).
+///
+/// The user the `Authorization` header proved, else the session's. Absent: the core's 401
+/// with a `WWW-Authenticate` challenge per configured scheme (or 503 when the store is down).
+/// `Option<User>` is `None` instead of the 401; a 503 still replaces the handler's response.
+#[derive(Debug, Clone)]
+pub struct User(pub canister_core::User);
+
+impl Deref for User {
+    type Target = canister_core::User;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for User {
+    type Error = Rejection;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+        guard!(request => |v: &'r Visit| async move { v.require_user().await.map(User) })
+    }
+}
+
+/// The request's logger: `log: Log` (derefs to [`slog::Logger`]), carrying the client's
+/// address and the session tag.
+#[derive(Debug, Clone)]
+pub struct Log(pub slog::Logger);
+
+impl Deref for Log {
+    type Target = slog::Logger;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Log {
+    type Error = Rejection;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+        match visit(request) {
+            Ok(visit) => Outcome::Success(Log(visit.logger())),
+            Err(error) => Outcome::Error(error),
+        }
+    }
+}
+
+/// Typed request parameters, decoded by the core: `Params<T>` with `T: Deserialize`.
+///
+/// - As a request guard (`hi: Params<Hi>`, e.g. on `GET`): the query string only.
+/// - As a data guard (`data = "<hi>"`, on `POST`): the query string plus the body,
+///   `application/x-www-form-urlencoded` or `multipart/form-data` (text fields), read up to
+///   Rocket's `form` / `data-form` limits (413 beyond).
+///
+/// A missing or malformed parameter fails with the core's 400 naming it
+/// (`missing parameter 'foo'`).
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+impl<T> Params<T> {
+    /// The decoded parameters.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Params<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn query<'a>(request: &'a Request<'_>) -> Option<&'a str> {
+    request.uri().query().map(|q| q.as_str())
+}
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned + Send + 'static> FromRequest<'r> for Params<T> {
+    type Error = Rejection;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+        let query = query(request);
+        guard!(request => |v: &'r Visit| async move {
+            v.params::<T>(query, None, Bytes::new()).await.map(Params)
+        })
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
+    type Error = Rejection;
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let visit = match visit(request) {
+            Ok(visit) => visit,
+            Err(error) => return Outcome::Error(error),
+        };
+        let multipart = request.content_type().is_some_and(|ct| ct.is_form_data());
+        let limit = if multipart {
+            request
+                .limits()
+                .get("data-form")
+                .unwrap_or(Limits::DATA_FORM)
+        } else {
+            request.limits().get("form").unwrap_or(Limits::FORM)
+        };
+        let body = match data.open(limit).into_bytes().await {
+            Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
+            Ok(_) => {
+                let status = StatusCode::PAYLOAD_TOO_LARGE;
+                let response = CoreResponse::text(status, "request body too large\n");
+                return Outcome::Error(fail(request, response));
+            }
+            Err(_) => {
+                let status = StatusCode::BAD_REQUEST;
+                let response = CoreResponse::text(status, "could not read the request body\n");
+                return Outcome::Error(fail(request, response));
+            }
+        };
+        let content_type = request
+            .headers()
+            .get_one("Content-Type")
+            .and_then(|v| HeaderValue::from_str(v).ok());
+        match visit
+            .params::<T>(query(request), content_type.as_ref(), body)
+            .await
+        {
+            Ok(value) => Outcome::Success(Params(value)),
+            Err(response) => Outcome::Error(fail(request, response)),
+        }
+    }
+}
