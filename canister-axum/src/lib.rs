@@ -1,1 +1,113 @@
-//! Not built yet: this crate is a placeholder until its issue is taken.
+//! canister for [axum] 0.8: sessions, authentication, request logging, typed parameters,
+//! CORS and CSRF protection, installed with one line.
+//!
+//! The decisions live in [`canister_core`]; this crate only translates: [`CanisterLayer`]
+//! runs each request through [`Canister::enter`](canister_core::Canister::enter) and
+//! [`Canister::finish`](canister_core::Canister::finish), and the extractors read the
+//! request's [`Visit`](canister_core::Visit).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{routing::{get, post}, Router};
+//! use canister_axum::{CanisterLayer, Log, Params, Session, User};
+//! use canister_core::Canister;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Hi {
+//!     foo: String,
+//!     bar: Option<String>,
+//! }
+//!
+//! // The session: loaded on first use, saved after the handler, cookie set only if written.
+//! async fn counter(session: Session) -> String {
+//!     let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+//!     let _ = session.insert("counter", counter);
+//!     format!("visit number {counter}")
+//! }
+//!
+//! // Query + form + multipart parameters; a missing `foo` is a 400 naming it.
+//! async fn hi(log: Log, Params(hi): Params<Hi>) -> String {
+//!     slog::info!(log, "greeting {}", hi.foo);
+//!     match hi.bar.filter(|b| !b.is_empty()) {
+//!         Some(bar) => format!("Hi {} and {bar}!", hi.foo),
+//!         None => format!("Hi {}!", hi.foo),
+//!     }
+//! }
+//!
+//! // 401 with the configured challenges when nobody is authenticated.
+//! async fn secret(user: User) -> String {
+//!     format!("You are authenticated as {}", user.name())
+//! }
+//!
+//! // Anonymous visitors welcome.
+//! async fn whoami(user: Option<User>) -> String {
+//!     user.map_or_else(|| "nobody".to_owned(), |u| u.name().to_owned())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let canister = Canister::from_config_file("canister.ini")?;
+//!     let app = Router::new()
+//!         .route("/", get(counter))
+//!         .route("/hi", get(hi).post(hi))
+//!         .route("/secret", get(secret))
+//!         .route("/whoami", get(whoami))
+//!         .layer(CanisterLayer::new(canister.clone()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     // With connect info, the log shows the client's address.
+//!     let make = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//!     axum::serve(listener, make).await?;
+//!     canister.flush();
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # What the layer does
+//!
+//! - Answers CORS preflights and refuses cross-site unsafe requests carrying the session
+//!   cookie (403) itself, without running the route.
+//! - Otherwise puts the request's [`Visit`](canister_core::Visit) in the request extensions
+//!   (handlers may also take `Extension<canister_core::Visit>`), runs the route, then saves
+//!   what the route changed in the session, sets or clears the cookie, adds CORS headers and
+//!   logs the response. When the store cannot save, the response becomes the engine's 503.
+//! - Response bodies pass through untouched (streaming included), except for that 503.
+//!
+//! # Extractors
+//!
+//! | extractor | gives | rejection |
+//! |---|---|---|
+//! | [`Session`] | the session (derefs to [`canister_core::Session`]) | 503 when the store fails |
+//! | [`User`] | the authenticated user (derefs to [`canister_core::User`]) | 401 with challenges, 503 |
+//! | `Option<User>` | the user, if any | 503 |
+//! | [`Params<T>`] | query + body parameters decoded into `T` | 400 naming the parameter |
+//! | [`Log`] | a [`slog::Logger`] carrying the client and session | — |
+//!
+//! On a route without [`CanisterLayer`], every extractor answers 500 with a message saying
+//! to add it (and prints it once to standard error).
+//!
+//! # Leaving routes out
+//!
+//! `Router::layer` wraps the routes added before it; routes merged after it, or a nested
+//! router, run without canister (no session, no cookie, no log line):
+//!
+//! ```no_run
+//! # use axum::{routing::get, Router};
+//! # use canister_axum::CanisterLayer;
+//! # fn app(canister: canister_core::Canister) -> Router {
+//! Router::new()
+//!     .route("/", get(|| async { "with canister" }))
+//!     .layer(CanisterLayer::new(canister))
+//!     .route("/health", get(|| async { "ok" }))
+//! # }
+//! ```
+//!
+//! `Router::route_layer` instead wraps only matched routes, so 404s skip canister.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod extract;
+mod layer;
+
+pub use extract::{Log, Params, Session, User};
+pub use layer::{CanisterLayer, CanisterService, ResponseFuture};

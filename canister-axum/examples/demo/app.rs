@@ -1,0 +1,107 @@
+//! The demo application every canister adapter serves (docs/ADAPTERS.md, "The demo").
+//!
+//! Shared with the tests (`#[path]`), so they drive exactly these routes.
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use canister_axum::{CanisterLayer, Params, Session, User};
+use canister_core::{AuthOutcome, Authenticator, Canister, LogSink, SessionStore};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The demo's routes behind `CanisterLayer`.
+pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
+    canister: Canister<S, A, L>,
+) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/hi", get(hi).post(hi))
+        .route("/secret", get(secret))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .layer(CanisterLayer::new(canister))
+}
+
+fn text(status: StatusCode, body: String) -> impl IntoResponse {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+}
+
+#[derive(Deserialize)]
+struct Index {
+    foo: Option<String>,
+}
+
+async fn index(
+    session: Session,
+    user: Option<User>,
+    Params(query): Params<Index>,
+) -> impl IntoResponse {
+    let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+    // An i64 always serializes.
+    let _ = session.insert("counter", counter);
+    Json(json!({
+        "sid": session.id(),
+        "user": user.as_ref().map(|u| u.name()),
+        "claims": user.as_ref().and_then(|u| u.claims()),
+        "data": session.data(),
+        "foo": query.foo,
+    }))
+}
+
+#[derive(Deserialize)]
+struct Hi {
+    foo: String,
+    bar: Option<String>,
+}
+
+async fn hi(Params(hi): Params<Hi>) -> impl IntoResponse {
+    let body = match hi.bar.filter(|bar| !bar.is_empty()) {
+        Some(bar) => format!("Hi {} and {bar}!", hi.foo),
+        None => format!("Hi {}!", hi.foo),
+    };
+    text(StatusCode::OK, body)
+}
+
+async fn secret(user: User) -> impl IntoResponse {
+    text(
+        StatusCode::OK,
+        format!("You are authenticated as {}", user.name()),
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(session: Session, Params(form): Params<Login>) -> impl IntoResponse {
+    let user = match session
+        .verify_password(&form.username, &form.password)
+        .await
+    {
+        AuthOutcome::Authenticated(user) => user,
+        AuthOutcome::NotMine => canister_core::User::new(form.username),
+        AuthOutcome::Refused(_) => {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "invalid username or password".to_owned(),
+            )
+        }
+    };
+    let body = format!("Logged in as {}", user.name());
+    session.login(user);
+    text(StatusCode::OK, body)
+}
+
+async fn logout(session: Session) -> impl IntoResponse {
+    session.logout();
+    session.destroy();
+    text(StatusCode::OK, "Logged out".to_owned())
+}

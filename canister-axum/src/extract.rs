@@ -1,0 +1,194 @@
+//! The extractors: [`Session`], [`User`], `Option<User>`, [`Params`] and [`Log`].
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use canister_core::Visit;
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+
+const FIX: &str = "add `CanisterLayer` to the router: `.layer(CanisterLayer::new(canister))`";
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Turns one of the engine's responses into axum's.
+fn respond(response: http::Response<Bytes>) -> Response {
+    response.map(Body::from)
+}
+
+/// The request's [`Visit`], put there by [`CanisterLayer`](crate::CanisterLayer).
+fn visit(extensions: &http::Extensions) -> Option<Visit> {
+    extensions.get::<Visit>().cloned()
+}
+
+/// The 500 saying that [`CanisterLayer`](crate::CanisterLayer) is missing (reported once on
+/// standard error).
+#[cold]
+fn not_installed() -> Response {
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!("canister: an extractor ran on a route without canister; {FIX}");
+    }
+    respond(canister_core::response::not_installed(FIX))
+}
+
+/// The session of the request, loaded from the store the first time a handler asks for it.
+///
+/// Derefs to [`canister_core::Session`]: `get`, `insert`, `remove`, `login`, `logout`,
+/// `destroy`, … What the handler changes is saved after it returns. Nothing is stored, and
+/// no cookie is sent, unless the handler writes something.
+///
+/// Rejection: the engine's 503 when the session store fails (with the default
+/// `session_on_store_error = fail`); a 500 when [`CanisterLayer`](crate::CanisterLayer) is
+/// missing.
+#[derive(Debug, Clone)]
+pub struct Session(pub canister_core::Session);
+
+impl Session {
+    /// The engine's session handle.
+    pub fn into_inner(self) -> canister_core::Session {
+        self.0
+    }
+}
+
+impl Deref for Session {
+    type Target = canister_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let visit = visit(&parts.extensions).ok_or_else(not_installed)?;
+        visit.session().await.map(Session).map_err(respond)
+    }
+}
+
+/// The authenticated user: from the `Authorization` header (Basic, Bearer JWT), else the
+/// session's (a form login).
+///
+/// Derefs to [`canister_core::User`] (`name()`, `claims()`). Rejection: the engine's 401 with
+/// a `WWW-Authenticate` challenge per configured scheme when there is no user; a 503 when the
+/// store fails. Take `Option<User>` to serve anonymous visitors too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User(pub canister_core::User);
+
+impl User {
+    /// The engine's user.
+    pub fn into_inner(self) -> canister_core::User {
+        self.0
+    }
+}
+
+impl Deref for User {
+    type Target = canister_core::User;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for User {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let visit = visit(&parts.extensions).ok_or_else(not_installed)?;
+        visit.require_user().await.map(User).map_err(respond)
+    }
+}
+
+impl<St: Send + Sync> OptionalFromRequestParts<St> for User {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let visit = visit(&parts.extensions).ok_or_else(not_installed)?;
+        let user = visit.user().await.map_err(respond)?;
+        Ok(user.map(User))
+    }
+}
+
+/// Typed request parameters: the query string and a url-encoded or multipart (text fields)
+/// body, decoded into `T` by the engine.
+///
+/// Reads the body, so it must be the handler's last argument. The body is limited by axum's
+/// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) (2 MiB unless the app changes it);
+/// a larger body is refused by axum with 413. Rejection: the engine's 400 naming the missing
+/// or malformed parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Params<T>(pub T);
+
+impl<T> Params<T> {
+    /// The decoded parameters.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Params<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for Params<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T, St> FromRequest<St> for Params<T>
+where
+    T: DeserializeOwned,
+    St: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &St) -> Result<Self, Self::Rejection> {
+        let visit = visit(request.extensions()).ok_or_else(not_installed)?;
+        let query = request.uri().query().map(str::to_owned);
+        let content_type = request.headers().get(CONTENT_TYPE).cloned();
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        visit
+            .params(query.as_deref(), content_type.as_ref(), body)
+            .await
+            .map(Params)
+            .map_err(respond)
+    }
+}
+
+/// The request's logger: a [`slog::Logger`] whose lines carry the client address and session
+/// tag, written where canister's own log goes.
+#[derive(Debug, Clone)]
+pub struct Log(pub slog::Logger);
+
+impl Deref for Log {
+    type Target = slog::Logger;
+
+    fn deref(&self) -> &slog::Logger {
+        &self.0
+    }
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for Log {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        Ok(Log(visit(&parts.extensions)
+            .ok_or_else(not_installed)?
+            .logger()))
+    }
+}
