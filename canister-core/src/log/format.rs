@@ -271,6 +271,59 @@ pub(crate) fn time_nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// Text formatted on the stack (spilling to the heap past 256 bytes).
+///
+/// slog-async copies a record's message and values into `String`s it grows as it goes; a
+/// message written in several pieces (`GET`, ` `, the URL) costs several reallocations.
+/// Formatting here first hands it one `&str`, copied with one exact allocation.
+pub(crate) struct InlineText {
+    buf: [u8; 256],
+    len: usize,
+    spilled: Option<String>,
+}
+
+impl InlineText {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    pub(crate) fn format(args: fmt::Arguments<'_>) -> Self {
+        let mut text = Self::new();
+        // Writing to memory cannot fail; a failing `Display` leaves what it wrote.
+        let _ = text.write_fmt(args);
+        text
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.spilled {
+            Some(s) => s,
+            // Only whole `&str`s are copied in, so the bytes are UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Write for InlineText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.push_str(s);
+        } else if let Some(dest) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dest.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spilled = String::with_capacity(2 * (self.len + s.len()));
+            spilled.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+            spilled.push_str(s);
+            self.spilled = Some(spilled);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
@@ -345,6 +398,15 @@ mod tests {
         );
         assert_eq!(l.matches('\n').count(), 1, "{l}");
         assert!(l.ends_with("eve\\n2016-07-02 09:38:33,216 INFO     [1.2.3.4-abc]   forged\\r\\u{1b}[31m\t., user: a\\nb\n"), "{l}");
+    }
+
+    #[test]
+    fn inline_text_keeps_short_and_long_text() {
+        let short = InlineText::format(format_args!("{} {}", "GET", "/x"));
+        assert_eq!(short.as_str(), "GET /x");
+        let long = "é".repeat(200);
+        let text = InlineText::format(format_args!("{}-{long}-{}", "a", "b"));
+        assert_eq!(text.as_str(), format!("a-{long}-b"));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! slog-async's own `Async` drain drops on overflow and reports it, but its `log` cannot
 //! tell the caller whether a record was queued, which `flush` needs (its marker must not be
 //! dropped silently). So this wraps `AsyncCore`, which reports a full channel, and does the
-//! counting itself: a dropped line is counted, and the next line that finds room is preceded
-//! by a WARNING `Log queue full: N lines dropped`.
+//! counting itself: a dropped line is counted, and the next line that finds room is followed
+//! by a WARNING `Log queue full: N lines dropped`. (Followed, not preceded: only a line that
+//! was accepted shows there is room, so a full channel costs one attempt per line, not two.)
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
@@ -121,7 +122,7 @@ impl Queue {
         let ticket = self.flushed.next.fetch_add(1, Ordering::SeqCst) + 1;
         let empty = slog::OwnedKVList::from(slog::o!());
         loop {
-            self.report_dropped(&empty);
+            self.report_dropped();
             let queued = self.core.log(
                 &slog::record!(
                     slog::Level::Critical,
@@ -144,11 +145,13 @@ impl Queue {
     }
 
     /// Queues the warning about dropped lines, if any were dropped since the last one.
-    fn report_dropped(&self, values: &slog::OwnedKVList) {
+    /// In the main context (`[MainThread]`): the drops are not about any one request.
+    fn report_dropped(&self) {
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped == 0 {
             return;
         }
+        let values = slog::OwnedKVList::from(slog::o!());
         let nanos = time_nanos(self.clock.now());
         let queued = self.core.log(
             &slog::record!(
@@ -160,7 +163,7 @@ impl Queue {
                 ),
                 slog::b!(TIME_KEY => nanos)
             ),
-            values,
+            &values,
         );
         if queued.is_err() {
             // Still full: report them next time.
@@ -182,7 +185,6 @@ impl slog::Drain for Queue {
             return Ok(());
         }
         let nanos = time_nanos(self.clock.now());
-        self.report_dropped(values);
         // The same record with the time added. `RecordStatic`'s fields are public (though
         // hidden from docs) and slog-async rebuilds records the same way.
         let rs = slog::RecordStatic {
@@ -202,6 +204,8 @@ impl slog::Drain for Queue {
         if queued.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped_total.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.report_dropped();
         }
         Ok(())
     }

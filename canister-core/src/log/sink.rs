@@ -10,7 +10,7 @@ use slog::Drain as _;
 use slog_async::{AsyncCore, AsyncGuard};
 
 use super::daily::DailyFiles;
-use super::format::{Destination, LineDrain};
+use super::format::{Destination, InlineText, LineDrain};
 use super::queue::{FlushState, Queue};
 use super::{Event, Level, LogContext, LogSink, CONTEXT_KEY};
 use crate::clock::{Clock, SystemClock};
@@ -61,7 +61,7 @@ pub enum LogError {
 ///   `slog-async` channel ([`channel_size`](DefaultLogSinkBuilder::channel_size), default
 ///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)); one worker thread,
 ///   `canister-log`, formats and writes. When the channel is full the line is dropped and
-///   counted, never waited for; the next line that fits is preceded by a WARNING
+///   counted, never waited for; the next line that fits is followed by a WARNING
 ///   `Log queue full: N lines dropped`. [`dropped_lines`](Self::dropped_lines) counts them
 ///   all.
 /// - **Shutdown**: [`flush`](LogSink::flush) returns once every line queued before it is
@@ -441,9 +441,10 @@ impl fmt::Debug for SlogSink {
 /// maximum level (the sink's own level decides).
 fn emit(logger: &slog::Logger, context: &LogContext, event: &Event<'_>) {
     let rs = slog::record_static!(slog::Level::from(event.level()), "");
+    let message = InlineText::format(format_args!("{event}"));
     logger.log(&slog::Record::new(
         &rs,
-        &format_args!("{event}"),
+        &format_args!("{}", message.as_str()),
         slog::b!(CONTEXT_KEY => *context),
     ));
 }
