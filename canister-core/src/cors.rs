@@ -28,13 +28,16 @@ pub(crate) enum CorsVerdict {
     Deny,
 }
 
-const VARY_PREFLIGHT: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+const VARY_PREFLIGHT: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 impl Cors {
     pub(crate) fn from_config(config: &Config) -> Self {
         let join = |names: &mut dyn Iterator<Item = &str>| {
             let s = names.collect::<Vec<_>>().join(", ");
-            (!s.is_empty()).then(|| HeaderValue::from_str(&s).ok()).flatten()
+            (!s.is_empty())
+                .then(|| HeaderValue::from_str(&s).ok())
+                .flatten()
         };
         Self {
             origins: config.cors.clone(),
@@ -67,9 +70,7 @@ impl Cors {
             CorsOrigins::Disabled => CorsVerdict::Off,
             CorsOrigins::Any => CorsVerdict::Allow(HeaderValue::from_static("*")),
             CorsOrigins::List(_) => match origin {
-                Some(o) if o.to_str().is_ok_and(|s| self.lists(s)) => {
-                    CorsVerdict::Allow(o.clone())
-                }
+                Some(o) if o.to_str().is_ok_and(|s| self.lists(s)) => CorsVerdict::Allow(o.clone()),
                 _ => CorsVerdict::Deny,
             },
         }

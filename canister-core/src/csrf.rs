@@ -38,7 +38,11 @@ impl Csrf {
         let trusted = |o: &str| {
             o != "null" && (self.trusted.iter().any(|t| t.eq_ignore_ascii_case(o)) || cors.lists(o))
         };
-        match parts.headers.get("sec-fetch-site").map(HeaderValue::as_bytes) {
+        match parts
+            .headers
+            .get("sec-fetch-site")
+            .map(HeaderValue::as_bytes)
+        {
             Some(b"cross-site") => match origin_str {
                 Some(o) if trusted(o) => Ok(()),
                 Some(o) => Err(o),

@@ -52,36 +52,84 @@ const BOOL: &str = "true or false (also yes/no, on/off, 1/0)";
 
 /// Every configuration key canister reads.
 pub const KEYS: &[KeyInfo] = &[
-    key("debug", "bottle's debug flag: true or false (read and ignored)"),
-    key("log_path", "a directory for daily log files (unset: the console)"),
-    key("log_level", "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL"),
-    key("log_days", "a number of days to keep log files (integer ≥ 1)"),
-    key("log_slow_ms", "milliseconds after which a response is logged as slow (integer ≥ 0)"),
+    key(
+        "debug",
+        "bottle's debug flag: true or false (read and ignored)",
+    ),
+    key(
+        "log_path",
+        "a directory for daily log files (unset: the console)",
+    ),
+    key(
+        "log_level",
+        "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL",
+    ),
+    key(
+        "log_days",
+        "a number of days to keep log files (integer ≥ 1)",
+    ),
+    key(
+        "log_slow_ms",
+        "milliseconds after which a response is logged as slow (integer ≥ 0)",
+    ),
     key("log_trust_proxy", BOOL),
-    key("session_timeout", "seconds of inactivity before a session expires (≤ 0: never)"),
+    key(
+        "session_timeout",
+        "seconds of inactivity before a session expires (≤ 0: never)",
+    ),
     key("session_cookie", "a cookie name (RFC 6265 token)"),
     key("session_cookie_samesite", "Lax, Strict or None"),
     key("session_cookie_secure", "auto, true or false"),
-    key("session_cookie_domain", "a domain name for the cookie's Domain attribute"),
+    key(
+        "session_cookie_domain",
+        "a domain name for the cookie's Domain attribute",
+    ),
     key("session_cookie_path", "a path starting with /"),
     key("session_cookie_persistent", BOOL),
     key("session_locking", BOOL),
-    key("session_lock_timeout", "seconds to wait for a session lock (number > 0)"),
-    key("session_max", "the most sessions the memory store holds (integer ≥ 1; 0: no cap)"),
+    key(
+        "session_lock_timeout",
+        "seconds to wait for a session lock (number > 0)",
+    ),
+    key(
+        "session_max",
+        "the most sessions the memory store holds (integer ≥ 1; 0: no cap)",
+    ),
     key("session_on_store_error", "fail or anonymous"),
     secret("session_store", "memory, or a redis:// / rediss:// URL"),
     key("session_store_prefix", "a key prefix for the store"),
-    key("session_store_timeout", "seconds a store operation may take (number > 0)"),
-    key("cors", "*, false, or a comma-separated list of origins (scheme://host[:port])"),
+    key(
+        "session_store_timeout",
+        "seconds a store operation may take (number > 0)",
+    ),
+    key(
+        "cors",
+        "*, false, or a comma-separated list of origins (scheme://host[:port])",
+    ),
     key("cors_methods", "a comma-separated list of HTTP methods"),
-    key("cors_headers", "* or a comma-separated list of header names"),
-    key("cors_expose_headers", "a comma-separated list of header names"),
+    key(
+        "cors_headers",
+        "* or a comma-separated list of header names",
+    ),
+    key(
+        "cors_expose_headers",
+        "a comma-separated list of header names",
+    ),
     key("cors_credentials", BOOL),
-    key("cors_max_age", "seconds a preflight may be cached (integer ≥ 0)"),
+    key(
+        "cors_max_age",
+        "seconds a preflight may be cached (integer ≥ 0)",
+    ),
     key("csrf", BOOL),
-    key("csrf_trusted_origins", "a comma-separated list of origins (scheme://host[:port])"),
+    key(
+        "csrf_trusted_origins",
+        "a comma-separated list of origins (scheme://host[:port])",
+    ),
     key("auth_basic_username", "a user name (no ':')"),
-    secret("auth_basic_password", "the password, or with sha256 its hex SHA-256 digest"),
+    secret(
+        "auth_basic_password",
+        "the password, or with sha256 its hex SHA-256 digest",
+    ),
     key("auth_basic_encryption", "clear or sha256"),
     key("auth_basic_realm", "a realm name for the Basic challenge"),
     key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
@@ -91,9 +139,15 @@ pub const KEYS: &[KeyInfo] = &[
         "auth_jwt_algorithms",
         "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256",
     ),
-    secret("auth_jwt_public_key", "the path of a PEM public key file (RS*, ES*, PS*)"),
+    secret(
+        "auth_jwt_public_key",
+        "the path of a PEM public key file (RS*, ES*, PS*)",
+    ),
     key("auth_jwt_issuer", "the issuer (iss) tokens must carry"),
-    key("auth_jwt_leeway", "seconds of clock skew allowed on exp and nbf (integer ≥ 0)"),
+    key(
+        "auth_jwt_leeway",
+        "seconds of clock skew allowed on exp and nbf (integer ≥ 0)",
+    ),
     key("auth_jwt_realm", "a realm name for the Bearer challenge"),
     key("auth_remember", BOOL),
 ];
@@ -598,7 +652,10 @@ impl Config {
                 }
             }
             "session_cookie_domain" => {
-                if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+                if !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                {
                     return Err(bad());
                 }
                 self.session_cookie_domain = non_empty(v).map(str::to_owned);
@@ -793,7 +850,10 @@ impl Config {
             v.as_ref().map_or_else(String::new, ToString::to_string)
         }
         fn list<T: fmt::Display>(v: &[T]) -> String {
-            v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         let masked = |s: &Option<Secret>| {
             if s.is_some() {
@@ -805,22 +865,47 @@ impl Config {
         let secs = |d: &Duration| format!("{}", d.as_secs_f64());
         vec![
             ("debug", self.debug.to_string()),
-            ("log_path", opt(&self.log_path.as_ref().map(|p| p.display()))),
-            ("log_level", self.log_level.map_or("DISABLED".to_owned(), |l| l.to_string())),
+            (
+                "log_path",
+                opt(&self.log_path.as_ref().map(|p| p.display())),
+            ),
+            (
+                "log_level",
+                self.log_level
+                    .map_or("DISABLED".to_owned(), |l| l.to_string()),
+            ),
             ("log_days", self.log_days.to_string()),
             ("log_slow_ms", self.log_slow_ms.to_string()),
             ("log_trust_proxy", self.log_trust_proxy.to_string()),
-            ("session_timeout", self.session_timeout.map_or("0".to_owned(), |d| secs(&d))),
+            (
+                "session_timeout",
+                self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),
+            ),
             ("session_cookie", self.session_cookie.clone()),
-            ("session_cookie_samesite", format!("{:?}", self.session_cookie_samesite)),
-            ("session_cookie_secure", format!("{:?}", self.session_cookie_secure)),
+            (
+                "session_cookie_samesite",
+                format!("{:?}", self.session_cookie_samesite),
+            ),
+            (
+                "session_cookie_secure",
+                format!("{:?}", self.session_cookie_secure),
+            ),
             ("session_cookie_domain", opt(&self.session_cookie_domain)),
             ("session_cookie_path", self.session_cookie_path.clone()),
-            ("session_cookie_persistent", self.session_cookie_persistent.to_string()),
+            (
+                "session_cookie_persistent",
+                self.session_cookie_persistent.to_string(),
+            ),
             ("session_locking", self.session_locking.to_string()),
             ("session_lock_timeout", secs(&self.session_lock_timeout)),
-            ("session_max", self.session_max.map_or("0".to_owned(), |n| n.to_string())),
-            ("session_on_store_error", format!("{:?}", self.session_on_store_error)),
+            (
+                "session_max",
+                self.session_max.map_or("0".to_owned(), |n| n.to_string()),
+            ),
+            (
+                "session_on_store_error",
+                format!("{:?}", self.session_on_store_error),
+            ),
             (
                 "session_store",
                 self.session_store
@@ -841,7 +926,10 @@ impl Config {
             (
                 "cors_headers",
                 self.cors_headers.as_ref().map_or("*".to_owned(), |h| {
-                    h.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(", ")
+                    h.iter()
+                        .map(HeaderName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }),
             ),
             (
@@ -858,11 +946,17 @@ impl Config {
             ("csrf_trusted_origins", self.csrf_trusted_origins.join(", ")),
             ("auth_basic_username", opt(&self.auth_basic_username)),
             ("auth_basic_password", masked(&self.auth_basic_password)),
-            ("auth_basic_encryption", format!("{:?}", self.auth_basic_encryption).to_lowercase()),
+            (
+                "auth_basic_encryption",
+                format!("{:?}", self.auth_basic_encryption).to_lowercase(),
+            ),
             ("auth_basic_realm", self.auth_basic_realm.clone()),
             ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
             ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
-            ("auth_jwt_encoding", format!("{:?}", self.auth_jwt_encoding).to_lowercase()),
+            (
+                "auth_jwt_encoding",
+                format!("{:?}", self.auth_jwt_encoding).to_lowercase(),
+            ),
             (
                 "auth_jwt_algorithms",
                 self.auth_jwt_algorithms
@@ -873,7 +967,11 @@ impl Config {
             ),
             (
                 "auth_jwt_public_key",
-                if self.auth_jwt_public_key.is_some() { "********".to_owned() } else { String::new() },
+                if self.auth_jwt_public_key.is_some() {
+                    "********".to_owned()
+                } else {
+                    String::new()
+                },
             ),
             ("auth_jwt_issuer", opt(&self.auth_jwt_issuer)),
             ("auth_jwt_leeway", self.auth_jwt_leeway.to_string()),
@@ -913,7 +1011,12 @@ pub fn mask_url(url: &str) -> String {
         if let Some(at) = rest[..authority_end].rfind('@') {
             let userinfo = &rest[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            return format!("{}{}:********@{}", &url[..scheme_end + 3], user, &rest[at + 1..]);
+            return format!(
+                "{}{}:********@{}",
+                &url[..scheme_end + 3],
+                user,
+                &rest[at + 1..]
+            );
         }
     }
     url.to_owned()
@@ -940,8 +1043,11 @@ fn non_empty(v: &str) -> Option<&str> {
 }
 
 fn realm(v: &str) -> Option<String> {
-    (!v.is_empty() && !v.bytes().any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()))
-        .then(|| v.to_owned())
+    (!v.is_empty()
+        && !v
+            .bytes()
+            .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()))
+    .then(|| v.to_owned())
 }
 
 fn split_list(v: &str) -> impl Iterator<Item = &str> {
@@ -963,9 +1069,9 @@ fn parse_origins(v: &str) -> Option<Vec<String>> {
                 .strip_prefix("http://")
                 .or_else(|| o.strip_prefix("https://"))?;
             let valid = !rest.is_empty()
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+                && rest.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                });
             valid.then_some(o)
         })
         .collect()

@@ -46,7 +46,10 @@ fn canisters_readme_sample_loads_unchanged() {
     assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
     assert_eq!(c.cors, CorsOrigins::Disabled);
     assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
-    assert_eq!(c.auth_basic_password.as_ref().unwrap().expose(), "my-secret");
+    assert_eq!(
+        c.auth_basic_password.as_ref().unwrap().expose(),
+        "my-secret"
+    );
     assert_eq!(c.auth_basic_encryption, BasicEncryption::Clear);
     assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
     assert_eq!(c.auth_jwt_encoding, JwtEncoding::Base64Url);
@@ -73,10 +76,14 @@ fn keys_are_case_insensitive_and_cors_star_or_false_work() {
     let c = Config::from_ini_str("[canister]\nCORS = false\nlog_level = DISABLED").unwrap();
     assert_eq!(c.cors, CorsOrigins::Disabled);
     assert_eq!(c.log_level, None);
-    let c = Config::from_ini_str("[canister]\ncors: https://A.example/, http://localhost:3000").unwrap();
+    let c = Config::from_ini_str("[canister]\ncors: https://A.example/, http://localhost:3000")
+        .unwrap();
     assert_eq!(
         c.cors,
-        CorsOrigins::List(vec!["https://a.example".into(), "http://localhost:3000".into()])
+        CorsOrigins::List(vec![
+            "https://a.example".into(),
+            "http://localhost:3000".into()
+        ])
     );
 }
 
@@ -90,7 +97,9 @@ fn session_timeout_zero_or_negative_never_expires() {
 
 #[test]
 fn other_sections_belong_to_the_app_and_are_ignored() {
-    let c = Config::from_ini_str("[bottle]\nanything = 1\n[canister]\nlog_days = 3\n[myapp]\nx = y").unwrap();
+    let c =
+        Config::from_ini_str("[bottle]\nanything = 1\n[canister]\nlog_days = 3\n[myapp]\nx = y")
+            .unwrap();
     assert_eq!(c.log_days, 3);
 }
 
@@ -109,7 +118,9 @@ fn syntax_errors_name_the_line() {
         "<string>, line 1: entry before any section header; start the file with [canister]"
     );
     let e = Config::from_ini_str("[canister\nlog_days = 3").unwrap_err();
-    assert!(e.to_string().contains("line 1: section header is missing its closing ']'"));
+    assert!(e
+        .to_string()
+        .contains("line 1: section header is missing its closing ']'"));
     let e = Config::from_ini_str("[canister]\njust words").unwrap_err();
     assert!(e.to_string().contains("line 2: expected `key = value`"));
 }
@@ -154,16 +165,32 @@ fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
     ];
     for (key, value) in cases {
         let err = Config::from_ini_str(&format!("[canister]\n{key} = {value}")).unwrap_err();
-        let ConfigError::InvalidValue { key: k, value: v, expected, .. } = &err else {
+        let ConfigError::InvalidValue {
+            key: k,
+            value: v,
+            expected,
+            ..
+        } = &err
+        else {
             panic!("{key}: {err}");
         };
         assert_eq!(k, key);
         let info = KEYS.iter().find(|i| i.name == key).unwrap();
-        let shown = if info.secret { "********" } else { value.trim() };
+        let shown = if info.secret {
+            "********"
+        } else {
+            value.trim()
+        };
         assert_eq!(v, shown, "{key}");
-        assert_eq!(expected, KEYS.iter().find(|i| i.name == key).unwrap().expected);
+        assert_eq!(
+            expected,
+            KEYS.iter().find(|i| i.name == key).unwrap().expected
+        );
         let text = err.to_string();
-        assert!(text.starts_with(&format!("invalid value {shown:?} for `{key}`")), "{text}");
+        assert!(
+            text.starts_with(&format!("invalid value {shown:?} for `{key}`")),
+            "{text}"
+        );
         assert!(text.contains("expected"), "{text}");
     }
 }
@@ -172,12 +199,15 @@ fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
 fn unknown_keys_are_errors_naming_the_key() {
     let err = Config::from_ini_str("[canister]\nsesion_timeout = 10").unwrap_err();
     assert!(matches!(&err, ConfigError::UnknownKey { key, .. } if key == "sesion_timeout"));
-    assert!(err.to_string().starts_with("unknown configuration key `sesion_timeout`"));
+    assert!(err
+        .to_string()
+        .starts_with("unknown configuration key `sesion_timeout`"));
 }
 
 #[test]
 fn secret_values_are_masked_in_errors_debug_and_display() {
-    let err = Config::from_ini_str("[canister]\nsession_store = postgres://u:hunter2@db").unwrap_err();
+    let err =
+        Config::from_ini_str("[canister]\nsession_store = postgres://u:hunter2@db").unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
     let c = Config::from_ini_str(
         "[canister]\nauth_basic_username = alice\nauth_basic_password = my-secret\nauth_jwt_client_id = x\nauth_jwt_secret = jwt-secret-value\nsession_store = redis://:p4ss@localhost:6379/0",
@@ -188,20 +218,33 @@ fn secret_values_are_masked_in_errors_debug_and_display() {
         assert!(!text.contains("jwt-secret-value"), "{text}");
         assert!(!text.contains("p4ss"), "{text}");
         assert!(text.contains("auth_basic_username"), "{text}");
-        assert!(text.contains("redis://:********@localhost:6379/0"), "{text}");
+        assert!(
+            text.contains("redis://:********@localhost:6379/0"),
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn conflicts_are_refused_at_configuration_time() {
     let err = Config::from_ini_str("[canister]\nCORS = *\ncors_credentials = true").unwrap_err();
-    assert!(matches!(&err, ConfigError::Conflict { key, .. } if key == "cors_credentials"), "{err}");
-    let err = Config::from_ini_str("[canister]\nsession_cookie_samesite = None\nsession_cookie_secure = false").unwrap_err();
-    assert!(err.to_string().contains("SameSite=None requires a Secure cookie"));
+    assert!(
+        matches!(&err, ConfigError::Conflict { key, .. } if key == "cors_credentials"),
+        "{err}"
+    );
+    let err = Config::from_ini_str(
+        "[canister]\nsession_cookie_samesite = None\nsession_cookie_secure = false",
+    )
+    .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("SameSite=None requires a Secure cookie"));
     let err = Config::from_ini_str("[canister]\nauth_basic_username = a\nauth_basic_encryption = sha256\nauth_basic_password = my-secret").unwrap_err();
     assert!(err.to_string().contains("64 hex digits"), "{err}");
     assert!(!err.to_string().contains("my-secret"));
-    let err = Config::from_ini_str("[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = RS256").unwrap_err();
+    let err =
+        Config::from_ini_str("[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = RS256")
+            .unwrap_err();
     assert!(err.to_string().contains("auth_jwt_public_key"), "{err}");
     let err = Config::from_ini_str("[canister]\nauth_basic_username = a").unwrap_err();
     assert!(err.to_string().contains("needs both"), "{err}");
@@ -221,7 +264,11 @@ fn environment_overrides_use_canister_prefix() {
     let err = c
         .apply_env([("CANISTER_NOPE".to_owned(), "1".to_owned())])
         .unwrap_err();
-    assert!(err.to_string().contains("environment variable CANISTER_NOPE"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("environment variable CANISTER_NOPE"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -255,5 +302,9 @@ fn from_file_reads_a_file_and_reports_a_missing_one() {
     let c = Config::from_file(&path).unwrap();
     assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
     let err = Config::from_file(dir.path().join("absent.ini")).unwrap_err();
-    assert!(err.to_string().starts_with("cannot read configuration file"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot read configuration file"),
+        "{err}"
+    );
 }

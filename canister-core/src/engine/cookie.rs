@@ -93,7 +93,11 @@ impl CookieSpec {
     }
 
     /// The `Set-Cookie` value for an action, if any.
-    pub(crate) fn render(&self, action: &CookieAction, secure_request: bool) -> Option<HeaderValue> {
+    pub(crate) fn render(
+        &self,
+        action: &CookieAction,
+        secure_request: bool,
+    ) -> Option<HeaderValue> {
         let secure = match self.secure {
             CookieSecure::Auto => secure_request,
             CookieSecure::Always => true,

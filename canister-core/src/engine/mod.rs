@@ -31,6 +31,10 @@ use visit::{State, VisitInner};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type HeldLock = Box<dyn Any + Send + Sync>;
+type Loaded = Result<(Option<Record>, Option<HeldLock>), StoreError>;
+type MakeStore<S> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<S, ConfigError>>;
+type MakeAuth<A> = Box<dyn FnOnce(&Config) -> Result<A, ConfigError>>;
+type MakeSink<L> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigError>>;
 
 /// The canister engine: sessions, authentication, logging, CORS and CSRF for one app.
 ///
@@ -95,9 +99,9 @@ pub enum Finish {
 /// ```
 pub struct Builder<S, A, L> {
     config: Config,
-    store: Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<S, ConfigError>>,
-    auth: Box<dyn FnOnce(&Config) -> Result<A, ConfigError>>,
-    sink: Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigError>>,
+    store: MakeStore<S>,
+    auth: MakeAuth<A>,
+    sink: MakeSink<L>,
     clock: Arc<dyn Clock>,
 }
 
@@ -128,9 +132,13 @@ pub(crate) struct Settings {
 pub(crate) trait Engine: Send + Sync + 'static {
     fn settings(&self) -> &Settings;
     fn sink(&self) -> &dyn LogSink;
-    fn load(&self, key: StoreKey) -> BoxFuture<'_, Result<(Option<Record>, Option<HeldLock>), StoreError>>;
+    fn load(&self, key: StoreKey) -> BoxFuture<'_, Loaded>;
     fn release(&self, lock: HeldLock) -> BoxFuture<'_, ()>;
-    fn verify_password<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, AuthOutcome>;
+    fn verify_password<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, AuthOutcome>;
     fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue>;
 }
 
@@ -145,9 +153,9 @@ impl Canister {
                 if let Some(max) = config.session_max {
                     store = store.max_sessions(max);
                 }
-                let sweep = config
-                    .session_timeout
-                    .map_or(Duration::from_secs(60), |t| (t / 4).max(Duration::from_secs(1)));
+                let sweep = config.session_timeout.map_or(Duration::from_secs(60), |t| {
+                    (t / 4).max(Duration::from_secs(1))
+                });
                 Ok(store.sweep_every(sweep))
             }),
             auth: Box::new(DefaultAuthenticator::from_config),
@@ -457,7 +465,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Err(error) => {
-                inner.sink.log(&context, &Event::StoreError { error: &error });
+                inner
+                    .sink
+                    .log(&context, &Event::StoreError { error: &error });
                 if settings.on_store_error == OnStoreError::Fail {
                     let (fresh, body) = responses::store_unavailable().into_parts();
                     parts.status = fresh.status;
@@ -598,7 +608,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
         &self.sink
     }
 
-    fn load(&self, key: StoreKey) -> BoxFuture<'_, Result<(Option<Record>, Option<HeldLock>), StoreError>> {
+    fn load(&self, key: StoreKey) -> BoxFuture<'_, Loaded> {
         Box::pin(async move {
             let lock = if self.settings.locking {
                 Some(self.store.lock(&key, self.settings.lock_wait).await?)
@@ -625,7 +635,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
         })
     }
 
-    fn verify_password<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, AuthOutcome> {
+    fn verify_password<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, AuthOutcome> {
         Box::pin(self.auth.verify_password(user, password))
     }
 
@@ -637,8 +651,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
 }
 
 pub(crate) fn new_id() -> Result<SessionId, StoreError> {
-    SessionId::generate()
-        .map_err(|e| StoreError::unavailable("the operating system's random source failed", e.to_string()))
+    SessionId::generate().map_err(|e| {
+        StoreError::unavailable("the operating system's random source failed", e.to_string())
+    })
 }
 
 fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<IpAddr> {
@@ -662,7 +677,10 @@ fn is_https(parts: &request::Parts) -> bool {
         return true;
     }
     let headers = &parts.headers;
-    if let Some(proto) = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+    if let Some(proto) = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
         return proto
             .split(',')
             .next()
@@ -683,11 +701,12 @@ fn is_https(parts: &request::Parts) -> bool {
 }
 
 fn host(parts: &request::Parts) -> Option<&str> {
-    parts
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+    parts.uri.authority().map(|a| a.as_str()).or_else(|| {
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })
 }
 
 fn own_origin(parts: &request::Parts, secure: bool) -> Option<String> {
@@ -698,10 +717,7 @@ fn own_origin(parts: &request::Parts, secure: bool) -> Option<String> {
 
 fn request_url(parts: &request::Parts, secure: bool) -> String {
     let scheme = if secure { "https" } else { "http" };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     match host(parts) {
         Some(host) => format!("{scheme}://{host}{path}"),
         None => path.to_owned(),

@@ -13,9 +13,11 @@ use crate::clock::TestClock;
 use crate::session::Change;
 
 type Lines = Arc<Mutex<Vec<String>>>;
+type Sink = Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync>;
+type CsrfCase<'a> = (&'a str, &'a [(&'a str, &'a str)], bool, &'a str);
 
 struct Harness<A: Authenticator = ()> {
-    canister: Canister<MemoryStore, A, Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync>>,
+    canister: Canister<MemoryStore, A, Sink>,
     clock: TestClock,
     store: MemoryStore,
     lines: Lines,
@@ -31,13 +33,12 @@ fn harness_with<A: Authenticator>(ini: &str, auth: A) -> Harness<A> {
     let store = MemoryStore::new().with_clock(clock.clone());
     let lines: Lines = Arc::default();
     let sink_lines = Arc::clone(&lines);
-    let sink: Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync> =
-        Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
-            sink_lines
-                .lock()
-                .unwrap()
-                .push(format!("{} [{ctx}] {ev}", ev.level()));
-        });
+    let sink: Sink = Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
+        sink_lines
+            .lock()
+            .unwrap()
+            .push(format!("{} [{ctx}] {ev}", ev.level()));
+    });
     let canister = Canister::builder()
         .config(config)
         .store(store.clone())
@@ -183,7 +184,9 @@ async fn cookie_attributes_default_and_secure_over_forwarded_https() {
 
 #[tokio::test]
 async fn browser_session_cookie_has_no_max_age() {
-    let h = harness("session_cookie_persistent = false\nsession_cookie_samesite = Strict\nsession_cookie = sid");
+    let h = harness(
+        "session_cookie_persistent = false\nsession_cookie_samesite = Strict\nsession_cookie = sid",
+    );
     let request = Request::get("/").body(()).unwrap();
     let response = h
         .run(request, |visit| async move {
@@ -231,7 +234,11 @@ async fn unknown_and_forged_ids_are_never_adopted() {
     let (response, n) = h.count(Some(forged.as_str())).await;
     assert_eq!(n, 0, "an unknown id starts a fresh session");
     let issued = id_of(&cookie_of(&response).unwrap());
-    assert_ne!(issued, forged.as_str(), "the attacker's id must not be adopted");
+    assert_ne!(
+        issued,
+        forged.as_str(),
+        "the attacker's id must not be adopted"
+    );
     assert!(h.log_text().contains("Session unknown"));
 
     let (response, n) = h.count(Some("not-an-id")).await;
@@ -254,7 +261,10 @@ async fn stale_cookie_is_cleared_when_nothing_is_stored() {
         })
         .await;
     let cookie = cookie_of(&response).unwrap();
-    assert!(cookie.starts_with("session_id=;") && cookie.contains("Max-Age=0"), "{cookie}");
+    assert!(
+        cookie.starts_with("session_id=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
 }
 
 async fn login(h: &Harness, id: Option<&str>, name: &str) -> String {
@@ -365,7 +375,10 @@ async fn expiry_and_sliding_refresh_without_sleeping() {
             ok()
         })
         .await;
-    assert!(cookie_of(&response).unwrap().contains("Max-Age=60"), "cookie refreshed too");
+    assert!(
+        cookie_of(&response).unwrap().contains("Max-Age=60"),
+        "cookie refreshed too"
+    );
     h.clock.advance(Duration::from_secs(50));
     let (_, n) = h.count(Some(&id)).await;
     assert_eq!(n, 4);
@@ -401,8 +414,12 @@ async fn concurrent_visits_writing_different_keys_keep_both() {
     };
     // Both visits load the session before either finishes.
     let (a, b) = (request(&id), request(&id));
-    let Entry::Proceed(va) = h.canister.enter(&a, peer()).await else { panic!() };
-    let Entry::Proceed(vb) = h.canister.enter(&b, peer()).await else { panic!() };
+    let Entry::Proceed(va) = h.canister.enter(&a, peer()).await else {
+        panic!()
+    };
+    let Entry::Proceed(vb) = h.canister.enter(&b, peer()).await else {
+        panic!()
+    };
     va.session().await.unwrap().insert("a", "from a").unwrap();
     vb.session().await.unwrap().insert("b", "from b").unwrap();
     let (mut pa, _) = ok().into_parts();
@@ -410,7 +427,9 @@ async fn concurrent_visits_writing_different_keys_keep_both() {
     assert!(matches!(h.canister.finish(va, &mut pa).await, Finish::Keep));
     assert!(matches!(h.canister.finish(vb, &mut pb).await, Finish::Keep));
     let check = request(&id);
-    let Entry::Proceed(v) = h.canister.enter(&check, peer()).await else { panic!() };
+    let Entry::Proceed(v) = h.canister.enter(&check, peer()).await else {
+        panic!()
+    };
     let session = v.session().await.unwrap();
     assert_eq!(session.get::<String>("a").as_deref(), Some("from a"));
     assert_eq!(session.get::<String>("b").as_deref(), Some("from b"));
@@ -431,16 +450,33 @@ async fn a_save_racing_a_destroy_does_not_resurrect_the_session() {
             .0
     };
     let (a, b) = (parts(&id), parts(&id));
-    let Entry::Proceed(writer) = h.canister.enter(&a, peer()).await else { panic!() };
-    let Entry::Proceed(destroyer) = h.canister.enter(&b, peer()).await else { panic!() };
-    writer.session().await.unwrap().insert("late", true).unwrap();
+    let Entry::Proceed(writer) = h.canister.enter(&a, peer()).await else {
+        panic!()
+    };
+    let Entry::Proceed(destroyer) = h.canister.enter(&b, peer()).await else {
+        panic!()
+    };
+    writer
+        .session()
+        .await
+        .unwrap()
+        .insert("late", true)
+        .unwrap();
     destroyer.session().await.unwrap().destroy();
     let (mut pd, _) = ok().into_parts();
     let _ = h.canister.finish(destroyer, &mut pd).await;
     let (mut pw, _) = ok().into_parts();
     let _ = h.canister.finish(writer, &mut pw).await;
-    assert!(h.store.is_empty(), "the late save must not bring the session back");
-    let cookie = pw.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(
+        h.store.is_empty(),
+        "the late save must not bring the session back"
+    );
+    let cookie = pw
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
     assert!(h.log_text().contains("Session ended during the request"));
 }
@@ -500,8 +536,12 @@ async fn without_locking_read_modify_write_can_lose_increments_but_never_hangs()
         .unwrap()
         .into_parts()
         .0;
-    let Entry::Proceed(a) = h.canister.enter(&parts, peer()).await else { panic!() };
-    let Entry::Proceed(b) = h.canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(a) = h.canister.enter(&parts, peer()).await else {
+        panic!()
+    };
+    let Entry::Proceed(b) = h.canister.enter(&parts, peer()).await else {
+        panic!()
+    };
     for v in [&a, &b] {
         let s = v.session().await.unwrap();
         let n = s.get::<i64>("counter").unwrap() + 1;
@@ -526,7 +566,9 @@ async fn a_held_lock_times_out_with_503_instead_of_hanging() {
         .unwrap()
         .into_parts()
         .0;
-    let Entry::Proceed(holder) = h.canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(holder) = h.canister.enter(&parts, peer()).await else {
+        panic!()
+    };
     let _held = holder.session().await.unwrap();
     let (response, _) = h.count(Some(&id)).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -549,16 +591,33 @@ struct DownStore {
 
 impl SessionStore for DownStore {
     type Lock = ();
-    async fn load(&self, key: &StoreKey, ttl: Option<Duration>) -> Result<Option<Record>, StoreError> {
+    async fn load(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Record>, StoreError> {
         if self.fail_saves_only {
             return self.inner.load(key, ttl).await;
         }
-        Err(StoreError::Unavailable { message: "connection refused".into(), source: None })
+        Err(StoreError::Unavailable {
+            message: "connection refused".into(),
+            source: None,
+        })
     }
-    async fn create(&self, _: &StoreKey, _: &Record, _: Option<Duration>) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        _: &StoreKey,
+        _: &Record,
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         Err(StoreError::Timeout(Duration::from_secs(2)))
     }
-    async fn save(&self, _: &StoreKey, _: &Change, _: Option<Duration>) -> Result<bool, StoreError> {
+    async fn save(
+        &self,
+        _: &StoreKey,
+        _: &Change,
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         Err(StoreError::Timeout(Duration::from_secs(2)))
     }
     async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
@@ -574,8 +633,9 @@ impl SessionStore for DownStore {
 async fn store_down_gives_503_on_load_and_on_save() {
     let lines: Lines = Arc::default();
     let l = Arc::clone(&lines);
-    let sink: Box<dyn Fn(&LogContext, &Event<'_>) + Send + Sync> =
-        Box::new(move |ctx: &LogContext, ev: &Event<'_>| l.lock().unwrap().push(format!("[{ctx}] {ev}")));
+    let sink: Sink = Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
+        l.lock().unwrap().push(format!("[{ctx}] {ev}"))
+    });
     let canister = Canister::builder()
         .config(Config::from_ini_str("[canister]\nCORS = *").unwrap())
         .store(DownStore::default())
@@ -590,28 +650,50 @@ async fn store_down_gives_503_on_load_and_on_save() {
         .unwrap()
         .into_parts()
         .0;
-    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!()
+    };
     let refused = visit.session().await.unwrap_err();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(lines.lock().unwrap().iter().any(|l| l.contains("connection refused")));
+    assert!(lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("connection refused")));
 
     // A new session whose creation fails: the handler's 200 becomes a 503.
     let parts = Request::get("/").body(()).unwrap().into_parts().0;
-    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!()
+    };
     visit.session().await.unwrap().insert("k", 1).unwrap();
     let (mut res, _) = ok().into_parts();
     let finish = canister.finish(visit, &mut res).await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers.get(header::SET_COOKIE).is_none());
-    assert_eq!(res.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(), "*");
-    let Finish::ReplaceBody(body) = finish else { panic!("the body must be replaced") };
-    assert!(std::str::from_utf8(&body).unwrap().contains("session store unavailable"));
+    assert_eq!(
+        res.headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .unwrap(),
+        "*"
+    );
+    let Finish::ReplaceBody(body) = finish else {
+        panic!("the body must be replaced")
+    };
+    assert!(std::str::from_utf8(&body)
+        .unwrap()
+        .contains("session store unavailable"));
 }
 
 #[tokio::test]
 async fn store_down_with_anonymous_mode_serves_an_unsaved_session() {
     let canister = Canister::builder()
-        .config(Config::from_ini_str("[canister]\nsession_on_store_error = anonymous\nlog_level = DISABLED").unwrap())
+        .config(
+            Config::from_ini_str(
+                "[canister]\nsession_on_store_error = anonymous\nlog_level = DISABLED",
+            )
+            .unwrap(),
+        )
         .store(DownStore::default())
         .authenticator(())
         .log_sink(())
@@ -624,17 +706,24 @@ async fn store_down_with_anonymous_mode_serves_an_unsaved_session() {
         .unwrap()
         .into_parts()
         .0;
-    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else { panic!() };
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!()
+    };
     let session = visit.session().await.expect("anonymous session");
     session.insert("k", 1).unwrap();
     let (mut res, _) = ok().into_parts();
-    assert!(matches!(canister.finish(visit, &mut res).await, Finish::Keep));
+    assert!(matches!(
+        canister.finish(visit, &mut res).await,
+        Finish::Keep
+    ));
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.headers.get(header::SET_COOKIE).is_none());
 }
 
 fn cors_request(method: &str, origin: Option<&str>, extra: &[(&str, &str)]) -> Request<()> {
-    let mut r = Request::builder().method(method).uri("http://api.example.com/items");
+    let mut r = Request::builder()
+        .method(method)
+        .uri("http://api.example.com/items");
     if let Some(o) = origin {
         r = r.header(header::ORIGIN, o);
     }
@@ -647,17 +736,25 @@ fn cors_request(method: &str, origin: Option<&str>, extra: &[(&str, &str)]) -> R
 #[tokio::test]
 async fn cors_star_adds_the_header_to_every_response_as_canister() {
     let h = harness("CORS = *");
-    let response = h.run(cors_request("GET", None, &[]), |_| async { ok() }).await;
-    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     let response = h
-        .run(cors_request("GET", Some("https://a.example"), &[]), |_| async {
-            let mut r = ok();
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r
-        })
+        .run(cors_request("GET", None, &[]), |_| async { ok() })
         .await;
     assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+    let response = h
+        .run(
+            cors_request("GET", Some("https://a.example"), &[]),
+            |_| async {
+                let mut r = ok();
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            },
+        )
+        .await;
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        .is_none());
 }
 
 #[tokio::test]
@@ -681,11 +778,17 @@ async fn cors_preflight_is_answered_without_the_handler() {
             },
         )
         .await;
-    assert!(!*ran.lock().unwrap(), "the handler must not run for a preflight");
+    assert!(
+        !*ran.lock().unwrap(),
+        "the handler must not run for a preflight"
+    );
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let headers = response.headers();
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    assert!(headers[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("PUT"));
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token");
     assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
     assert!(headers[header::VARY].to_str().unwrap().contains("Origin"));
@@ -696,51 +799,80 @@ async fn an_options_request_that_is_not_a_preflight_reaches_the_app() {
     let h = harness("CORS = *");
     let ran = Arc::new(Mutex::new(false));
     let ran2 = Arc::clone(&ran);
-    h.run(cors_request("OPTIONS", Some("https://a.example"), &[]), |_| async move {
-        *ran2.lock().unwrap() = true;
-        ok()
-    })
+    h.run(
+        cors_request("OPTIONS", Some("https://a.example"), &[]),
+        |_| async move {
+            *ran2.lock().unwrap() = true;
+            ok()
+        },
+    )
     .await;
     assert!(*ran.lock().unwrap());
     // CORS off: even a real preflight reaches the app.
     let h = harness("");
     let response = h
         .run(
-            cors_request("OPTIONS", Some("https://a.example"), &[("access-control-request-method", "PUT")]),
+            cors_request(
+                "OPTIONS",
+                Some("https://a.example"),
+                &[("access-control-request-method", "PUT")],
+            ),
             |_| async { ok() },
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_none());
 }
 
 #[tokio::test]
 async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
     let h = harness("CORS = https://app.example, http://localhost:3000\ncors_credentials = true\ncors_expose_headers = x-total");
     let response = h
-        .run(cors_request("GET", Some("https://app.example"), &[]), |_| async { ok() })
+        .run(
+            cors_request("GET", Some("https://app.example"), &[]),
+            |_| async { ok() },
+        )
         .await;
     let headers = response.headers();
-    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example"
+    );
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
     assert_eq!(headers[header::ACCESS_CONTROL_EXPOSE_HEADERS], "x-total");
     assert_eq!(headers[header::VARY], "Origin");
 
     let response = h
-        .run(cors_request("GET", Some("https://evil.example"), &[]), |_| async { ok() })
+        .run(
+            cors_request("GET", Some("https://evil.example"), &[]),
+            |_| async { ok() },
+        )
         .await;
-    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_none());
     assert_eq!(response.headers()[header::VARY], "Origin");
 
     // A preflight from a disallowed origin is not answered by canister.
     let response = h
         .run(
-            cors_request("OPTIONS", Some("https://evil.example"), &[("access-control-request-method", "DELETE")]),
+            cors_request(
+                "OPTIONS",
+                Some("https://evil.example"),
+                &[("access-control-request-method", "DELETE")],
+            ),
             |_| async { ok() },
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_none());
 }
 
 #[tokio::test]
@@ -749,23 +881,86 @@ async fn csrf_matrix() {
     let (first, _) = h.count(None).await;
     let id = id_of(&cookie_of(&first).unwrap());
     let cookie = format!("session_id={id}");
-    let cases: &[(&str, &[(&str, &str)], bool, &str)] = &[
-        ("POST", &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], false, "cross-site by fetch metadata"),
-        ("POST", &[("sec-fetch-site", "cross-site")], false, "cross-site without origin"),
-        ("DELETE", &[("origin", "https://evil.example")], false, "foreign origin, no fetch metadata"),
+    let cases: &[CsrfCase<'_>] = &[
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ],
+            false,
+            "cross-site by fetch metadata",
+        ),
+        (
+            "POST",
+            &[("sec-fetch-site", "cross-site")],
+            false,
+            "cross-site without origin",
+        ),
+        (
+            "DELETE",
+            &[("origin", "https://evil.example")],
+            false,
+            "foreign origin, no fetch metadata",
+        ),
         ("PUT", &[("origin", "null")], false, "opaque origin"),
-        ("POST", &[("sec-fetch-site", "same-origin"), ("origin", "http://api.example.com")], true, "same origin"),
-        ("POST", &[("origin", "http://api.example.com")], true, "same origin without fetch metadata"),
-        ("POST", &[("sec-fetch-site", "same-site")], true, "same site"),
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://api.example.com"),
+            ],
+            true,
+            "same origin",
+        ),
+        (
+            "POST",
+            &[("origin", "http://api.example.com")],
+            true,
+            "same origin without fetch metadata",
+        ),
+        (
+            "POST",
+            &[("sec-fetch-site", "same-site")],
+            true,
+            "same site",
+        ),
         ("POST", &[], true, "curl: no headers"),
-        ("POST", &[("sec-fetch-site", "cross-site"), ("origin", "https://partner.example")], true, "trusted origin"),
-        ("PATCH", &[("sec-fetch-site", "cross-site"), ("origin", "https://app.example")], true, "CORS-listed origin"),
-        ("GET", &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], true, "safe method"),
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://partner.example"),
+            ],
+            true,
+            "trusted origin",
+        ),
+        (
+            "PATCH",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://app.example"),
+            ],
+            true,
+            "CORS-listed origin",
+        ),
+        (
+            "GET",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ],
+            true,
+            "safe method",
+        ),
     ];
     for (method, headers, allowed, what) in cases {
         let mut extra: Vec<(&str, &str)> = headers.to_vec();
         extra.push(("cookie", &cookie));
-        let mut r = Request::builder().method(*method).uri("/items").header("host", "api.example.com");
+        let mut r = Request::builder()
+            .method(*method)
+            .uri("/items")
+            .header("host", "api.example.com");
         for (k, v) in &extra {
             r = r.header(*k, *v);
         }
@@ -776,12 +971,18 @@ async fn csrf_matrix() {
     // Without the session cookie nothing rides on it: not refused.
     let response = h
         .run(
-            cors_request("POST", Some("https://evil.example"), &[("sec-fetch-site", "cross-site")]),
+            cors_request(
+                "POST",
+                Some("https://evil.example"),
+                &[("sec-fetch-site", "cross-site")],
+            ),
             |_| async { ok() },
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(h.log_text().contains("Cross-site request refused (CSRF): origin https://evil.example"));
+    assert!(h
+        .log_text()
+        .contains("Cross-site request refused (CSRF): origin https://evil.example"));
     // And the key turns it off.
     let h = harness("csrf = false");
     let (first, _) = h.count(None).await;
@@ -803,11 +1004,20 @@ async fn logs_never_carry_the_session_id_and_use_the_tag() {
     let text = h.log_text();
     assert!(!text.contains(&id), "{text}");
     assert!(!text.contains(&id[..12]), "{text}");
-    assert!(text.contains("INFO [149.172.44.162-...] GET http://localhost:8080/"), "{text}");
+    assert!(
+        text.contains("INFO [149.172.44.162-...] GET http://localhost:8080/"),
+        "{text}"
+    );
     let tag = crate::session::tag_of(&crate::session::SessionId::parse(&id).unwrap().key());
     let tag = std::str::from_utf8(&tag).unwrap();
-    assert!(text.contains(&format!("[149.172.44.162-{tag}] Session found")), "{text}");
-    assert!(text.contains(&format!("[149.172.44.162-{tag}] Response: 200 (0ms)")), "{text}");
+    assert!(
+        text.contains(&format!("[149.172.44.162-{tag}] Session found")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[149.172.44.162-{tag}] Response: 200 (0ms)")),
+        "{text}"
+    );
     assert!(text.contains("Session created"), "{text}");
 }
 
@@ -820,7 +1030,12 @@ async fn slow_responses_are_warnings() {
         ok()
     })
     .await;
-    assert!(h.log_text().contains("WARNING [149.172.44.162-...] Response: 200 (1234ms !!!)"), "{}", h.log_text());
+    assert!(
+        h.log_text()
+            .contains("WARNING [149.172.44.162-...] Response: 200 (1234ms !!!)"),
+        "{}",
+        h.log_text()
+    );
 }
 
 #[tokio::test]
@@ -835,7 +1050,10 @@ async fn user_is_the_header_user_first_then_the_session_user() {
         }
     });
     let h = harness_with("", auth);
-    let r = Request::get("/").header("authorization", "Bearer good").body(()).unwrap();
+    let r = Request::get("/")
+        .header("authorization", "Bearer good")
+        .body(())
+        .unwrap();
     let response = h
         .run(r, |visit| async move {
             assert_eq!(visit.user().await.unwrap(), Some(User::new("tok")));
@@ -846,7 +1064,10 @@ async fn user_is_the_header_user_first_then_the_session_user() {
     assert!(response.headers().get(header::SET_COOKIE).is_none());
     assert!(h.store.is_empty());
 
-    let r = Request::get("/").header("authorization", "Bearer nope").body(()).unwrap();
+    let r = Request::get("/")
+        .header("authorization", "Bearer nope")
+        .body(())
+        .unwrap();
     h.run(r, |visit| async move {
         assert_eq!(visit.user().await.unwrap(), None);
         assert_eq!(visit.refusal().unwrap().reason(), "bad token");
@@ -854,12 +1075,21 @@ async fn user_is_the_header_user_first_then_the_session_user() {
     })
     .await;
     let text = h.log_text();
-    assert!(text.contains("Authorization refused (Bearer): bad token"), "{text}");
+    assert!(
+        text.contains("Authorization refused (Bearer): bad token"),
+        "{text}"
+    );
     assert!(!text.contains("nope"), "the credential is never logged");
 
-    let r = Request::get("/").header("authorization", "Bearer a b").body(()).unwrap();
+    let r = Request::get("/")
+        .header("authorization", "Bearer a b")
+        .body(())
+        .unwrap();
     h.run(r, |visit| async move {
-        assert!(visit.refusal().is_some(), "three words are refused, not ignored");
+        assert!(
+            visit.refusal().is_some(),
+            "three words are refused, not ignored"
+        );
         ok()
     })
     .await;
@@ -894,7 +1124,10 @@ async fn auth_remember_keeps_the_header_user_in_a_cycled_session() {
     let response = h.run(r, |_| async { ok() }).await;
     let after = id_of(&cookie_of(&response).expect("remembered: new cookie"));
     assert_ne!(before, after, "id cycled as at any login");
-    let r = Request::get("/").header("cookie", format!("session_id={after}")).body(()).unwrap();
+    let r = Request::get("/")
+        .header("cookie", format!("session_id={after}"))
+        .body(())
+        .unwrap();
     h.run(r, |v| async move {
         assert_eq!(v.user().await.unwrap(), Some(User::new("tok")));
         ok()
@@ -905,7 +1138,9 @@ async fn auth_remember_keeps_the_header_user_in_a_cycled_session() {
 #[tokio::test]
 async fn unauthorized_carries_the_authenticators_challenges() {
     let auth = crate::auth::FnAuthenticator::new(|_: &crate::Credentials<'_>| AuthOutcome::NotMine)
-        .with_challenge(HeaderValue::from_static("Basic realm=\"private\", charset=\"UTF-8\""));
+        .with_challenge(HeaderValue::from_static(
+            "Basic realm=\"private\", charset=\"UTF-8\"",
+        ));
     let h = harness_with("", auth);
     let response = h
         .run(Request::get("/secret").body(()).unwrap(), |v| async move {
@@ -932,33 +1167,52 @@ async fn params_errors_are_400_naming_the_field_and_logged() {
     }
     let h = harness("");
     let response = h
-        .run(Request::get("/hi?bar=Smith").body(()).unwrap(), |v| async move {
-            match v.params::<Hi>(Some("bar=Smith"), None, Bytes::new()).await {
-                Ok(_) => ok(),
-                Err(r) => r,
-            }
-        })
+        .run(
+            Request::get("/hi?bar=Smith").body(()).unwrap(),
+            |v| async move {
+                match v.params::<Hi>(Some("bar=Smith"), None, Bytes::new()).await {
+                    Ok(_) => ok(),
+                    Err(r) => r,
+                }
+            },
+        )
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.body(), "missing parameter 'foo'\n");
-    assert!(h.log_text().contains("WARNING [149.172.44.162-...] Bad parameters: missing parameter 'foo'"));
+    assert!(h
+        .log_text()
+        .contains("WARNING [149.172.44.162-...] Bad parameters: missing parameter 'foo'"));
 }
 
 #[tokio::test]
 async fn memory_store_cap_evicts_soonest_to_expire_and_cookieless_floods_store_nothing() {
     let clock = TestClock::new();
-    let store = MemoryStore::new().with_clock(clock.clone()).max_sessions(16);
+    let store = MemoryStore::new()
+        .with_clock(clock.clone())
+        .max_sessions(16);
     for i in 0..64u8 {
         let key = StoreKey::from_bytes([i; 32]);
-        assert!(store.create(&key, &Record::default(), Some(Duration::from_secs(60 + u64::from(i)))).await.unwrap());
+        assert!(store
+            .create(
+                &key,
+                &Record::default(),
+                Some(Duration::from_secs(60 + u64::from(i)))
+            )
+            .await
+            .unwrap());
     }
     assert!(store.len() <= 16, "{} sessions held", store.len());
     // The newest (latest to expire) survive.
-    assert!(store.load(&StoreKey::from_bytes([63; 32]), None).await.unwrap().is_some());
+    assert!(store
+        .load(&StoreKey::from_bytes([63; 32]), None)
+        .await
+        .unwrap()
+        .is_some());
 
     let h = harness("");
     for _ in 0..1000 {
-        h.run(Request::get("/").body(()).unwrap(), |_| async { ok() }).await;
+        h.run(Request::get("/").body(()).unwrap(), |_| async { ok() })
+            .await;
     }
     assert!(h.store.is_empty());
 }
@@ -966,10 +1220,15 @@ async fn memory_store_cap_evicts_soonest_to_expire_and_cookieless_floods_store_n
 #[tokio::test]
 async fn memory_store_sweeps_expired_entries_lazily() {
     let clock = TestClock::new();
-    let store = MemoryStore::new().with_clock(clock.clone()).sweep_every(Duration::from_secs(1));
+    let store = MemoryStore::new()
+        .with_clock(clock.clone())
+        .sweep_every(Duration::from_secs(1));
     for i in 0..100u8 {
         let key = StoreKey::from_bytes([i; 32]);
-        store.create(&key, &Record::default(), Some(Duration::from_secs(10))).await.unwrap();
+        store
+            .create(&key, &Record::default(), Some(Duration::from_secs(10)))
+            .await
+            .unwrap();
     }
     assert_eq!(store.len(), 100);
     clock.advance(Duration::from_secs(11));
@@ -979,5 +1238,9 @@ async fn memory_store_sweeps_expired_entries_lazily() {
         let _ = store.save(&key, &Change::default(), None).await.unwrap();
     }
     assert_eq!(store.len(), 0);
-    assert!(store.load(&StoreKey::from_bytes([1; 32]), None).await.unwrap().is_none());
+    assert!(store
+        .load(&StoreKey::from_bytes([1; 32]), None)
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -99,7 +99,9 @@ mod tests {
         let key = id.key();
         assert!(!key.to_hex().contains(id.as_str()));
         let tag = tag_of(&key);
-        assert!(!id.as_str().starts_with(std::str::from_utf8(&tag).expect("ascii")));
+        assert!(!id
+            .as_str()
+            .starts_with(std::str::from_utf8(&tag).expect("ascii")));
         assert!(!format!("{id:?}").contains(id.as_str()));
     }
 }

@@ -60,7 +60,9 @@ pub struct MemoryLock {
 
 impl fmt::Debug for MemoryLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryLock").field("key", &self.key).finish()
+        f.debug_struct("MemoryLock")
+            .field("key", &self.key)
+            .finish()
     }
 }
 
@@ -74,7 +76,10 @@ impl MemoryStore {
     ///
     /// [`TestClock`]: crate::TestClock
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.rebuild(Arc::new(clock), self.inner.per_shard_max.map(|m| m * SHARDS))
+        self.rebuild(
+            Arc::new(clock),
+            self.inner.per_shard_max.map(|m| m * SHARDS),
+        )
     }
 
     /// Caps the store at about `max` sessions (`max` is spread evenly over the shards).
