@@ -71,6 +71,19 @@ pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
             parts.headers.append(name, value);
         }
     }
+    // Rocket's local client puts its cookies in the jar, not in a `Cookie` header.
+    if !parts.headers.contains_key(http::header::COOKIE) {
+        let jar: Vec<String> = request
+            .cookies()
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&jar.join("; ")) {
+            if !jar.is_empty() {
+                parts.headers.insert(http::header::COOKIE, value);
+            }
+        }
+    }
     parts
 }
 
