@@ -1,38 +1,203 @@
-//! The authenticator built from the configuration (placeholder until Basic and JWT land).
+//! The authenticator built from the configuration.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use http::HeaderValue;
 
-use super::{AuthOutcome, Authenticator, Credentials, Refusal};
-use crate::config::{Config, ConfigError};
+use super::{AuthError, AuthOutcome, Authenticator, Basic, Credentials, Jwt, Refusal};
+use crate::config::{BasicEncryption, Config, ConfigError};
+use crate::{Clock, SystemClock};
 
 /// The authenticator the configuration describes: Basic and/or Bearer JWT, tried in that order.
 ///
-/// Minimal implementation: it authenticates nobody until the Basic and JWT authenticators land.
+/// - Basic when `auth_basic_username` and `auth_basic_password` are set (`auth_basic_encryption`
+///   `clear` or `sha256`, realm `auth_basic_realm`);
+/// - Bearer JWT when `auth_jwt_client_id` is set (the required audience), with
+///   `auth_jwt_secret` in `auth_jwt_encoding`, `auth_jwt_algorithms`, `auth_jwt_public_key`,
+///   `auth_jwt_issuer`, `auth_jwt_leeway` and `auth_jwt_realm`.
+///
+/// With neither, nobody is authenticated by header and a 401 carries no challenge.
+/// [`verify_password`](Authenticator::verify_password) (form logins) asks the Basic user; with
+/// no Basic user configured it answers [`AuthOutcome::NotMine`].
+///
+/// # Examples
+///
+/// canister's `6_basic_auth.config`:
+///
+/// ```
+/// use canister_core::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator};
+/// use canister_core::Config;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), canister_core::ConfigError> {
+/// let config = Config::from_ini_str(
+///     "[canister]\n\
+///      auth_basic_username = alice\n\
+///      auth_basic_encryption = clear\n\
+///      auth_basic_password = my-secret\n",
+/// )?;
+/// let auth = DefaultAuthenticator::from_config(&config)?;
+///
+/// let credentials = Credentials::new("Basic", "YWxpY2U6bXktc2VjcmV0"); // alice:my-secret
+/// assert!(matches!(auth.authenticate(&credentials).await, AuthOutcome::Authenticated(_)));
+/// assert!(matches!(
+///     auth.verify_password("alice", "my-secret").await,
+///     AuthOutcome::Authenticated(_)
+/// ));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct DefaultAuthenticator {
-    _private: (),
+    chain: (Option<Basic>, Option<Jwt>),
 }
 
 impl DefaultAuthenticator {
-    /// Builds the authenticators the configuration asks for.
+    /// Builds the authenticators the configuration asks for; JWT expiry is judged by the
+    /// system clock.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when an authentication setting is unusable.
-    pub fn from_config(_config: &Config) -> Result<Self, ConfigError> {
-        Ok(Self::default())
+    /// A [`ConfigError`] naming the key at fault when an authentication setting is unusable:
+    /// a sha256 password that is not 64 hex digits, a JWT secret that is not valid in its
+    /// encoding, a public key file that cannot be read or parsed, keys and algorithms that do
+    /// not go together, or a JWT secret or public key without `auth_jwt_client_id`.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Self::from_config_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like [`from_config`](Self::from_config), with JWT expiry judged by `clock`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub fn from_config_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let basic =
+            match (&config.auth_basic_username, &config.auth_basic_password) {
+                (Some(username), Some(password)) => {
+                    let basic = match config.auth_basic_encryption {
+                        BasicEncryption::Clear => Basic::new(username.clone(), password.expose()),
+                        BasicEncryption::Sha256 => {
+                            Basic::from_sha256(username.clone(), password.expose())
+                                .map_err(|e| conflict("auth_basic_password", &e))?
+                        }
+                    };
+                    Some(basic.with_realm(config.auth_basic_realm.clone()))
+                }
+                (None, None) => None,
+                (Some(_), None) => return Err(message(
+                    "auth_basic_password",
+                    "Basic authentication needs both auth_basic_username and auth_basic_password",
+                )),
+                (None, Some(_)) => return Err(message(
+                    "auth_basic_username",
+                    "Basic authentication needs both auth_basic_username and auth_basic_password",
+                )),
+            };
+
+        let jwt = match &config.auth_jwt_client_id {
+            Some(client_id) => {
+                let mut builder = Jwt::builder(client_id.clone())
+                    .algorithms(config.auth_jwt_algorithms.iter().copied())
+                    .leeway(config.auth_jwt_leeway)
+                    .realm(config.auth_jwt_realm.clone())
+                    .clock(clock);
+                if let Some(secret) = &config.auth_jwt_secret {
+                    builder = builder.secret_encoded(secret.expose(), config.auth_jwt_encoding);
+                }
+                if let Some(path) = &config.auth_jwt_public_key {
+                    builder = builder.public_key_file(path.clone());
+                }
+                if let Some(issuer) = &config.auth_jwt_issuer {
+                    builder = builder.issuer(issuer.clone());
+                }
+                Some(builder.build().map_err(jwt_config_error)?)
+            }
+            None if config.auth_jwt_secret.is_some() => {
+                return Err(message(
+                    "auth_jwt_client_id",
+                    "auth_jwt_secret is set but auth_jwt_client_id is not: JWT authentication needs the client id tokens carry in `aud`",
+                ))
+            }
+            None if config.auth_jwt_public_key.is_some() => {
+                return Err(message(
+                    "auth_jwt_client_id",
+                    "auth_jwt_public_key is set but auth_jwt_client_id is not: JWT authentication needs the client id tokens carry in `aud`",
+                ))
+            }
+            None => None,
+        };
+        Ok(Self::new(basic, jwt))
+    }
+
+    /// The chain of `basic` then `jwt`, each optional.
+    pub fn new(basic: Option<Basic>, jwt: Option<Jwt>) -> Self {
+        Self {
+            chain: (basic, jwt),
+        }
+    }
+
+    /// The Basic authenticator, if configured.
+    pub fn basic(&self) -> Option<&Basic> {
+        self.chain.0.as_ref()
+    }
+
+    /// The Bearer JWT authenticator, if configured.
+    pub fn jwt(&self) -> Option<&Jwt> {
+        self.chain.1.as_ref()
+    }
+
+    /// Whether no scheme is configured (nobody can be authenticated by header).
+    pub fn is_empty(&self) -> bool {
+        self.chain.0.is_none() && self.chain.1.is_none()
     }
 }
 
 impl Authenticator for DefaultAuthenticator {
     fn authenticate<'a>(
         &'a self,
-        _credentials: &'a Credentials<'a>,
+        credentials: &'a Credentials<'a>,
     ) -> impl Future<Output = AuthOutcome> + Send + 'a {
-        std::future::ready(AuthOutcome::NotMine)
+        self.chain.authenticate(credentials)
     }
 
-    fn challenges(&self, _refusal: Option<&Refusal>, _out: &mut Vec<HeaderValue>) {}
+    fn verify_password<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> impl Future<Output = AuthOutcome> + Send + 'a {
+        self.chain.0.verify_password(username, password)
+    }
+
+    fn challenges(&self, refusal: Option<&Refusal>, out: &mut Vec<HeaderValue>) {
+        self.chain.challenges(refusal, out);
+    }
+}
+
+fn message(key: &str, message: &str) -> ConfigError {
+    ConfigError::Conflict {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn conflict(key: &str, error: &AuthError) -> ConfigError {
+    message(key, &error.to_string())
+}
+
+fn jwt_config_error(error: AuthError) -> ConfigError {
+    let key = match &error {
+        AuthError::EmptyAudience => "auth_jwt_client_id",
+        AuthError::NoAlgorithms | AuthError::MixedKeyTypes { .. } => "auth_jwt_algorithms",
+        AuthError::InvalidSecret { .. }
+        | AuthError::EmptySecret
+        | AuthError::MissingSecret { .. }
+        | AuthError::UnusedSecret => "auth_jwt_secret",
+        _ => "auth_jwt_public_key",
+    };
+    conflict(key, &error)
 }

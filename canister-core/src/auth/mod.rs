@@ -226,6 +226,32 @@ fn scheme_label(scheme: &str) -> Cow<'static, str> {
     }
 }
 
-mod configured;
+/// `s` made safe inside a quoted-string of a header: `"` and `\` escaped, controls replaced.
+pub(crate) fn quoted_string_content(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
+mod basic;
+mod chain;
+mod configured;
+mod custom;
+mod error;
+mod jwt;
+
+pub use basic::Basic;
+pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;
+pub use custom::FnAuthenticator;
+pub use error::AuthError;
+pub use jwt::{Jwt, JwtBuilder};
