@@ -88,10 +88,15 @@ pub mod params;
 pub mod response;
 pub mod session;
 
-pub use auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal, User};
+pub use auth::{
+    AuthError, AuthFuture, AuthOutcome, Authenticator, Basic, Claims, Credentials,
+    DefaultAuthenticator, DynAuthenticator, FnAuthenticator, Jwt, JwtBuilder, Refusal, User,
+};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, Session, Visit};
-pub use log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+pub use log::{
+    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LogContext, LogError, LogSink, SlogSink,
+};
 pub use params::{ParamMap, ParamsError};
-pub use session::{MemoryStore, SessionStore, StoreError};
+pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};

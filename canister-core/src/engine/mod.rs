@@ -33,7 +33,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type HeldLock = Box<dyn Any + Send + Sync>;
 type Loaded = Result<(Option<Record>, Option<HeldLock>), StoreError>;
 type MakeStore<S> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<S, ConfigError>>;
-type MakeAuth<A> = Box<dyn FnOnce(&Config) -> Result<A, ConfigError>>;
+type MakeAuth<A> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<A, ConfigError>>;
 type MakeSink<L> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigError>>;
 
 /// The canister engine: sessions, authentication, logging, CORS and CSRF for one app.
@@ -158,7 +158,9 @@ impl Canister {
                 });
                 Ok(store.sweep_every(sweep))
             }),
-            auth: Box::new(DefaultAuthenticator::from_config),
+            auth: Box::new(|config, clock| {
+                DefaultAuthenticator::from_config_with_clock(config, Arc::clone(clock))
+            }),
             sink: Box::new(|config, clock| {
                 DefaultLogSink::from_config_with_clock(config, Arc::clone(clock))
             }),
@@ -220,7 +222,7 @@ impl<S, A, L> Builder<S, A, L> {
         Builder {
             config: self.config,
             store: self.store,
-            auth: Box::new(move |_| Ok(authenticator)),
+            auth: Box::new(move |_, _| Ok(authenticator)),
             sink: self.sink,
             clock: self.clock,
         }
@@ -254,7 +256,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
         let store = (self.store)(&self.config, &self.clock)?;
-        let auth = (self.auth)(&self.config)?;
+        let auth = (self.auth)(&self.config, &self.clock)?;
         let sink = (self.sink)(&self.config, &self.clock)?;
         let config = self.config;
         let settings = Settings {
