@@ -1,7 +1,6 @@
 //! The extractors: [`Session`], [`User`], `Option<User>`, [`Params`] and [`Log`].
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
@@ -12,8 +11,6 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 const FIX: &str = "add `CanisterLayer` to the router: `.layer(CanisterLayer::new(canister))`";
-
-static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Turns one of the engine's responses into axum's.
 fn respond(response: http::Response<Bytes>) -> Response {
@@ -29,9 +26,6 @@ fn visit(extensions: &http::Extensions) -> Option<Visit> {
 /// standard error).
 #[cold]
 fn not_installed() -> Response {
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!("canister: an extractor ran on a route without canister; {FIX}");
-    }
     respond(canister_core::response::not_installed(FIX))
 }
 

@@ -60,10 +60,27 @@ pub fn unauthorized(challenges: Vec<HeaderValue>) -> Response<Bytes> {
     response
 }
 
+/// 413 for a request body longer than `limit` bytes (read by an adapter for `Params`).
+pub fn payload_too_large(limit: usize) -> Response<Bytes> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than {limit} bytes\n"),
+    )
+}
+
+/// 400 for a request body that could not be read to its end (connection cut, bad framing).
+pub fn unreadable_body() -> Response<Bytes> {
+    text(StatusCode::BAD_REQUEST, "could not read the request body\n")
+}
+
 /// 500 when an extractor finds no canister visit: the adapter was not installed.
 ///
-/// `fix` tells the developer what to add, e.g. "add `CanisterLayer` to the router".
+/// `fix` tells the developer what to add, e.g. "add `CanisterLayer` to the router". The
+/// first call in a process also says so on standard error (once, so a misconfigured route
+/// under load does not flood it).
 pub fn not_installed(fix: &str) -> Response<Bytes> {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    REPORTED.call_once(|| eprintln!("canister: a route ran without canister installed: {fix}"));
     text(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("canister is not installed on this route: {fix}\n"),

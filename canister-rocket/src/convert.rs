@@ -26,20 +26,6 @@ impl From<http::Response<Bytes>> for CoreResponse {
 }
 
 impl CoreResponse {
-    /// A plain-text response (for the few answers the core does not build).
-    pub(crate) fn text(status: StatusCode, body: &'static str) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        Self {
-            status,
-            headers,
-            body: Bytes::from_static(body.as_bytes()),
-        }
-    }
-
     /// Makes `response` exactly this one: status, headers (all replaced) and body.
     pub(crate) fn write_into(&self, response: &mut Response<'_>) {
         write_head(response, self.status, &self.headers);

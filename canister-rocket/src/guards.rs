@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Once;
 
 use bytes::Bytes;
 use canister_core::Visit;
@@ -84,8 +83,6 @@ fn visit<'r>(request: &'r Request<'_>) -> Result<&'r Visit, (Status, Rejection)>
     } else {
         "attach `CanisterFairing::new(canister)` to the Rocket instance"
     };
-    static LOGGED: Once = Once::new();
-    LOGGED.call_once(|| eprintln!("canister: a guard found no visit: {fix}"));
     Err(fail(request, canister_core::response::not_installed(fix)))
 }
 
@@ -235,13 +232,12 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
         let body = match data.open(limit).into_bytes().await {
             Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
             Ok(_) => {
-                let status = StatusCode::PAYLOAD_TOO_LARGE;
-                let response = CoreResponse::text(status, "request body too large\n");
+                let limit = usize::try_from(limit.as_u64()).unwrap_or(usize::MAX);
+                let response = canister_core::response::payload_too_large(limit);
                 return Outcome::Error(fail(request, response));
             }
             Err(_) => {
-                let status = StatusCode::BAD_REQUEST;
-                let response = CoreResponse::text(status, "could not read the request body\n");
+                let response = canister_core::response::unreadable_body();
                 return Outcome::Error(fail(request, response));
             }
         };

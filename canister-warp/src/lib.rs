@@ -67,7 +67,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use canister_core::{
@@ -76,7 +75,7 @@ use canister_core::{
 };
 use futures_util::{Stream, StreamExt};
 use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{request, StatusCode};
+use http::request;
 use serde::de::DeserializeOwned;
 use warp::filters::path::FullPath;
 use warp::{Filter, Rejection, Reply};
@@ -196,16 +195,13 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
     pub fn visit(
         &self,
     ) -> impl Filter<Extract = (Visit,), Error = Rejection> + Clone + Send + Sync + 'static {
-        let logger = self.logger();
         warp::any().and_then(move || {
             let found = match travel::current() {
                 Lookup::Found(visit) => Ok(visit),
                 Lookup::Missing => Err(not_installed(
-                    &logger,
                     "wrap the routes with `canister.wrap(routes)` (canister_warp::Warp)",
                 )),
                 Lookup::Ambiguous => Err(not_installed(
-                    &logger,
                     "several wrapped requests run at once on this task; run each on its own task",
                 )),
             };
@@ -319,16 +315,10 @@ async fn read_body<B: Buf>(
     let mut body = pin!(body);
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            reply::reject(reply::text(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {e}\n"),
-            ))
-        })?;
+        let chunk = chunk.map_err(|_| reply::reject(canister_core::response::unreadable_body()))?;
         if out.len() + chunk.remaining() > limit {
-            return Err(reply::reject(reply::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes\n"),
+            return Err(reply::reject(canister_core::response::payload_too_large(
+                limit,
             )));
         }
         out.put(chunk);
@@ -336,11 +326,7 @@ async fn read_body<B: Buf>(
     Ok(out.freeze())
 }
 
-/// The 500 of a filter that finds no visit; logged once per process.
-fn not_installed(logger: &slog::Logger, fix: &str) -> Rejection {
-    static LOGGED: AtomicBool = AtomicBool::new(false);
-    if !LOGGED.swap(true, Ordering::Relaxed) {
-        slog::error!(logger, "canister filter without its visit: {}", fix);
-    }
+/// The 500 of a filter that finds no visit (the core reports it once per process).
+fn not_installed(fix: &str) -> Rejection {
     reply::reject(canister_core::response::not_installed(fix))
 }
