@@ -179,9 +179,10 @@ fn oauth2_example_config_verifies_pyjwt_tokens() {
 }
 
 #[test]
-fn readme_alias_auth_client_id_works() {
+fn readme_spelling_auth_client_id_leaves_jwt_off_as_canister_did() {
+    // canister read only `auth_jwt_client_id`; its README's `auth_client_id` never enabled JWT.
     let auth = auth_from("[canister]\nauth_client_id = alice\nauth_jwt_secret = secret\n");
-    user(&auth, "Bearer", &token("hs256"));
+    assert!(auth.is_empty());
 }
 
 #[test]
@@ -464,8 +465,9 @@ fn unusable_jwt_settings_are_config_errors() {
     assert!(message.contains("base64std"), "{message}");
     assert!(!message.contains("not*base64"), "{message}");
 
-    let (key, _) = config_error("[canister]\nauth_jwt_secret = s\n");
-    assert_eq!(key, "auth_jwt_client_id");
+    // A secret alone leaves JWT off, as canister did; not an error.
+    let lone = Config::from_ini_str("[canister]\nauth_jwt_secret = s\n").unwrap();
+    assert!(DefaultAuthenticator::from_config(&lone).unwrap().is_empty());
 
     let (key, message) = config_error(
         "[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = RS256\n\

@@ -2,8 +2,10 @@
 //!
 //! A config file written for the Python plugin loads unchanged: section `[canister]`, keys
 //! case-insensitive (as Python's `configparser`), the old spelling `session_timout`, bottle's
-//! own `debug` key (accepted and ignored) and the README's `auth_client_id` (an alias of
-//! `auth_jwt_client_id`). Other sections belong to the application and are ignored.
+//! own `debug` key (accepted and ignored) and the README's `auth_client_id` (accepted and
+//! ignored, as canister itself did: it only ever read `auth_jwt_client_id`, so a file with
+//! `auth_client_id` never had JWT on; turning it on now would also fail on that sample's
+//! secret, which is not valid base64url). Other sections belong to the application and are ignored.
 //!
 //! Every key is listed in [`KEYS`] with what it accepts. An unknown key or a bad value is a
 //! [`ConfigError`] naming the key, the value (masked when secret) and what was expected.
@@ -55,6 +57,10 @@ pub const KEYS: &[KeyInfo] = &[
     key(
         "debug",
         "bottle's debug flag: true or false (read and ignored)",
+    ),
+    key(
+        "auth_client_id",
+        "anything: canister's README spelling, never read by canister (use auth_jwt_client_id)",
     ),
     key(
         "log_path",
@@ -153,10 +159,7 @@ pub const KEYS: &[KeyInfo] = &[
 ];
 
 /// Old or alternative spellings accepted for compatibility with canister's files.
-const ALIASES: &[(&str, &str)] = &[
-    ("session_timout", "session_timeout"),
-    ("auth_client_id", "auth_jwt_client_id"),
-];
+const ALIASES: &[(&str, &str)] = &[("session_timout", "session_timeout")];
 
 /// A secret string (password, token secret, URL with a password): never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -601,6 +604,8 @@ impl Config {
         };
         match info.name {
             "debug" => self.debug = parse_bool(v).ok_or_else(bad)?,
+            // Canister never read this key; keeping JWT off keeps such files working.
+            "auth_client_id" => {}
             "log_path" => self.log_path = non_empty(v).map(PathBuf::from),
             "log_level" => {
                 self.log_level = match v.to_ascii_uppercase().as_str() {

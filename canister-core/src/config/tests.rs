@@ -51,7 +51,8 @@ fn canisters_readme_sample_loads_unchanged() {
         "my-secret"
     );
     assert_eq!(c.auth_basic_encryption, BasicEncryption::Clear);
-    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
+    // canister never read `auth_client_id`: JWT stays off, as it was in Python.
+    assert_eq!(c.auth_jwt_client_id, None);
     assert_eq!(c.auth_jwt_encoding, JwtEncoding::Base64Url);
 }
 
@@ -275,7 +276,7 @@ fn environment_overrides_use_canister_prefix() {
 fn builder_style_set_uses_ini_spelling() {
     let mut c = Config::default();
     c.set("session_timout", "5").unwrap();
-    c.set("Auth_Client_Id", "client").unwrap();
+    c.set("Auth_JWT_Client_Id", "client").unwrap();
     assert_eq!(c.session_timeout, Some(Duration::from_secs(5)));
     assert_eq!(c.auth_jwt_client_id.as_deref(), Some("client"));
 }
@@ -307,4 +308,23 @@ fn from_file_reads_a_file_and_reports_a_missing_one() {
             .starts_with("cannot read configuration file"),
         "{err}"
     );
+}
+
+#[test]
+fn the_readme_sample_loads() {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("```ini\n").unwrap() + "```ini\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let c = Config::from_ini_str(&readme[start..end]).unwrap();
+    assert_eq!(c.log_path.as_deref(), Some(Path::new("./logs/")));
+    assert_eq!(c.cors, CorsOrigins::Any);
+    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
+}
+
+#[test]
+fn canisters_readme_sample_builds_an_engine() {
+    // (log_path dropped so the test writes no ./logs directory)
+    let config = Config::from_ini_str(&README_SAMPLE.replace("log_path = ./logs/", "")).unwrap();
+    let built = crate::Canister::from_config(config);
+    assert!(built.is_ok(), "{:?}", built.err());
 }
