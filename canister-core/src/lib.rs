@@ -71,7 +71,7 @@
 //! | `jsonwebtoken` | JWT verification with pinned algorithms |
 //! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
 //! | `getrandom` | session ids from the operating system's random source |
-//! | `slog`, `slog-term`, `slog-async`, `chrono` | the default log sink, off the request thread |
+//! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
 //! | `async-lock`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
 #![forbid(unsafe_code)]

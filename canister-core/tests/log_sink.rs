@@ -443,7 +443,8 @@ fn overflow_drops_lines_with_a_counted_warning_and_never_blocks() {
         );
     }
     let dropped = sink.dropped_lines();
-    assert!(dropped >= 100 - 9, "dropped {dropped}");
+    // At most 8 queued and one batch of 8 (plus a report line) in the stuck writer's hands.
+    assert!(dropped >= 100 - 17, "dropped {dropped}");
     gate.open();
     sink.flush();
     let text = gate.text();

@@ -1,18 +1,16 @@
 //! The writer side of the default sink: formats canister's line and writes it out.
 //!
-//! Runs on slog-async's worker thread, never on a request.
+//! Runs on the `canister-log` thread, never on a request.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use chrono::{DateTime, Datelike, Local, NaiveDate, Timelike};
 
 use super::daily::DailyFiles;
-use super::queue::{FlushState, FLUSH_TAG, TICKET_KEY, TIME_KEY};
-use super::CONTEXT_KEY;
-use crate::clock::Clock;
+use super::queue::{Context, Line};
+use super::Level;
 
 /// Where the lines go.
 pub(crate) enum Destination {
@@ -52,140 +50,134 @@ impl fmt::Debug for Destination {
     }
 }
 
-/// The slog drain on the worker thread: one canister line per record.
-pub(crate) struct LineDrain {
-    state: Mutex<State>,
-    flushed: Arc<FlushState>,
-    clock: Arc<dyn Clock>,
-}
-
-/// Reused buffers and the destination (only the worker thread locks it).
-struct State {
+/// The writer thread's side: formats canister's lines and writes them out in batches.
+pub(crate) struct Writer {
     destination: Destination,
-    line: Vec<u8>,
-    scratch: String,
-    context: String,
-    extra: String,
+    /// Lines formatted since the last write, all of day `out_day`.
+    out: Vec<u8>,
+    out_day: Option<NaiveDate>,
+    stamp: Stamp,
     failing: bool,
 }
 
-impl LineDrain {
-    pub(crate) fn new(
-        destination: Destination,
-        flushed: Arc<FlushState>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+/// Written out before a batch ends once this many bytes are waiting.
+const OUT_LIMIT: usize = 64 * 1024;
+
+/// The local time of the last line's second, formatted once per second.
+struct Stamp {
+    second: Option<u64>,
+    /// `YYYY-MM-DD HH:MM:SS`.
+    text: String,
+    day: NaiveDate,
+}
+
+impl Stamp {
+    fn new() -> Self {
         Self {
-            state: Mutex::new(State {
-                destination,
-                line: Vec::with_capacity(256),
-                scratch: String::with_capacity(128),
-                context: String::with_capacity(32),
-                extra: String::new(),
-                failing: false,
-            }),
-            flushed,
-            clock,
+            second: None,
+            text: String::with_capacity(19),
+            day: NaiveDate::MIN,
         }
+    }
+
+    /// Makes `self` the local time of Unix second `second`.
+    fn set(&mut self, second: u64) {
+        if self.second == Some(second) {
+            return;
+        }
+        let local = DateTime::<Local>::from(UNIX_EPOCH + Duration::from_secs(second));
+        self.set_local(&local);
+        self.second = Some(second);
+    }
+
+    fn set_local(&mut self, local: &DateTime<Local>) {
+        self.text.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.text,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second(),
+        );
+        self.day = local.date_naive();
     }
 }
 
-impl slog::Drain for LineDrain {
-    type Ok = ();
-    type Err = slog::Never;
-
-    fn log(
-        &self,
-        record: &slog::Record<'_>,
-        values: &slog::OwnedKVList,
-    ) -> Result<(), slog::Never> {
-        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let state = &mut *guard;
-        state.context.clear();
-        state.extra.clear();
-        let mut fields = Fields {
-            context: &mut state.context,
-            has_context: false,
-            extra: &mut state.extra,
-            time: None,
-            ticket: None,
-        };
-        // Serializers here never fail (they write to Strings), so results are ignored.
-        let _ = slog::KV::serialize(&record.kv(), record, &mut fields);
-        let _ = slog::KV::serialize(values, record, &mut fields);
-        let (time, ticket, has_context) = (fields.time, fields.ticket, fields.has_context);
-
-        if record.tag() == FLUSH_TAG {
-            if let Some(ticket) = ticket {
-                let result = state.destination.flush();
-                report(&mut state.failing, &state.destination, result);
-                self.flushed.done(ticket);
-                return Ok(());
-            }
+impl Writer {
+    pub(crate) fn new(destination: Destination) -> Self {
+        Self {
+            destination,
+            out: Vec::with_capacity(OUT_LIMIT + 1024),
+            out_day: None,
+            stamp: Stamp::new(),
+            failing: false,
         }
+    }
 
-        let time = time.map_or_else(
-            || self.clock.now(),
-            |nanos| UNIX_EPOCH + Duration::from_nanos(nanos),
+    /// Formats `line` and adds it to the batch (written by [`end_batch`](Self::end_batch)).
+    pub(crate) fn write(&mut self, line: &Line) {
+        self.stamp.set(line.nanos / 1_000_000_000);
+        if self.out_day != Some(self.stamp.day) || self.out.len() >= OUT_LIMIT {
+            self.end_batch();
+            self.out_day = Some(self.stamp.day);
+        }
+        let millis = (line.nanos % 1_000_000_000) / 1_000_000;
+        push_line(
+            &mut self.out,
+            &self.stamp.text,
+            millis,
+            line.level,
+            &line.context,
+            line.text.as_str(),
         );
-        let local = DateTime::<Local>::from(time);
-        state.scratch.clear();
-        let _ = write!(state.scratch, "{}", record.msg());
-        let context = if has_context {
-            state.context.as_str()
-        } else {
-            "MainThread"
-        };
-        format_line(
-            &mut state.line,
-            &local,
-            record.level(),
-            context,
-            &state.scratch,
-            &state.extra,
-        );
-        let result = state
-            .destination
-            .write_line(local.date_naive(), &state.line);
-        report(&mut state.failing, &state.destination, result);
-        Ok(())
+    }
+
+    /// Writes the lines formatted so far to the destination (one write for the batch).
+    pub(crate) fn end_batch(&mut self) {
+        if let (Some(day), false) = (self.out_day, self.out.is_empty()) {
+            let result = self.destination.write_line(day, &self.out);
+            report(&mut self.failing, &self.destination, result);
+        }
+        self.out.clear();
+    }
+
+    /// Writes what is batched and flushes the destination.
+    pub(crate) fn flush(&mut self) {
+        self.end_batch();
+        let result = self.destination.flush();
+        report(&mut self.failing, &self.destination, result);
     }
 }
 
-/// Canister's name of a slog level, as printed in the line.
-pub(crate) fn level_name(level: slog::Level) -> &'static str {
-    super::Level::from(level).as_str()
-}
-
-/// Formats one line into `line` (cleared first), ending in `\n`.
+/// Appends one line, ending in `\n`, to `out`: `stamp,mmm LEVEL    [context]   message`.
 ///
-/// `message` and `extra` are escaped so a line never spans two lines (no forged lines).
-pub(crate) fn format_line(
-    line: &mut Vec<u8>,
-    time: &DateTime<Local>,
-    level: slog::Level,
-    context: &str,
+/// The message and a context given as text are escaped, so a line never spans two lines
+/// (no forged lines).
+fn push_line(
+    out: &mut Vec<u8>,
+    stamp: &str,
+    millis: u64,
+    level: Level,
+    context: &Context,
     message: &str,
-    extra: &str,
 ) {
-    line.clear();
-    // A leap second shows as ,999 rather than ,1000.
-    let millis = (time.nanosecond() / 1_000_000).min(999);
+    out.extend_from_slice(stamp.as_bytes());
     // Writing to a Vec cannot fail.
-    let _ = write!(
-        line,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{millis:03} {:<8} [{context}]   ",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second(),
-        level_name(level),
-    );
-    push_escaped(line, message);
-    push_escaped(line, extra);
-    line.push(b'\n');
+    let _ = write!(out, ",{millis:03} {:<8} [", level.as_str());
+    match context {
+        Context::Main => out.extend_from_slice(b"MainThread"),
+        Context::Request(context) => {
+            let _ = write!(out, "{context}");
+        }
+        Context::Text(text) => push_escaped(out, text.as_str()),
+    }
+    out.extend_from_slice(b"]   ");
+    push_escaped(out, message);
+    out.push(b'\n');
 }
 
 /// Appends `text` with CR, LF and other control characters (but tab) escaped.
@@ -228,145 +220,79 @@ fn report(failing: &mut bool, destination: &Destination, result: io::Result<()>)
     }
 }
 
-/// Collects a record's key-values: our context, time and flush ticket, and the rest as
-/// `, key: value` text.
-struct Fields<'a> {
-    context: &'a mut String,
-    has_context: bool,
-    extra: &'a mut String,
-    time: Option<u64>,
-    ticket: Option<u64>,
-}
-
-impl slog::Serializer for Fields<'_> {
-    fn emit_arguments(&mut self, key: slog::Key, val: &fmt::Arguments<'_>) -> slog::Result {
-        if key == CONTEXT_KEY {
-            // The record's own context comes first, then the logger's from child to root.
-            if !self.has_context {
-                self.has_context = true;
-                let _ = self.context.write_fmt(*val);
-            }
-        } else if key != TIME_KEY && key != TICKET_KEY {
-            let _ = write!(self.extra, ", {key}: {val}");
-        }
-        Ok(())
-    }
-
-    fn emit_u64(&mut self, key: slog::Key, val: u64) -> slog::Result {
-        if key == TIME_KEY {
-            self.time = Some(val);
-            Ok(())
-        } else if key == TICKET_KEY {
-            self.ticket = Some(val);
-            Ok(())
-        } else {
-            self.emit_arguments(key, &format_args!("{val}"))
-        }
-    }
-}
-
-/// The time of a record, as carried under [`TIME_KEY`]: nanoseconds since the Unix epoch.
-pub(crate) fn time_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// Text formatted on the stack (spilling to the heap past 256 bytes).
-///
-/// slog-async copies a record's message and values into `String`s it grows as it goes; a
-/// message written in several pieces (`GET`, ` `, the URL) costs several reallocations.
-/// Formatting here first hands it one `&str`, copied with one exact allocation.
-pub(crate) struct InlineText {
-    buf: [u8; 256],
-    len: usize,
-    spilled: Option<String>,
-}
-
-impl InlineText {
-    pub(crate) fn new() -> Self {
-        Self {
-            buf: [0; 256],
-            len: 0,
-            spilled: None,
-        }
-    }
-
-    pub(crate) fn format(args: fmt::Arguments<'_>) -> Self {
-        let mut text = Self::new();
-        // Writing to memory cannot fail; a failing `Display` leaves what it wrote.
-        let _ = text.write_fmt(args);
-        text
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match &self.spilled {
-            Some(s) => s,
-            // Only whole `&str`s are copied in, so the bytes are UTF-8.
-            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
-        }
-    }
-}
-
-impl fmt::Write for InlineText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(spilled) = &mut self.spilled {
-            spilled.push_str(s);
-        } else if let Some(dest) = self.buf.get_mut(self.len..self.len + s.len()) {
-            dest.copy_from_slice(s.as_bytes());
-            self.len += s.len();
-        } else {
-            let mut spilled = String::with_capacity(2 * (self.len + s.len()));
-            spilled.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
-            spilled.push_str(s);
-            self.spilled = Some(spilled);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::log::queue::Text;
 
-    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> DateTime<Local> {
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Local> {
         Local.with_ymd_and_hms(y, mo, d, h, mi, s).single().unwrap()
-            + chrono::Duration::milliseconds(i64::from(ms))
     }
 
-    fn line(level: slog::Level, context: &str, message: &str, extra: &str) -> String {
+    fn line_at(
+        time: &DateTime<Local>,
+        millis: u64,
+        level: Level,
+        context: &Context,
+        message: &str,
+    ) -> String {
+        let mut stamp = Stamp::new();
+        stamp.set_local(time);
         let mut buf = Vec::new();
-        let time = at(2016, 7, 2, 9, 38, 33, 216);
-        format_line(&mut buf, &time, level, context, message, extra);
+        push_line(&mut buf, &stamp.text, millis, level, context, message);
         String::from_utf8(buf).unwrap()
+    }
+
+    fn line(level: Level, context: &str, message: &str) -> String {
+        let context = Context::Text(Text::format(format_args!("{context}")));
+        line_at(&at(2016, 7, 2, 9, 38, 33), 216, level, &context, message)
     }
 
     #[test]
     fn canister_layout() {
         assert_eq!(
-            line(
-                slog::Level::Info,
-                "149.172.44.162-VJ8zq5",
-                "GET http://localhost:8080/",
-                ""
-            ),
+            line(Level::Info, "149.172.44.162-VJ8zq5", "GET http://localhost:8080/"),
             "2016-07-02 09:38:33,216 INFO     [149.172.44.162-VJ8zq5]   GET http://localhost:8080/\n"
+        );
+        let request = Context::Request(
+            super::super::LogContext::new(Some([149, 172, 44, 162].into()))
+                .with_tag(Some(*b"VJ8zq5")),
+        );
+        assert_eq!(
+            line_at(
+                &at(2016, 7, 2, 9, 38, 33),
+                216,
+                Level::Info,
+                &request,
+                "Session found"
+            ),
+            "2016-07-02 09:38:33,216 INFO     [149.172.44.162-VJ8zq5]   Session found\n"
+        );
+        assert_eq!(
+            line_at(
+                &at(2016, 7, 2, 9, 38, 33),
+                216,
+                Level::Info,
+                &Context::Main,
+                "Initializing"
+            ),
+            "2016-07-02 09:38:33,216 INFO     [MainThread]   Initializing\n"
         );
     }
 
     #[test]
     fn level_names_and_padding() {
         for (level, text) in [
-            (slog::Level::Critical, "CRITICAL "),
-            (slog::Level::Error, "ERROR    "),
-            (slog::Level::Warning, "WARNING  "),
-            (slog::Level::Info, "INFO     "),
-            (slog::Level::Debug, "DEBUG    "),
-            (slog::Level::Trace, "DEBUG    "),
+            (Level::Critical, "CRITICAL "),
+            (Level::Error, "ERROR    "),
+            (Level::Warning, "WARNING  "),
+            (Level::Info, "INFO     "),
+            (Level::Debug, "DEBUG    "),
         ] {
-            let l = line(level, "MainThread", "m", "");
+            let l = line(level, "MainThread", "m");
             assert_eq!(&l[24..24 + text.len()], text, "{l}");
             assert_eq!(&l[33..], "[MainThread]   m\n", "{l}");
         }
@@ -374,44 +300,37 @@ mod tests {
 
     #[test]
     fn milliseconds_are_zero_padded() {
-        let mut buf = Vec::new();
-        format_line(
-            &mut buf,
-            &at(2016, 1, 2, 3, 4, 5, 7),
-            slog::Level::Info,
-            "c",
+        let l = line_at(
+            &at(2016, 1, 2, 3, 4, 5),
+            7,
+            Level::Info,
+            &Context::Main,
             "m",
-            "",
         );
-        assert!(String::from_utf8(buf)
-            .unwrap()
-            .starts_with("2016-01-02 03:04:05,007 INFO"));
+        assert!(l.starts_with("2016-01-02 03:04:05,007 INFO"), "{l}");
+    }
+
+    #[test]
+    fn the_stamp_follows_each_second_and_day() {
+        let mut stamp = Stamp::new();
+        let first = at(2016, 7, 2, 23, 59, 59);
+        let second = u64::try_from(first.timestamp()).unwrap();
+        stamp.set(second);
+        assert_eq!(stamp.text, "2016-07-02 23:59:59");
+        stamp.set(second + 1);
+        assert_eq!(stamp.text, "2016-07-03 00:00:00");
+        assert_eq!(stamp.day, NaiveDate::from_ymd_opt(2016, 7, 3).unwrap());
     }
 
     #[test]
     fn newlines_cannot_forge_lines() {
         let l = line(
-            slog::Level::Info,
-            "c",
-            "Logged in as: eve\n2016-07-02 09:38:33,216 INFO     [1.2.3.4-abc]   forged\r\u{1b}[31m\t.",
-            ", user: a\nb",
+            Level::Info,
+            "c\nd",
+            "Logged in as: eve\n2016-07-02 09:38:33,216 INFO     [1.2.3.4-abc]   forged\r\u{1b}[31m\t., user: a\nb",
         );
         assert_eq!(l.matches('\n').count(), 1, "{l}");
+        assert!(l.contains("[c\\nd]"), "{l}");
         assert!(l.ends_with("eve\\n2016-07-02 09:38:33,216 INFO     [1.2.3.4-abc]   forged\\r\\u{1b}[31m\t., user: a\\nb\n"), "{l}");
-    }
-
-    #[test]
-    fn inline_text_keeps_short_and_long_text() {
-        let short = InlineText::format(format_args!("{} {}", "GET", "/x"));
-        assert_eq!(short.as_str(), "GET /x");
-        let long = "é".repeat(200);
-        let text = InlineText::format(format_args!("{}-{long}-{}", "a", "b"));
-        assert_eq!(text.as_str(), format!("a-{long}-b"));
-    }
-
-    #[test]
-    fn extra_key_values_follow_the_message() {
-        let l = line(slog::Level::Info, "c", "Hey!", ", user: alice, n: 3");
-        assert!(l.ends_with("[c]   Hey!, user: alice, n: 3\n"), "{l}");
     }
 }

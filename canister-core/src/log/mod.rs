@@ -15,7 +15,7 @@
 //!
 //! | piece | what it does |
 //! |---|---|
-//! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, through a `slog-async` queue |
+//! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, written by a thread of its own |
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
 //! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
@@ -40,10 +40,13 @@
 //!
 //! # Why these dependencies
 //!
-//! `slog` is the logging API applications receive (canister's `app.log`); `slog-async` moves
-//! formatting and disk writes off the request path; `chrono` gives local time for the
-//! timestamp and the file names. `slog-term`'s formats print slog's level names (`INFO`,
-//! `WARN`, `CRIT`) in their own layout, so the line is formatted here instead. No rotation
+//! `slog` is the logging API applications receive (canister's `app.log`); `chrono` gives
+//! local time for the timestamp and the file names. `slog-term`'s formats print slog's level
+//! names (`INFO`, `WARN`, `CRIT`) in their own layout, so the line is formatted here instead.
+//! `slog-async` moved formatting and writes off the request path in the first version, but
+//! its worker wakes (a futex call) for each record and each record's values are copied into
+//! allocations: about 1.1 µs per line on the request thread. The sink's own queue
+//! (`DefaultLogSink`'s docs) costs a fraction of that (BENCHMARKS.md has both figures). No rotation
 //! crate names files `log.YYYY-MM-DD` by *local* day with an injectable clock and
 //! date-based retention (`file-rotate` and `rolling-file` number or time-stamp files in UTC
 //! or by size; `tracing-appender` names `log.YYYY-MM-DD` but by UTC day and reads the system
@@ -347,8 +350,8 @@ impl slog::Value for LogContext {
         key: slog::Key,
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
-        // One exact copy in slog-async instead of a String grown piece by piece.
-        let text = format::InlineText::format(format_args!("{self}"));
+        // Formatted on the stack: no allocation for a context.
+        let text = queue::Text::<64>::format(format_args!("{self}"));
         serializer.emit_str(key, text.as_str())
     }
 }

@@ -1,41 +1,161 @@
-//! The request side of the default sink: stamps each record with the time and hands it to
-//! slog-async's channel without ever blocking.
+//! The queue between the threads that log and the writer thread.
 //!
-//! slog-async's own `Async` drain drops on overflow and reports it, but its `log` cannot
-//! tell the caller whether a record was queued, which `flush` needs (its marker must not be
-//! dropped silently). So this wraps `AsyncCore`, which reports a full channel, and does the
-//! counting itself: a dropped line is counted, and the next line that finds room is followed
-//! by a WARNING `Log queue full: N lines dropped`. (Followed, not preceded: only a line that
-//! was accepted shows there is room, so a full channel costs one attempt per line, not two.)
+//! A request pays for: checking the level, formatting the message into a fixed-size buffer,
+//! reading the clock, and pushing one fixed-size [`Line`] (no allocation unless the message
+//! is long) under a mutex that is held for a `Vec::push`. Everything else (the local time and its text, the `[ip-tag]`,
+//! escaping, the file) happens on the writer thread.
+//!
+//! Why not slog-async: its worker blocks in a channel `recv`, so every record sent while it
+//! sleeps wakes it with a futex call, and every record's message and key-values are copied
+//! into freshly allocated owned values. Measured with `cargo bench -p canister-core --bench
+//! log`, that cost a request about 1.1 µs per line (BENCHMARKS.md). Here the writer drains
+//! the whole queue at once and, while lines keep coming, sleeps a millisecond between drains
+//! instead of waiting on the queue, so a request never makes a system call to log; after
+//! [`IDLE_POLLS`] empty polls it parks, and the first line after that wakes it (one
+//! `unpark`).
+//!
+//! The queue is bounded (`channel_size` lines): when it is full the line is dropped and
+//! counted, never waited for, and the next line that fits is followed by a WARNING
+//! `Log queue full: N lines dropped`. (Followed, not preceded: only a line that was accepted
+//! shows there is room.) Flush markers are never dropped: `flush` retries them until the
+//! deadline.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::mem;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use slog::Drain as _;
-use slog_async::{AsyncCore, AsyncError};
-
-use super::format::time_nanos;
+use super::format::Writer;
+use super::{Level, LogContext, CONTEXT_KEY};
 use crate::clock::Clock;
 
-/// Key under which a record carries its time (nanoseconds since the Unix epoch).
-pub(crate) const TIME_KEY: &str = "canister.time";
+/// How long the writer sleeps between drains while lines keep coming.
+const POLL: Duration = Duration::from_millis(1);
 
-/// Key under which a flush marker carries its ticket.
-pub(crate) const TICKET_KEY: &str = "canister.flush";
+/// Empty polls in a row after which the writer parks until the next line.
+pub(crate) const IDLE_POLLS: u32 = 50;
 
-/// The tag of flush markers (never written as lines).
-pub(crate) const FLUSH_TAG: &str = "canister-flush";
+/// Bytes of message text kept inline in a [`Line`]; longer messages go to the heap.
+const INLINE: usize = 118;
 
-/// The key under which the original record's key-values travel (never printed).
-const REST_KEY: &str = "canister.rest";
+/// Bytes of slog-provided context text kept inline (`<ipv6>-<tag>` fits).
+const INLINE_CONTEXT: usize = 54;
+
+// Inline lengths are stored in a `u8`.
+const _: () = assert!(INLINE <= 255 && INLINE_CONTEXT <= 255);
+
+/// One line to write, as the requesting thread hands it over.
+pub(crate) struct Line {
+    /// When it was logged, in nanoseconds since the Unix epoch.
+    pub(crate) nanos: u64,
+    pub(crate) level: Level,
+    pub(crate) context: Context,
+    pub(crate) text: Text,
+}
+
+/// The bracketed part of a line.
+pub(crate) enum Context {
+    /// No request: `MainThread`.
+    Main,
+    /// A request's context, formatted by the writer.
+    Request(LogContext),
+    /// Text an application logger carried under [`CONTEXT_KEY`].
+    Text(Text<INLINE_CONTEXT>),
+}
+
+/// What travels through the queue.
+pub(crate) enum Msg {
+    /// A line to write.
+    Line(Line),
+    /// Write everything before this, flush the destination, then report ticket `.0` done.
+    Flush(u64),
+}
+
+/// Text formatted into a fixed buffer, spilling to the heap when it does not fit.
+pub(crate) enum Text<const N: usize = INLINE> {
+    /// Up to `N` bytes, `len` of them used.
+    Inline {
+        /// Bytes used.
+        len: u8,
+        /// The bytes; `buf[..len]` is UTF-8.
+        buf: [u8; N],
+    },
+    /// Longer text.
+    Heap(Box<str>),
+}
+
+impl<const N: usize> Text<N> {
+    /// Formats `args`.
+    pub(crate) fn format(args: fmt::Arguments<'_>) -> Self {
+        let mut builder = TextBuilder::<N>::new();
+        // Writing to memory cannot fail; a failing `Display` leaves what it wrote.
+        let _ = builder.write_fmt(args);
+        builder.finish()
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Only whole `&str`s are copied in, so the bytes are UTF-8.
+            Text::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Text::Heap(s) => s,
+        }
+    }
+}
+
+/// Builds a [`Text`] piece by piece (a message, then `, key: value` pairs).
+pub(crate) struct TextBuilder<const N: usize = INLINE> {
+    len: usize,
+    buf: [u8; N],
+    spilled: Option<String>,
+}
+
+impl<const N: usize> TextBuilder<N> {
+    pub(crate) fn new() -> Self {
+        Self {
+            len: 0,
+            buf: [0; N],
+            spilled: None,
+        }
+    }
+
+    pub(crate) fn finish(self) -> Text<N> {
+        match self.spilled {
+            Some(s) => Text::Heap(s.into_boxed_str()),
+            // N ≤ 255 for every instance (checked at compile time above), so it fits.
+            None => Text::Inline {
+                len: u8::try_from(self.len).unwrap_or(u8::MAX),
+                buf: self.buf,
+            },
+        }
+    }
+}
+
+impl<const N: usize> fmt::Write for TextBuilder<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.push_str(s);
+        } else if let Some(dest) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dest.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spilled = String::with_capacity(2 * (self.len + s.len()));
+            spilled.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+            spilled.push_str(s);
+            self.spilled = Some(spilled);
+        }
+        Ok(())
+    }
+}
 
 /// Worker progress on flush markers.
 #[derive(Debug, Default)]
-pub(crate) struct FlushState {
+struct FlushState {
     next: AtomicU64,
     done: Mutex<u64>,
     changed: Condvar,
@@ -43,7 +163,7 @@ pub(crate) struct FlushState {
 
 impl FlushState {
     /// Called by the worker once everything before marker `ticket` is written.
-    pub(crate) fn done(&self, ticket: u64) {
+    fn done(&self, ticket: u64) {
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         *done = (*done).max(ticket);
         self.changed.notify_all();
@@ -66,113 +186,272 @@ impl FlushState {
     }
 }
 
-/// The drain application and engine records go through, in front of slog-async's channel.
-pub(crate) struct Queue {
-    core: AsyncCore,
-    /// Records below this level are not queued (`log_level`).
-    min: slog::Level,
-    clock: Arc<dyn Clock>,
-    flushed: Arc<FlushState>,
+/// What the logging threads and the writer share.
+struct Shared {
+    pending: Mutex<Vec<Msg>>,
+    capacity: usize,
+    /// Set by the writer before it parks; whoever clears it unparks the writer.
+    parked: AtomicBool,
+    /// Set when the sink is dropped: nothing more is accepted, the writer finishes.
+    closed: AtomicBool,
+    writer: OnceLock<Thread>,
+    flushed: FlushState,
     /// Dropped since the last report.
     dropped: AtomicU64,
     /// Dropped since the start.
     dropped_total: AtomicU64,
-    /// Set when the sink is dropped: the worker is gone, nothing more gets written.
-    closed: AtomicBool,
-    channel_size: usize,
+}
+
+impl Shared {
+    /// Queues `msg` unless the queue is full (or closed). Returns whether it was queued.
+    #[must_use]
+    fn push(&self, msg: Msg) -> bool {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // Read under the lock: the writer's last drain reads it under the lock too.
+            if pending.len() >= self.capacity || self.closed.load(Ordering::Relaxed) {
+                return false;
+            }
+            pending.push(msg);
+        }
+        if self.parked.load(Ordering::SeqCst) {
+            self.wake();
+        }
+        true
+    }
+
+    /// Unparks the writer if it is parked (or about to park).
+    fn wake(&self) {
+        if self.parked.swap(false, Ordering::SeqCst) {
+            if let Some(writer) = self.writer.get() {
+                writer.unpark();
+            }
+        }
+    }
+}
+
+/// The logging side of the queue; dropping it writes what is queued and stops the writer.
+pub(crate) struct Queue {
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    /// Records below this level are not queued (`log_level`).
+    min: Level,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl Queue {
-    pub(crate) fn new(
-        core: AsyncCore,
-        min: slog::Level,
+    /// Starts the writer thread `canister-log`, writing through `writer`.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot start a thread.
+    pub(crate) fn start(
+        writer: Writer,
+        min: Level,
         clock: Arc<dyn Clock>,
-        flushed: Arc<FlushState>,
         channel_size: usize,
     ) -> Self {
-        Self {
-            core,
-            min,
-            clock,
-            flushed,
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Vec::new()),
+            capacity: channel_size.max(1),
+            parked: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            writer: OnceLock::new(),
+            flushed: FlushState::default(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            channel_size,
+        });
+        let worker = {
+            let shared = shared.clone();
+            #[allow(clippy::expect_used, reason = "documented: no thread, no logging")]
+            thread::Builder::new()
+                .name("canister-log".to_owned())
+                .spawn(move || run(&shared, writer))
+                .expect("cannot start the canister-log writer thread")
+        };
+        // Before any line is queued, so a parked writer can always be woken.
+        let _ = shared.writer.set(worker.thread().clone());
+        Self {
+            shared,
+            clock,
+            min,
+            worker: Some(worker),
         }
     }
 
-    /// Lines dropped because the channel was full, since the start.
+    /// The lowest level queued.
+    pub(crate) fn min(&self) -> Level {
+        self.min
+    }
+
+    /// Lines dropped because the queue was full, since the start.
     pub(crate) fn dropped_total(&self) -> u64 {
-        self.dropped_total.load(Ordering::Relaxed)
+        self.shared.dropped_total.load(Ordering::Relaxed)
     }
 
-    /// Marks the queue closed: flushes return at once from now on.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    /// Queues a line at `level` (already checked against the minimum) with `context` and
+    /// the text of `message`, stamped with the clock's time now.
+    pub(crate) fn line(&self, level: Level, context: Context, message: fmt::Arguments<'_>) {
+        let line = Line {
+            nanos: time_nanos(self.clock.now()),
+            level,
+            context,
+            text: Text::format(message),
+        };
+        self.queue_line(line);
     }
 
-    /// Waits until every line queued before the call is written and the destination
-    /// flushed, or `timeout` passes. Returns whether it completed.
-    pub(crate) fn flush_within(&self, timeout: Duration) -> bool {
-        if self.closed.load(Ordering::SeqCst) {
-            return false;
-        }
-        let deadline = Instant::now() + timeout;
-        let ticket = self.flushed.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let empty = slog::OwnedKVList::from(slog::o!());
-        loop {
+    fn queue_line(&self, line: Line) {
+        if !self.shared.push(Msg::Line(line)) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.dropped_total.fetch_add(1, Ordering::Relaxed);
+        } else if self.shared.dropped.load(Ordering::Relaxed) != 0 {
             self.report_dropped();
-            let queued = self.core.log(
-                &slog::record!(
-                    slog::Level::Critical,
-                    FLUSH_TAG,
-                    &format_args!(""),
-                    slog::b!(TICKET_KEY => ticket)
-                ),
-                &empty,
-            );
-            match queued {
-                Ok(()) => break,
-                // Full (or the worker is gone): the marker must not be lost, try again.
-                Err(AsyncError::Full) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => return false,
-            }
         }
-        self.flushed.wait(ticket, deadline)
     }
 
     /// Queues the warning about dropped lines, if any were dropped since the last one.
     /// In the main context (`[MainThread]`): the drops are not about any one request.
     fn report_dropped(&self) {
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
         if dropped == 0 {
             return;
         }
-        let values = slog::OwnedKVList::from(slog::o!());
-        let nanos = time_nanos(self.clock.now());
-        let queued = self.core.log(
-            &slog::record!(
-                slog::Level::Warning,
-                "canister-log",
-                &format_args!(
-                    "Log queue full: {dropped} lines dropped (channel_size {})",
-                    self.channel_size
-                ),
-                slog::b!(TIME_KEY => nanos)
-            ),
-            &values,
-        );
-        if queued.is_err() {
+        let line = Line {
+            nanos: time_nanos(self.clock.now()),
+            level: Level::Warning,
+            context: Context::Main,
+            text: Text::format(format_args!(
+                "Log queue full: {dropped} lines dropped (channel_size {})",
+                self.shared.capacity
+            )),
+        };
+        if !self.shared.push(Msg::Line(line)) {
             // Still full: report them next time.
-            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every line queued before the call is written and the destination
+    /// flushed, or `timeout` passes. Returns whether it completed.
+    pub(crate) fn flush_within(&self, timeout: Duration) -> bool {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        let ticket = self.shared.flushed.next.fetch_add(1, Ordering::SeqCst) + 1;
+        loop {
+            // The count of dropped lines goes before the marker, so a flush writes it too.
+            self.report_dropped();
+            if self.shared.dropped.load(Ordering::Relaxed) == 0
+                && self.shared.push(Msg::Flush(ticket))
+            {
+                break;
+            }
+            // Full: neither the report nor the marker may be lost; try again until the
+            // deadline.
+            if Instant::now() >= deadline || self.shared.closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            self.shared.wake();
+            thread::sleep(Duration::from_millis(1));
+        }
+        // Don't wait for the writer's next poll.
+        self.shared.wake();
+        self.shared.flushed.wait(ticket, deadline)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        if let Some(worker) = self.worker.take() {
+            worker.thread().unpark();
+            // A writer that panicked has nothing more to write.
+            let _ = worker.join();
         }
     }
 }
 
-impl slog::Drain for Queue {
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("channel_size", &self.shared.capacity)
+            .field("dropped_total", &self.dropped_total())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The writer thread: drains the queue in batches until the queue is closed and empty.
+fn run(shared: &Shared, mut writer: Writer) {
+    let mut batch = Vec::new();
+    let mut idle = 0;
+    loop {
+        let closed = {
+            let mut pending = shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            mem::swap(&mut *pending, &mut batch);
+            shared.closed.load(Ordering::SeqCst)
+        };
+        if batch.is_empty() {
+            if closed {
+                // `push` reads `closed` under the same lock: nothing can follow.
+                writer.end_batch();
+                return;
+            }
+            idle += 1;
+            if idle < IDLE_POLLS {
+                thread::sleep(POLL);
+            } else {
+                shared.parked.store(true, Ordering::SeqCst);
+                // A line pushed before `parked` was set was not followed by a wake-up.
+                let empty = shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_empty();
+                if empty && !shared.closed.load(Ordering::SeqCst) {
+                    thread::park();
+                }
+                shared.parked.store(false, Ordering::SeqCst);
+                idle = 0;
+            }
+            continue;
+        }
+        idle = 0;
+        for msg in batch.drain(..) {
+            match msg {
+                Msg::Line(line) => writer.write(&line),
+                Msg::Flush(ticket) => {
+                    writer.flush();
+                    shared.flushed.done(ticket);
+                }
+            }
+        }
+        writer.end_batch();
+        // Let memory from a burst go once it is over (two buffers of up to ~1 MB stay).
+        if batch.capacity() > 4096 {
+            batch = Vec::new();
+        }
+    }
+}
+
+/// The time of a line: nanoseconds since the Unix epoch.
+pub(crate) fn time_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The slog drain behind application loggers: one [`Line`] per record.
+///
+/// The record's context (under [`CONTEXT_KEY`], the record's own first, then the logger's
+/// from child to root) goes between the brackets; its other key-values follow the message
+/// as `, key: value`.
+pub(crate) struct SlogDrain(pub(crate) Arc<Queue>);
+
+impl slog::Drain for SlogDrain {
     type Ok = ();
     type Err = slog::Never;
 
@@ -181,41 +460,34 @@ impl slog::Drain for Queue {
         record: &slog::Record<'_>,
         values: &slog::OwnedKVList,
     ) -> Result<(), slog::Never> {
-        if !record.level().is_at_least(self.min) {
+        let level = Level::from(record.level());
+        if level < self.0.min {
             return Ok(());
         }
-        let nanos = time_nanos(self.clock.now());
-        // The same record with the time added. `RecordStatic`'s fields are public (though
-        // hidden from docs) and slog-async rebuilds records the same way.
-        let rs = slog::RecordStatic {
-            location: record.location(),
-            tag: record.tag(),
-            level: record.level(),
+        let mut fields = Fields {
+            context: None,
+            text: TextBuilder::new(),
         };
-        let rest = Rest(record.kv());
-        let queued = self.core.log(
-            &slog::Record::new(
-                &rs,
-                record.msg(),
-                slog::b!(TIME_KEY => nanos, REST_KEY => rest),
-            ),
-            values,
-        );
-        if queued.is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            self.dropped_total.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.report_dropped();
-        }
+        let _ = fields.text.write_fmt(*record.msg());
+        // Serializers here never fail (they write to memory), so results are ignored.
+        let _ = slog::KV::serialize(&record.kv(), record, &mut fields);
+        let _ = slog::KV::serialize(values, record, &mut fields);
+        let line = Line {
+            nanos: time_nanos(self.0.clock.now()),
+            level,
+            context: fields.context.map_or(Context::Main, Context::Text),
+            text: fields.text.finish(),
+        };
+        self.0.queue_line(line);
         Ok(())
     }
 
     fn is_enabled(&self, level: slog::Level) -> bool {
-        level.is_at_least(self.min)
+        Level::from(level) >= self.0.min
     }
 
     fn flush(&self) -> Result<(), slog::FlushError> {
-        if self.flush_within(super::sink::FLUSH_TIMEOUT) {
+        if self.0.flush_within(super::sink::FLUSH_TIMEOUT) {
             Ok(())
         } else {
             Err(slog::FlushError::Io(std::io::Error::new(
@@ -226,30 +498,60 @@ impl slog::Drain for Queue {
     }
 }
 
-// The queue holds no state a panic could leave half-updated (atomics, a channel, a clock
-// that only reads); `Logger::root` requires these.
-impl UnwindSafe for Queue {}
-impl RefUnwindSafe for Queue {}
+// The drain holds no state a panic could leave half-updated (a mutex-guarded Vec that is
+// only pushed to or swapped, atomics, a clock that only reads); `Logger::root` requires
+// these.
+impl UnwindSafe for SlogDrain {}
+impl RefUnwindSafe for SlogDrain {}
 
-impl fmt::Debug for Queue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Queue")
-            .field("channel_size", &self.channel_size)
-            .field("dropped_total", &self.dropped_total())
-            .finish_non_exhaustive()
+/// Collects a record's key-values: the context, and the rest as `, key: value` text.
+struct Fields {
+    context: Option<Text<INLINE_CONTEXT>>,
+    text: TextBuilder,
+}
+
+impl slog::Serializer for Fields {
+    fn emit_arguments(&mut self, key: slog::Key, val: &fmt::Arguments<'_>) -> slog::Result {
+        if key == CONTEXT_KEY {
+            if self.context.is_none() {
+                self.context = Some(Text::format(*val));
+            }
+        } else {
+            let _ = write!(self.text, ", {key}: {val}");
+        }
+        Ok(())
     }
 }
 
-/// A record's original key-values, carried as one value so the time can be added in front.
-struct Rest<'a>(slog::BorrowedKV<'a>);
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
 
-impl slog::Value for Rest<'_> {
-    fn serialize(
-        &self,
-        record: &slog::Record<'_>,
-        _key: slog::Key,
-        serializer: &mut dyn slog::Serializer,
-    ) -> slog::Result {
-        slog::KV::serialize(&self.0, record, serializer)
+    #[test]
+    fn inline_sizes_fit_a_u8_length() {
+        // The widest context: an IPv6 address, a dash and a tag.
+        let widest = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255-abcdef";
+        assert!(matches!(
+            Text::<INLINE_CONTEXT>::format(format_args!("{widest}")),
+            Text::Inline { .. }
+        ));
+    }
+
+    #[test]
+    fn text_keeps_short_and_long_text() {
+        let short = Text::<INLINE>::format(format_args!("{} {}", "GET", "/x"));
+        assert!(matches!(short, Text::Inline { .. }));
+        assert_eq!(short.as_str(), "GET /x");
+        let long = "é".repeat(200);
+        let text = Text::<INLINE>::format(format_args!("{}-{long}-{}", "a", "b"));
+        assert!(matches!(text, Text::Heap(_)));
+        assert_eq!(text.as_str(), format!("a-{long}-b"));
+    }
+
+    #[test]
+    fn a_line_is_small() {
+        // What a request copies into the queue.
+        assert!(mem::size_of::<Msg>() <= 256, "{}", mem::size_of::<Msg>());
     }
 }

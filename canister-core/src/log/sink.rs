@@ -1,4 +1,5 @@
-//! The default sink (slog + slog-async, canister's layout) and the sink over any slog logger.
+//! The default sink (canister's layout, written off the request thread) and the sink over
+//! any slog logger.
 
 use std::fmt;
 use std::io::Write;
@@ -7,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slog::Drain as _;
-use slog_async::{AsyncCore, AsyncGuard};
 
 use super::daily::DailyFiles;
-use super::format::{Destination, InlineText, LineDrain};
-use super::queue::{FlushState, Queue};
+use super::format::{Destination, Writer};
+use super::queue::{Context, Queue, SlogDrain, Text};
 use super::{Event, Level, LogContext, LogSink, CONTEXT_KEY};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
@@ -57,13 +57,18 @@ pub enum LogError {
 /// - **Level**: records below `log_level` are discarded before they are queued;
 ///   `log_level = DISABLED` builds a sink that starts no thread, opens no file, writes
 ///   nothing, and whose [`enabled`](LogSink::enabled) is always `false`.
-/// - **Off the request path**: a record is time-stamped and queued on a bounded
-///   `slog-async` channel ([`channel_size`](DefaultLogSinkBuilder::channel_size), default
-///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)); one worker thread,
-///   `canister-log`, formats and writes. When the channel is full the line is dropped and
-///   counted, never waited for; the next line that fits is followed by a WARNING
-///   `Log queue full: N lines dropped`. [`dropped_lines`](Self::dropped_lines) counts them
-///   all.
+/// - **Off the request path**: the calling thread formats the message into a fixed-size
+///   buffer, stamps it with the clock and queues it on a bounded queue
+///   ([`channel_size`](DefaultLogSinkBuilder::channel_size) lines, default
+///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)): no system call, no allocation
+///   for a message under ~120 bytes. One thread, `canister-log`, drains the queue in
+///   batches, formats the time and the `[ip-tag]`, and writes each batch with one write.
+///   While lines keep coming it polls every millisecond (so lines reach the file within a
+///   few milliseconds); after 50 ms without any it sleeps until the next line. When the
+///   queue is full the line is dropped and counted, never waited for; the next line that
+///   fits is followed by a WARNING `Log queue full: N lines dropped`.
+///   [`dropped_lines`](Self::dropped_lines) counts them all. (slog-async, which this sink
+///   used first, cost about 1.1 µs per line on the calling thread: BENCHMARKS.md.)
 /// - **Shutdown**: [`flush`](LogSink::flush) returns once every line queued before it is
 ///   written (or after 10 seconds at most); dropping the sink writes every queued line and
 ///   stops the thread. Application loggers that outlive the sink write nothing more.
@@ -103,22 +108,20 @@ pub struct DefaultLogSink {
     active: Option<Active>,
 }
 
-/// A sink that writes: its logger, queue and worker thread.
+/// A sink that writes: its logger, queue and writer thread.
 struct Active {
     sink: SlogSink,
+    /// Dropped last (after the logger's handle): writes what is queued, stops the thread.
     queue: Arc<Queue>,
-    min: Level,
     destination: String,
-    /// Dropping it sends the worker a stop message after the queued lines, then joins it.
-    guard: Option<AsyncGuard>,
 }
 
 impl DefaultLogSink {
     /// The default number of lines the channel holds before new lines are dropped.
     ///
     /// Large enough for a burst of tens of thousands of lines while the disk stalls; each
-    /// queued line costs about its text plus ~150 bytes, and the channel's slots (~100
-    /// bytes each) are allocated up front.
+    /// queued line takes about 200 bytes (plus its text when longer than ~120 bytes), and
+    /// memory is taken as lines queue up, not up front.
     pub const DEFAULT_CHANNEL_SIZE: usize = 65_536;
 
     /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days).
@@ -181,13 +184,19 @@ impl DefaultLogSink {
 
 impl LogSink for DefaultLogSink {
     fn enabled(&self, level: Level) -> bool {
-        self.active.as_ref().is_some_and(|a| level >= a.min)
+        self.active.as_ref().is_some_and(|a| level >= a.queue.min())
     }
 
     fn log(&self, context: &LogContext, event: &Event<'_>) {
         if let Some(active) = &self.active {
-            if event.level() >= active.min {
-                emit(&active.sink.logger, context, event);
+            let level = event.level();
+            if level >= active.queue.min() {
+                let context = if context.client().is_some() {
+                    Context::Request(*context)
+                } else {
+                    Context::Main
+                };
+                active.queue.line(level, context, format_args!("{event}"));
             }
         }
     }
@@ -208,12 +217,12 @@ impl LogSink for DefaultLogSink {
 
 impl Drop for DefaultLogSink {
     fn drop(&mut self) {
-        if let Some(active) = &mut self.active {
-            // Queues the count of dropped lines if any, and waits (bounded) for the writer.
+        if let Some(active) = &self.active {
+            // Queues the count of dropped lines if any, and waits (bounded) for the writer;
+            // dropping the queue's last handle then stops the thread. Application loggers
+            // still holding a handle keep the thread until they go, but their lines are
+            // written too.
             active.queue.flush_within(FLUSH_TIMEOUT);
-            active.queue.close();
-            // Sends the stop message behind every queued line and joins the worker.
-            drop(active.guard.take());
         }
     }
 }
@@ -223,7 +232,7 @@ impl fmt::Debug for DefaultLogSink {
         match &self.active {
             Some(a) => f
                 .debug_struct("DefaultLogSink")
-                .field("level", &a.min)
+                .field("level", &a.queue.min())
                 .field("destination", &a.destination)
                 .field("queue", &a.queue)
                 .finish_non_exhaustive(),
@@ -304,7 +313,7 @@ impl DefaultLogSinkBuilder {
     ///
     /// # Panics
     ///
-    /// If the operating system cannot start a thread (slog-async panics then).
+    /// If the operating system cannot start a thread.
     pub fn build(self) -> Result<DefaultLogSink, LogError> {
         let Some(min) = self.level else {
             return Ok(DefaultLogSink::disabled());
@@ -317,27 +326,18 @@ impl DefaultLogSinkBuilder {
             (None, None) => Destination::Stderr,
         };
         let description = format!("{destination:?}");
-        let flushed = Arc::new(FlushState::default());
-        let drain = LineDrain::new(destination, flushed.clone(), self.clock.clone());
-        let (core, guard) = AsyncCore::custom(drain)
-            .chan_size(self.channel_size)
-            .thread_name("canister-log".to_owned())
-            .build_with_guard();
-        let queue = Arc::new(Queue::new(
-            core,
-            min.into(),
+        let queue = Arc::new(Queue::start(
+            Writer::new(destination),
+            min,
             self.clock,
-            flushed,
             self.channel_size,
         ));
-        let logger = slog::Logger::root(queue.clone(), slog::o!());
+        let logger = slog::Logger::root(SlogDrain(queue.clone()), slog::o!());
         Ok(DefaultLogSink {
             active: Some(Active {
                 sink: SlogSink::from_logger(logger),
                 queue,
-                min,
                 destination: description,
-                guard: Some(guard),
             }),
         })
     }
@@ -441,7 +441,7 @@ impl fmt::Debug for SlogSink {
 /// maximum level (the sink's own level decides).
 fn emit(logger: &slog::Logger, context: &LogContext, event: &Event<'_>) {
     let rs = slog::record_static!(slog::Level::from(event.level()), "");
-    let message = InlineText::format(format_args!("{event}"));
+    let message = Text::<128>::format(format_args!("{event}"));
     logger.log(&slog::Record::new(
         &rs,
         &format_args!("{}", message.as_str()),
