@@ -6,16 +6,27 @@
 //! scenarios ([`scenarios`]) are plain async functions that talk HTTP to a [`Server`] with
 //! `reqwest`; [`conformance!`] expands each of them into one test per adapter × store, so a
 //! failure names itself (`rocket_redis::counter`).
+//!
+//! Each test runs in a [`Cell`] (one adapter, one store, one configuration). A scenario is
+//! either `async fn(&Server)`, run on a server the cell started with its configuration, or
+//! `async fn(&mut Cell)`, which starts and stops servers, or takes the store down, itself
+//! ([`Scenario`]). A scenario asks for its own configuration in the list given to
+//! [`conformance!`]: `expiry => tests::config_with(&[("session_timeout", "1")])`.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use canister_core::{Canister, Config, SessionStore};
 use canister_store_redis::RedisStore;
 
+pub mod outage;
 pub mod redis_server;
 pub mod scenarios;
+
+use outage::{Outage, OutageStore};
 
 // The demos' own application code, so the suite drives exactly the routes they serve.
 #[allow(
@@ -52,6 +63,8 @@ pub enum Store {
         /// The store's key prefix.
         prefix: String,
     },
+    /// A `MemoryStore` that fails while `Outage` is on (the memory cells' "store down").
+    MemoryWithOutage(Outage),
 }
 
 impl Store {
@@ -90,12 +103,61 @@ pub fn config() -> Config {
     .expect("the suite's configuration")
 }
 
+/// [`config`] with some keys changed (INI spelling, as `Config::set` takes them), for a
+/// scenario that needs its own settings. Panics naming a key or value canister refuses.
+///
+/// ```
+/// let config = tests::config_with(&[("session_timeout", "1"), ("session_locking", "true")]);
+/// assert!(config.session_locking);
+/// ```
+pub fn config_with(settings: &[(&str, &str)]) -> Config {
+    let mut config = config();
+    for (key, value) in settings {
+        config
+            .set(key, value)
+            .unwrap_or_else(|e| panic!("the suite's setting {key} = {value}: {e}"));
+    }
+    config
+        .validate()
+        .unwrap_or_else(|e| panic!("the suite's settings {settings:?}: {e}"));
+    config
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/canister-tests-<label>-<unique>`.
+    pub fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "canister-tests-{label}-{}",
+            unique_prefix().replace(':', "-").trim_end_matches('-')
+        ));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Self(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A demo application running in this process; stopped when dropped.
 #[derive(Debug)]
 pub struct Server {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    config: Option<Config>,
 }
 
 impl Server {
@@ -110,7 +172,29 @@ impl Server {
             base,
             stop: Some(stop),
             task,
+            config: None,
         }
+    }
+
+    /// The configuration the server was started with, when a [`Cell`] started it.
+    pub fn config(&self) -> &Config {
+        self.config
+            .as_ref()
+            .expect("a server started by Cell::start knows its configuration")
+    }
+
+    /// Stops the server and waits (10 s at most) until it has: connections closed, the
+    /// application and its engine dropped, the log flushed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let stopped = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        assert!(
+            matches!(stopped, Ok(Ok(()))),
+            "{} did not stop cleanly within 10 s: {stopped:?}",
+            self.base
+        );
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -139,16 +223,24 @@ pub trait Adapter {
     const NAME: &'static str;
 
     /// Starts the adapter's demo on a free loopback port with `config` and `store`.
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send;
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static;
 }
 
 /// Builds the engine for `config` and `store` and hands it to `serve`, which is generic over
-/// the store: `$serve(canister).await` for both kinds.
+/// the store: `$serve(canister).await` for every kind.
 macro_rules! with_store {
     ($config:expr, $store:expr, $serve:ident) => {
         match $store {
             Store::Memory => {
                 $serve(Canister::from_config($config).expect("the suite's engine")).await
+            }
+            Store::MemoryWithOutage(outage) => {
+                let canister = Canister::builder()
+                    .config($config)
+                    .store(OutageStore::new(outage))
+                    .build()
+                    .expect("the suite's engine");
+                $serve(canister).await
             }
             Store::Redis { url, prefix } => {
                 let store = RedisStore::open(&url)
@@ -180,11 +272,11 @@ pub struct Axum;
 impl Adapter for Axum {
     const NAME: &'static str = "axum";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send {
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (listener, base) = listener().await;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let app = axum_demo::router(canister)
+            let app = axum_demo::router(canister.clone())
                 .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let task = tokio::spawn(async move {
                 let _ = axum::serve(listener, app)
@@ -192,6 +284,8 @@ impl Adapter for Axum {
                         let _ = stopped.await;
                     })
                     .await;
+                // As the demo's main does after its graceful shutdown.
+                canister.flush();
             });
             Server::new(base, stop, task)
         }
@@ -206,7 +300,7 @@ pub struct Rocket;
 impl Adapter for Rocket {
     const NAME: &'static str = "rocket";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send {
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (port_tx, port_rx) = tokio::sync::oneshot::channel();
             let port_tx = std::sync::Mutex::new(Some(port_tx));
@@ -226,7 +320,7 @@ impl Adapter for Rocket {
             config.shutdown.signals.clear();
             config.shutdown.grace = 0;
             config.shutdown.mercy = 0;
-            let rocket = rocket_demo::app(canister, config)
+            let rocket = rocket_demo::app(canister.clone(), config)
                 .attach(liftoff)
                 .ignite()
                 .await
@@ -234,10 +328,17 @@ impl Adapter for Rocket {
             let shutdown = rocket.shutdown();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(async move {
+                let launch = rocket.launch();
+                tokio::pin!(launch);
                 tokio::select! {
-                    _ = rocket.launch() => {}
-                    _ = stopped => shutdown.notify(),
+                    _ = &mut launch => {}
+                    _ = stopped => {
+                        shutdown.notify();
+                        let _ = launch.await;
+                    }
                 }
+                // As the demo's main does once Rocket has shut down.
+                canister.flush();
             });
             let addr = tokio::time::timeout(Duration::from_secs(30), port_rx)
                 .await
@@ -256,7 +357,7 @@ pub struct Warp;
 impl Adapter for Warp {
     const NAME: &'static str = "warp";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send {
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (listener, base) = listener().await;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -273,44 +374,147 @@ impl Adapter for Warp {
 /// store: modules `axum_memory`, `axum_redis`, `rocket_memory`, … each holding one
 /// `#[tokio::test]` per scenario.
 ///
+/// A scenario runs with [`config`] unless its name is followed by `=> expression`, an
+/// expression giving the [`Config`] for that scenario (evaluated inside the generated test
+/// module, so name things by absolute path: `tests::…`, `crate::…`).
+///
 /// ```text
-/// tests::conformance! { counter, lazy_session }
+/// tests::conformance! {
+///     counter,
+///     lazy_session,
+///     expiry => tests::config_with(&[("session_timeout", "1")]),
+/// }
 /// ```
 #[macro_export]
 macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        $crate::conformance!(@cell axum_memory, $crate::Axum, memory; $($scenario),*);
-        $crate::conformance!(@cell axum_redis, $crate::Axum, redis; $($scenario),*);
-        $crate::conformance!(@cell rocket_memory, $crate::Rocket, memory; $($scenario),*);
-        $crate::conformance!(@cell rocket_redis, $crate::Rocket, redis; $($scenario),*);
-        $crate::conformance!(@cell warp_memory, $crate::Warp, memory; $($scenario),*);
-        $crate::conformance!(@cell warp_redis, $crate::Warp, redis; $($scenario),*);
-    };
-    (@cell $module:ident, $adapter:ty, $store:ident; $($scenario:ident),*) => {
+    (@config) => { $crate::config() };
+    (@config $config:expr) => { $config };
+    (@cell $module:ident, $adapter:ty, $store:ident; $($scenario:ident $(=> $config:expr)?),*) => {
         mod $module {
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    let fixture = $crate::Fixture::$store().await;
-                    let server = <$adapter as $crate::Adapter>::start(
-                        $crate::config(),
-                        fixture.store(),
-                    )
-                    .await;
-                    $crate::scenarios::$scenario(&server).await;
-                    drop(server);
-                    drop(fixture);
+                    let cell = $crate::Cell::new::<$adapter>(
+                        $crate::Fixture::$store().await,
+                        $crate::conformance!(@config $($config)?),
+                    );
+                    $crate::Scenario::run($crate::scenarios::$scenario, cell).await;
                 }
             )*
         }
     };
+    ($($scenario:ident $(=> $config:expr)?),* $(,)?) => {
+        $crate::conformance!(@cell axum_memory, $crate::Axum, memory; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell axum_redis, $crate::Axum, redis; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell rocket_memory, $crate::Rocket, memory; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell rocket_redis, $crate::Rocket, redis; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell warp_memory, $crate::Warp, memory; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell warp_redis, $crate::Warp, redis; $($scenario $(=> $config)?),*);
+    };
+}
+
+/// Starts an adapter's server, type-erased so that a [`Cell`] can hold it.
+type StartFn = fn(Config, Store) -> Pin<Box<dyn Future<Output = Server> + Send>>;
+
+fn start_boxed<A: Adapter>(
+    config: Config,
+    store: Store,
+) -> Pin<Box<dyn Future<Output = Server> + Send>> {
+    Box::pin(A::start(config, store))
+}
+
+/// One test of the matrix: an adapter, a store ([`Fixture`]) and the scenario's
+/// configuration.
+#[derive(Debug)]
+pub struct Cell {
+    adapter: &'static str,
+    start: StartFn,
+    fixture: Fixture,
+    config: Config,
+}
+
+impl Cell {
+    /// The cell of adapter `A` on `fixture`'s store, starting servers with `config`.
+    pub fn new<A: Adapter>(fixture: Fixture, config: Config) -> Self {
+        Self {
+            adapter: A::NAME,
+            start: start_boxed::<A>,
+            fixture,
+            config,
+        }
+    }
+
+    /// The adapter's name (`axum`, `rocket`, `warp`).
+    pub fn adapter(&self) -> &'static str {
+        self.adapter
+    }
+
+    /// The configuration [`start`](Self::start) uses.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts the adapter's demo with the cell's configuration on the cell's store.
+    pub async fn start(&self) -> Server {
+        self.start_with(self.config.clone()).await
+    }
+
+    /// Starts the adapter's demo with `config` on the cell's store.
+    pub async fn start_with(&self, config: Config) -> Server {
+        let mut server = (self.start)(config.clone(), self.fixture.store()).await;
+        server.config = Some(config);
+        server
+    }
+
+    /// The cell's store and what keeps it alive.
+    pub fn fixture(&mut self) -> &mut Fixture {
+        &mut self.fixture
+    }
+}
+
+/// Marks a scenario run on a server the cell started: `async fn(&Server)`.
+#[derive(Debug)]
+pub enum OnServer {}
+
+/// Marks a scenario that drives the cell itself: `async fn(&mut Cell)`.
+#[derive(Debug)]
+pub enum OnCell {}
+
+/// A scenario [`conformance!`] can run: `async fn(&Server)` (kind [`OnServer`]) or
+/// `async fn(&mut Cell)` (kind [`OnCell`]). The kind is inferred from the function's
+/// signature, so both are listed the same way.
+pub trait Scenario<Kind> {
+    /// Runs the scenario in `cell`.
+    fn run(self, cell: Cell) -> impl Future<Output = ()>;
+}
+
+impl<F> Scenario<OnServer> for F
+where
+    F: AsyncFnOnce(&Server),
+{
+    async fn run(self, cell: Cell) {
+        let server = cell.start().await;
+        self(&server).await;
+        drop(server);
+        drop(cell);
+    }
+}
+
+impl<F> Scenario<OnCell> for F
+where
+    F: AsyncFnOnce(&mut Cell),
+{
+    async fn run(self, mut cell: Cell) {
+        self(&mut cell).await;
+        drop(cell);
+    }
 }
 
 /// The store of one test and whatever keeps it alive (a private `redis-server`).
 #[derive(Debug)]
 pub struct Fixture {
     store: Store,
-    _redis: Option<redis_server::Redis>,
+    redis: Option<redis_server::Redis>,
 }
 
 impl Fixture {
@@ -319,7 +523,7 @@ impl Fixture {
     pub async fn memory() -> Self {
         Self {
             store: Store::Memory,
-            _redis: None,
+            redis: None,
         }
     }
 
@@ -328,7 +532,43 @@ impl Fixture {
         let redis = redis_server::Redis::start().await;
         Self {
             store: Store::redis(redis.url()),
-            _redis: Some(redis),
+            redis: Some(redis),
+        }
+    }
+
+    /// Replaces the store by one the test can take down and bring back, of the same kind:
+    /// memory becomes a `MemoryStore` behind an [`Outage`] switch, Redis a private
+    /// `redis-server` that keeps its data across a kill and restart (also when `REDIS_URL` is
+    /// set: that Redis is not ours to kill). Call it before starting servers.
+    pub async fn make_breakable(&mut self) {
+        match &self.store {
+            Store::Memory | Store::MemoryWithOutage(_) => {
+                self.store = Store::MemoryWithOutage(Outage::default());
+            }
+            Store::Redis { .. } => {
+                let redis = redis_server::Redis::start_restartable().await;
+                self.store = Store::redis(redis.url());
+                self.redis = Some(redis);
+            }
+        }
+    }
+
+    /// Takes the store down: switches the outage on, or kills `redis-server`.
+    pub fn take_down(&mut self) {
+        match (&self.store, self.redis.as_mut()) {
+            (Store::MemoryWithOutage(outage), _) => outage.set_down(true),
+            (Store::Redis { .. }, Some(redis)) => redis.stop(),
+            _ => panic!("Fixture::make_breakable first"),
+        }
+    }
+
+    /// Brings the store back: switches the outage off, or restarts `redis-server` on the same
+    /// port with the same data (waiting until it answers).
+    pub async fn bring_back(&mut self) {
+        match (&self.store, self.redis.as_mut()) {
+            (Store::MemoryWithOutage(outage), _) => outage.set_down(false),
+            (Store::Redis { .. }, Some(redis)) => redis.restart().await,
+            _ => panic!("Fixture::make_breakable first"),
         }
     }
 

@@ -1,15 +1,22 @@
 //! The scenarios: what every adapter on every store must answer, over HTTP.
 //!
-//! Each takes a running [`Server`] started with [`crate::config`] (CORS `*`, Basic
-//! alice / my-secret) and panics on the first difference from the contract.
+//! Most take a running [`Server`], started with [`crate::config`] (CORS `*`, Basic
+//! alice / my-secret) or with the configuration the scenario list gives them
+//! (`tests/conformance.rs`); those that start and stop servers or the store themselves take
+//! the [`Cell`]. Each panics on the first difference from the contract.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use canister_core::config::BasicEncryption;
+use canister_core::Config;
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE,
+};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::Value;
 
-use crate::Server;
+use crate::{Cell, Server, TempDir};
 
 /// A browser: keeps cookies.
 pub fn jar() -> Client {
@@ -363,4 +370,1081 @@ pub async fn shared_session(servers: &[&Server]) {
         assert_eq!(body["sid"], created["sid"], "on {}", server.base());
         assert_eq!(body["data"]["counter"], n + 1, "on {}", server.base());
     }
+}
+
+// --- expiry -----------------------------------------------------------------------------------
+
+/// The server's `session_timeout`, which must be short (the expiry scenarios sleep past it).
+fn short_timeout(server: &Server) -> Duration {
+    let timeout = server
+        .config()
+        .session_timeout
+        .expect("the expiry scenarios need a session_timeout");
+    assert!(
+        timeout <= Duration::from_secs(3),
+        "the expiry scenarios want a short session_timeout (1 s), not {timeout:?}"
+    );
+    timeout
+}
+
+/// `GET /` sent with exactly `cookie` (no jar: a browser would drop an expired cookie itself,
+/// and the point is what the server does with it).
+async fn index_with_cookie(server: &Server, cookie: &str) -> (Option<String>, Value) {
+    let response = send(bare().get(server.url("/")).header(COOKIE, cookie)).await;
+    let set = set_cookie(&response);
+    (set, index_response(response).await)
+}
+
+/// Once `session_timeout` has passed without a request, the old cookie finds nothing: a new
+/// id replaces it and the counter starts again. The cookie's `Max-Age` is the timeout.
+pub async fn expiry(server: &Server) {
+    let timeout = short_timeout(server);
+    let response = send(bare().get(server.url("/"))).await;
+    let issued = set_cookie(&response).expect("GET / sets the session cookie");
+    if timeout.subsec_nanos() == 0 {
+        let max_age = format!("max-age={}", timeout.as_secs());
+        assert!(
+            issued
+                .split(';')
+                .any(|a| a.trim().eq_ignore_ascii_case(&max_age)),
+            "{max_age} missing in {issued}"
+        );
+    }
+    let cookie = cookie_pair(&issued);
+    let first = index_response(response).await;
+    assert_eq!(first["data"]["counter"], 0);
+    // Within the timeout the session is found.
+    let (_, again) = index_with_cookie(server, &cookie).await;
+    assert_eq!(again["sid"], first["sid"]);
+    assert_eq!(again["data"]["counter"], 1);
+
+    tokio::time::sleep(timeout + Duration::from_millis(400)).await;
+    let (replaced, expired) = index_with_cookie(server, &cookie).await;
+    let replaced = replaced.expect("a new cookie replaces the expired one");
+    assert_ne!(cookie_pair(&replaced), cookie, "the expired id was kept");
+    assert_ne!(
+        expired["sid"], first["sid"],
+        "the expired session was found"
+    );
+    assert_eq!(expired["data"]["counter"], 0, "the expired session's data");
+}
+
+/// Requests closer together than `session_timeout` keep the session alive past the first
+/// deadline: same id, counter going on, the cookie re-sent each time (its `Max-Age` slides
+/// too).
+pub async fn sliding_expiry(server: &Server) {
+    let timeout = short_timeout(server);
+    let step = timeout / 3;
+    let response = send(bare().get(server.url("/"))).await;
+    let cookie = cookie_pair(&set_cookie(&response).expect("GET / sets the session cookie"));
+    let first = index_response(response).await;
+    let started = Instant::now();
+    let mut visits = 0;
+    let mut last_visit = Duration::ZERO;
+    // Until the first deadline is two steps behind: without sliding, the visits after it
+    // would find nothing.
+    while started.elapsed() < timeout + step * 2 {
+        tokio::time::sleep(step).await;
+        visits += 1;
+        last_visit = started.elapsed();
+        let (resent, body) = index_with_cookie(server, &cookie).await;
+        assert_eq!(body["sid"], first["sid"], "visit {visits}: session lost");
+        assert_eq!(body["data"]["counter"], visits, "visit {visits}");
+        let resent = resent.unwrap_or_else(|| panic!("visit {visits}: cookie not re-sent"));
+        assert_eq!(cookie_pair(&resent), cookie, "visit {visits}: id changed");
+    }
+    assert!(
+        last_visit > timeout,
+        "the last visit ({last_visit:?}) came before the first deadline"
+    );
+}
+
+// --- Basic --------------------------------------------------------------------------------------
+
+/// The Basic challenge of [`crate::config`].
+pub const BASIC_CHALLENGE: &str = r#"Basic realm="private", charset="UTF-8""#;
+
+/// The hex SHA-256 of `my-secret`, for `auth_basic_encryption = sha256`.
+pub const MY_SECRET_SHA256: &str =
+    "186ef76e9d6a723ecb570d4d9c287487d001e5d35f7ed4a313350a407950318e";
+
+/// Every `WWW-Authenticate` value of `response`, in order.
+fn challenges(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII challenge").to_owned())
+        .collect()
+}
+
+/// `GET /secret` with `authorization` (raw header value, if any): the core's 401, carrying
+/// exactly `expected` challenges.
+async fn refused(server: &Server, authorization: Option<HeaderValue>, expected: &[&str]) {
+    let mut request = bare().get(server.url("/secret"));
+    if let Some(value) = &authorization {
+        request = request.header(AUTHORIZATION, value.clone());
+    }
+    let response = send(request).await;
+    let what = format!("GET /secret with Authorization {authorization:?}");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+    assert_eq!(challenges(&response), expected, "{what}");
+    assert_eq!(
+        response.text().await.expect("a body"),
+        "authentication required\n",
+        "{what}"
+    );
+}
+
+/// `GET /secret` with alice's Basic credentials and `password`.
+async fn secret_as_alice(server: &Server, password: &str) -> (StatusCode, String) {
+    text(
+        send(
+            bare()
+                .get(server.url("/secret"))
+                .basic_auth("alice", Some(password)),
+        )
+        .await,
+    )
+    .await
+}
+
+/// `auth_basic_encryption = sha256`: the password whose digest is configured logs in (header
+/// and form); the digest itself, or a wrong password, gets the 401 with the challenge.
+pub async fn basic_sha256(server: &Server) {
+    assert_eq!(
+        server.config().auth_basic_encryption,
+        BasicEncryption::Sha256,
+        "basic_sha256 runs with auth_basic_encryption = sha256"
+    );
+    assert_eq!(
+        secret_as_alice(server, "my-secret").await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    for wrong in [MY_SECRET_SHA256, "wrong", ""] {
+        let value = basic_value(&format!("alice:{wrong}"));
+        refused(server, Some(value), &[BASIC_CHALLENGE]).await;
+    }
+    let login = |password: &'static str| {
+        bare()
+            .post(server.url("/login"))
+            .form(&[("username", "alice"), ("password", password)])
+    };
+    assert_eq!(
+        text(send(login("my-secret")).await).await,
+        (StatusCode::OK, "Logged in as alice".to_owned())
+    );
+    assert_eq!(
+        send(login(MY_SECRET_SHA256)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// `Basic <base64 of credentials>`.
+fn basic_value(credentials: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Basic {}", base64(credentials.as_bytes())))
+        .expect("a header value")
+}
+
+/// Standard base64 with padding (the suite needs it for a few headers only).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Malformed `Authorization` headers (bad base64, no colon, not UTF-8, unknown scheme, empty,
+/// scheme alone, too many parts, bytes outside ASCII): a 401 with the Basic challenge on
+/// `/secret`, never a 400 or 500; routes that do not require a user go on anonymous.
+pub async fn basic_malformed(server: &Server) {
+    let garbage: Vec<HeaderValue> = [
+        &b"Basic %%%"[..],
+        b"Basic YWxpY2U",
+        b"Basic /w==",
+        b"Digest username=\"alice\", realm=\"private\"",
+        b"",
+        b"Basic",
+        b"Basic YWxpY2U6bXktc2VjcmV0 extra",
+        b"Basic \xff\xfe",
+    ]
+    .iter()
+    .map(|raw| HeaderValue::from_bytes(raw).expect("a header value"))
+    .collect();
+    for value in garbage {
+        refused(server, Some(value.clone()), &[BASIC_CHALLENGE]).await;
+        let response = send(
+            bare()
+                .get(server.url("/"))
+                .header(AUTHORIZATION, value.clone()),
+        )
+        .await;
+        let body = index_response(response).await;
+        assert_eq!(body["user"], Value::Null, "GET / with {value:?}");
+    }
+    // Still fine afterwards.
+    assert_eq!(
+        secret_as_alice(server, "my-secret").await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+}
+
+// --- JWT ----------------------------------------------------------------------------------------
+
+/// Tokens made by PyJWT for canister-core's own tests (audience `alice`, secret `secret`,
+/// expiry in 2100 unless the name says otherwise).
+const TOKENS: &str = include_str!("../../canister-core/tests/data/jwt/tokens.json");
+
+fn tokens() -> Value {
+    serde_json::from_str(TOKENS).expect("tokens.json")
+}
+
+/// The token `name` of `canister-core/tests/data/jwt/tokens.json`.
+pub fn token(name: &str) -> String {
+    tokens()["tokens"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token {name} in tokens.json"))
+        .to_owned()
+}
+
+/// [`crate::config`] plus JWT as the tokens expect it: audience (`auth_jwt_client_id`) and
+/// HS256 secret from `tokens.json`, algorithms left at the default (HS256 only).
+pub fn jwt_config() -> Config {
+    let data = tokens();
+    let audience = data["audience"].as_str().expect("an audience");
+    let secret = data["secret"].as_str().expect("a secret");
+    crate::config_with(&[
+        ("auth_jwt_client_id", audience),
+        ("auth_jwt_secret", secret),
+    ])
+}
+
+/// The challenges of [`jwt_config`] for a refused Bearer token.
+fn bearer_refused(description: &str) -> [String; 2] {
+    [
+        BASIC_CHALLENGE.to_owned(),
+        format!(
+            r#"Bearer realm="private", error="invalid_token", error_description="{description}""#
+        ),
+    ]
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value")
+}
+
+/// A valid HS256 token: `/secret` answers its `sub`, `/` shows its claims; the header's user
+/// belongs to that request only (the same session without the header is anonymous).
+pub async fn jwt_valid(server: &Server) {
+    for (name, scheme) in [
+        ("hs256", "Bearer"),
+        ("hs256", "bearer"),
+        ("hs256_aud_list", "Bearer"),
+    ] {
+        let response = send(
+            bare()
+                .get(server.url("/secret"))
+                .header(AUTHORIZATION, format!("{scheme} {}", token(name))),
+        )
+        .await;
+        assert_eq!(
+            text(response).await,
+            (StatusCode::OK, "You are authenticated as carol".to_owned()),
+            "token {name}, scheme {scheme}"
+        );
+    }
+    let client = jar();
+    let response = send(
+        client
+            .get(server.url("/"))
+            .header(AUTHORIZATION, bearer(&token("hs256"))),
+    )
+    .await;
+    let body = index_response(response).await;
+    assert_eq!(body["user"], "carol");
+    assert_eq!(body["claims"]["sub"], "carol");
+    assert_eq!(body["claims"]["aud"], "alice");
+    assert_eq!(body["claims"]["name"], "Carol Ünicode");
+    assert_eq!(body["claims"]["scope"], "read write");
+    let without = index(&client, server).await;
+    assert_eq!(without["sid"], body["sid"]);
+    assert_eq!(without["user"], Value::Null, "a Bearer user was kept");
+    assert_eq!(without["claims"], Value::Null);
+    assert_eq!(
+        send(client.get(server.url("/secret"))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Refused tokens (expired, wrong audience, `alg: none`, HS512 or RS256 when HS256 is
+/// configured, HS256 keyed with the RSA public key, wrong secret, garbage): 401 with the Basic
+/// challenge and `Bearer … error="invalid_token"` saying why; `/` goes on anonymous.
+pub async fn jwt_refused(server: &Server) {
+    // Without a header: one challenge per configured scheme.
+    refused(
+        server,
+        None,
+        &[BASIC_CHALLENGE, r#"Bearer realm="private""#],
+    )
+    .await;
+    let cases = [
+        ("hs256_expired", "token expired"),
+        ("hs256_wrong_audience", "wrong audience (aud)"),
+        ("alg_none", "algorithm 'none' is not accepted"),
+        ("hs512", "algorithm HS512 is not accepted"),
+        ("rs256", "algorithm RS256 is not accepted"),
+        ("hs256_keyed_with_rsa_public_pem", "bad signature"),
+        ("hs256_wrong_secret", "bad signature"),
+    ];
+    let mut tokens: Vec<(String, &str)> = cases
+        .iter()
+        .map(|(name, description)| (token(name), *description))
+        .collect();
+    tokens.push(("garbage".to_owned(), "malformed token"));
+    for (token, description) in &tokens {
+        let expected = bearer_refused(description);
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        refused(server, Some(bearer(token)), &expected).await;
+        let response = send(
+            bare()
+                .get(server.url("/"))
+                .header(AUTHORIZATION, bearer(token)),
+        )
+        .await;
+        let body = index_response(response).await;
+        assert_eq!(
+            body["user"],
+            Value::Null,
+            "GET / with a refused token ({description})"
+        );
+    }
+}
+
+// --- auth_remember ------------------------------------------------------------------------------
+
+/// `auth_remember = true`: a Basic login through the header is kept in the session, with a
+/// new id (data kept); later requests without the header are still alice. Wrong credentials
+/// keep nobody.
+pub async fn auth_remember(server: &Server) {
+    assert!(
+        server.config().auth_remember,
+        "runs with auth_remember = true"
+    );
+    let client = jar();
+    let before = index(&client, server).await;
+    assert_eq!(before["user"], Value::Null);
+
+    let wrong = send(
+        client
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("wrong")),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let still = index(&client, server).await;
+    assert_eq!(still["user"], Value::Null);
+    assert_eq!(still["sid"], before["sid"]);
+
+    let response = send(
+        client
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("my-secret")),
+    )
+    .await;
+    let cycled = set_cookie(&response).expect("remembering the user sets a new cookie");
+    assert_eq!(
+        text(response).await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    let after = index(&client, server).await;
+    assert_eq!(after["user"], "alice", "the header user was not remembered");
+    assert_ne!(
+        after["sid"], before["sid"],
+        "remembering kept the session id"
+    );
+    assert_eq!(
+        after["data"]["counter"], 2,
+        "the session's data survived the new id"
+    );
+    assert!(
+        cycled.contains(after["sid"].as_str().expect("sid")),
+        "the new cookie names the new id"
+    );
+    assert_eq!(
+        text(send(client.get(server.url("/secret"))).await).await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+
+    // No session before: the header login creates one.
+    let response = send(
+        bare()
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("my-secret")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = cookie_pair(&set_cookie(&response).expect("a remembered user sets a cookie"));
+    let (_, body) = index_with_cookie(server, &cookie).await;
+    assert_eq!(body["user"], "alice");
+}
+
+// --- parameters -----------------------------------------------------------------------------
+
+/// The 400 for undecodable parameters: `malformed parameters: …`, no session touched.
+async fn malformed(response: Response, what: &str) {
+    let cookie = set_cookie(&response);
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: body {body:?}");
+    assert!(
+        body.starts_with("malformed parameters"),
+        "{what}: body {body:?}"
+    );
+    assert_eq!(cookie, None, "{what} sets a cookie");
+}
+
+/// Garbage parameters: bad `%` escapes and invalid UTF-8 in the query or a form, malformed
+/// multipart bodies, each a 400 (never a 500 or a silently replaced value); the routes are
+/// fine afterwards.
+pub async fn params_garbage(server: &Server) {
+    let client = bare();
+    for query in [
+        "foo=%ZZ",
+        "foo=%",
+        "foo=%4",
+        "foo=%FF",
+        "foo=%E2%82",
+        "f%ZZo=x&foo=y",
+    ] {
+        let response = send(client.get(server.url(&format!("/hi?{query}")))).await;
+        malformed(response, &format!("GET /hi?{query}")).await;
+    }
+    let form = "application/x-www-form-urlencoded";
+    for body in [&b"foo=%ZZ"[..], b"foo=%", b"foo=\xff\xfe", b"foo=%C3%28"] {
+        let response = send(
+            client
+                .post(server.url("/hi"))
+                .header(CONTENT_TYPE, form)
+                .body(body.to_vec()),
+        )
+        .await;
+        malformed(
+            response,
+            &format!("POST /hi {}", String::from_utf8_lossy(body)),
+        )
+        .await;
+    }
+    let response = send(
+        client
+            .post(server.url("/login"))
+            .header(CONTENT_TYPE, form)
+            .body(&b"username=alice&password=%ZZ"[..]),
+    )
+    .await;
+    malformed(response, "POST /login with a bad escape").await;
+
+    let multipart: [(&str, &[u8]); 4] = [
+        // No boundary at all.
+        ("multipart/form-data", b"--x\r\n\r\nfoo\r\n--x--\r\n"),
+        // Garbage where the parts should be.
+        (
+            "multipart/form-data; boundary=xyz",
+            b"this is not multipart",
+        ),
+        // Cut off before the closing boundary.
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data; name=\"foo\"\r\n\r\nMia",
+        ),
+        // A part without headers' end.
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data; name=\"foo\"",
+        ),
+    ];
+    for (content_type, body) in multipart {
+        let response = send(
+            client
+                .post(server.url("/hi"))
+                .header(CONTENT_TYPE, content_type)
+                .body(body.to_vec()),
+        )
+        .await;
+        malformed(
+            response,
+            &format!("POST /hi {content_type} {}", String::from_utf8_lossy(body)),
+        )
+        .await;
+    }
+
+    // Everything still works.
+    assert_eq!(
+        text(send(client.get(server.url("/hi?foo=John%20D&bar=%C3%89"))).await).await,
+        (StatusCode::OK, "Hi John D and É!".to_owned())
+    );
+    assert_eq!(index(&jar(), server).await["data"]["counter"], 0);
+}
+
+/// `GET /` reads its optional `foo` as `/hi` reads its parameters: a garbage query is the same
+/// 400 there, not a 200 with the bytes passed through or replaced.
+pub async fn index_garbage_query(server: &Server) {
+    for query in ["foo=%ZZ", "foo=%FF"] {
+        let response = send(bare().get(server.url(&format!("/?{query}")))).await;
+        malformed(response, &format!("GET /?{query}")).await;
+    }
+    let body = index_response(send(bare().get(server.url("/?foo=%C3%89"))).await).await;
+    assert_eq!(body["foo"], "É");
+}
+
+// --- CORS with a list of origins ---------------------------------------------------------------
+
+/// The origin [`cors_config`] allows.
+pub const ALLOWED_ORIGIN: &str = "https://app.example";
+/// An origin [`cors_config`] does not allow.
+pub const OTHER_ORIGIN: &str = "https://evil.example";
+
+/// [`crate::config`] with `CORS` = [`ALLOWED_ORIGIN`] and credentials allowed.
+pub fn cors_config() -> Config {
+    crate::config_with(&[("CORS", ALLOWED_ORIGIN), ("cors_credentials", "true")])
+}
+
+/// Whether a `Vary` header of `headers` names `Origin`.
+fn varies_on_origin(headers: &HeaderMap) -> bool {
+    headers.get_all("vary").iter().any(|v| {
+        v.to_str()
+            .unwrap_or_default()
+            .split(',')
+            .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+    })
+}
+
+/// The CORS headers of a response to a request from [`ALLOWED_ORIGIN`]: the origin echoed,
+/// credentials allowed, `Vary: Origin`.
+fn assert_allowed(headers: &HeaderMap, what: &str) {
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .map(HeaderValue::as_bytes),
+        Some(ALLOWED_ORIGIN.as_bytes()),
+        "{what}"
+    );
+    assert_eq!(
+        headers
+            .get("access-control-allow-credentials")
+            .map(HeaderValue::as_bytes),
+        Some(&b"true"[..]),
+        "{what}"
+    );
+    assert!(varies_on_origin(headers), "{what}: no Vary: Origin");
+}
+
+/// No CORS grant, but `Vary: Origin` (the answer depends on the origin).
+fn assert_not_allowed(headers: &HeaderMap, what: &str) {
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-methods",
+    ] {
+        assert!(
+            headers.get(name).is_none(),
+            "{what}: {name}: {:?}",
+            headers.get(name)
+        );
+    }
+    assert!(varies_on_origin(headers), "{what}: no Vary: Origin");
+}
+
+/// `CORS` = one origin with credentials: that origin gets its own name back, credentials
+/// and `Vary: Origin`, on 200s, preflights, 404s, 401s and 400s; another origin (or none)
+/// gets no grant, only `Vary: Origin`, and its preflight is not answered. A cross-site POST
+/// with the cookie is refused from the other origin (403, no grant), trusted from the listed
+/// one.
+pub async fn cors_origin_list(server: &Server) {
+    let client = bare();
+    let get = |path: &str, origin: Option<&str>| {
+        let request = client.get(server.url(path));
+        match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        }
+    };
+    for (path, status) in [
+        ("/hi?foo=x", StatusCode::OK),
+        ("/nope", StatusCode::NOT_FOUND),
+        ("/secret", StatusCode::UNAUTHORIZED),
+        ("/hi", StatusCode::BAD_REQUEST),
+        ("/hi?foo=%ZZ", StatusCode::BAD_REQUEST),
+    ] {
+        let response = send(get(path, Some(ALLOWED_ORIGIN))).await;
+        assert_eq!(
+            response.status(),
+            status,
+            "GET {path} from {ALLOWED_ORIGIN}"
+        );
+        assert_allowed(
+            response.headers(),
+            &format!("GET {path} from {ALLOWED_ORIGIN}"),
+        );
+        let response = send(get(path, Some(OTHER_ORIGIN))).await;
+        assert_eq!(response.status(), status, "GET {path} from {OTHER_ORIGIN}");
+        assert_not_allowed(
+            response.headers(),
+            &format!("GET {path} from {OTHER_ORIGIN}"),
+        );
+        let response = send(get(path, None)).await;
+        assert_not_allowed(response.headers(), &format!("GET {path} without Origin"));
+    }
+
+    let preflight = |origin: &str| {
+        client
+            .request(Method::OPTIONS, server.url("/hi"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+    };
+    let response = send(preflight(ALLOWED_ORIGIN)).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_allowed(response.headers(), "preflight from the allowed origin");
+    let methods = response.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ASCII");
+    assert!(methods.contains("POST"), "allowed methods: {methods}");
+    let response = send(preflight(OTHER_ORIGIN)).await;
+    assert!(
+        response.status().is_client_error(),
+        "preflight from another origin: {}",
+        response.status()
+    );
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "preflight from another origin granted"
+    );
+
+    // CSRF: the listed origin is trusted, another one is refused, without a grant.
+    let browser = jar();
+    index(&browser, server).await;
+    let response = send(
+        browser
+            .post(server.url("/hi"))
+            .header("origin", ALLOWED_ORIGIN)
+            .form(&[("foo", "x")]),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "POST from the listed origin"
+    );
+    assert_allowed(response.headers(), "POST from the listed origin");
+    let response = send(
+        browser
+            .post(server.url("/logout"))
+            .header("origin", OTHER_ORIGIN),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "POST from another origin"
+    );
+    assert_not_allowed(response.headers(), "403 to another origin");
+    assert_eq!(index(&browser, server).await["data"]["counter"], 1);
+}
+
+// --- store down -------------------------------------------------------------------------------
+
+/// The core's 503 for a failing store, with the CORS header `CORS = *` puts on every
+/// response.
+async fn assert_unavailable(response: Response, what: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: not a 503"
+    );
+    assert_eq!(set_cookie(&response), None, "{what}: a cookie with the 503");
+    let headers = response.headers();
+    assert_eq!(
+        headers.get("retry-after").map(HeaderValue::as_bytes),
+        Some(&b"5"[..]),
+        "{what}"
+    );
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .map(HeaderValue::as_bytes),
+        Some(&b"*"[..]),
+        "{what}: CORS on the 503"
+    );
+    assert_eq!(
+        response.text().await.expect("a body"),
+        "session store unavailable: please retry shortly\n",
+        "{what}"
+    );
+}
+
+/// The store goes down: requests that need the session get the core's 503 (not a 500, not a
+/// 200 that lost its write), routes that do not still answer. It comes back: within 5 s the
+/// same session answers again, with exactly the writes made before the outage.
+///
+/// Memory cells take the store down with [`crate::outage::Outage`] (a `MemoryStore` that
+/// fails while switched off); Redis cells kill their private `redis-server` and start it
+/// again on the same port with the same data (`Redis::start_restartable`).
+pub async fn store_down_and_recovery(cell: &mut Cell) {
+    cell.fixture().make_breakable().await;
+    let server = cell.start().await;
+    let client = jar();
+    let origin = "https://a.example";
+    assert_eq!(index(&client, &server).await["data"]["counter"], 0);
+    let before = index(&client, &server).await;
+    assert_eq!(before["data"]["counter"], 1);
+
+    cell.fixture().take_down();
+    let response = send(client.get(server.url("/")).header("origin", origin)).await;
+    assert_unavailable(response, "GET / with a session").await;
+    let response = send(bare().get(server.url("/")).header("origin", origin)).await;
+    assert_unavailable(response, "GET / creating a session").await;
+    // (No `Origin` here: a cross-site POST with the cookie would be refused before the store.)
+    let response = send(
+        client
+            .post(server.url("/login"))
+            .form(&[("username", "alice"), ("password", "my-secret")]),
+    )
+    .await;
+    assert_unavailable(response, "POST /login").await;
+    assert_eq!(
+        text(send(client.get(server.url("/hi?foo=x"))).await).await,
+        (StatusCode::OK, "Hi x!".to_owned()),
+        "a route without session during the outage"
+    );
+
+    cell.fixture().bring_back().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let response = send(client.get(server.url("/"))).await;
+        if response.status() == StatusCode::OK {
+            break index_response(response).await;
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "while the store comes back"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "still 503 five seconds after the store came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after["sid"], before["sid"], "the session was lost");
+    assert_eq!(
+        after["data"]["counter"], 2,
+        "the 503s wrote something, or the writes before the outage were lost"
+    );
+    assert_eq!(after["user"], Value::Null, "the refused login stuck");
+    server.stop().await;
+}
+
+// --- locking ------------------------------------------------------------------------------------
+
+/// `session_locking = true`: 5 clients × 30 concurrent `GET /` on one session each see a
+/// different counter, 1 to 150, and the next visit sees 151.
+pub async fn locking(server: &Server) {
+    assert!(
+        server.config().session_locking,
+        "runs with session_locking = true"
+    );
+    const CLIENTS: usize = 5;
+    const REQUESTS: usize = 30;
+    let response = send(bare().get(server.url("/"))).await;
+    let cookie = cookie_pair(&set_cookie(&response).expect("GET / sets the session cookie"));
+    let first = index_response(response).await;
+    let url = server.url("/");
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (url, cookie, sid) = (url.clone(), cookie.clone(), first["sid"].clone());
+            tokio::spawn(async move {
+                let client = bare();
+                let mut seen = Vec::with_capacity(REQUESTS);
+                for _ in 0..REQUESTS {
+                    let body =
+                        index_response(send(client.get(&url).header(COOKIE, &cookie)).await).await;
+                    assert_eq!(body["sid"], sid);
+                    seen.push(body["data"]["counter"].as_u64().expect("a counter"));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        for counter in task.await.expect("a client task") {
+            assert!(seen.insert(counter), "counter {counter} seen twice");
+        }
+    }
+    let total = (CLIENTS * REQUESTS) as u64;
+    assert_eq!(seen, (1..=total).collect::<BTreeSet<u64>>());
+    let (_, last) = index_with_cookie(server, &cookie).await;
+    assert_eq!(last["data"]["counter"], total + 1);
+}
+
+// --- log lines ----------------------------------------------------------------------------------
+
+/// One line of canister's log layout, taken apart.
+#[derive(Debug)]
+pub struct LogLine<'a> {
+    /// `INFO`, `WARNING`, …
+    pub level: &'a str,
+    /// What is in the brackets: `MainThread`, or `<client ip>-<tag or ...>`.
+    pub context: &'a str,
+    /// The session tag of a request context (`None` for `...` and `MainThread`).
+    pub tag: Option<&'a str>,
+    /// The message after the three spaces.
+    pub message: &'a str,
+}
+
+/// Parses a line of canister's layout, which is this regex (written out by hand, the suite
+/// has no regex dependency):
+///
+/// ```text
+/// ^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\[(MainThread|[^\]]+-([A-Za-z0-9_-]{6}|\.\.\.))\]   (.*)$
+/// ```
+///
+/// with the level padded to 8 characters plus one space, as Python's `%(levelname)-8s`.
+pub fn parse_log_line(line: &str) -> Result<LogLine<'_>, String> {
+    let err = |why: &str| format!("{why}: {line:?}");
+    let stamp = line.get(..24).ok_or_else(|| err("too short"))?;
+    for (i, c) in stamp.bytes().enumerate() {
+        let ok = match i {
+            4 | 7 => c == b'-',
+            10 | 23 => c == b' ',
+            13 | 16 => c == b':',
+            19 => c == b',',
+            _ => c.is_ascii_digit(),
+        };
+        if !ok {
+            return Err(err("timestamp"));
+        }
+    }
+    let rest = &line[24..];
+    let level = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+        .into_iter()
+        .find(|level| rest.starts_with(level))
+        .ok_or_else(|| err("level"))?;
+    let padded = format!("{level:<8} [");
+    let rest = rest
+        .strip_prefix(padded.as_str())
+        .ok_or_else(|| err("level padding"))?;
+    let (context, message) = rest.split_once("]   ").ok_or_else(|| err("context"))?;
+    if context.contains(']') {
+        return Err(err("context"));
+    }
+    let tag = if context == "MainThread" {
+        None
+    } else {
+        split_context(context).ok_or_else(|| err("context tag"))?.1
+    };
+    Ok(LogLine {
+        level,
+        context,
+        tag,
+        message,
+    })
+}
+
+/// `client-tag` as `(client, Some(tag))`, `client-...` as `(client, None)`: the tag is the
+/// last 6 characters (base64url, so it may itself contain `-`).
+fn split_context(context: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(client) = context.strip_suffix("-...") {
+        return (!client.is_empty()).then_some((client, None));
+    }
+    let split = context.len().checked_sub(7)?;
+    let (client, tag) = (context.get(..split)?, context.get(split + 1..)?);
+    let is_tag = context.as_bytes()[split] == b'-'
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (is_tag && !client.is_empty()).then_some((client, Some(tag)))
+}
+
+/// The text of every `log.YYYY-MM-DD` file in `dir`, oldest first.
+fn read_logs(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("log."))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect()
+}
+
+/// The lines of one request: from its `METHOD url` line to its `Response:` line.
+fn request_lines<'l, 'a>(lines: &'l [LogLine<'a>], request: &str) -> Vec<&'l LogLine<'a>> {
+    let start = lines
+        .iter()
+        .position(|l| l.message == request)
+        .unwrap_or_else(|| panic!("no line {request:?} in the log"));
+    let client = split_context(lines[start].context).map(|(client, _)| client);
+    let mut out = Vec::new();
+    for line in &lines[start..] {
+        if split_context(line.context).map(|(client, _)| client) != client {
+            continue;
+        }
+        out.push(line);
+        if line.message.starts_with("Response: ") {
+            return out;
+        }
+    }
+    panic!("no Response line after {request:?}");
+}
+
+/// Requests logged at `INFO` to a `log_path`: once the server has stopped, every line has
+/// canister's layout, requests are logged with their URL (secret query values masked) and
+/// response, lines of a request with a session carry its 6-character tag (the same tag for
+/// the same session, another after login), and neither session ids, nor the Basic password,
+/// nor the `Authorization` header, nor a Bearer token appear.
+pub async fn log_lines(cell: &mut Cell) {
+    let dir = TempDir::new("log");
+    let mut config = cell.config().clone();
+    config.set("log_level", "INFO").expect("log_level");
+    config
+        .set("log_path", dir.path().to_str().expect("a UTF-8 temp path"))
+        .expect("log_path");
+    let server = cell.start_with(config).await;
+    let base = server.base().to_owned();
+    let client = jar();
+    let bearer_token = "tok.zq9Xw3RtY7uI1oP5aS8dF2gH6jK0lL4";
+
+    let first = index(&client, &server).await;
+    let second = index_response(send(client.get(server.url("/?foo=x"))).await).await;
+    assert_eq!(second["sid"], first["sid"]);
+    let basic = send(
+        client
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("my-secret")),
+    )
+    .await;
+    assert_eq!(basic.status(), StatusCode::OK);
+    let refused = send(
+        client
+            .get(server.url("/secret"))
+            .header(AUTHORIZATION, format!("Bearer {bearer_token}")),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let hi = send(client.get(server.url("/hi?foo=x&password=hunter2"))).await;
+    assert_eq!(hi.status(), StatusCode::OK);
+    let login = send(
+        client
+            .post(server.url("/login"))
+            .form(&[("username", "alice"), ("password", "my-secret")]),
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let third = index_response(send(client.get(server.url("/?foo=y"))).await).await;
+    assert_ne!(third["sid"], first["sid"]);
+    const REQUESTS: usize = 7;
+
+    server.stop().await;
+    // Stopping flushed the log; give the file system a moment all the same.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = read_logs(dir.path());
+        let responses = log.lines().filter(|l| l.contains("]   Response: ")).count();
+        if responses >= REQUESTS || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lines: Vec<LogLine<'_>> = log
+        .lines()
+        .map(|line| parse_log_line(line).unwrap_or_else(|e| panic!("layout: {e}")))
+        .collect();
+    let responses = lines
+        .iter()
+        .filter(|l| l.message.starts_with("Response: "))
+        .count();
+    assert_eq!(responses, REQUESTS, "Response lines in:\n{log}");
+
+    // No secrets.
+    let header = format!("Basic {}", base64(b"alice:my-secret"));
+    for (what, secret) in [
+        ("a session id", first["sid"].as_str().expect("sid")),
+        (
+            "the logged-in session id",
+            third["sid"].as_str().expect("sid"),
+        ),
+        ("the Basic password", "my-secret"),
+        ("the Authorization header", header.as_str()),
+        ("its credentials", &header["Basic ".len()..]),
+        ("a Bearer token", bearer_token),
+        ("a password in the query", "hunter2"),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{what} ({secret}) in the log:\n{log}"
+        );
+    }
+
+    // Requests with their URL and response.
+    let masked = format!("GET {base}/hi?foo=x&password=********");
+    assert!(
+        lines.iter().any(|l| l.message == masked),
+        "no line {masked:?} in:\n{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.message == "Logged in as: alice"),
+        "no login line in:\n{log}"
+    );
+
+    // Context tags: the first two requests share a session, hence a tag; after login another.
+    let tag_of = |request: &str| {
+        let request_lines = request_lines(&lines, request);
+        let last = request_lines.last().expect("a response line");
+        last.tag
+            .unwrap_or_else(|| panic!("no session tag on {request:?}: {last:?}"))
+            .to_owned()
+    };
+    let tag = tag_of(&format!("GET {base}/"));
+    assert_eq!(tag_of(&format!("GET {base}/?foo=x")), tag);
+    let after_login = tag_of(&format!("GET {base}/?foo=y"));
+    assert_ne!(after_login, tag, "the tag did not change with the id");
+    for sid in [&first["sid"], &third["sid"]] {
+        let sid = sid.as_str().expect("sid");
+        assert!(
+            !sid.contains(&tag) && !sid.contains(&after_login),
+            "tag from the id"
+        );
+    }
+    assert!(lines
+        .iter()
+        .all(|l| l.context == "MainThread" || l.context.starts_with("127.0.0.1-")));
+    assert!(lines.iter().any(|l| l.level == "INFO"));
 }

@@ -1,5 +1,8 @@
 //! Every scenario on every adapter × store, and one session shared by all adapters over one
 //! Redis.
+//!
+//! `name => expression`: the scenario runs with that configuration instead of
+//! `tests::config()`.
 
 tests::conformance! {
     counter,
@@ -12,6 +15,22 @@ tests::conformance! {
     cors_preflight,
     cors_headers,
     csrf,
+    expiry => tests::config_with(&[("session_timeout", "1")]),
+    sliding_expiry => tests::config_with(&[("session_timeout", "1")]),
+    basic_sha256 => tests::config_with(&[
+        ("auth_basic_encryption", "sha256"),
+        ("auth_basic_password", tests::scenarios::MY_SECRET_SHA256),
+    ]),
+    basic_malformed,
+    jwt_valid => tests::scenarios::jwt_config(),
+    jwt_refused => tests::scenarios::jwt_config(),
+    auth_remember => tests::config_with(&[("auth_remember", "true")]),
+    params_garbage,
+    index_garbage_query,
+    cors_origin_list => tests::scenarios::cors_config(),
+    store_down_and_recovery,
+    locking => tests::config_with(&[("session_locking", "true")]),
+    log_lines,
 }
 
 /// A session created through axum is read and incremented through Rocket and warp, then
