@@ -1,0 +1,115 @@
+//! `config`: the INI reader ([`parse_ini`], [`Config::from_ini_str`]) and what an accepted
+//! configuration builds.
+//!
+//! Input: the text of a configuration file (lossy UTF-8).
+//!
+//! Checked: a text `Config::from_ini_str` accepts is valid INI; entries have lowercase,
+//! trimmed, non-empty keys on increasing lines; the configuration prints (Debug, Display,
+//! banner) without panicking; an accepted configuration without a public key file builds an
+//! engine (or refuses with an error), and that engine sets a well-formed cookie when a
+//! handler writes and finds the session again on the next request (unless the timeout
+//! rounds to zero).
+
+use bytes::Bytes;
+use canister_core::config::parse_ini;
+use canister_core::log::banner_lines;
+use canister_core::{Canister, Config, Entry, Finish, TestClock};
+use http::{header, Request, Response};
+
+use super::common::{block_on, set_cookie, SetCookie};
+
+/// One GET carrying `cookie` (if any), reading and writing the session; returns whether the
+/// session held `"n"` and the response's cookie.
+fn round<A: canister_core::Authenticator>(
+    engine: &Canister<canister_core::MemoryStore, A, ()>,
+    name: &str,
+    cookie: Option<&str>,
+) -> (bool, SetCookie) {
+    let mut request = Request::get("http://localhost:8080/");
+    if let Some(id) = cookie {
+        request = request.header(header::COOKIE, format!("{name}={id}"));
+    }
+    let Ok(request) = request.body(()) else {
+        panic!("request refused");
+    };
+    let (parts, ()) = request.into_parts();
+    let visit = match block_on(engine.enter(&parts, None)) {
+        Entry::Proceed(visit) => visit,
+        Entry::Respond(response) => panic!("a plain GET answered {}", response.status()),
+    };
+    let Ok(session) = block_on(visit.session()) else {
+        panic!("memory store failed");
+    };
+    let found = session.get::<i64>("n").is_some();
+    if let Err(error) = session.insert("n", 1) {
+        panic!("insert: {error}");
+    }
+    let (mut response, _) = Response::new(Bytes::new()).into_parts();
+    match block_on(engine.finish(visit, &mut response)) {
+        Finish::Keep => {}
+        Finish::ReplaceBody(body) => panic!("memory store failed: {body:?}"),
+    }
+    (found, set_cookie(&response.headers, name))
+}
+
+/// The target.
+pub(crate) fn run(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let entries = parse_ini(&text, "fuzz");
+    let config = Config::from_ini_str(&text);
+    let entries = match (entries, &config) {
+        (Ok(entries), _) => entries,
+        (Err(_), Ok(_)) => panic!("configuration accepted from invalid INI"),
+        (Err(error), Err(_)) => {
+            let _ = error.to_string();
+            return;
+        }
+    };
+    let mut last = 0;
+    for entry in &entries {
+        assert!(!entry.key.is_empty(), "empty key");
+        assert_eq!(
+            entry.key,
+            entry.key.to_ascii_lowercase(),
+            "key not lowercased"
+        );
+        assert_eq!(entry.key, entry.key.trim(), "key not trimmed");
+        assert!(entry.line > last, "lines out of order");
+        last = entry.line;
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            let _ = error.to_string();
+            return;
+        }
+    };
+    let _ = format!("{config:?}{config}");
+    let _ = banner_lines(&config);
+    if config.auth_jwt_public_key.is_some() {
+        // Would read a file named by the input.
+        return;
+    }
+    let name = config.session_cookie.clone();
+    let ttl = config.session_timeout;
+    let engine = Canister::builder()
+        .config(config)
+        .log_sink(())
+        .clock(TestClock::new())
+        .build();
+    let Ok(engine) = engine else {
+        return;
+    };
+    let (_, made) = round(&engine, &name, None);
+    let SetCookie::Set(id) = made else {
+        panic!("a write to a new session set no cookie: {made:?}");
+    };
+    let (found, again) = round(&engine, &name, Some(&id));
+    if ttl.is_none_or(|ttl| !ttl.is_zero()) {
+        assert!(found, "the session was not found on the next request");
+        assert!(
+            matches!(again, SetCookie::Set(ref same) if *same == id),
+            "the next request changed the cookie: {again:?}"
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! `cors_csrf`: CORS preflights and response headers, and the CSRF refusal, through `enter`
+//! and `finish` on arbitrary `Origin`, `Sec-Fetch-Site`, `Referer`, `Host`, forwarding headers
+//! and methods.
+//!
+//! Input: first byte picks one of five configurations (`0` to `4` in text seeds: CORS off,
+//! `*` or a list, with or without credentials, CSRF on or off, trusted origins, another
+//! cookie name); then lines: the method, the URI, and `name: value` headers.
+//!
+//! Checked against a model written from the documentation: a 204 preflight exactly for
+//! `OPTIONS` with `Access-Control-Request-Method` from an allowed origin, with the right
+//! headers; a 403 exactly for an unsafe method carrying the session cookie from another site
+//! (`Sec-Fetch-Site: cross-site`, or no `Sec-Fetch-Site` and an `Origin` that is not the
+//! request's own) whose origin is not trusted; otherwise the request proceeds, and the
+//! response's `Access-Control-Allow-Origin` is `*`, the listed origin echoed, or absent, never
+//! `*` with credentials, never an origin that is not listed.
+
+use std::sync::OnceLock;
+
+use canister_core::{Canister, Entry, Finish, MemoryStore};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+
+use super::common::{block_on, config};
+
+/// What the model knows of a configuration.
+struct Case {
+    engine: Canister<MemoryStore, (), ()>,
+    any: bool,
+    list: &'static [&'static str],
+    credentials: bool,
+    csrf: bool,
+    trusted: &'static [&'static str],
+    cookie: &'static str,
+}
+
+impl Case {
+    fn cors_on(&self) -> bool {
+        self.any || !self.list.is_empty()
+    }
+
+    fn listed(&self, origin: &str) -> bool {
+        self.list.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Whether an origin header gets `Access-Control-Allow-Origin`.
+    fn allowed(&self, origin: Option<&HeaderValue>) -> bool {
+        self.any
+            || origin
+                .and_then(|o| o.to_str().ok())
+                .is_some_and(|o| self.listed(o))
+    }
+
+    fn trusted(&self, origin: &str) -> bool {
+        origin != "null"
+            && (self.trusted.iter().any(|t| t.eq_ignore_ascii_case(origin)) || self.listed(origin))
+    }
+}
+
+fn cases() -> &'static [Case] {
+    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let case = |ini: &str,
+                    any: bool,
+                    list: &'static [&'static str],
+                    credentials: bool,
+                    csrf: bool,
+                    trusted: &'static [&'static str],
+                    cookie: &'static str| {
+            let engine = Canister::builder()
+                .config(config(ini))
+                .store(MemoryStore::new())
+                .authenticator(())
+                .log_sink(())
+                .build();
+            match engine {
+                Ok(engine) => Case {
+                    engine,
+                    any,
+                    list,
+                    credentials,
+                    csrf,
+                    trusted,
+                    cookie,
+                },
+                Err(error) => panic!("cors fixture: {error}"),
+            }
+        };
+        vec![
+            case("", false, &[], false, true, &[], "session_id"),
+            case(
+                "cors = https://app.example, http://localhost:8080\ncors_credentials = true\n\
+                 csrf_trusted_origins = https://trusted.example\n",
+                false,
+                &["https://app.example", "http://localhost:8080"],
+                true,
+                true,
+                &["https://trusted.example"],
+                "session_id",
+            ),
+            case("cors = *\n", true, &[], false, true, &[], "session_id"),
+            case(
+                "cors = https://app.example\ncsrf = false\ncors_headers = x-token, content-type\n\
+                 cors_expose_headers = x-total\ncors_max_age = 600\n",
+                false,
+                &["https://app.example"],
+                false,
+                false,
+                &[],
+                "session_id",
+            ),
+            case(
+                "session_cookie = sid\ncors = https://app.example\n\
+                 csrf_trusted_origins = https://partner.example, http://[::1]:8080\n",
+                false,
+                &["https://app.example"],
+                false,
+                true,
+                &["https://partner.example", "http://[::1]:8080"],
+                "sid",
+            ),
+        ]
+    })
+}
+
+/// Whether the request carries a cookie called `name` (whatever its value).
+fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .any(|(n, _)| n.trim() == name)
+}
+
+/// Whether the request came over https: URI scheme, else `X-Forwarded-Proto`'s first value
+/// (when readable), else a `proto=https` in the first element of `Forwarded`.
+fn https(parts: &Parts) -> bool {
+    if parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        return true;
+    }
+    let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(proto) = text("x-forwarded-proto") {
+        let first = proto.split(',').next().unwrap_or("");
+        return first.trim().eq_ignore_ascii_case("https");
+    }
+    let Some(forwarded) = text("forwarded") else {
+        return false;
+    };
+    let first = forwarded.split(',').next().unwrap_or("");
+    first.split(';').any(|pair| {
+        let Some((k, v)) = pair.split_once('=') else {
+            return false;
+        };
+        k.trim().eq_ignore_ascii_case("proto")
+            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+    })
+}
+
+/// The request's own origin: its scheme and host (URI authority, else `Host`).
+fn own_origin(parts: &Parts) -> Option<String> {
+    let host = match parts.uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => parts.headers.get(header::HOST)?.to_str().ok()?,
+    };
+    let scheme = if https(parts) { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Whether the model refuses the request as a CSRF.
+fn csrf_refuses(case: &Case, parts: &Parts) -> bool {
+    let safe = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if !case.csrf || safe || !has_cookie(&parts.headers, case.cookie) {
+        return false;
+    }
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("(not ascii)"));
+    match parts
+        .headers
+        .get("sec-fetch-site")
+        .map(HeaderValue::as_bytes)
+    {
+        Some(b"cross-site") => !origin.is_some_and(|o| case.trusted(o)),
+        Some(_) => false,
+        None => match origin {
+            None => false,
+            Some(o) => {
+                let same = own_origin(parts).is_some_and(|own| own.eq_ignore_ascii_case(o));
+                !same && !case.trusted(o)
+            }
+        },
+    }
+}
+
+/// Checks the CORS headers of a response that is not a preflight.
+fn check_cors(case: &Case, origin: Option<&HeaderValue>, headers: &HeaderMap) {
+    let allow = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+    let credentials = headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    let vary_origin = headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"origin"));
+    if !case.cors_on() {
+        assert!(
+            allow.is_none() && credentials.is_none() && !vary_origin,
+            "CORS is off"
+        );
+        return;
+    }
+    if case.any {
+        assert_eq!(
+            allow.map(HeaderValue::as_bytes),
+            Some(&b"*"[..]),
+            "CORS = *"
+        );
+        assert!(credentials.is_none(), "credentials with *");
+        return;
+    }
+    assert!(
+        vary_origin,
+        "a listed-origins response without Vary: Origin"
+    );
+    if case.allowed(origin) {
+        assert_eq!(allow, origin, "the listed origin is not echoed");
+        assert_eq!(
+            credentials.is_some(),
+            case.credentials,
+            "Access-Control-Allow-Credentials"
+        );
+    } else {
+        assert!(allow.is_none(), "an unlisted origin allowed");
+        assert!(credentials.is_none(), "credentials for an unlisted origin");
+    }
+}
+
+/// Builds the request of an input, or `None` when `http` refuses a part of it.
+fn request(data: &[u8]) -> Option<Parts> {
+    let mut lines = super::common::lines(data);
+    let method = Method::from_bytes(lines.next()?).ok()?;
+    let uri = http::Uri::try_from(lines.next().unwrap_or(b"/")).ok()?;
+    let mut request = Request::builder().method(method).uri(uri);
+    for line in lines.take(32) {
+        let (name, value) = super::common::split_once(line, b":");
+        let name = HeaderName::from_bytes(name).ok()?;
+        let value = value.unwrap_or_default();
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        request = request.header(name, HeaderValue::from_bytes(value).ok()?);
+    }
+    Some(request.body(()).ok()?.into_parts().0)
+}
+
+/// The target.
+pub(crate) fn run(data: &[u8]) {
+    let Some((&choice, rest)) = data.split_first() else {
+        return;
+    };
+    let choice = if choice.is_ascii_digit() {
+        choice - b'0'
+    } else {
+        choice
+    };
+    let case = &cases()[usize::from(choice) % cases().len()];
+    let Some(parts) = request(rest) else {
+        return;
+    };
+    let origin = parts.headers.get(header::ORIGIN);
+    let preflight = case.cors_on()
+        && parts.method == Method::OPTIONS
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && origin.is_some()
+        && case.allowed(origin);
+    let refused = !preflight && csrf_refuses(case, &parts);
+
+    match block_on(case.engine.enter(&parts, None)) {
+        Entry::Respond(response) => {
+            if response.status() == StatusCode::NO_CONTENT {
+                assert!(preflight, "an unexpected preflight answer");
+                let headers = response.headers();
+                let allow = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+                if case.any {
+                    assert_eq!(allow.map(HeaderValue::as_bytes), Some(&b"*"[..]));
+                } else {
+                    assert_eq!(allow, origin, "preflight: the origin is not echoed");
+                }
+                assert!(headers.contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
+                assert_eq!(
+                    headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
+                    case.credentials,
+                    "preflight credentials"
+                );
+            } else {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::FORBIDDEN,
+                    "unexpected answer"
+                );
+                assert!(refused, "a CSRF refusal the model does not expect");
+                check_cors(case, origin, response.headers());
+            }
+        }
+        Entry::Proceed(visit) => {
+            assert!(!preflight, "an allowed preflight was not answered");
+            assert!(
+                !refused,
+                "a cross-site unsafe request with the cookie went through"
+            );
+            let (mut response, ()) = Response::new(()).into_parts();
+            match block_on(case.engine.finish(visit, &mut response)) {
+                Finish::Keep => {}
+                Finish::ReplaceBody(body) => panic!("memory store failed: {body:?}"),
+            }
+            check_cors(case, origin, &response.headers);
+        }
+    }
+}
