@@ -153,9 +153,14 @@ where
         let visit = visit(request.extensions()).ok_or_else(not_installed)?;
         let query = request.uri().query().map(str::to_owned);
         let content_type = request.headers().get(CONTENT_TYPE).cloned();
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        // Only forms and multipart bodies are decoded: leave any other body unread.
+        let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+            Bytes::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?
+        } else {
+            Bytes::new()
+        };
         visit
             .params(query.as_deref(), content_type.as_ref(), body)
             .await

@@ -8,12 +8,13 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-use canister_core::{AuthOutcome, Authenticator, Canister, Config, LogSink, SessionStore};
+use canister_core::session::Data;
+use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
 use canister_rocket::{CanisterFairing, Params, Session, User};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
 use rocket::{get, post, routes, Build, Rocket};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
 struct Index {
@@ -32,18 +33,30 @@ struct Login {
     password: String,
 }
 
+/// The body of `/` (a typed struct: no intermediate `serde_json::Value` per request).
+#[derive(Serialize)]
+struct IndexBody<'a> {
+    claims: Option<&'a Claims>,
+    data: Data,
+    foo: Option<String>,
+    sid: String,
+    user: Option<&'a str>,
+}
+
 #[get("/")]
 fn index(session: Session, user: Option<User>, params: Params<Index>) -> (ContentType, String) {
     let counter = session.get("counter").map_or(0, |n: i64| n + 1);
     let _ = session.insert("counter", counter);
-    let body = serde_json::json!({
-        "sid": session.id(),
-        "user": user.as_ref().map(|u| u.name()),
-        "claims": user.as_ref().and_then(|u| u.claims()),
-        "data": session.data(),
-        "foo": params.into_inner().foo,
-    });
-    (ContentType::JSON, body.to_string())
+    let body = IndexBody {
+        claims: user.as_ref().and_then(|u| u.claims()),
+        data: session.data(),
+        foo: params.into_inner().foo,
+        sid: session.id(),
+        user: user.as_ref().map(|u| u.name()),
+    };
+    // Maps of strings to JSON values always serialize.
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    (ContentType::JSON, body)
 }
 
 fn greet(hi: Hi) -> String {

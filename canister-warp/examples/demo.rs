@@ -9,10 +9,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use canister_core::{AuthOutcome, Authenticator, Canister, Config, LogSink, SessionStore};
+use canister_core::session::Data;
+use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
 use canister_warp::{Session, User, Warp};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -42,6 +42,16 @@ struct Login {
     password: String,
 }
 
+/// The body of `/` (a typed struct: no intermediate `serde_json::Value` per request).
+#[derive(Serialize)]
+struct IndexBody<'a> {
+    claims: Option<&'a Claims>,
+    data: Data,
+    foo: Option<String>,
+    sid: String,
+    user: Option<&'a str>,
+}
+
 /// The demo's routes, wrapped by `canister`.
 pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
     canister: &Warp<S, A, L>,
@@ -57,13 +67,13 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
             if session.insert("counter", counter).is_err() {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
-            warp::reply::json(&json!({
-                "sid": session.id(),
-                "user": user.as_ref().map(User::name),
-                "claims": user.as_ref().and_then(User::claims),
-                "data": session.data(),
-                "foo": query.foo,
-            }))
+            warp::reply::json(&IndexBody {
+                claims: user.as_ref().and_then(User::claims),
+                data: session.data(),
+                foo: query.foo,
+                sid: session.id(),
+                user: user.as_ref().map(User::name),
+            })
             .into_response()
         });
 

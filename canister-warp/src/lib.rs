@@ -257,7 +257,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .and(warp::body::stream())
             .and_then(
                 |visit: Visit, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
-                    let body = read_body(body, PARAMS_BODY_LIMIT).await?;
+                    // Only forms and multipart bodies are decoded: leave any other unread.
+                    let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+                        read_body(body, PARAMS_BODY_LIMIT).await?
+                    } else {
+                        Bytes::new()
+                    };
                     visit
                         .params::<T>(query.as_deref(), content_type.as_ref(), body)
                         .await

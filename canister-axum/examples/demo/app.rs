@@ -7,9 +7,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use canister_axum::{CanisterLayer, Params, Session, User};
-use canister_core::{AuthOutcome, Authenticator, Canister, LogSink, SessionStore};
-use serde::Deserialize;
-use serde_json::json;
+use canister_core::session::Data;
+use canister_core::{AuthOutcome, Authenticator, Canister, Claims, LogSink, SessionStore};
+use serde::{Deserialize, Serialize};
 
 /// The demo's routes behind `CanisterLayer`.
 pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
@@ -37,6 +37,16 @@ struct Index {
     foo: Option<String>,
 }
 
+/// The body of `/` (a typed struct: no intermediate `serde_json::Value` per request).
+#[derive(Serialize)]
+struct IndexBody<'a> {
+    claims: Option<&'a Claims>,
+    data: Data,
+    foo: Option<String>,
+    sid: String,
+    user: Option<&'a str>,
+}
+
 async fn index(
     session: Session,
     user: Option<User>,
@@ -45,13 +55,14 @@ async fn index(
     let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
     // An i64 always serializes.
     let _ = session.insert("counter", counter);
-    Json(json!({
-        "sid": session.id(),
-        "user": user.as_ref().map(|u| u.name()),
-        "claims": user.as_ref().and_then(|u| u.claims()),
-        "data": session.data(),
-        "foo": query.foo,
-    }))
+    Json(IndexBody {
+        claims: user.as_ref().and_then(|u| u.claims()),
+        data: session.data(),
+        foo: query.foo,
+        sid: session.id(),
+        user: user.as_ref().map(|u| u.name()),
+    })
+    .into_response()
 }
 
 #[derive(Deserialize)]

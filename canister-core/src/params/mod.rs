@@ -35,6 +35,45 @@ pub struct ParamMap {
     pairs: Vec<(String, String)>,
 }
 
+/// The body types [`ParamMap::from_parts`] decodes.
+enum BodyKind {
+    Form,
+    Multipart,
+}
+
+fn body_kind(content_type: &str) -> Option<BodyKind> {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Some(BodyKind::Form)
+    } else if mime.eq_ignore_ascii_case("multipart/form-data") {
+        Some(BodyKind::Multipart)
+    } else {
+        None
+    }
+}
+
+/// Whether [`ParamMap::from_parts`] reads the body of a request with this `Content-Type`
+/// (url-encoded form or multipart); for any other request adapters need not read the body
+/// and may pass an empty one.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::params::decodes_body;
+/// use http::HeaderValue;
+///
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("multipart/form-data; boundary=x"))));
+/// assert!(!decodes_body(Some(&HeaderValue::from_static("application/json"))));
+/// assert!(!decodes_body(None));
+/// ```
+pub fn decodes_body(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|c| c.to_str().ok())
+        .and_then(body_kind)
+        .is_some()
+}
+
 impl ParamMap {
     /// Decodes a query string alone.
     ///
@@ -64,14 +103,11 @@ impl ParamMap {
         let Some(ct) = content_type.and_then(|c| c.to_str().ok()) else {
             return Ok(map);
         };
-        let mime = ct.split(';').next().unwrap_or("").trim();
         let mut body_pairs = Vec::new();
-        if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            decode_urlencoded(&body, &mut body_pairs)?;
-        } else if mime.eq_ignore_ascii_case("multipart/form-data") {
-            decode_multipart(ct, body, &mut body_pairs).await?;
-        } else {
-            return Ok(map);
+        match body_kind(ct) {
+            Some(BodyKind::Form) => decode_urlencoded(&body, &mut body_pairs)?,
+            Some(BodyKind::Multipart) => decode_multipart(ct, body, &mut body_pairs).await?,
+            None => return Ok(map),
         }
         map.pairs
             .retain(|(k, _)| !body_pairs.iter().any(|(bk, _)| bk == k));

@@ -30,7 +30,9 @@ impl SessionId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             // the last character carries 2 padding bits that must be zero
-            && URL_SAFE_NO_PAD.decode(value).is_ok();
+            && URL_SAFE_NO_PAD
+                .decode_slice(value, &mut [0u8; 32])
+                .is_ok_and(|n| n == 32);
         well_formed.then(|| Self(value.to_owned()))
     }
 
