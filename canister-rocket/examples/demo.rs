@@ -99,6 +99,21 @@ async fn login(session: Session, form: Params<Login>) -> (Status, String) {
     (Status::Ok, message)
 }
 
+#[derive(Deserialize)]
+struct Set {
+    key: String,
+    value: String,
+}
+
+#[post("/set", data = "<form>")]
+fn set(session: Session, form: Params<Set>) -> (ContentType, String) {
+    let Set { key, value } = form.into_inner();
+    // A String always serializes, and so does the map of JSON values.
+    let _ = session.insert(&key, value);
+    let body = serde_json::to_string(&session.data()).unwrap_or_default();
+    (ContentType::JSON, body)
+}
+
 #[post("/logout")]
 fn logout(session: Session) -> &'static str {
     session.logout();
@@ -126,7 +141,10 @@ where
 {
     rocket::custom(config)
         .attach(CanisterFairing::new(canister))
-        .mount("/", routes![index, hi_get, hi_post, secret, login, logout])
+        .mount(
+            "/",
+            routes![index, hi_get, hi_post, secret, login, logout, set],
+        )
 }
 
 async fn serve<S, A, L>(canister: Canister<S, A, L>, addr: SocketAddr) -> ExitCode

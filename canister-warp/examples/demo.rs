@@ -31,6 +31,12 @@ struct Foo {
 }
 
 #[derive(Debug, Deserialize)]
+struct Set {
+    key: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
 struct Hi {
     foo: String,
     bar: Option<String>,
@@ -61,7 +67,7 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
         .and(warp::get())
         .and(canister.session())
         .and(canister.optional_user())
-        .and(warp::query::<Foo>())
+        .and(canister.params::<Foo>())
         .map(|session: Session, user: Option<User>, query: Foo| {
             let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
             if session.insert("counter", counter).is_err() {
@@ -121,7 +127,17 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
             "Logged out".to_owned()
         });
 
-    canister.wrap(index.or(hi).or(secret).or(login).or(logout))
+    let set = warp::path!("set")
+        .and(warp::post())
+        .and(canister.session())
+        .and(canister.params::<Set>())
+        .map(|session: Session, set: Set| {
+            // A String always serializes.
+            let _ = session.insert(&set.key, set.value);
+            warp::reply::json(&session.data()).into_response()
+        });
+
+    canister.wrap(index.or(hi).or(secret).or(login).or(logout).or(set))
 }
 
 /// Serves the demo on `listener` until `shutdown` completes, then flushes the logs.

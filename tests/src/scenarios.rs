@@ -1204,6 +1204,47 @@ pub async fn locking(server: &Server) {
     assert_eq!(last["data"]["counter"], total + 1);
 }
 
+/// 200 clients write 200 different keys of one session at once (`POST /set`, no locking):
+/// every key is kept (saves are per key, never whole-record last-write-wins).
+pub async fn concurrent_writers(server: &Server) {
+    const CLIENTS: usize = 200;
+    let response = send(bare().get(server.url("/"))).await;
+    let cookie = cookie_pair(&set_cookie(&response).expect("GET / sets the session cookie"));
+    let url = server.url("/set");
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (url, cookie) = (url.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let key = format!("k{i}");
+                let value = format!("v{i}");
+                let response = send(
+                    bare()
+                        .post(&url)
+                        .header(COOKIE, &cookie)
+                        .form(&[("key", key.as_str()), ("value", value.as_str())]),
+                )
+                .await;
+                assert_eq!(response.status(), StatusCode::OK, "POST /set {key}");
+                let data: Value = response.json().await.expect("JSON from POST /set");
+                // Each answer shows at least its own write.
+                assert_eq!(data[&key], value.as_str(), "{data}");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a client task");
+    }
+    let (_, last) = index_with_cookie(server, &cookie).await;
+    for i in 0..CLIENTS {
+        assert_eq!(
+            last["data"][format!("k{i}")],
+            format!("v{i}"),
+            "key k{i} lost"
+        );
+    }
+    assert_eq!(last["data"]["counter"], 1);
+}
+
 // --- log lines ----------------------------------------------------------------------------------
 
 /// One line of canister's log layout, taken apart.

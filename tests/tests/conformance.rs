@@ -30,6 +30,7 @@ tests::conformance! {
     cors_origin_list => tests::scenarios::cors_config(),
     store_down_and_recovery,
     locking => tests::config_with(&[("session_locking", "true")]),
+    concurrent_writers,
     log_lines,
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
         .route("/secret", get(secret))
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/set", post(set))
         .layer(CanisterLayer::new(canister))
 }
 
@@ -109,6 +110,18 @@ async fn login(session: Session, Params(form): Params<Login>) -> impl IntoRespon
     let body = format!("Logged in as {}", user.name());
     session.login(user);
     text(StatusCode::OK, body)
+}
+
+#[derive(Deserialize)]
+struct Set {
+    key: String,
+    value: String,
+}
+
+async fn set(session: Session, Params(set): Params<Set>) -> impl IntoResponse {
+    // A String always serializes.
+    let _ = session.insert(&set.key, set.value);
+    Json(session.data())
 }
 
 async fn logout(session: Session) -> impl IntoResponse {
