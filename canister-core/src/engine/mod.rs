@@ -516,7 +516,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 match current {
                     Some(new_id) if &new_id != old_id => {
                         let record = state.record.clone();
-                        if store.cycle(old_key, &new_id.key(), &record, ttl).await? {
+                        let new_key = new_id.key();
+                        if store.cycle(old_key, &new_key, &record, ttl).await? {
+                            // The response line names the session the cookie now carries.
+                            state.tag = Some(crate::session::tag_of(&new_key));
                             Ok(CookieAction::Set(new_id))
                         } else {
                             inner.sink.log(&context, &Event::SessionEndedConcurrently);

@@ -1022,6 +1022,34 @@ async fn logs_never_carry_the_session_id_and_use_the_tag() {
 }
 
 #[tokio::test]
+async fn the_response_line_of_a_login_names_the_new_session() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let before = id_of(&cookie_of(&first).unwrap());
+    let after = login(&h, Some(&before), "alice").await;
+    let tag = |id: &str| {
+        let key = crate::session::SessionId::parse(id).unwrap().key();
+        String::from_utf8(crate::session::tag_of(&key).to_vec()).unwrap()
+    };
+    let text = h.log_text();
+    let login_lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("POST /login"))
+        .collect();
+    let response = login_lines
+        .iter()
+        .find(|l| l.contains("Response: 200"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(response.contains(&format!("-{}]", tag(&after))), "{text}");
+    assert!(
+        login_lines
+            .iter()
+            .any(|l| l.contains(&format!("-{}] Session found", tag(&before)))),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn slow_responses_are_warnings() {
     let h = harness("log_slow_ms = 1000");
     let clock = h.clock.clone();
