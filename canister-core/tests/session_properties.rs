@@ -1,5 +1,6 @@
-//! Property test: any interleaving of visits, writes, logins, logouts, destroys and clock
-//! jumps on one browser's session keeps the engine's invariants.
+//! Property test: any interleaving of visits, writes, overlapping writes of different keys,
+//! logins, logouts, destroys and clock jumps on one browser's session keeps the engine's
+//! invariants.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::collections::BTreeMap;
@@ -18,6 +19,9 @@ enum Op {
     /// Writes `key`, but the handler takes this many seconds: the session may expire between
     /// its load and its save (the save must then not bring it back).
     SlowWrite(u8, u16),
+    /// Writes key `.0`, while another request of the same browser, started after this one
+    /// loaded the session, writes key `.1` and finishes first: both writes are kept.
+    Overlap(u8, u8),
     /// Reads only.
     Read,
     Login(u8),
@@ -31,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..4).prop_map(Op::Write),
         2 => (0u8..4, 50u16..150).prop_map(|(k, s)| Op::SlowWrite(k, s)),
+        2 => (0u8..2, 2u8..4).prop_map(|(a, b)| Op::Overlap(a, b)),
         2 => Just(Op::Read),
         1 => (0u8..3).prop_map(Op::Login),
         1 => Just(Op::Logout),
@@ -110,6 +115,25 @@ proptest! {
                         model = Model::default();
                     } else {
                         model.data.insert(format!("k{k}"), counter);
+                    }
+                }
+                Op::Overlap(a, b) => {
+                    counter += 1;
+                    session.insert(&format!("k{a}"), counter).unwrap();
+                    model.data.insert(format!("k{a}"), counter);
+                    if let (true, Some(id)) = (model.alive, &cookie) {
+                        let parts = Request::get("/").header(header::COOKIE, format!("session_id={id}")).body(()).unwrap().into_parts().0;
+                        let Entry::Proceed(other) = canister.enter(&parts, None).now_or_never().unwrap() else { panic!() };
+                        let second = other.session().now_or_never().unwrap().unwrap();
+                        // It loaded before the first request saved: it does not see key a.
+                        let key_a = format!("k{a}");
+                        prop_assert!(second.get::<i64>(&key_a) != Some(counter));
+                        counter += 1;
+                        second.insert(&format!("k{b}"), counter).unwrap();
+                        model.data.insert(format!("k{b}"), counter);
+                        let (mut res, _) = Response::new(Bytes::new()).into_parts();
+                        let finished = canister.finish(other, &mut res).now_or_never().unwrap();
+                        prop_assert!(matches!(finished, Finish::Keep));
                     }
                 }
                 Op::Read | Op::Wait(_) => {}
