@@ -2,19 +2,15 @@
 //!
 //! Usage: `bare_axum ADDR` (default `127.0.0.1:8090`); prints `listening on http://ADDR`.
 
-use std::io::Write;
-
 use axum::routing::get;
 use axum::Router;
+use canister_bench::{announce, bind_arg, HELLO};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let bind = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8090".to_owned());
+    let bind = bind_arg("127.0.0.1:8090");
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    let app = Router::new().route("/", get(|| async { "Hello, World!" }));
-    println!("listening on http://{}", listener.local_addr()?);
-    std::io::stdout().flush()?;
+    let app = Router::new().route("/", get(|| async { HELLO }));
+    announce(listener.local_addr()?)?;
     axum::serve(listener, app).await
 }
