@@ -158,6 +158,9 @@ pub struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     config: Option<Config>,
+    /// The log [`Cell::start_with`] turned on for a scenario that runs without one, and the
+    /// secrets that must not be in it: checked by [`stop`](Self::stop).
+    audit: Option<(TempDir, Vec<String>)>,
 }
 
 impl Server {
@@ -173,6 +176,7 @@ impl Server {
             stop: Some(stop),
             task,
             config: None,
+            audit: None,
         }
     }
 
@@ -195,6 +199,9 @@ impl Server {
             "{} did not stop cleanly within 10 s: {stopped:?}",
             self.base
         );
+        if let Some((dir, secrets)) = self.audit.take() {
+            audit_log(dir.path(), &secrets);
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -215,6 +222,46 @@ impl Drop for Server {
         }
         self.task.abort();
     }
+}
+
+/// Panics if a log file in `dir` holds a session id (43 characters of base64url standing
+/// alone: canister's ids have no other shape), any of `secrets` (as a whole word when it is
+/// one), or no line at all (a log that was never written proves nothing).
+pub fn audit_log(dir: &Path, secrets: &[String]) {
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir).expect("the audited log directory") {
+        let path = entry.expect("a log file").path();
+        let text = std::fs::read_to_string(&path).expect("a readable log file");
+        let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        for line in text.lines() {
+            lines += 1;
+            for secret in secrets {
+                // A secret made of word characters is looked for as a whole word (a
+                // `password` would be found in the banner's `auth_basic_password`), any
+                // other anywhere.
+                let found = if secret.chars().all(is_word_char) {
+                    line.split(|c: char| !is_word_char(c))
+                        .any(|word| word == secret)
+                } else {
+                    line.contains(secret.as_str())
+                };
+                assert!(
+                    !found,
+                    "a configured secret reached the log ({}): {line}",
+                    path.display()
+                );
+            }
+            let id_like = line
+                .split(|c: char| !is_word_char(c))
+                .find(|word| word.len() == 43);
+            assert!(
+                id_like.is_none(),
+                "something shaped like a session id reached the log ({}): {line}",
+                path.display()
+            );
+        }
+    }
+    assert!(lines > 0, "the audited log in {} is empty", dir.display());
 }
 
 /// What an adapter provides to the suite.
@@ -460,9 +507,33 @@ impl Cell {
     }
 
     /// Starts the adapter's demo with `config` on the cell's store.
+    ///
+    /// A configuration without a log (`log_level = DISABLED`, the suite's default) gets one:
+    /// DEBUG into a directory of its own, which [`Server::stop`] scans for session ids and
+    /// the configuration's secrets of 8 characters or more ([`audit_log`]), so every
+    /// scenario that stops its server also checks that nothing secret reached the log. [`Server::config`] still answers the
+    /// configuration as given.
     pub async fn start_with(&self, config: Config) -> Server {
-        let mut server = (self.start)(config.clone(), self.fixture.store()).await;
+        let mut running = config.clone();
+        let audit = if config.log_level.is_none() {
+            let dir = TempDir::new("audit");
+            running.log_level = Some(canister_core::log::Level::Debug);
+            running.log_path = Some(dir.path().to_owned());
+            // A secret that is a common word cannot be told from other text: the suite's JWT
+            // secret is canister's example `secret`, also the demo's route `/secret`.
+            let secrets = [&config.auth_basic_password, &config.auth_jwt_secret]
+                .into_iter()
+                .flatten()
+                .map(|s| s.expose().to_owned())
+                .filter(|s| s.len() >= 8)
+                .collect();
+            Some((dir, secrets))
+        } else {
+            None
+        };
+        let mut server = (self.start)(running, self.fixture.store()).await;
         server.config = Some(config);
+        server.audit = audit;
         server
     }
 
@@ -495,7 +566,8 @@ where
     async fn run(self, cell: Cell) {
         let server = cell.start().await;
         self(&server).await;
-        drop(server);
+        // Gracefully: flushes the log and audits it.
+        server.stop().await;
         drop(cell);
     }
 }
