@@ -79,6 +79,33 @@ mod tests {
         assert_ne!(SessionId::generate().expect("os random"), id);
     }
 
+    /// 256 bits of OS randomness per id: 10 000 ids are distinct, every one of the 256 bit
+    /// positions is set in about half of them (within 6 standard deviations: a stuck or
+    /// biased bit fails; a fair source fails about once in 10^7 runs), and so is every
+    /// bit overall (monobit).
+    #[test]
+    fn ids_carry_256_random_bits() {
+        const N: usize = 10_000;
+        let mut seen = std::collections::HashSet::new();
+        let mut ones = [0u32; 256];
+        for _ in 0..N {
+            let id = SessionId::generate().expect("os random");
+            let mut bytes = [0u8; 32];
+            assert_eq!(URL_SAFE_NO_PAD.decode_slice(id.as_str(), &mut bytes), Ok(32));
+            for (bit, count) in ones.iter_mut().enumerate() {
+                *count += u32::from(bytes[bit / 8] >> (bit % 8) & 1);
+            }
+            assert!(seen.insert(id.as_str().to_owned()), "an id came twice");
+        }
+        // Binomial(10 000, 1/2): mean 5 000, standard deviation 50.
+        for (bit, count) in ones.iter().enumerate() {
+            assert!((4_700..=5_300).contains(count), "bit {bit} set {count} times in {N}");
+        }
+        let total: u32 = ones.iter().sum();
+        // 2 560 000 bits: mean 1 280 000, standard deviation 800.
+        assert!((1_275_200..=1_284_800).contains(&total), "{total} ones");
+    }
+
     #[test]
     fn malformed_ids_are_rejected() {
         let good = SessionId::generate().expect("os random");
