@@ -154,11 +154,12 @@ fn main() {
     println!(
         "canister MemoryStore: {held} sessions, heap {per_session:.0} bytes/session \
          (data map {per_data:.0}, overhead beyond it {:.0}; data as JSON {:.1} bytes, overhead beyond that {:.0}), \
-         RSS {rss0} -> {rss1} KiB ({:.0} bytes/session)",
+         RSS {rss0} -> {rss1} KiB ({:.0} bytes/session); a Record is {} bytes inline",
         per_session - per_data,
         per(json, sessions),
         per_session - per(json, sessions),
         per((rss1 - rss0) * 1024, sessions),
+        size_of::<canister_core::Record>(),
     );
     drop(canister);
 
