@@ -133,33 +133,22 @@ fn main() {
         Some(sessions),
         "every session kept"
     );
-    // The data alone: the same maps, built outside any store.
-    let data_heap0 = live();
-    let maps: Vec<Data> = (0..sessions)
+    // The data alone: each session's map as JSON (what a session "holds").
+    let json: i64 = (0..sessions)
         .map(|i| {
             let mut data = Data::new();
             data.insert("counter".to_owned(), serde_json::Value::from(i));
-            data
+            i64::try_from(serde_json::to_vec(&data).map_or(0, |v| v.len())).unwrap_or(0)
         })
-        .collect();
-    let data_heap =
-        live() - data_heap0 - i64::try_from(maps.capacity() * size_of::<Data>()).unwrap_or(0);
-    let json: i64 = maps
-        .iter()
-        .map(|m| i64::try_from(serde_json::to_vec(m).map_or(0, |v| v.len())).unwrap_or(0))
         .sum();
-    drop(maps);
     let per_session = per(heap1 - heap0, sessions);
-    let per_data = per(data_heap, sessions);
     println!(
         "canister MemoryStore: {held} sessions, heap {per_session:.0} bytes/session \
-         (data map {per_data:.0}, overhead beyond it {:.0}; data as JSON {:.1} bytes, overhead beyond that {:.0}), \
-         RSS {rss0} -> {rss1} KiB ({:.0} bytes/session); a Record is {} bytes inline",
-        per_session - per_data,
+         (data as JSON {:.1} bytes, overhead beyond it {:.0}), \
+         RSS {rss0} -> {rss1} KiB ({:.0} bytes/session)",
         per(json, sessions),
         per_session - per(json, sessions),
         per((rss1 - rss0) * 1024, sessions),
-        size_of::<canister_core::Record>(),
     );
     drop(canister);
 

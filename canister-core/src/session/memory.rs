@@ -47,9 +47,66 @@ struct Shard {
     last_sweep: Option<SystemTime>,
 }
 
+/// One session, kept compact: a one-key session costs about 250 bytes in all (BENCHMARKS.md),
+/// where a [`Record`] (a `BTreeMap` node of ~640 bytes for the data) would cost ~900.
 struct Entry {
-    record: Record,
     expires: Option<SystemTime>,
+    /// The data's pairs, in no particular order, keys unique.
+    data: Box<[(Box<str>, serde_json::Value)]>,
+    user: Option<Box<crate::auth::User>>,
+}
+
+impl Entry {
+    fn new(record: &Record, expires: Option<SystemTime>) -> Self {
+        Self {
+            expires,
+            data: record
+                .data
+                .iter()
+                .map(|(k, v)| (Box::from(k.as_str()), v.clone()))
+                .collect(),
+            user: record.user.clone().map(Box::new),
+        }
+    }
+
+    fn record(&self) -> Record {
+        Record {
+            data: self
+                .data
+                .iter()
+                .map(|(k, v)| (String::from(&**k), v.clone()))
+                .collect(),
+            user: self.user.as_deref().cloned(),
+        }
+    }
+
+    /// Applies `change` as [`Change::apply_to`] does to a [`Record`].
+    fn apply(&mut self, change: &Change) {
+        if change.cleared || !change.removed.is_empty() || !change.set.is_empty() {
+            let kept = std::mem::take(&mut self.data)
+                .into_vec()
+                .into_iter()
+                .filter(|(k, _)| {
+                    !change.cleared
+                        && !change.removed.iter().any(|r| r == &**k)
+                        && !change.set.iter().any(|(s, _)| s == &**k)
+                });
+            let mut set: Vec<(&str, &serde_json::Value)> = Vec::new();
+            for (key, value) in &change.set {
+                // The last write of a key wins, as in a map.
+                match set.iter_mut().find(|(k, _)| *k == key) {
+                    Some(slot) => slot.1 = value,
+                    None => set.push((key, value)),
+                }
+            }
+            self.data = kept
+                .chain(set.into_iter().map(|(k, v)| (Box::from(k), v.clone())))
+                .collect();
+        }
+        if let Some(user) = &change.user {
+            self.user = user.clone().map(Box::new);
+        }
+    }
 }
 
 /// A held lock of a [`MemoryStore`] session; dropping it releases the lock.
@@ -228,7 +285,7 @@ impl SessionStore for MemoryStore {
             }
             Some(entry) => {
                 entry.expires = deadline(now, ttl);
-                Some(entry.record.clone())
+                Some(entry.record())
             }
             None => None,
         };
@@ -248,13 +305,9 @@ impl SessionStore for MemoryStore {
             Some(entry) if !entry.expired(now) => false,
             _ => {
                 self.make_room(&mut shard, now);
-                shard.map.insert(
-                    *key,
-                    Entry {
-                        record: record.clone(),
-                        expires: deadline(now, ttl),
-                    },
-                );
+                shard
+                    .map
+                    .insert(*key, Entry::new(record, deadline(now, ttl)));
                 true
             }
         };
@@ -272,7 +325,7 @@ impl SessionStore for MemoryStore {
         self.maybe_sweep(&mut shard, now);
         let saved = match shard.map.get_mut(key) {
             Some(entry) if !entry.expired(now) => {
-                change.apply_to(&mut entry.record);
+                entry.apply(change);
                 entry.expires = deadline(now, ttl);
                 true
             }
@@ -306,13 +359,9 @@ impl SessionStore for MemoryStore {
                 false
             } else {
                 self.make_room(&mut shard, now);
-                shard.map.insert(
-                    *new,
-                    Entry {
-                        record: record.clone(),
-                        expires: deadline(now, ttl),
-                    },
-                );
+                shard
+                    .map
+                    .insert(*new, Entry::new(record, deadline(now, ttl)));
                 true
             }
         };
@@ -356,5 +405,80 @@ impl SessionStore for MemoryStore {
             locks.remove(&key);
         }
         std::future::ready(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::User;
+
+    fn record(pairs: &[(&str, serde_json::Value)]) -> Record {
+        Record {
+            data: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            user: None,
+        }
+    }
+
+    /// The compact entry applies a change exactly as `Change::apply_to` does to a record.
+    #[test]
+    fn compact_entries_apply_changes_like_records() {
+        let start = record(&[("a", json!(1)), ("b", json!("x")), ("c", json!([1, 2]))]);
+        let set = |pairs: &[(&str, i64)]| -> Vec<(String, serde_json::Value)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect()
+        };
+        let changes = [
+            Change::default(),
+            Change {
+                set: set(&[("a", 2), ("d", 4)]),
+                ..Change::default()
+            },
+            Change {
+                removed: vec!["b".to_owned(), "zz".to_owned()],
+                ..Change::default()
+            },
+            Change {
+                cleared: true,
+                set: set(&[("e", 5)]),
+                ..Change::default()
+            },
+            Change {
+                removed: vec!["a".to_owned()],
+                set: set(&[("a", 7), ("a", 8), ("f", 1)]),
+                user: Some(Some(User::new("alice"))),
+                ..Change::default()
+            },
+            Change {
+                user: Some(None),
+                ..Change::default()
+            },
+        ];
+        let mut expected = start.clone();
+        let mut entry = Entry::new(&start, None);
+        assert_eq!(entry.record(), start);
+        for change in &changes {
+            change.apply_to(&mut expected);
+            entry.apply(change);
+            assert_eq!(entry.record(), expected, "after {change:?}");
+        }
+    }
+
+    #[test]
+    fn an_entry_is_small() {
+        // What the table holds per session besides the key; the data lives behind `data`.
+        assert!(
+            std::mem::size_of::<Entry>() <= 40,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
     }
 }
