@@ -73,35 +73,78 @@ pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
     parts
 }
 
-/// The response's status and headers as `http` parts.
-pub(crate) fn response_parts(response: &Response<'_>) -> http::response::Parts {
+/// The response's status as `http` parts, with no headers: what `Canister::finish` adds is
+/// then exactly what the parts hold afterwards (see [`add_headers`]).
+pub(crate) fn response_head(response: &Response<'_>) -> http::response::Parts {
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status =
         StatusCode::from_u16(response.status().code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for header in response.headers().iter() {
-        let name = HeaderName::from_bytes(header.name().as_str().as_bytes());
-        let value = HeaderValue::from_str(header.value());
-        if let (Ok(name), Ok(value)) = (name, value) {
-            parts.headers.append(name, value);
-        }
-    }
     parts
 }
 
-/// Replaces the response's status and every header by these.
-pub(crate) fn write_head(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
-    response.set_status(Status::new(status.as_u16()));
-    let names: Vec<String> = response
-        .headers()
-        .iter()
-        .map(|h| h.name().as_str().to_owned())
-        .collect();
-    for name in names {
-        response.remove_header(&name);
+/// Adds the headers `Canister::finish` put in parts that started empty
+/// ([`response_head`]) when it kept the response (`Finish::Keep`): it appends `Set-Cookie`
+/// and `Vary`, and sets the CORS grant headers, replacing any the application set (as it
+/// does on `http` parts). Converting only these, not every header of the response, is
+/// what keeps the fairing's cost close to the other adapters'.
+pub(crate) fn add_headers(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
+    if response.status().code != status.as_u16() {
+        response.set_status(Status::new(status.as_u16()));
     }
     for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        response.adjoin_header(Header::new(name.as_str().to_owned(), value));
+        let header = Header::new(
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        );
+        let replaces = name == http::header::ACCESS_CONTROL_ALLOW_ORIGIN
+            || name == http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS
+            || name == http::header::ACCESS_CONTROL_EXPOSE_HEADERS;
+        if replaces {
+            response.set_header(header);
+        } else {
+            response.adjoin_header(header);
+        }
+    }
+}
+
+/// Makes the response's status and headers these: headers whose values differ are
+/// replaced, headers absent from `headers` removed, and the rest (most of them: Rocket's
+/// and the application's) left as they are, so a response costs only the headers canister
+/// changed.
+pub(crate) fn write_head(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
+    if response.status().code != status.as_u16() {
+        response.set_status(Status::new(status.as_u16()));
+    }
+    let stale: Vec<String> = response
+        .headers()
+        .iter()
+        .filter(|h| !headers.contains_key(h.name().as_str()))
+        .map(|h| h.name().as_str().to_owned())
+        .collect();
+    for name in stale {
+        response.remove_header(&name);
+    }
+    for name in headers.keys() {
+        let wanted = headers.get_all(name);
+        let same = {
+            let mut have = response.headers().get(name.as_str());
+            let mut wanted = wanted.iter();
+            loop {
+                match (have.next(), wanted.next()) {
+                    (None, None) => break true,
+                    (Some(h), Some(w)) if h.as_bytes() == w.as_bytes() => {}
+                    _ => break false,
+                }
+            }
+        };
+        if same {
+            continue;
+        }
+        response.remove_header(name.as_str());
+        for value in wanted {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            response.adjoin_header(Header::new(name.as_str().to_owned(), value));
+        }
     }
 }
 

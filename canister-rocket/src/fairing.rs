@@ -191,11 +191,14 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
                 failure.write_into(response);
             }
         }
-        let mut parts = convert::response_parts(response);
-        let finish = self.canister.finish(visit, &mut parts).await;
-        convert::write_head(response, parts.status, &parts.headers);
-        if let Finish::ReplaceBody(body) = finish {
-            convert::set_body(response, body);
+        let mut parts = convert::response_head(response);
+        match self.canister.finish(visit, &mut parts).await {
+            Finish::Keep => convert::add_headers(response, parts.status, &parts.headers),
+            // The store failed: the parts are the whole 503, headers included.
+            Finish::ReplaceBody(body) => {
+                convert::write_head(response, parts.status, &parts.headers);
+                convert::set_body(response, body);
+            }
         }
     }
 }

@@ -439,6 +439,13 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     /// the cookie, adds CORS headers and logs the response. When the store fails and
     /// `session_on_store_error = fail`, the parts become a 503 and [`Finish::ReplaceBody`]
     /// says what to send instead of the handler's body.
+    ///
+    /// What it does to the parts, which adapters may rely on: with [`Finish::Keep`] it
+    /// leaves the status alone, reads no header, appends `Set-Cookie` and `Vary`, and sets
+    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials` and `-Expose-Headers`;
+    /// nothing else. So an adapter may hand it parts holding only the status and add what
+    /// it finds afterwards (the Rocket fairing does). With [`Finish::ReplaceBody`] status and
+    /// headers are the 503's, replacing all of the handler's.
     pub async fn finish(&self, visit: Visit, parts: &mut response::Parts) -> Finish {
         let inner = &self.inner;
         let settings = &inner.settings;
