@@ -91,7 +91,10 @@ mod tests {
         for _ in 0..N {
             let id = SessionId::generate().expect("os random");
             let mut bytes = [0u8; 32];
-            assert_eq!(URL_SAFE_NO_PAD.decode_slice(id.as_str(), &mut bytes), Ok(32));
+            assert_eq!(
+                URL_SAFE_NO_PAD.decode_slice(id.as_str(), &mut bytes),
+                Ok(32)
+            );
             for (bit, count) in ones.iter_mut().enumerate() {
                 *count += u32::from(bytes[bit / 8] >> (bit % 8) & 1);
             }
@@ -99,7 +102,10 @@ mod tests {
         }
         // Binomial(10 000, 1/2): mean 5 000, standard deviation 50.
         for (bit, count) in ones.iter().enumerate() {
-            assert!((4_700..=5_300).contains(count), "bit {bit} set {count} times in {N}");
+            assert!(
+                (4_700..=5_300).contains(count),
+                "bit {bit} set {count} times in {N}"
+            );
         }
         let total: u32 = ones.iter().sum();
         // 2 560 000 bits: mean 1 280 000, standard deviation 800.
