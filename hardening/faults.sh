@@ -11,4 +11,5 @@ BIN=$(mktemp)
 trap 'rm -f "$BIN"' EXIT
 # The three demos share target/release/examples/demo: keep this build's.
 cp target/release/examples/demo "$BIN"
+chmod +x "$BIN"
 python3 hardening/faults.py "$BIN" "$@"

@@ -4,50 +4,32 @@
 //! `regression-*` in `fuzz/corpus/<target>/`); this file holds what does not fit a target's
 //! input, such as inputs too large for libFuzzer's 4 KB.
 
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use canister_core::params::ParamMap;
 use futures_util::FutureExt;
 use http::HeaderValue;
 
-/// Decodes `query` and a url-encoded `body` together, and the body alone; returns both times.
-fn merge_times(query: &str, body: &Bytes) -> (Duration, Duration) {
-    let form = HeaderValue::from_static("application/x-www-form-urlencoded");
-    let started = Instant::now();
-    let both = ParamMap::from_parts(Some(query), Some(&form), body.clone())
-        .now_or_never()
-        .expect("no await point")
-        .expect("valid form");
-    let together = started.elapsed();
-    let started = Instant::now();
-    let alone = ParamMap::from_parts(None, Some(&form), body.clone())
-        .now_or_never()
-        .expect("no await point")
-        .expect("valid form");
-    let body_alone = started.elapsed();
-    assert_eq!(
-        both.pairs().len(),
-        alone.pairs().len() + query.split('&').count()
-    );
-    (together, body_alone)
-}
-
-/// Merging the query's parameters with the body's compares every query key with every body
-/// key (`retain` + `any`): with 4 000 query keys and a 2 MB form of 1 M keys, one request
-/// costs seconds of CPU on the runtime's thread (13 s measured in release). Decoding the query
-/// next to the body should cost about as much as decoding the body alone.
+/// Merging the query's parameters with the body's compared every query name with every body
+/// name (`retain` + `any`): with 4 000 query names and a 2 MB form of 1 M names, one request
+/// cost seconds of CPU on the runtime's thread (13 s measured in release). The merge now uses
+/// a set of the body's names. This checks the merge's result on a large input (no timing
+/// assertion: a slow merge shows as a slow test, not a failure): body values replace the
+/// query's for the same name, other query pairs stay.
 #[test]
-#[ignore = "quadratic query/body merge in ParamMap::from_parts, reported in #11"]
-fn query_and_body_merge_in_linear_time() {
+fn query_and_body_merge_on_large_inputs() {
+    let form = HeaderValue::from_static("application/x-www-form-urlencoded");
     let query: String = (0..2_000)
-        .map(|i| format!("q{i}"))
+        .map(|i| format!("q{i}=query"))
+        .chain(["b=query".to_owned()])
         .collect::<Vec<_>>()
         .join("&");
-    let body = Bytes::from("b&".repeat(100_000));
-    let (together, alone) = merge_times(&query, &body);
-    assert!(
-        together < alone * 4 + Duration::from_millis(50),
-        "query + body took {together:?}, the body alone {alone:?}"
-    );
+    let body = Bytes::from("b=body&".repeat(100_000));
+    let map = ParamMap::from_parts(Some(&query), Some(&form), body)
+        .now_or_never()
+        .expect("no await point")
+        .expect("valid form");
+    assert_eq!(map.pairs().len(), 2_000 + 100_000);
+    assert_eq!(map.get("q1999"), Some("query"));
+    assert!(map.get_all("b").all(|v| v == "body"));
+    assert_eq!(map.get_all("b").count(), 100_000);
 }

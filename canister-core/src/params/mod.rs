@@ -109,8 +109,14 @@ impl ParamMap {
             Some(BodyKind::Multipart) => decode_multipart(ct, body, &mut body_pairs).await?,
             None => return Ok(map),
         }
-        map.pairs
-            .retain(|(k, _)| !body_pairs.iter().any(|(bk, _)| bk == k));
+        // Body values replace the query's for the same name. A set of the body's names keeps
+        // this linear: comparing every query name with every body name let a request of
+        // 4 000 query names and a 2 MB form spend seconds here (found by fuzzing).
+        if !map.pairs.is_empty() && !body_pairs.is_empty() {
+            let body_names: std::collections::HashSet<&str> =
+                body_pairs.iter().map(|(k, _)| k.as_str()).collect();
+            map.pairs.retain(|(k, _)| !body_names.contains(k.as_str()));
+        }
         map.pairs.extend(body_pairs);
         Ok(map)
     }
