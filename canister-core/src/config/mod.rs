@@ -90,7 +90,10 @@ pub const KEYS: &[KeyInfo] = &[
         "session_cookie_domain",
         "a domain name for the cookie's Domain attribute",
     ),
-    key("session_cookie_path", "a path starting with /"),
+    key(
+        "session_cookie_path",
+        "a path starting with /, in ASCII, without `;` or control characters",
+    ),
     key("session_cookie_persistent", BOOL),
     key("session_locking", BOOL),
     key(
@@ -666,7 +669,12 @@ impl Config {
                 self.session_cookie_domain = non_empty(v).map(str::to_owned);
             }
             "session_cookie_path" => {
-                if !v.starts_with('/') || v.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+                // RFC 6265 path-value: any US-ASCII character but controls and `;` (found by
+                // fuzzing: non-ASCII bytes went into every Set-Cookie header).
+                if !v.starts_with('/')
+                    || v.bytes()
+                        .any(|b| !b.is_ascii() || b == b';' || b.is_ascii_control())
+                {
                     return Err(bad());
                 }
                 self.session_cookie_path = v.to_owned();

@@ -140,6 +140,10 @@ fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
         ("session_cookie_secure", "perhaps"),
         ("session_cookie_domain", "a b"),
         ("session_cookie_path", "relative"),
+        // Found by fuzzing: non-ASCII went into every Set-Cookie header.
+        ("session_cookie_path", "/caf\u{e9}"),
+        ("session_cookie_path", "/a\u{fffd}b"),
+        ("session_cookie_path", "/a;b"),
         ("session_cookie_persistent", "x"),
         ("session_locking", "x"),
         ("session_lock_timeout", "0"),
