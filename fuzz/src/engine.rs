@@ -152,13 +152,15 @@ impl Template {
         Some(request.body(()).ok()?.into_parts().0)
     }
 
-    /// The text of the request a log may legitimately echo: URI and headers other than
-    /// `Authorization` and `Cookie`.
+    /// The text of the request a log may legitimately echo: method, URI, header names, and
+    /// the values of headers other than `Authorization` and `Cookie`.
     fn public_text(&self) -> Vec<u8> {
-        let mut text = self.uri.to_string().into_bytes();
+        let mut text = format!("{} {}", self.method, self.uri).into_bytes();
         for (name, value) in &self.headers {
+            text.push(b'\n');
+            text.extend_from_slice(name.as_str().as_bytes());
             if name != header::AUTHORIZATION && name != header::COOKIE {
-                text.push(b'\n');
+                text.push(b':');
                 text.extend_from_slice(value);
             }
         }
