@@ -1,5 +1,7 @@
 //! Rocket (http 0.2 inside) ⇄ `http` 1.x, by hand: method, URI, header names and values.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
@@ -33,23 +35,12 @@ impl CoreResponse {
     }
 }
 
-/// The request as `http` parts: method, URI with scheme and `Host` authority when there is
-/// one, headers. Header values that `http` refuses are skipped.
+/// The request as `http` parts: method, URI, headers. Header values that `http` refuses are
+/// skipped.
 pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or_default();
-    let origin = request.uri().to_string();
-    let scheme = if request.rocket().config().tls_enabled() {
-        "https"
-    } else {
-        "http"
-    };
-    parts.uri = request
-        .headers()
-        .get_one("Host")
-        .and_then(|host| Uri::try_from(format!("{scheme}://{host}{origin}")).ok())
-        .or_else(|| Uri::try_from(origin).ok())
-        .unwrap_or_else(|| Uri::from_static("/"));
+    parts.uri = request_uri(request);
     for header in request.headers().iter() {
         let name = HeaderName::from_bytes(header.name().as_str().as_bytes());
         let value = HeaderValue::from_str(header.value());
@@ -73,6 +64,46 @@ pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
     parts
 }
 
+/// The request target as hyper hands it to axum and warp for HTTP/1.1: origin form,
+/// `/path?query` as the client sent it (the engine reads the host from the `Host` header).
+/// When Rocket itself serves TLS, absolute with the `https` scheme and the `Host` authority,
+/// so that the engine knows the request was secure. Built from Rocket's raw path and query
+/// (no `Display` round trip), parsed once.
+fn request_uri(request: &Request<'_>) -> Uri {
+    let origin = request.uri();
+    let path = origin.path().as_str();
+    let query = origin.query().map(|q| q.as_str());
+    let host = if request.rocket().config().tls_enabled() {
+        request.headers().get_one("Host")
+    } else {
+        None
+    };
+    let mut target = String::with_capacity(
+        host.map_or(0, |h| h.len() + "https://".len())
+            + path.len()
+            + query.map_or(0, |q| q.len() + 1),
+    );
+    if let Some(host) = host {
+        target.push_str("https://");
+        target.push_str(host);
+    }
+    let origin_start = target.len();
+    target.push_str(path);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    if host.is_some() {
+        // A `Host` value that does not make a URI: keep the origin form.
+        let origin_form = target[origin_start..].to_owned();
+        Uri::try_from(target)
+            .or_else(|_| Uri::try_from(origin_form))
+            .unwrap_or_else(|_| Uri::from_static("/"))
+    } else {
+        Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
+    }
+}
+
 /// The response's status as `http` parts, with no headers: what `Canister::finish` adds is
 /// then exactly what the parts hold afterwards (see [`add_headers`]).
 pub(crate) fn response_head(response: &Response<'_>) -> http::response::Parts {
@@ -92,10 +123,7 @@ pub(crate) fn add_headers(response: &mut Response<'_>, status: StatusCode, heade
         response.set_status(Status::new(status.as_u16()));
     }
     for (name, value) in headers {
-        let header = Header::new(
-            name.as_str().to_owned(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
+        let header = Header::new(rocket_name(name), text(value));
         let replaces = name == http::header::ACCESS_CONTROL_ALLOW_ORIGIN
             || name == http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS
             || name == http::header::ACCESS_CONTROL_EXPOSE_HEADERS;
@@ -104,6 +132,41 @@ pub(crate) fn add_headers(response: &mut Response<'_>, status: StatusCode, heade
         } else {
             response.adjoin_header(header);
         }
+    }
+}
+
+/// The header's name for Rocket: a static string for the headers canister sets (no
+/// allocation), else a copy.
+fn rocket_name(name: &HeaderName) -> Cow<'static, str> {
+    use http::header as h;
+    const KNOWN: [(HeaderName, &str); 6] = [
+        (h::SET_COOKIE, "set-cookie"),
+        (h::VARY, "vary"),
+        (
+            h::ACCESS_CONTROL_ALLOW_ORIGIN,
+            "access-control-allow-origin",
+        ),
+        (
+            h::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            "access-control-allow-credentials",
+        ),
+        (
+            h::ACCESS_CONTROL_EXPOSE_HEADERS,
+            "access-control-expose-headers",
+        ),
+        (h::WWW_AUTHENTICATE, "www-authenticate"),
+    ];
+    KNOWN.iter().find(|(known, _)| known == name).map_or_else(
+        || Cow::Owned(name.as_str().to_owned()),
+        |(_, s)| Cow::Borrowed(*s),
+    )
+}
+
+/// The header's value as Rocket's text (the core only builds visible ASCII values).
+fn text(value: &HeaderValue) -> String {
+    match value.to_str() {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
     }
 }
 
@@ -142,8 +205,7 @@ pub(crate) fn write_head(response: &mut Response<'_>, status: StatusCode, header
         }
         response.remove_header(name.as_str());
         for value in wanted {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            response.adjoin_header(Header::new(name.as_str().to_owned(), value));
+            response.adjoin_header(Header::new(rocket_name(name), text(value)));
         }
     }
 }

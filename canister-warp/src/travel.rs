@@ -16,6 +16,7 @@
 //! rather than guess.
 
 use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
@@ -40,9 +41,37 @@ struct Slot {
     live: usize,
 }
 
-static VISITS: LazyLock<Mutex<HashMap<Key, Slot>>> = LazyLock::new(Mutex::default);
+/// Hashes a [`Key`] by mixing its few words: task and thread ids are numbers the runtime
+/// hands out, not input an attacker picks, so SipHash's flooding resistance buys nothing
+/// here and its cost was most of a lookup's (five per request).
+#[derive(Default)]
+struct KeyHasher(u64);
 
-fn visits() -> MutexGuard<'static, HashMap<Key, Slot>> {
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Visits = HashMap<Key, Slot, BuildHasherDefault<KeyHasher>>;
+
+static VISITS: LazyLock<Mutex<Visits>> = LazyLock::new(Mutex::default);
+
+fn visits() -> MutexGuard<'static, Visits> {
     VISITS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
