@@ -226,19 +226,25 @@ async fn main() -> ExitCode {
         eprintln!("demo: --bind {}: not an address", args.bind);
         return ExitCode::from(2);
     };
-    let config = match config(args.config.as_deref()) {
+    let mut config = match config(args.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("demo: {error}");
             return ExitCode::from(2);
         }
     };
-    let built = match &args.redis {
-        None => Canister::from_config(config).map(Ok),
-        Some(url) => match canister_store_redis::RedisStore::open(url) {
+    if let Some(url) = &args.redis {
+        if let Err(error) = config.set("session_store", url) {
+            eprintln!("demo: --redis: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    // `--redis` or the configuration's `session_store` (as the axum demo).
+    let built = if config.session_store.is_some() {
+        match canister_store_redis::RedisStore::from_config(&config) {
             Ok(store) => {
                 if let Err(error) = store.ping().await {
-                    eprintln!("demo: --redis {url}: {error}");
+                    eprintln!("demo: session_store: {error}");
                     return ExitCode::FAILURE;
                 }
                 Canister::builder()
@@ -248,10 +254,12 @@ async fn main() -> ExitCode {
                     .map(Err)
             }
             Err(error) => {
-                eprintln!("demo: --redis: {error}");
+                eprintln!("demo: session_store: {error}");
                 return ExitCode::from(2);
             }
-        },
+        }
+    } else {
+        Canister::from_config(config).map(Ok)
     };
     match built {
         Ok(Ok(canister)) => serve(canister, addr).await,

@@ -234,37 +234,42 @@ async fn main() -> ExitCode {
             config.apply_env(std::env::vars()).map(|()| config)
         }
     };
-    let config = match config {
+    let mut config = match config {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration: {error}");
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = &args.redis {
+        if let Err(error) = config.set("session_store", url) {
+            eprintln!("--redis: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
-    match &args.redis {
-        None => match Canister::from_config(config) {
+    // `--redis` or the configuration's `session_store` (as the axum demo).
+    if config.session_store.is_none() {
+        return match Canister::from_config(config) {
             Ok(canister) => run(canister, bind).await,
             Err(error) => {
                 eprintln!("configuration: {error}");
                 ExitCode::from(2)
             }
-        },
-        Some(url) => {
-            let store = match canister_store_redis::RedisStore::open(url) {
-                Ok(store) => store,
-                Err(error) => {
-                    eprintln!("--redis: {error}");
-                    return ExitCode::from(2);
-                }
-            };
-            match Canister::builder().config(config).store(store).build() {
-                Ok(canister) => run(canister, bind).await,
-                Err(error) => {
-                    eprintln!("configuration: {error}");
-                    ExitCode::from(2)
-                }
-            }
+        };
+    }
+    let store = match canister_store_redis::RedisStore::from_config(&config) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("session_store: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match Canister::builder().config(config).store(store).build() {
+        Ok(canister) => run(canister, bind).await,
+        Err(error) => {
+            eprintln!("configuration: {error}");
+            ExitCode::from(2)
         }
     }
 }

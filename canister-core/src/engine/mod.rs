@@ -100,6 +100,8 @@ pub enum Finish {
 pub struct Builder<S, A, L> {
     config: Config,
     store: MakeStore<S>,
+    /// The type of the store given to [`Builder::store`]; `None`: the default memory store.
+    store_given: Option<&'static str>,
     auth: MakeAuth<A>,
     sink: MakeSink<L>,
     clock: Arc<dyn Clock>,
@@ -148,6 +150,7 @@ impl Canister {
     pub fn builder() -> Builder<MemoryStore, DefaultAuthenticator, DefaultLogSink> {
         Builder {
             config: Config::default(),
+            store_given: None,
             store: Box::new(|config, clock| {
                 let mut store = MemoryStore::with_shared_clock(Arc::clone(clock));
                 if let Some(max) = config.session_max {
@@ -207,9 +210,13 @@ impl<S, A, L> Builder<S, A, L> {
     }
 
     /// Keeps sessions in `store` instead of memory.
+    ///
+    /// The start-up banner then names the store's type for `session_store` when the
+    /// configuration names none (a store opened in code rather than from the configuration).
     pub fn store<S2: SessionStore>(self, store: S2) -> Builder<S2, A, L> {
         Builder {
             config: self.config,
+            store_given: Some(std::any::type_name::<S2>()),
             store: Box::new(move |_, _| Ok(store)),
             auth: self.auth,
             sink: self.sink,
@@ -222,6 +229,7 @@ impl<S, A, L> Builder<S, A, L> {
         Builder {
             config: self.config,
             store: self.store,
+            store_given: self.store_given,
             auth: Box::new(move |_, _| Ok(authenticator)),
             sink: self.sink,
             clock: self.clock,
@@ -233,6 +241,7 @@ impl<S, A, L> Builder<S, A, L> {
         Builder {
             config: self.config,
             store: self.store,
+            store_given: self.store_given,
             auth: self.auth,
             sink: Box::new(move |_, _| Ok(sink)),
             clock: self.clock,
@@ -252,9 +261,21 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     /// # Errors
     ///
     /// A [`ConfigError`] when the configuration is inconsistent or one of the defaults cannot
-    /// be built from it.
+    /// be built from it; also when `session_store` names a server but no store was given to
+    /// [`store`](Self::store): canister-core cannot open one itself, and quietly keeping the
+    /// sessions in this process's memory instead would break every instance that shares them.
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
+        if self.store_given.is_none() && self.config.session_store.is_some() {
+            return Err(ConfigError::Conflict {
+                key: "session_store".to_owned(),
+                message: "names a session server, but no store was given for it and \
+                          canister-core only has the memory store: build with \
+                          `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
+                          or set `session_store = memory`"
+                    .to_owned(),
+            });
+        }
         let store = (self.store)(&self.config, &self.clock)?;
         let auth = (self.auth)(&self.config, &self.clock)?;
         let sink = (self.sink)(&self.config, &self.clock)?;
@@ -272,7 +293,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
             remember: config.auth_remember,
             config,
         };
-        crate::log::log_banner(&sink, &settings.config);
+        crate::log::log_banner_for(&sink, &settings.config, self.store_given);
         Ok(Canister {
             inner: Arc::new(Inner {
                 settings,

@@ -1272,3 +1272,31 @@ async fn memory_store_sweeps_expired_entries_lazily() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn the_banner_names_a_store_given_in_code() {
+    let h = harness("");
+    let lines = h.lines.lock().unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("session_store "))
+        .expect("a session_store line in the banner");
+    assert!(
+        line.ends_with("= canister_core::session::memory::MemoryStore (given in code)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_configured_store_server_without_a_store_is_refused() {
+    let config =
+        Config::from_ini_str("[canister]\nsession_store = redis://:pw@127.0.0.1:6379/0").unwrap();
+    let error = Canister::builder().config(config).build().unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("session_store"), "{text}");
+    assert!(text.contains("RedisStore::from_config"), "{text}");
+    assert!(!text.contains(":pw@"), "{text}");
+    // `memory` (the Python canister's only store) builds.
+    let config = Config::from_ini_str("[canister]\nsession_store = memory").unwrap();
+    assert!(Canister::builder().config(config).build().is_ok());
+}

@@ -70,11 +70,26 @@ pub fn banner_lines_with(config: &Config, versions: &[(&str, &str)]) -> Vec<Stri
 ///
 /// Does nothing when the sink does not want INFO lines.
 pub fn log_banner<L: LogSink + ?Sized>(sink: &L, config: &Config) {
+    log_banner_for(sink, config, None);
+}
+
+/// [`log_banner`] for an engine whose store was given in code (`store`: its type name):
+/// when the configuration names no `session_store`, the banner names that type instead of
+/// `memory`.
+pub(crate) fn log_banner_for<L: LogSink + ?Sized>(sink: &L, config: &Config, store: Option<&str>) {
     if !sink.enabled(Event::Banner("").level()) {
         return;
     }
     let context = LogContext::main();
+    let given = store
+        .filter(|_| config.session_store.is_none())
+        .map(|name| format!("{:<30} = {name} (given in code)", "session_store"));
+    let memory = format!("{:<30} = memory", "session_store");
     for line in banner_lines(config) {
+        let line = match &given {
+            Some(given) if line == memory => given.clone(),
+            _ => line,
+        };
         sink.log(&context, &Event::Banner(&line));
     }
 }

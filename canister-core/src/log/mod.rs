@@ -388,6 +388,7 @@ mod mask;
 mod queue;
 mod sink;
 
+pub(crate) use banner::log_banner_for;
 pub use banner::{banner_lines, banner_lines_with, log_banner};
 pub use daily::DailyFiles;
 pub use mask::mask_query;
