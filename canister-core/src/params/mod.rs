@@ -21,9 +21,17 @@ pub enum ParamsError {
     /// A mandatory parameter is absent.
     #[error("missing parameter '{0}'")]
     Missing(String),
-    /// A parameter's value has the wrong type or form.
+    /// A parameter's value has the wrong type or form, and which parameter could not be told.
     #[error("invalid parameter: {0}")]
     Invalid(String),
+    /// The parameter `name`'s value has the wrong type or form (e.g. `n=four` for a number).
+    #[error("invalid parameter '{name}': {reason}")]
+    InvalidValue {
+        /// The parameter, as the handler's type names it (`tags[1]` for an element).
+        name: String,
+        /// What is wrong with the value, as serde reports it.
+        reason: String,
+    },
     /// The query or body is not validly encoded (bad `%` escape, invalid UTF-8, bad multipart).
     #[error("malformed parameters: {0}")]
     Malformed(String),
@@ -161,9 +169,27 @@ impl ParamMap {
                 .and_then(|rest| rest.strip_suffix('`'))
             {
                 Some(field) => ParamsError::Missing(field.to_owned()),
-                None => ParamsError::Invalid(message),
+                None => locate::<T>(&encoded, message),
             }
         })
+    }
+}
+
+/// The error of a value of the wrong type, naming the parameter: `serde_urlencoded`'s errors
+/// do not, so on this error path only the parameters are decoded once more through
+/// `serde_path_to_error`, which follows the field being read. A request that decodes pays
+/// nothing for it.
+fn locate<T: DeserializeOwned>(encoded: &str, reason: String) -> ParamsError {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+    let name = match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        Err(error) => error.path().to_string(),
+        Ok(_) => String::new(),
+    };
+    if name.is_empty() || name == "." {
+        ParamsError::Invalid(reason)
+    } else {
+        ParamsError::InvalidValue { name, reason }
     }
 }
 

@@ -76,7 +76,25 @@ async fn typed_values_parse_and_bad_ones_are_invalid() {
         .unwrap()
         .deserialize::<Typed>()
         .unwrap_err();
-    assert!(matches!(err, ParamsError::Invalid(_)), "{err}");
+    assert_eq!(
+        err,
+        ParamsError::InvalidValue {
+            name: "n".to_owned(),
+            reason: "invalid digit found in string".to_owned()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid parameter 'n': invalid digit found in string"
+    );
+    let err = ParamMap::from_query(Some("n=1&flag=maybe"))
+        .unwrap()
+        .deserialize::<Typed>()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ParamsError::InvalidValue { name, .. } if name == "flag"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
