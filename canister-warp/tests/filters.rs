@@ -165,11 +165,11 @@ async fn params_answer_400_naming_the_field_and_413_past_the_limit() {
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
     let body = String::from_utf8_lossy(missing.body());
     assert!(body.contains("missing parameter 'n'"), "{body}");
-    // The core's message for a malformed value does not name the field (yet).
+    // A malformed value: the 400 names the field.
     let malformed = request().path("/n?n=abc").reply(&app).await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     let body = String::from_utf8_lossy(malformed.body());
-    assert!(body.contains("invalid parameter"), "{body}");
+    assert!(body.contains("invalid parameter 'n'"), "{body}");
     let big = vec![b'a'; canister_warp::PARAMS_BODY_LIMIT + 1];
     let response = request()
         .method("POST")
