@@ -73,35 +73,23 @@ fn request_uri(request: &Request<'_>) -> Uri {
     let origin = request.uri();
     let path = origin.path().as_str();
     let query = origin.query().map(|q| q.as_str());
-    let host = if request.rocket().config().tls_enabled() {
-        request.headers().get_one("Host")
-    } else {
-        None
-    };
-    let mut target = String::with_capacity(
-        host.map_or(0, |h| h.len() + "https://".len())
-            + path.len()
-            + query.map_or(0, |q| q.len() + 1),
-    );
-    if let Some(host) = host {
-        target.push_str("https://");
-        target.push_str(host);
-    }
-    let origin_start = target.len();
+    let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
     target.push_str(path);
     if let Some(query) = query {
         target.push('?');
         target.push_str(query);
     }
-    if host.is_some() {
+    if request.rocket().config().tls_enabled() {
+        let absolute = request
+            .headers()
+            .get_one("Host")
+            .and_then(|host| Uri::try_from(format!("https://{host}{target}")).ok());
         // A `Host` value that does not make a URI: keep the origin form.
-        let origin_form = target[origin_start..].to_owned();
-        Uri::try_from(target)
-            .or_else(|_| Uri::try_from(origin_form))
-            .unwrap_or_else(|_| Uri::from_static("/"))
-    } else {
-        Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
+        if let Some(uri) = absolute {
+            return uri;
+        }
     }
+    Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 /// The response's status as `http` parts, with no headers: what `Canister::finish` adds is

@@ -1281,10 +1281,10 @@ fn the_banner_names_a_store_given_in_code() {
         .iter()
         .find(|l| l.contains("session_store "))
         .expect("a session_store line in the banner");
-    assert!(
-        line.ends_with("= canister_core::session::memory::MemoryStore (given in code)"),
-        "{line}"
-    );
+    // `std::any::type_name`'s exact text is not guaranteed: check the type and the marker.
+    assert!(line.contains("MemoryStore"), "{line}");
+    assert!(line.ends_with(" (given in code)"), "{line}");
+    assert!(!line.ends_with("= memory"), "{line}");
 }
 
 #[test]

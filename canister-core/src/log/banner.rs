@@ -40,6 +40,12 @@ pub fn banner_lines(config: &Config) -> Vec<String> {
 /// An adapter passes its own crate and its framework, e.g.
 /// `&[("canister-axum", env!("CARGO_PKG_VERSION")), ("axum", "0.8")]`.
 pub fn banner_lines_with(config: &Config, versions: &[(&str, &str)]) -> Vec<String> {
+    lines(config, versions, None)
+}
+
+/// The banner; `store` is the type name of a store given in code, shown for `session_store`
+/// when the configuration names none (it would say `memory`, which is not what runs).
+fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec<String> {
     let entries = config.entries();
     let mut lines = Vec::with_capacity(entries.len() + versions.len() + 6);
     lines.extend(["============", "Initializing", "============"].map(String::from));
@@ -54,6 +60,12 @@ pub fn banner_lines_with(config: &Config, versions: &[(&str, &str)]) -> Vec<Stri
     );
     lines.push(RULE.to_owned());
     for (key, value) in entries {
+        let value = match store {
+            Some(store) if key == "session_store" && config.session_store.is_none() => {
+                format!("{store} (given in code)")
+            }
+            _ => value,
+        };
         let value = if value.is_empty() || !is_secret_key(key) {
             value
         } else {
@@ -81,15 +93,7 @@ pub(crate) fn log_banner_for<L: LogSink + ?Sized>(sink: &L, config: &Config, sto
         return;
     }
     let context = LogContext::main();
-    let given = store
-        .filter(|_| config.session_store.is_none())
-        .map(|name| format!("{:<30} = {name} (given in code)", "session_store"));
-    let memory = format!("{:<30} = memory", "session_store");
-    for line in banner_lines(config) {
-        let line = match &given {
-            Some(given) if line == memory => given.clone(),
-            _ => line,
-        };
+    for line in lines(config, &[], store) {
         sink.log(&context, &Event::Banner(&line));
     }
 }
