@@ -429,6 +429,15 @@ impl SessionStore for BrokenStore {
     ) -> Result<bool, StoreError> {
         Err(broken())
     }
+    async fn cycle(
+        &self,
+        _: &StoreKey,
+        _: &StoreKey,
+        _: &Record,
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Err(broken())
+    }
 
     async fn save(
         &self,
@@ -488,4 +497,42 @@ async fn store_errors_are_503() {
 
     // Routes that do not touch the session do not notice.
     assert_eq!(send(&app, get("/hi?foo=x")).await.status, StatusCode::OK);
+}
+
+/// A request dropped while it holds its session's lock (the client went away, the server
+/// cancelled the future) releases the lock: the next request on the session is served at once
+/// instead of waiting for it and answering 503.
+#[tokio::test]
+async fn a_cancelled_request_releases_the_session_lock() {
+    use tower::ServiceExt as _;
+    let app = Router::new()
+        .route("/w", routing::get(write_session))
+        .route(
+            "/hang",
+            routing::get(|session: Session| async move {
+                let _held = session;
+                std::future::pending::<()>().await;
+                "never"
+            }),
+        )
+        .layer(CanisterLayer::new(canister(
+            "session_locking = true\nsession_lock_timeout = 2",
+        )));
+    let first = send(&app, get("/w")).await;
+    let cookie = first
+        .set_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let hang = app
+        .clone()
+        .oneshot(with_header(get("/hang"), "cookie", &cookie));
+    // The handler never returns: the future is dropped at the timeout, lock held.
+    assert!(tokio::time::timeout(Duration::from_millis(200), hang)
+        .await
+        .is_err());
+    let again = send(&app, with_header(get("/w"), "cookie", &cookie)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
 }

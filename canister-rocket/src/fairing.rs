@@ -146,7 +146,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
         Ok(rocket.mount("/", vec![route]))
     }
 
-    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+    async fn on_request(&self, request: &mut Request<'_>, data: &mut Data<'_>) {
         if self.is_excluded(request.uri().path().as_str()) {
             request.local_cache(|| Slot {
                 skipped: true,
@@ -154,7 +154,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
             });
             return;
         }
-        let parts = convert::request_parts(request);
+        let mut parts = convert::request_parts(request);
+        if was_post(request, data).await {
+            // Rocket turned a form POST with `_method=…` into that method before fairings
+            // run: check it as the POST the browser sent (CSRF), not as a GET.
+            parts.method = http::Method::POST;
+        }
         match self.canister.enter(&parts, request.remote()).await {
             Entry::Proceed(visit) => {
                 request.local_cache(|| Slot {
@@ -201,6 +206,17 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
             }
         }
     }
+}
+
+/// Whether Rocket rewrote this request's method from a `POST` form with a leading `_method`
+/// field (Rocket's `preprocess_request`: a form body starting `_method=<method>`).
+async fn was_post(request: &Request<'_>, data: &mut Data<'_>) -> bool {
+    if request.method() == Method::Post || !request.content_type().is_some_and(|c| c.is_form()) {
+        return false;
+    }
+    // Rocket peeked the same bytes already, so this reads nothing from the socket.
+    let peek = data.peek("_method=delete".len()).await;
+    peek.starts_with(b"_method=")
 }
 
 /// The internal route: an empty 200 the response pass replaces with the stashed answer.

@@ -486,6 +486,15 @@ impl SessionStore for Down {
     ) -> Result<bool, StoreError> {
         Err(down())
     }
+    async fn cycle(
+        &self,
+        _: &StoreKey,
+        _: &StoreKey,
+        _: &Record,
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Err(down())
+    }
     async fn save(
         &self,
         _: &StoreKey,

@@ -422,9 +422,10 @@ impl SessionStore for RedisStore {
     /// `SET <key>:lock <token> NX PX <lease>`, retried with pauses of up to 50 ms until `wait`
     /// has passed.
     async fn lock(&self, key: &StoreKey, wait: Duration) -> Result<RedisLock, StoreError> {
-        let lock = RedisLock {
+        let mut lock = RedisLock {
             key: format!("{}{LOCK_SUFFIX}", self.redis_key(key)),
             token: token()?,
+            store: None,
         };
         let lease_ms = u64::try_from(self.lock_lease.as_millis())
             .unwrap_or(u64::MAX)
@@ -446,6 +447,8 @@ impl SessionStore for RedisStore {
                 })
                 .await?;
             if taken.is_some() {
+                // Held from here on: dropping it releases it.
+                lock.store = Some(self.clone());
                 return Ok(lock);
             }
             let now = tokio::time::Instant::now();
@@ -459,12 +462,19 @@ impl SessionStore for RedisStore {
 
     /// One round trip: a script deletes the lock key only if it still holds this lock's
     /// token. A failure is ignored: the lease frees the lock.
-    async fn unlock(&self, lock: RedisLock) {
+    async fn unlock(&self, mut lock: RedisLock) {
+        lock.store = None;
+        self.release_lock(&lock.key, &lock.token).await;
+    }
+}
+
+impl RedisStore {
+    async fn release_lock(&self, key: &str, token: &str) {
         let _ = self
             .run("unlock", async {
                 let mut conn = self.conn().await?;
                 let mut call = scripts::UNLOCK.prepare_invoke();
-                call.key(&lock.key).arg(&lock.token);
+                call.key(key).arg(token);
                 call.invoke_async::<i64>(&mut conn).await
             })
             .await;
@@ -473,11 +483,29 @@ impl SessionStore for RedisStore {
 
 /// A session lock held in Redis: the lock key and this holder's random token.
 ///
-/// Release it with [`SessionStore::unlock`]. Dropping it does not release it (that needs a
-/// round trip); Redis frees it when its lease runs out.
+/// Release it with [`SessionStore::unlock`]. Dropping it unreleased (the request was
+/// cancelled: the client went away) releases it in the background on the current tokio
+/// runtime; only without a runtime does it wait for its lease to run out.
 pub struct RedisLock {
     key: String,
     token: String,
+    /// The store to release it in when dropped; `None` once released (or never taken).
+    store: Option<RedisStore>,
+}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (key, token) = (
+                std::mem::take(&mut self.key),
+                std::mem::take(&mut self.token),
+            );
+            runtime.spawn(async move { store.release_lock(&key, &token).await });
+        }
+    }
 }
 
 impl fmt::Debug for RedisLock {

@@ -406,6 +406,21 @@ async fn lock_wait_is_bounded() {
     store.unlock(again).await;
 }
 
+/// A lock dropped without `unlock` (its request was cancelled: the client went away) is
+/// released in the background, long before its 30 s lease.
+#[tokio::test]
+async fn dropped_lock_is_released() {
+    let redis = Redis::start();
+    let store = redis.store("lock_dropped");
+    let key = new_key();
+    let held = store.lock(&key, Duration::from_secs(1)).await.unwrap();
+    drop(held);
+    // Waits at most 5 s (the lease is 30 s): the background release must have run by then.
+    let again = store.lock(&key, Duration::from_secs(5)).await;
+    assert!(again.is_ok(), "a dropped lock is still held: {again:?}");
+    store.unlock(again.unwrap()).await;
+}
+
 #[tokio::test]
 async fn lock_lease_frees_a_crashed_holder_and_stale_unlock_is_harmless() {
     let redis = Redis::start();

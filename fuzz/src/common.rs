@@ -103,15 +103,22 @@ pub enum RequestCookie {
     Absent,
     /// Cookies of that name, none with a well-formed id.
     Malformed,
-    /// The first well-formed id among the cookies of that name.
+    /// The id the session is looked up by: the first live one among the candidates, else the
+    /// first candidate.
     Id(String),
 }
 
+/// At most this many well-formed ids of one request are candidates (canister's
+/// `MAX_CANDIDATES`).
+pub const MAX_CANDIDATES: usize = 4;
+
 /// The model of the session cookie lookup: among the `Cookie` headers that are visible
-/// ASCII, the `name=value` pairs whose trimmed name is `name`; the first whose value (trimmed,
-/// quotes removed) is a well-formed id wins.
-pub fn request_cookie(headers: &HeaderMap, name: &str) -> RequestCookie {
-    let mut found = RequestCookie::Absent;
+/// ASCII, the `name=value` pairs whose trimmed name is `name`. Returns how many there are and
+/// the candidates: the first [`MAX_CANDIDATES`] distinct values (trimmed, quotes removed)
+/// that are well-formed ids, in order.
+pub fn session_cookies(headers: &HeaderMap, name: &str) -> (usize, Vec<String>) {
+    let mut count = 0;
+    let mut ids: Vec<String> = Vec::new();
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else {
             continue;
@@ -123,14 +130,32 @@ pub fn request_cookie(headers: &HeaderMap, name: &str) -> RequestCookie {
             if n.trim() != name {
                 continue;
             }
+            count += 1;
             let value = value.trim().trim_matches('"');
-            if is_session_id(value) {
-                return RequestCookie::Id(value.to_owned());
+            if ids.len() < MAX_CANDIDATES && is_session_id(value) && !ids.iter().any(|i| i == value)
+            {
+                ids.push(value.to_owned());
             }
-            found = RequestCookie::Malformed;
         }
     }
-    found
+    (count, ids)
+}
+
+/// The model's choice among [`session_cookies`]: the first candidate `is_live` accepts, else
+/// the first candidate.
+pub fn request_cookie(
+    headers: &HeaderMap,
+    name: &str,
+    is_live: impl Fn(&str) -> bool,
+) -> RequestCookie {
+    let (count, ids) = session_cookies(headers, name);
+    if count == 0 {
+        return RequestCookie::Absent;
+    }
+    match ids.iter().find(|id| is_live(id)).or(ids.first()) {
+        Some(id) => RequestCookie::Id(id.clone()),
+        None => RequestCookie::Malformed,
+    }
 }
 
 /// The store key of a session id: the SHA-256 of its text.

@@ -245,7 +245,7 @@ impl World {
             // Only a placeholder can make a value invalid; the ids are base64url: never.
             panic!("a request with filled-in ids refused");
         };
-        let sent = request_cookie(&parts.headers, &self.cookie);
+        let sent = request_cookie(&parts.headers, &self.cookie, |id| self.is_live(id));
         let visit = match block_on(self.engine.enter(&parts, peer)) {
             Entry::Proceed(visit) => visit,
             Entry::Respond(response) => {

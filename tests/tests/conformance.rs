@@ -32,6 +32,13 @@ tests::conformance! {
     locking => tests::config_with(&[("session_locking", "true")]),
     concurrent_writers,
     log_lines,
+    csrf_every_unsafe_request,
+    cookie_tossing,
+    write_straddling_a_login,
+    lock_released_when_the_client_goes_away => tests::config_with(&[
+        ("session_locking", "true"),
+        ("session_lock_timeout", "3"),
+    ]),
 }
 
 /// A session created through axum is read and incremented through Rocket and warp, then

@@ -345,6 +345,16 @@ pub struct Config {
     /// the browser closes. Default true.
     pub session_cookie_persistent: bool,
     /// Serialise the requests of one session (exact read-modify-write). Default false.
+    ///
+    /// The lock is taken when the session is first loaded and released after the response
+    /// is built, or as soon as the request is dropped (the client went away). It has a lease
+    /// (30 s in Redis) as a last resort against a handler that never returns. Where the
+    /// session is loaded before the body is read (axum's `Session` and `User` extractors run
+    /// before a body extractor; warp's filters in the order you write them), a slow upload
+    /// holds the session's lock, and other requests of that session wait up to
+    /// `session_lock_timeout` and then get 503. Only the uploader's own session is affected;
+    /// in warp, put `params()` before `session()`; in axum, keep slow uploads on routes that
+    /// take neither `Session` nor `User`. (Rocket reads a form body before its fairing.)
     pub session_locking: bool,
     /// How long a request waits for the session lock before a 503. Default 5 s.
     pub session_lock_timeout: Duration,
@@ -371,9 +381,17 @@ pub struct Config {
     pub cors_credentials: bool,
     /// `Access-Control-Max-Age` of preflights, in seconds.
     pub cors_max_age: Option<u64>,
-    /// Refuse cross-site unsafe requests that carry the session cookie. Default true.
+    /// Refuse cross-origin unsafe requests (any method but `GET`, `HEAD`, `OPTIONS`), whether
+    /// or not they carry the session cookie. Default true.
+    ///
+    /// `Sec-Fetch-Site: same-origin`/`none` passes; `same-site` and `cross-site` pass only
+    /// from a trusted `Origin`. Without `Sec-Fetch-Site`, an `Origin` equal to the request's
+    /// `Host` (host and port) or a trusted one passes, any other (`null` included) gets 403.
+    /// A request with neither header (curl, servers) passes. Behind a proxy that rewrites
+    /// `Host`, list the public origin in `csrf_trusted_origins`.
     pub csrf: bool,
-    /// Origins trusted for cross-site unsafe requests (besides the CORS list).
+    /// Origins trusted for cross-origin unsafe requests (besides the CORS list), exactly as
+    /// browsers send them: `https://app.example.com` (case-insensitive, no path).
     pub csrf_trusted_origins: Vec<String>,
     /// The Basic user's name.
     pub auth_basic_username: Option<String>,

@@ -10,15 +10,40 @@ use crate::session::SessionId;
 pub(crate) enum RequestCookie {
     /// No session cookie.
     Absent,
-    /// A session cookie whose value is not an id canister could have issued.
-    Malformed,
-    /// A well-formed id (not yet known to be live).
-    Id(SessionId),
+    /// Session cookies whose values are not ids canister could have issued.
+    Malformed {
+        /// How many session cookies the request carried.
+        count: usize,
+    },
+    /// Well-formed ids (not yet known to be live), in the order the browser sent them: the
+    /// first live one is the session.
+    Ids {
+        /// At most [`MAX_CANDIDATES`] ids.
+        ids: Vec<SessionId>,
+        /// How many session cookies the request carried, well-formed or not.
+        count: usize,
+    },
 }
+
+/// How many well-formed session cookies of one request are looked up at most.
+///
+/// A browser sends several cookies of one name when a sibling subdomain set one with a
+/// `Domain` or a longer `Path` (cookie tossing); a real browser holds a handful at most.
+pub(crate) const MAX_CANDIDATES: usize = 4;
 
 impl RequestCookie {
     pub(crate) fn is_present(&self) -> bool {
         !matches!(self, RequestCookie::Absent)
+    }
+
+    /// Whether the request carried exactly one session cookie: only then may a response
+    /// clear it (clearing, with our own `Path` and `Domain`, could hit the user's real
+    /// cookie when another one came first).
+    pub(crate) fn is_single(&self) -> bool {
+        match self {
+            RequestCookie::Absent => false,
+            RequestCookie::Malformed { count } | RequestCookie::Ids { count, .. } => *count == 1,
+        }
     }
 }
 
@@ -68,9 +93,10 @@ impl CookieSpec {
         }
     }
 
-    /// Finds the session cookie among the request's `Cookie` headers.
+    /// Finds the session cookies among the request's `Cookie` headers.
     pub(crate) fn find(&self, headers: &HeaderMap) -> RequestCookie {
-        let mut found = RequestCookie::Absent;
+        let mut count = 0;
+        let mut ids: Vec<SessionId> = Vec::new();
         for value in headers.get_all(header::COOKIE) {
             let Ok(text) = value.to_str() else {
                 continue;
@@ -82,14 +108,22 @@ impl CookieSpec {
                 if name.trim() != self.name {
                     continue;
                 }
+                count += 1;
                 let value = value.trim().trim_matches('"');
-                match SessionId::parse(value) {
-                    Some(id) => return RequestCookie::Id(id),
-                    None => found = RequestCookie::Malformed,
+                if ids.len() < MAX_CANDIDATES {
+                    if let Some(id) = SessionId::parse(value) {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
                 }
             }
         }
-        found
+        match (count, ids.is_empty()) {
+            (0, _) => RequestCookie::Absent,
+            (_, true) => RequestCookie::Malformed { count },
+            (_, false) => RequestCookie::Ids { ids, count },
+        }
     }
 
     /// The `Set-Cookie` value for an action, if any.

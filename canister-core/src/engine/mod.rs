@@ -363,8 +363,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
-    /// Logs the request, answers CORS preflights and refuses cross-site unsafe requests
-    /// carrying the session cookie ([`Entry::Respond`]); otherwise reads the session cookie
+    /// Logs the request, answers CORS preflights and refuses cross-origin unsafe requests,
+    /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
+    /// [`Config`]); otherwise reads the session cookie
     /// and runs the authenticator on the `Authorization` header, and hands back the
     /// [`Visit`] ([`Entry::Proceed`]). No store I/O happens here: the session is loaded when
     /// something first asks for it ([`Visit::session`]).
@@ -397,19 +398,19 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             }
         }
 
-        let cookie = settings.cookie.find(&parts.headers);
-        if cookie.is_present() {
-            let own = || own_origin(parts, secure);
-            if let Err(origin) = settings.csrf.check(parts, &own, &settings.cors) {
-                inner.sink.log(&context, &Event::CsrfRefused { origin });
-                let mut response = responses::csrf_refused();
-                settings
-                    .cors
-                    .apply(parts.headers.get(header::ORIGIN), response.headers_mut());
-                self.log_response(&context, response.status(), started);
-                return Entry::Respond(response);
-            }
+        // Every unsafe request, cookie or not: a cross-site login, a session swap and cached
+        // Basic credentials carry no session cookie (DESIGN.md, CSRF).
+        if let Err(origin) = settings.csrf.check(parts, host(parts), &settings.cors) {
+            inner.sink.log(&context, &Event::CsrfRefused { origin });
+            let mut response = responses::csrf_refused();
+            settings
+                .cors
+                .apply(parts.headers.get(header::ORIGIN), response.headers_mut());
+            self.log_response(&context, response.status(), started);
+            return Entry::Respond(response);
         }
+
+        let cookie = settings.cookie.find(&parts.headers);
 
         let (header_user, refusal) = match parts.headers.get(header::AUTHORIZATION) {
             None => (None, None),
@@ -479,8 +480,23 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
         let mut state = visit.take_state();
         let mut result = Ok(CookieAction::None);
-        if state.loaded && !state.failed {
+        if state.rng_failed {
+            // Never save under the old id at a login or logout (fixation).
+            result = Err(StoreError::Unavailable {
+                message: "the operating system's random source failed".to_owned(),
+                source: None,
+            });
+        } else if state.loaded && !state.failed {
             result = self.persist(visit_inner, &mut state).await;
+        } else if state.failed && state.identity_changed {
+            // `session_on_store_error = anonymous`: the session could not be loaded, so a
+            // login, logout or destroy did not happen; never report it done.
+            result = Err(StoreError::Unavailable {
+                message: "the session could not be loaded; its login, logout or end was not \
+                          applied"
+                    .to_owned(),
+                source: None,
+            });
         }
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
@@ -498,11 +514,20 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 inner
                     .sink
                     .log(&context, &Event::StoreError { error: &error });
-                if settings.on_store_error == OnStoreError::Fail {
+                if settings.on_store_error == OnStoreError::Fail || state.identity_changed {
                     let (fresh, body) = responses::store_unavailable().into_parts();
                     parts.status = fresh.status;
                     parts.headers = fresh.headers;
                     replaced = Some(body);
+                }
+                if state.destroyed && visit_inner.cookie.is_single() {
+                    // The user asked to end the session: at least the browser forgets it.
+                    if let Some(value) = settings
+                        .cookie
+                        .render(&CookieAction::Clear, visit_inner.secure)
+                    {
+                        parts.headers.append(header::SET_COOKIE, value);
+                    }
                 }
             }
         }
@@ -550,8 +575,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                             state.tag = Some(crate::session::tag_of(&new_key));
                             Ok(CookieAction::Set(new_id))
                         } else {
+                            // Only the request that ended the session touches the cookie: a
+                            // concurrent login may just have set the new one.
                             inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::Clear)
+                            Ok(CookieAction::None)
                         }
                     }
                     _ => {
@@ -565,8 +592,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                         } else if store.save(old_key, &state.change, ttl).await? {
                             Ok(CookieAction::Set(old_id.clone()))
                         } else {
+                            // As above: a concurrent login's cookie must survive this answer.
                             inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::Clear)
+                            Ok(CookieAction::None)
                         }
                     }
                 }
@@ -740,12 +768,6 @@ fn host(parts: &request::Parts) -> Option<&str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     })
-}
-
-fn own_origin(parts: &request::Parts, secure: bool) -> Option<String> {
-    let host = host(parts)?;
-    let scheme = if secure { "https" } else { "http" };
-    Some(format!("{scheme}://{host}"))
 }
 
 fn request_url(parts: &request::Parts, secure: bool) -> String {

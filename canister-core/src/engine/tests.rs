@@ -471,14 +471,196 @@ async fn a_save_racing_a_destroy_does_not_resurrect_the_session() {
         h.store.is_empty(),
         "the late save must not bring the session back"
     );
-    let cookie = pw
-        .headers
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap();
-    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    // Only the request that ended the session touches the cookie.
+    assert!(pw.headers.get(header::SET_COOKIE).is_none(), "{pw:?}");
     assert!(h.log_text().contains("Session ended during the request"));
+}
+
+/// Security review #11: a request that loaded the session before a concurrent login and
+/// writes after it must not clear (or overwrite) the cookie the login just set.
+#[tokio::test]
+async fn a_write_straddling_a_login_leaves_the_logins_cookie_alone() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let old = id_of(&cookie_of(&first).unwrap());
+    let parts = Request::get("/")
+        .header(header::COOKIE, format!("session_id={old}"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let Entry::Proceed(slow) = h.canister.enter(&parts, peer()).await else {
+        panic!()
+    };
+    let session = slow.session().await.unwrap();
+    let new = login(&h, Some(&old), "alice").await;
+    assert_ne!(new, old);
+    session.insert("late", true).unwrap();
+    let (mut res, _) = ok().into_parts();
+    let _ = h.canister.finish(slow, &mut res).await;
+    assert!(res.headers.get(header::SET_COOKIE).is_none(), "{res:?}");
+    // The login's session is intact and logged in.
+    let response = h
+        .run(
+            Request::get("/")
+                .header(header::COOKIE, format!("session_id={new}"))
+                .body(())
+                .unwrap(),
+            |visit| async move {
+                let user = visit.user().await.unwrap().unwrap();
+                Response::new(Bytes::from(user.name().to_owned()))
+            },
+        )
+        .await;
+    assert_eq!(response.body(), "alice");
+}
+
+/// Security review #10 (cookie tossing): with several session cookies, the first live one is
+/// the session, and none is cleared because an unknown one came first.
+#[tokio::test]
+async fn several_session_cookies_use_the_live_one_and_clear_none() {
+    let h = harness("");
+    let live = login(&h, None, "alice").await;
+    let tossed = crate::session::SessionId::generate().unwrap();
+    let tossed = tossed.as_str();
+    let request = |cookies: String| {
+        Request::get("/secret")
+            .header(header::COOKIE, cookies)
+            .body(())
+            .unwrap()
+    };
+    let whoami = |visit: Visit| async move {
+        match visit.user().await.unwrap() {
+            Some(user) => Response::new(Bytes::from(user.name().to_owned())),
+            None => visit.unauthorized(),
+        }
+    };
+    // The tossed cookie first (a longer Path is sent first), then the real one; also
+    // split over two Cookie headers, and with a malformed one in between.
+    for cookies in [
+        format!("session_id={tossed}; session_id={live}"),
+        format!("session_id=garbage; session_id={tossed}; session_id={live}"),
+    ] {
+        let response = h.run(request(cookies.clone()), whoami).await;
+        assert_eq!(response.body(), "alice", "{cookies}");
+        // Only the sliding refresh of the live cookie, never a clearing one.
+        let set = cookie_of(&response).unwrap_or_default();
+        assert!(!set.contains("Max-Age=0"), "{cookies}: {set}");
+        assert!(set.is_empty() || id_of(&set) == live, "{cookies}: {set}");
+    }
+    let two_headers = Request::get("/secret")
+        .header(header::COOKIE, format!("session_id={tossed}"))
+        .header(header::COOKIE, format!("session_id={live}"))
+        .body(())
+        .unwrap();
+    assert_eq!(h.run(two_headers, whoami).await.body(), "alice");
+    // Several cookies and none live: not cleared either (ours may be among them).
+    let other = crate::session::SessionId::generate().unwrap();
+    let response = h
+        .run(
+            request(format!(
+                "session_id={tossed}; session_id={}",
+                other.as_str()
+            )),
+            whoami,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_of(&response).is_none(), "{response:?}");
+}
+
+/// Security review #23: when the random source fails at a login, the old id is never kept
+/// (fixation): the answer is 503 and the session is unchanged.
+#[tokio::test]
+async fn a_failing_random_source_at_login_is_a_503_not_the_old_id() {
+    let h = harness("session_on_store_error = anonymous");
+    let (first, _) = h.count(None).await;
+    let old = id_of(&cookie_of(&first).unwrap());
+    crate::session::fail_random_for_test(true);
+    let response = h
+        .run(
+            Request::post("/login")
+                .header(header::COOKIE, format!("session_id={old}"))
+                .body(())
+                .unwrap(),
+            |visit| async move {
+                visit.session().await.unwrap().login(User::new("alice"));
+                ok()
+            },
+        )
+        .await;
+    crate::session::fail_random_for_test(false);
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(cookie_of(&response).is_none(), "{response:?}");
+    // The old session was not logged in.
+    let response = h
+        .run(
+            Request::get("/")
+                .header(header::COOKIE, format!("session_id={old}"))
+                .body(())
+                .unwrap(),
+            |visit| async move {
+                assert!(visit.user().await.unwrap().is_none());
+                ok()
+            },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        h.log_text().contains("random source failed"),
+        "{}",
+        h.log_text()
+    );
+}
+
+/// Security review #5: with `session_on_store_error = anonymous`, a logout (or login) while
+/// the store is down is a 503, never a reported success; a destroy still clears the cookie.
+#[tokio::test]
+async fn anonymous_mode_never_reports_a_failed_logout_as_done() {
+    let canister = Canister::builder()
+        .config(
+            Config::from_ini_str(
+                "[canister]\nsession_on_store_error = anonymous\nlog_level = DISABLED",
+            )
+            .unwrap(),
+        )
+        .store(DownStore::default())
+        .authenticator(())
+        .log_sink(())
+        .build()
+        .unwrap();
+    let id = crate::session::SessionId::generate().unwrap();
+    for action in ["logout", "destroy", "login"] {
+        let parts = Request::post("/logout")
+            .header(header::COOKIE, format!("session_id={}", id.as_str()))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+            panic!()
+        };
+        let session = visit.session().await.expect("anonymous session");
+        match action {
+            "logout" => session.logout(),
+            "destroy" => session.destroy(),
+            _ => session.login(User::new("alice")),
+        }
+        let (mut res, _) = ok().into_parts();
+        assert!(
+            matches!(
+                canister.finish(visit, &mut res).await,
+                Finish::ReplaceBody(_)
+            ),
+            "{action}"
+        );
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{action}");
+        let cleared = res
+            .headers
+            .get(header::SET_COOKIE)
+            .is_some_and(|c| c.to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(cleared, action == "destroy", "{action}: {res:?}");
+    }
 }
 
 #[tokio::test]
@@ -606,6 +788,15 @@ impl SessionStore for DownStore {
     }
     async fn create(
         &self,
+        _: &StoreKey,
+        _: &Record,
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Timeout(Duration::from_secs(2)))
+    }
+    async fn cycle(
+        &self,
+        _: &StoreKey,
         _: &StoreKey,
         _: &Record,
         _: Option<Duration>,
@@ -922,8 +1113,68 @@ async fn csrf_matrix() {
         (
             "POST",
             &[("sec-fetch-site", "same-site")],
+            false,
+            "same site without origin",
+        ),
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "http://evil.example.com"),
+            ],
+            false,
+            "sibling subdomain",
+        ),
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://partner.example"),
+            ],
             true,
-            "same site",
+            "same site from a trusted origin",
+        ),
+        (
+            "POST",
+            &[("sec-fetch-site", "none")],
+            true,
+            "user-initiated navigation",
+        ),
+        (
+            "POST",
+            &[
+                ("sec-fetch-site", "bogus"),
+                ("origin", "http://api.example.com"),
+            ],
+            false,
+            "unknown fetch metadata",
+        ),
+        (
+            "POST",
+            &[("origin", "https://api.example.com:443")],
+            true,
+            "same host and port, default port spelled out",
+        ),
+        (
+            "POST",
+            &[("origin", "http://api.example.com:8081")],
+            false,
+            "same host, other port",
+        ),
+        (
+            "POST",
+            &[("origin", "http://sub.api.example.com")],
+            false,
+            "subdomain without fetch metadata",
+        ),
+        (
+            "TRACE",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ],
+            false,
+            "TRACE is not a safe method here",
         ),
         ("POST", &[], true, "curl: no headers"),
         (
@@ -954,32 +1205,31 @@ async fn csrf_matrix() {
             "safe method",
         ),
     ];
-    for (method, headers, allowed, what) in cases {
-        let mut extra: Vec<(&str, &str)> = headers.to_vec();
-        extra.push(("cookie", &cookie));
-        let mut r = Request::builder()
-            .method(*method)
-            .uri("/items")
-            .header("host", "api.example.com");
-        for (k, v) in &extra {
-            r = r.header(*k, *v);
+    // Every case with and without the session cookie: a cross-site login, a session swap and
+    // cached Basic credentials carry no cookie, and are checked all the same.
+    for with_cookie in [true, false] {
+        for (method, headers, allowed, what) in cases {
+            let mut extra: Vec<(&str, &str)> = headers.to_vec();
+            if with_cookie {
+                extra.push(("cookie", &cookie));
+            }
+            let mut r = Request::builder()
+                .method(*method)
+                .uri("/items")
+                .header("host", "api.example.com");
+            for (k, v) in &extra {
+                r = r.header(*k, *v);
+            }
+            let response = h.run(r.body(()).unwrap(), |_| async { ok() }).await;
+            let got = response.status() != StatusCode::FORBIDDEN;
+            assert_eq!(
+                got,
+                *allowed,
+                "{what} (cookie: {with_cookie}): {}",
+                response.status()
+            );
         }
-        let response = h.run(r.body(()).unwrap(), |_| async { ok() }).await;
-        let got = response.status() != StatusCode::FORBIDDEN;
-        assert_eq!(got, *allowed, "{what}: {}", response.status());
     }
-    // Without the session cookie nothing rides on it: not refused.
-    let response = h
-        .run(
-            cors_request(
-                "POST",
-                Some("https://evil.example"),
-                &[("sec-fetch-site", "cross-site")],
-            ),
-            |_| async { ok() },
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
     assert!(h
         .log_text()
         .contains("Cross-site request refused (CSRF): origin https://evil.example"));

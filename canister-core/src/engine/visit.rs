@@ -62,6 +62,13 @@ pub(crate) struct State {
     pub(crate) stale_cookie: bool,
     pub(crate) tag: Option<[u8; 6]>,
     pub(crate) lock: Option<HeldLock>,
+    /// The handler logged in, logged out, regenerated or destroyed: a store failure must
+    /// then be a 503 in every `session_on_store_error` mode (a reported login or logout
+    /// that did not happen is worse than an error).
+    pub(crate) identity_changed: bool,
+    /// The operating system's random source failed when a new id was needed: `finish`
+    /// answers 503 rather than keep the old id (session fixation).
+    pub(crate) rng_failed: bool,
 }
 
 /// The session of the current request, for handlers.
@@ -133,72 +140,92 @@ impl Visit {
         }
         let engine = &self.inner.engine;
         match &self.inner.cookie {
-            RequestCookie::Id(id) => {
-                let key = id.key();
-                match engine.load(key).await {
-                    Ok((record, lock)) => {
-                        // Decide under the state lock, await only after releasing it.
-                        let (release, event) = {
-                            let mut state = self.state();
-                            if state.loaded {
-                                // Another extractor of this request loaded it meanwhile.
-                                (lock, None)
-                            } else {
-                                state.loaded = true;
-                                match record {
-                                    Some(record) => {
-                                        state.existing = Some((id.clone(), key));
-                                        state.id = Some(id.clone());
-                                        state.record = record;
-                                        state.tag = Some(tag_of(&key));
-                                        state.lock = lock;
-                                        (None, Some(Event::SessionFound))
-                                    }
-                                    None => {
-                                        state.stale_cookie = true;
-                                        (lock, Some(Event::SessionUnknown))
-                                    }
-                                }
+            RequestCookie::Ids { ids, .. } => {
+                // The first live one of the ids the browser sent (a sibling subdomain may have
+                // tossed in its own, and it may come first).
+                let mut found = None;
+                for id in ids {
+                    let key = id.key();
+                    match engine.load(key).await {
+                        Ok((Some(record), lock)) => {
+                            found = Some((id, key, record, lock));
+                            break;
+                        }
+                        Ok((None, lock)) => {
+                            if let Some(lock) = lock {
+                                engine.release(lock).await;
                             }
-                        };
-                        if let Some(lock) = release {
-                            engine.release(lock).await;
                         }
-                        match event {
-                            Some(event) => self.log(&event),
-                            None => return Ok(self.handle()),
+                        Err(error) => {
+                            self.log(&Event::StoreError { error: &error });
+                            if engine.settings().on_store_error == OnStoreError::Fail {
+                                return Err(responses::store_unavailable());
+                            }
+                            let mut state = self.state();
+                            state.loaded = true;
+                            state.failed = true;
+                            drop(state);
+                            return Ok(self.anonymous_handle());
                         }
-                    }
-                    Err(error) => {
-                        self.log(&Event::StoreError { error: &error });
-                        if engine.settings().on_store_error == OnStoreError::Fail {
-                            return Err(responses::store_unavailable());
-                        }
-                        let mut state = self.state();
-                        state.loaded = true;
-                        state.failed = true;
-                        drop(state);
                     }
                 }
+                // Decide under the state lock, await only after releasing it.
+                let (release, event) = {
+                    let mut state = self.state();
+                    if state.loaded {
+                        // Another extractor of this request loaded it meanwhile.
+                        (found.and_then(|(_, _, _, lock)| lock), None)
+                    } else {
+                        state.loaded = true;
+                        match found {
+                            Some((id, key, record, lock)) => {
+                                state.existing = Some((id.clone(), key));
+                                state.id = Some(id.clone());
+                                state.record = record;
+                                state.tag = Some(tag_of(&key));
+                                state.lock = lock;
+                                (None, Some(Event::SessionFound))
+                            }
+                            None => {
+                                state.stale_cookie = self.inner.cookie.is_single();
+                                (None, Some(Event::SessionUnknown))
+                            }
+                        }
+                    }
+                };
+                if let Some(lock) = release {
+                    engine.release(lock).await;
+                }
+                match event {
+                    Some(event) => self.log(&event),
+                    None => return Ok(self.handle()),
+                }
             }
-            RequestCookie::Malformed => {
+            RequestCookie::Malformed { .. } => {
                 let mut state = self.state();
                 state.loaded = true;
-                state.stale_cookie = true;
+                state.stale_cookie = self.inner.cookie.is_single();
                 drop(state);
                 self.log(&Event::SessionUnknown);
             }
             RequestCookie::Absent => self.state().loaded = true,
         }
+        Ok(self.anonymous_handle())
+    }
+
+    /// The handle of a session that starts empty (no live session, or the store failed in
+    /// `session_on_store_error = anonymous` mode), with the header user kept in it under
+    /// `auth_remember`.
+    fn anonymous_handle(&self) -> Session {
         let session = self.handle();
-        if engine.settings().remember {
+        if self.inner.engine.settings().remember {
             if let Some(user) = &self.inner.header_user {
                 if session.user().as_ref() != Some(user) {
-                    session.login(user.clone());
+                    session.login_as(user.clone(), false);
                 }
             }
         }
-        Ok(session)
+        session
     }
 
     fn handle(&self) -> Session {
@@ -393,22 +420,34 @@ impl Session {
     }
 
     /// Logs `user` in: stored in the session, and the session id changes (no fixation).
+    ///
+    /// If the new id cannot be drawn (the operating system's random source failed) or the
+    /// session cannot be saved, the response becomes a 503 whatever
+    /// `session_on_store_error` says: the login is never reported done when it was not.
     pub fn login(&self, user: User) {
+        self.login_as(user, true);
+    }
+
+    fn login_as(&self, user: User, explicit: bool) {
         {
             let mut state = self.state();
             state.record.user = Some(user.clone());
             state.change.user = Some(Some(user.clone()));
+            state.identity_changed |= explicit;
             Self::cycle(&mut state);
         }
         self.visit.log(&Event::LoggedIn { name: user.name() });
     }
 
     /// Logs the user out: the session forgets its user, keeps its data, and changes id.
+    ///
+    /// A store failure makes the response a 503 in every `session_on_store_error` mode.
     pub fn logout(&self) {
         let name = {
             let mut state = self.state();
             let previous = state.record.user.take();
             state.change.user = Some(None);
+            state.identity_changed = true;
             Self::cycle(&mut state);
             previous.map(|u| u.name().to_owned())
         };
@@ -419,13 +458,19 @@ impl Session {
 
     /// Gives the session a new id, keeping its data.
     pub fn regenerate(&self) {
-        Self::cycle(&mut self.state());
+        let mut state = self.state();
+        state.identity_changed = true;
+        Self::cycle(&mut state);
     }
 
     /// Ends the session: it is deleted from the store and the cookie is cleared.
+    ///
+    /// The clearing cookie is sent even when the store fails (the response is then a 503:
+    /// the server-side session may still be live until it expires).
     pub fn destroy(&self) {
         let mut state = self.state();
         state.destroyed = true;
+        state.identity_changed = true;
         state.record = Record::default();
         state.change = Change::default();
     }
@@ -446,11 +491,18 @@ impl Session {
     }
 
     fn cycle(state: &mut State) {
-        if state.existing.is_some() {
-            // A new id; `finish` moves the record to it and deletes the old one.
-            state.id = new_id().ok();
-        } else if state.id.is_none() {
-            state.id = new_id().ok();
+        if state.existing.is_none() && state.id.is_some() {
+            // Not stored yet: the id drawn for it was never sent in a cookie.
+            return;
+        }
+        // A new id; `finish` moves the record to it and deletes the old one.
+        match new_id() {
+            Ok(id) => state.id = Some(id),
+            Err(_) => {
+                // Never keep the old id at a login (fixation): `finish` answers 503.
+                state.id = None;
+                state.rng_failed = true;
+            }
         }
     }
 }

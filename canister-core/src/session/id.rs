@@ -8,6 +8,17 @@ use sha2::{Digest, Sha256};
 
 use super::StoreKey;
 
+#[cfg(test)]
+thread_local! {
+    static FAIL_RANDOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes [`SessionId::generate`] fail on this thread (tests of the random source failing).
+#[cfg(test)]
+pub(crate) fn fail_random_for_test(fail: bool) {
+    FAIL_RANDOM.with(|f| f.set(fail));
+}
+
 /// Length of an id in characters: 32 random bytes in unpadded base64url.
 pub(crate) const ID_LEN: usize = 43;
 
@@ -18,6 +29,10 @@ pub(crate) struct SessionId(String);
 impl SessionId {
     /// Draws a new id from the operating system's random source.
     pub(crate) fn generate() -> Result<Self, getrandom::Error> {
+        #[cfg(test)]
+        if FAIL_RANDOM.with(std::cell::Cell::get) {
+            return Err(getrandom::Error::UNSUPPORTED);
+        }
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))

@@ -4,6 +4,8 @@ mod id;
 mod memory;
 mod store;
 
+#[cfg(test)]
+pub(crate) use id::fail_random_for_test;
 pub(crate) use id::{tag_of, SessionId};
 pub use memory::{MemoryLock, MemoryStore};
 pub use store::{Change, Data, Record, SessionStore, StoreError, StoreKey};

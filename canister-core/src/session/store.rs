@@ -140,8 +140,10 @@ impl StoreError {
 /// the session is used), then one of `create`, `save`, `cycle`, `delete` in `finish`, with
 /// `lock`/`unlock` around them when `session_locking = true`.
 pub trait SessionStore: Send + Sync + 'static {
-    /// A held per-session lock, released by [`SessionStore::unlock`] (or when dropped, or when
-    /// its lease runs out, depending on the store).
+    /// A held per-session lock, released by [`SessionStore::unlock`].
+    ///
+    /// Dropping it without `unlock` (a request cancelled half-way: the client went away)
+    /// must release it too, at once or in the background; its lease is only the last resort.
     type Lock: Send + Sync + 'static;
 
     /// Loads a live session and refreshes its time to live to `ttl` (sliding expiry) without
@@ -175,22 +177,16 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `record` if `new` is free and `old` still exists, then deletes `old`. `Ok(false)`:
     /// nothing was written (`old` ended meanwhile, or `new` is taken).
     ///
-    /// The default runs [`create`](SessionStore::create) then [`delete`](SessionStore::delete).
+    /// Required, with no default: it must be one atomic step (a script, a transaction, a
+    /// lock). A `create` then `delete` would bring back a session that a concurrent logout
+    /// destroyed between the two, under a new id.
     fn cycle(
         &self,
         old: &StoreKey,
         new: &StoreKey,
         record: &Record,
         ttl: Option<Duration>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move {
-            if !self.create(new, record, ttl).await? {
-                return Ok(false);
-            }
-            self.delete(old).await?;
-            Ok(true)
-        }
-    }
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Removes a session. Removing an absent session is not an error.
     fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send;
