@@ -1,6 +1,7 @@
 //! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
 
 mod cookie;
+mod request_log;
 mod visit;
 
 use std::any::Any;
@@ -378,8 +379,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let secure = is_https(parts);
         let context = LogContext::new(client);
         if inner.sink.enabled(Level::Info) {
-            let url = request_url(parts, secure);
-            let url = crate::log::mask_query(&url);
+            let url = request_log::request_url(parts, secure);
             inner.sink.log(
                 &context,
                 &Event::Request {
@@ -746,15 +746,6 @@ fn own_origin(parts: &request::Parts, secure: bool) -> Option<String> {
     let host = host(parts)?;
     let scheme = if secure { "https" } else { "http" };
     Some(format!("{scheme}://{host}"))
-}
-
-fn request_url(parts: &request::Parts, secure: bool) -> String {
-    let scheme = if secure { "https" } else { "http" };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    match host(parts) {
-        Some(host) => format!("{scheme}://{host}{path}"),
-        None => path.to_owned(),
-    }
 }
 
 #[cfg(test)]
