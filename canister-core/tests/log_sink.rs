@@ -537,3 +537,26 @@ fn slog_sink_hands_events_to_the_applications_logger() {
         ]
     );
 }
+
+#[test]
+fn log_trust_proxy_takes_booleans_and_hop_counts() {
+    for (value, hops) in [
+        ("false", 0),
+        ("true", 1),
+        ("yes", 1),
+        ("0", 0),
+        ("1", 1),
+        ("2", 2),
+        ("16", 16),
+    ] {
+        let config =
+            Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {value}")).unwrap();
+        assert_eq!(config.log_trust_proxy, hops, "{value}");
+    }
+    assert_eq!(Config::default().log_trust_proxy, 0);
+    for bad in ["17", "-1", "maybe"] {
+        let err =
+            Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {bad}")).unwrap_err();
+        assert!(err.to_string().contains("log_trust_proxy"), "{err}");
+    }
+}

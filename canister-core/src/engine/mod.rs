@@ -7,14 +7,14 @@ mod visit;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{request, response, Response, StatusCode};
 
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
@@ -127,7 +127,7 @@ pub(crate) struct Settings {
     pub(crate) locking: bool,
     pub(crate) lock_wait: Duration,
     pub(crate) on_store_error: OnStoreError,
-    pub(crate) trust_proxy: bool,
+    pub(crate) trust_proxy: u8,
     pub(crate) remember: bool,
 }
 
@@ -375,7 +375,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let inner = &self.inner;
         let settings = &inner.settings;
         let started = inner.clock.now();
-        let client = client_ip(&parts.headers, peer, settings.trust_proxy);
+        let client = request_log::client_ip(&parts.headers, peer, settings.trust_proxy);
         let secure = is_https(parts);
         let context = LogContext::new(client);
         if inner.sink.enabled(Level::Info) {
@@ -687,20 +687,6 @@ pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     SessionId::generate().map_err(|e| {
         StoreError::unavailable("the operating system's random source failed", e.to_string())
     })
-}
-
-fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<IpAddr> {
-    if trust_proxy {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    peer.map(|p| p.ip())
 }
 
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
