@@ -560,3 +560,39 @@ fn log_trust_proxy_takes_booleans_and_hop_counts() {
         assert!(err.to_string().contains("log_trust_proxy"), "{err}");
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn log_file_and_dir_modes_come_from_the_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = local_clock("2016-07-02", "12:00:00.000");
+
+    let logs = dir.path().join("default");
+    let config =
+        Config::from_ini_str(&format!("[canister]\nlog_path = {}", logs.display())).unwrap();
+    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock.clone())).unwrap());
+    assert_eq!(mode(&logs), 0o700);
+    assert_eq!(mode(&logs.join("log.2016-07-02")), 0o600);
+
+    let logs = dir.path().join("group");
+    let config = Config::from_ini_str(&format!(
+        "[canister]\nlog_path = {}\nlog_file_mode = 0640\nlog_dir_mode = 750",
+        logs.display()
+    ))
+    .unwrap();
+    assert_eq!((config.log_file_mode, config.log_dir_mode), (0o640, 0o750));
+    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock)).unwrap());
+    assert_eq!(mode(&logs), 0o750);
+    assert_eq!(mode(&logs.join("log.2016-07-02")), 0o640);
+
+    for (key, bad) in [
+        ("log_file_mode", "0644x"),
+        ("log_file_mode", "0200"),
+        ("log_dir_mode", "0644"),
+    ] {
+        let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+    }
+}

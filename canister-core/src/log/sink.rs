@@ -129,7 +129,8 @@ impl DefaultLogSink {
         DefaultLogSinkBuilder::default()
     }
 
-    /// Builds the sink from `log_path`, `log_level` and `log_days`, reading the system clock.
+    /// Builds the sink from `log_path`, `log_level`, `log_days`, `log_file_mode` and
+    /// `log_dir_mode`, reading the system clock.
     ///
     /// # Errors
     ///
@@ -152,6 +153,8 @@ impl DefaultLogSink {
         let mut builder = Self::builder()
             .log_level(config.log_level)
             .log_days(config.log_days)
+            .log_file_mode(config.log_file_mode)
+            .log_dir_mode(config.log_dir_mode)
             .clock(clock);
         if let Some(path) = &config.log_path {
             builder = builder.log_path(path);
@@ -259,6 +262,8 @@ pub struct DefaultLogSinkBuilder {
     level: Option<Level>,
     path: Option<PathBuf>,
     days: u32,
+    file_mode: u32,
+    dir_mode: u32,
     clock: Arc<dyn Clock>,
     channel_size: usize,
     writer: Option<Box<dyn Write + Send>>,
@@ -281,6 +286,20 @@ impl DefaultLogSinkBuilder {
     /// How many days of files to keep, today's included (0 is read as 1). Default: 30.
     pub fn log_days(mut self, days: u32) -> Self {
         self.days = days;
+        self
+    }
+
+    /// Unix mode of each log file the sink creates; existing files keep theirs.
+    /// Default: [`DailyFiles::DEFAULT_FILE_MODE`] (`0o600`). See [`DailyFiles`].
+    pub fn log_file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Unix mode of the `log_path` directory when the sink creates it; an existing one keeps
+    /// its own. Default: [`DailyFiles::DEFAULT_DIR_MODE`] (`0o700`). See [`DailyFiles`].
+    pub fn log_dir_mode(mut self, mode: u32) -> Self {
+        self.dir_mode = mode;
         self
     }
 
@@ -320,9 +339,13 @@ impl DefaultLogSinkBuilder {
         };
         let destination = match (self.writer, self.path) {
             (Some(writer), _) => Destination::Writer(writer),
-            (None, Some(path)) => {
-                Destination::Daily(DailyFiles::new(path, self.days, self.clock.clone())?)
-            }
+            (None, Some(path)) => Destination::Daily(DailyFiles::with_modes(
+                path,
+                self.days,
+                self.clock.clone(),
+                self.file_mode,
+                self.dir_mode,
+            )?),
             (None, None) => Destination::Stderr,
         };
         let description = format!("{destination:?}");
@@ -351,6 +374,8 @@ impl Default for DefaultLogSinkBuilder {
             path: None,
             // Canister's default retention.
             days: 30,
+            file_mode: DailyFiles::DEFAULT_FILE_MODE,
+            dir_mode: DailyFiles::DEFAULT_DIR_MODE,
             clock: Arc::new(SystemClock),
             channel_size: DefaultLogSink::DEFAULT_CHANNEL_SIZE,
             writer: None,
@@ -364,6 +389,8 @@ impl fmt::Debug for DefaultLogSinkBuilder {
             .field("log_level", &self.level)
             .field("log_path", &self.path)
             .field("log_days", &self.days)
+            .field("log_file_mode", &format_args!("{:04o}", self.file_mode))
+            .field("log_dir_mode", &format_args!("{:04o}", self.dir_mode))
             .field("channel_size", &self.channel_size)
             .field("writer", &self.writer.is_some())
             .finish_non_exhaustive()
