@@ -60,13 +60,16 @@ pub enum LogError {
 /// - **Off the request path**: the calling thread formats the message into a fixed-size
 ///   buffer, stamps it with the clock and queues it on a bounded queue
 ///   ([`channel_size`](DefaultLogSinkBuilder::channel_size) lines, default
-///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)): no system call, no allocation
+///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE), and
+///   [`queue_bytes`](DefaultLogSinkBuilder::queue_bytes) bytes of longer messages, default
+///   [`DEFAULT_QUEUE_BYTES`](Self::DEFAULT_QUEUE_BYTES)): no system call, no allocation
 ///   for a message under ~120 bytes. One thread, `canister-log`, drains the queue in
 ///   batches, formats the time and the `[ip-tag]`, and writes each batch with one write.
 ///   While lines keep coming it polls every millisecond (so lines reach the file within a
 ///   few milliseconds); after 50 ms without any it sleeps until the next line. When the
-///   queue is full the line is dropped and counted, never waited for; the next line that
-///   fits is followed by a WARNING `Log queue full: N lines dropped`.
+///   queue is full (in lines or in bytes) the line is dropped and counted, never waited
+///   for; the next line that fits is followed by a WARNING `Log queue full: N lines
+///   dropped`.
 ///   [`dropped_lines`](Self::dropped_lines) counts them all. (slog-async, which this sink
 ///   used first, cost about 1.1 µs per line on the calling thread: BENCHMARKS.md.)
 /// - **Shutdown**: [`flush`](LogSink::flush) returns once every line queued before it is
@@ -74,8 +77,15 @@ pub enum LogError {
 ///   stops the thread. Application loggers that outlive the sink write nothing more.
 /// - **Application loggers**: [`logger`](LogSink::logger) gives a child `slog::Logger`
 ///   carrying the context, so `info!(log, "Hey!")` produces the same `[ip-tag]`; extra
-///   key-values follow the message as `, key: value`. Control characters in messages are
-///   escaped (`\n`), so a line cannot forge another.
+///   key-values follow the message as `, key: value`. Control characters, U+2028/U+2029
+///   and bidi controls in messages and contexts are escaped (`\n`, `\u{2028}`), so a line
+///   cannot forge another or read in another order.
+/// - **Bounded lines**: each field of an engine [`Event`] (URL, user name, ...) is cut after
+///   [`MAX_FIELD_BYTES`](super::MAX_FIELD_BYTES) (4 KiB) and a whole line's text after
+///   16 KiB, marked `…(+N bytes)`. With the default bounds, a stalled destination (a pipe
+///   nobody reads, a hung disk) makes the queue hold at most about 13 MiB of fixed-size
+///   lines plus 8 MiB of text, and as much again in the batch the stuck writer holds:
+///   about 42 MiB in all, whatever the clients send.
 ///
 /// # Examples
 ///
@@ -123,6 +133,15 @@ impl DefaultLogSink {
     /// queued line takes about 200 bytes (plus its text when longer than ~120 bytes), and
     /// memory is taken as lines queue up, not up front.
     pub const DEFAULT_CHANNEL_SIZE: usize = 65_536;
+
+    /// The default number of bytes of text queued lines may hold on the heap: 8 MiB.
+    ///
+    /// A message of up to ~120 bytes lives inside its fixed-size line and does not count;
+    /// longer ones (a long URL, an application's message) count their length. 8 MiB holds
+    /// about 40 000 lines of 200 bytes, or 2 000 of 4 KiB: enough for a burst while the disk
+    /// stalls, and a bound on what clients can make the process hold (the review measured
+    /// ~400 MiB for 1 500 requests with 250 KB `Host` headers before this bound).
+    pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
     /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days).
     pub fn builder() -> DefaultLogSinkBuilder {
@@ -179,7 +198,8 @@ impl DefaultLogSink {
         }
     }
 
-    /// How many lines were dropped because the channel was full, since the start.
+    /// How many lines were dropped because the channel was full (in lines or bytes), since
+    /// the start.
     pub fn dropped_lines(&self) -> u64 {
         self.active.as_ref().map_or(0, |a| a.queue.dropped_total())
     }
@@ -266,6 +286,7 @@ pub struct DefaultLogSinkBuilder {
     dir_mode: u32,
     clock: Arc<dyn Clock>,
     channel_size: usize,
+    queue_bytes: usize,
     writer: Option<Box<dyn Write + Send>>,
 }
 
@@ -316,6 +337,15 @@ impl DefaultLogSinkBuilder {
         self
     }
 
+    /// How many bytes of text queued lines may hold on the heap before new lines are dropped
+    /// (messages of up to ~120 bytes do not count; see
+    /// [`DEFAULT_QUEUE_BYTES`](DefaultLogSink::DEFAULT_QUEUE_BYTES), the default). A line
+    /// whose text alone is larger is always dropped (and counted).
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+
     /// Writes the lines to `writer` (one `write_all` per line) instead of stderr or files;
     /// overrides [`log_path`](Self::log_path).
     pub fn writer(mut self, writer: impl Write + Send + 'static) -> Self {
@@ -354,6 +384,7 @@ impl DefaultLogSinkBuilder {
             min,
             self.clock,
             self.channel_size,
+            self.queue_bytes,
         ));
         let logger = slog::Logger::root(SlogDrain(queue.clone()), slog::o!());
         Ok(DefaultLogSink {
@@ -378,6 +409,7 @@ impl Default for DefaultLogSinkBuilder {
             dir_mode: DailyFiles::DEFAULT_DIR_MODE,
             clock: Arc::new(SystemClock),
             channel_size: DefaultLogSink::DEFAULT_CHANNEL_SIZE,
+            queue_bytes: DefaultLogSink::DEFAULT_QUEUE_BYTES,
             writer: None,
         }
     }
@@ -392,6 +424,7 @@ impl fmt::Debug for DefaultLogSinkBuilder {
             .field("log_file_mode", &format_args!("{:04o}", self.file_mode))
             .field("log_dir_mode", &format_args!("{:04o}", self.dir_mode))
             .field("channel_size", &self.channel_size)
+            .field("queue_bytes", &self.queue_bytes)
             .field("writer", &self.writer.is_some())
             .finish_non_exhaustive()
     }
