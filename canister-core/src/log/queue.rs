@@ -322,7 +322,7 @@ impl Shared {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             // Read under the lock: the writer's last drain reads it under the lock too.
             if pending.msgs.len() >= self.capacity
-                || (bytes > 0 && pending.bytes + bytes > self.byte_capacity)
+                || (bytes > 0 && pending.bytes.saturating_add(bytes) > self.byte_capacity)
                 || self.closed.load(Ordering::Relaxed)
             {
                 return false;

@@ -83,9 +83,9 @@ pub enum LogError {
 /// - **Bounded lines**: each field of an engine [`Event`] (URL, user name, ...) is cut after
 ///   [`MAX_FIELD_BYTES`](super::MAX_FIELD_BYTES) (4 KiB) and a whole line's text after
 ///   16 KiB, marked `…(+N bytes)`. With the default bounds, a stalled destination (a pipe
-///   nobody reads, a hung disk) makes the queue hold at most about 13 MiB of fixed-size
-///   lines plus 8 MiB of text, and as much again in the batch the stuck writer holds:
-///   about 42 MiB in all, whatever the clients send.
+///   nobody reads, a hung disk) makes the queue hold at most 16 MiB of fixed-size lines
+///   (65 536 of at most 256 bytes) plus 8 MiB of text, and as much again in the batch the
+///   stuck writer holds: under 50 MiB in all, whatever the clients send.
 ///
 /// # Examples
 ///
