@@ -9,7 +9,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use canister_core::log::{mask_query, DefaultLogSink, Event, Level, LogContext, LogSink, SlogSink};
+use canister_core::log::{
+    mask_query, DefaultLogSink, Event, Level, LogContext, LogSink, SlogSink, MAX_FIELD_BYTES,
+};
 use canister_core::{Config, TestClock};
 use chrono::{Local, NaiveDate, NaiveTime, TimeZone};
 use http::{Method, StatusCode};
@@ -451,7 +453,7 @@ fn overflow_drops_lines_with_a_counted_warning_and_never_blocks() {
     let written = text.lines().filter(|l| l.contains("   line ")).count();
     assert_eq!(written as u64 + dropped, 100, "{text}");
     let warning = Regex::new(
-        r"(?m)^\S+ \S+ WARNING  \[MainThread\]   Log queue full: (\d+) lines dropped \(channel_size 8\)$",
+        r"(?m)^\S+ \S+ WARNING  \[MainThread\]   Log queue full: (\d+) lines dropped \(channel_size 8, queue_bytes 8388608\)$",
     )
     .unwrap();
     let reported: u64 = warning
@@ -536,4 +538,183 @@ fn slog_sink_hands_events_to_the_applications_logger() {
             ),
         ]
     );
+}
+
+#[test]
+fn log_trust_proxy_takes_booleans_and_hop_counts() {
+    for (value, hops) in [
+        ("false", 0),
+        ("true", 1),
+        ("yes", 1),
+        ("0", 0),
+        ("1", 1),
+        ("2", 2),
+        ("16", 16),
+    ] {
+        let config =
+            Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {value}")).unwrap();
+        assert_eq!(config.log_trust_proxy, hops, "{value}");
+    }
+    assert_eq!(Config::default().log_trust_proxy, 0);
+    for bad in ["17", "-1", "maybe"] {
+        let err =
+            Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {bad}")).unwrap_err();
+        assert!(err.to_string().contains("log_trust_proxy"), "{err}");
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn log_file_and_dir_modes_come_from_the_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = local_clock("2016-07-02", "12:00:00.000");
+
+    let logs = dir.path().join("default");
+    let config =
+        Config::from_ini_str(&format!("[canister]\nlog_path = {}", logs.display())).unwrap();
+    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock.clone())).unwrap());
+    assert_eq!(mode(&logs), 0o700);
+    assert_eq!(mode(&logs.join("log.2016-07-02")), 0o600);
+
+    let logs = dir.path().join("group");
+    let config = Config::from_ini_str(&format!(
+        "[canister]\nlog_path = {}\nlog_file_mode = 0640\nlog_dir_mode = 750",
+        logs.display()
+    ))
+    .unwrap();
+    assert_eq!((config.log_file_mode, config.log_dir_mode), (0o640, 0o750));
+    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock)).unwrap());
+    assert_eq!(mode(&logs), 0o750);
+    assert_eq!(mode(&logs.join("log.2016-07-02")), 0o640);
+
+    for (key, bad) in [
+        ("log_file_mode", "0644x"),
+        ("log_file_mode", "0200"),
+        ("log_dir_mode", "0644"),
+    ] {
+        let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+    }
+}
+
+#[test]
+fn the_queue_is_bounded_in_bytes_while_the_writer_is_stuck() {
+    // Finding 4 of the security review: 65 536 lines of any size could queue up.
+    const BUDGET: usize = 64 * 1024;
+    const LINES: usize = 1_000;
+    let gate = Gate::default();
+    let sink = DefaultLogSink::builder()
+        .writer(gate.clone())
+        .queue_bytes(BUDGET)
+        .clock(Arc::new(local_clock("2016-07-02", "12:00:00.000")))
+        .build()
+        .unwrap();
+    let context = client("10.0.0.1");
+    let url = format!("http://h/{}", "u".repeat(2_000));
+    for _ in 0..LINES {
+        sink.log(
+            &context,
+            &Event::Request {
+                method: &Method::GET,
+                url: &url,
+            },
+        );
+    }
+    let dropped = sink.dropped_lines();
+    // Queued: at most BUDGET bytes of 2 KB lines; the stuck writer holds one such batch more.
+    let held = 2 * (BUDGET / 2_000 + 1);
+    assert!(dropped >= (LINES - held) as u64, "dropped {dropped}");
+    gate.open();
+    sink.flush();
+    let text = gate.text();
+    let written = text
+        .lines()
+        .filter(|l| l.contains("   GET http://h/"))
+        .count();
+    assert_eq!(written as u64 + dropped, LINES as u64, "{written}");
+    assert!(written <= held, "{written}");
+    let warning = Regex::new(
+        r"(?m)^\S+ \S+ WARNING  \[MainThread\]   Log queue full: (\d+) lines dropped \(channel_size 65536, queue_bytes 65536\)$",
+    )
+    .unwrap();
+    let reported: u64 = warning
+        .captures_iter(&text)
+        .map(|c| c[1].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(reported, dropped);
+}
+
+#[test]
+fn long_fields_are_cut_with_a_marker() {
+    let gate = Gate::default();
+    gate.open();
+    let sink = DefaultLogSink::builder()
+        .writer(gate.clone())
+        .clock(Arc::new(local_clock("2016-07-02", "12:00:00.000")))
+        .build()
+        .unwrap();
+    let context = client("10.0.0.1");
+    let name = "n".repeat(10_000);
+    sink.log(&context, &Event::LoggedIn { name: &name });
+    let url = format!("/{}?password=hunter2", "p".repeat(300_000));
+    sink.log(
+        &context,
+        &Event::Request {
+            method: &Method::GET,
+            url: &url,
+        },
+    );
+    // An application's own message is cut at the line limit (16 KiB).
+    slog::info!(sink.logger(&context), "{}", "a".repeat(100_000); "k" => "v");
+    sink.flush();
+    let text = gate.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].ends_with(&format!(
+            "   Logged in as: {}…(+{} bytes)",
+            "n".repeat(MAX_FIELD_BYTES),
+            10_000 - MAX_FIELD_BYTES
+        )),
+        "{}",
+        &lines[0][..80]
+    );
+    assert!(
+        lines[1].ends_with(&format!(
+            "   GET /{}…(+{} bytes)",
+            "p".repeat(MAX_FIELD_BYTES - 1),
+            url.len() - MAX_FIELD_BYTES
+        )),
+        "{}",
+        &lines[1][..80]
+    );
+    assert!(!lines[1].contains("hunter2"));
+    assert!(
+        lines[2].ends_with(&format!(
+            "   {}…(+{} bytes)",
+            "a".repeat(16 * 1024),
+            100_000 - 16 * 1024 + ", k: v".len()
+        )),
+        "{}",
+        &lines[2][..80]
+    );
+}
+
+#[test]
+fn forged_lines_through_a_user_name_are_escaped() {
+    // Finding 7 of the security review, through the form-login / Basic / JWT `sub` name.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = local_clock("2016-07-02", "12:00:00.000");
+    let sink = sink_in(dir.path(), &clock, Some(Level::Info));
+    let name = "eve\u{2028}2026-11-30 23:59:59,000 CRITICAL [MainThread]   Database dropped\u{202e}exe.txt";
+    sink.log(&client("10.0.0.1"), &Event::LoggedIn { name });
+    sink.flush();
+    let text = fs::read_to_string(dir.path().join("log.2016-07-02")).unwrap();
+    assert!(
+        text.ends_with("   Logged in as: eve\\u{2028}2026-11-30 23:59:59,000 CRITICAL [MainThread]   Database dropped\\u{202e}exe.txt\n"),
+        "{text}"
+    );
+    assert!(!text.contains(['\u{2028}', '\u{202e}']), "{text}");
 }

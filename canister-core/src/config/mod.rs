@@ -78,7 +78,18 @@ pub const KEYS: &[KeyInfo] = &[
         "log_slow_ms",
         "milliseconds after which a response is logged as slow (integer ≥ 0)",
     ),
-    key("log_trust_proxy", BOOL),
+    key(
+        "log_trust_proxy",
+        "true, false, or the number of trusted proxies in front of the app (0 to 16)",
+    ),
+    key(
+        "log_file_mode",
+        "octal permissions for new log files, at least 0600 and at most 0777 (e.g. 0640)",
+    ),
+    key(
+        "log_dir_mode",
+        "octal permissions for a new log directory, at least 0700 and at most 0777 (e.g. 0750)",
+    ),
     key(
         "session_timeout",
         "seconds of inactivity before a session expires (≤ 0: never)",
@@ -326,8 +337,27 @@ pub struct Config {
     /// A response slower than this is logged at WARNING with `!!!`. Default 1000 ms, as
     /// canister.
     pub log_slow_ms: u64,
-    /// Log the client address from `X-Forwarded-For` (only behind a proxy you control).
-    pub log_trust_proxy: bool,
+    /// How many proxies in front of the app are trusted to append to `X-Forwarded-For`; the
+    /// logged client address is the one the outermost trusted proxy appended. Default 0:
+    /// the peer address, forwarding headers ignored.
+    ///
+    /// The INI value is `false` (0), `true` (1, canister's spelling: one proxy such as nginx
+    /// with `$proxy_add_x_forwarded_for`) or a number of hops up to
+    /// [`MAX_TRUSTED_PROXIES`](Self::MAX_TRUSTED_PROXIES). The address is taken from the
+    /// *right* of the list, as nginx's `real_ip_recursive` and Express's `trust proxy = N`
+    /// do: everything to the left of what a trusted proxy appended was written by the client
+    /// and is ignored. Set it only when every request reaches the app through that many
+    /// proxies you control, or a client can choose the address that is logged.
+    pub log_trust_proxy: u8,
+    /// Unix permissions of a log file canister creates. Default `0o600`: the logs hold user
+    /// names, client addresses and URLs, so only the owner reads them. A file that already
+    /// exists keeps its permissions. Not used outside Unix.
+    pub log_file_mode: u32,
+    /// Unix permissions of the `log_path` directory when canister creates it (directories
+    /// above it are created with the process umask). Default `0o700`. A directory that
+    /// already exists keeps its permissions: canister never loosens or tightens them behind
+    /// the administrator's back. Not used outside Unix.
+    pub log_dir_mode: u32,
     /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
     pub session_timeout: Option<Duration>,
     /// The session cookie's name. Default `session_id`, as canister.
@@ -430,7 +460,9 @@ impl Default for Config {
             log_level: Some(Level::Info),
             log_days: 30,
             log_slow_ms: 1000,
-            log_trust_proxy: false,
+            log_trust_proxy: 0,
+            log_file_mode: 0o600,
+            log_dir_mode: 0o700,
             session_timeout: Some(Duration::from_secs(3600)),
             session_cookie: "session_id".to_owned(),
             session_cookie_samesite: SameSite::Lax,
@@ -527,6 +559,10 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The most proxies `log_trust_proxy` can name: more than any real chain, few enough
+    /// that a typo (`log_trust_proxy = 100`) is refused.
+    pub const MAX_TRUSTED_PROXIES: u8 = 16;
+
     /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
     /// overrides, then validates.
     ///
@@ -641,7 +677,18 @@ impl Config {
             }
             "log_days" => self.log_days = v.parse().ok().filter(|d| *d >= 1).ok_or_else(bad)?,
             "log_slow_ms" => self.log_slow_ms = v.parse().map_err(|_| bad())?,
-            "log_trust_proxy" => self.log_trust_proxy = parse_bool(v).ok_or_else(bad)?,
+            "log_trust_proxy" => {
+                self.log_trust_proxy = match parse_bool(v) {
+                    Some(trusted) => u8::from(trusted),
+                    None => v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= Self::MAX_TRUSTED_PROXIES)
+                        .ok_or_else(bad)?,
+                }
+            }
+            "log_file_mode" => self.log_file_mode = parse_mode(v, 0o600).ok_or_else(bad)?,
+            "log_dir_mode" => self.log_dir_mode = parse_mode(v, 0o700).ok_or_else(bad)?,
             "session_timeout" => {
                 let secs: f64 = v.parse().map_err(|_| bad())?;
                 if !secs.is_finite() {
@@ -907,7 +954,16 @@ impl Config {
             ),
             ("log_days", self.log_days.to_string()),
             ("log_slow_ms", self.log_slow_ms.to_string()),
-            ("log_trust_proxy", self.log_trust_proxy.to_string()),
+            (
+                "log_trust_proxy",
+                match self.log_trust_proxy {
+                    0 => "false".to_owned(),
+                    1 => "true".to_owned(),
+                    n => n.to_string(),
+                },
+            ),
+            ("log_file_mode", format!("{:04o}", self.log_file_mode)),
+            ("log_dir_mode", format!("{:04o}", self.log_dir_mode)),
             (
                 "session_timeout",
                 self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),
@@ -1051,6 +1107,20 @@ pub fn mask_url(url: &str) -> String {
         }
     }
     url.to_owned()
+}
+
+/// Octal permissions (`640`, `0640`, `0o640`) of at most `0777` that grant at least `owner`.
+fn parse_mode(v: &str, owner: u32) -> Option<u32> {
+    let digits = v
+        .strip_prefix("0o")
+        .or_else(|| v.strip_prefix("0O"))
+        .unwrap_or(v);
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return None;
+    }
+    let mode = u32::from_str_radix(digits, 8).ok()?;
+    (mode <= 0o777 && mode & owner == owner).then_some(mode)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

@@ -1,19 +1,20 @@
 //! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
 
 mod cookie;
+mod request_log;
 mod visit;
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{request, response, Response, StatusCode};
 
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
@@ -126,7 +127,7 @@ pub(crate) struct Settings {
     pub(crate) locking: bool,
     pub(crate) lock_wait: Duration,
     pub(crate) on_store_error: OnStoreError,
-    pub(crate) trust_proxy: bool,
+    pub(crate) trust_proxy: u8,
     pub(crate) remember: bool,
 }
 
@@ -375,12 +376,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let inner = &self.inner;
         let settings = &inner.settings;
         let started = inner.clock.now();
-        let client = client_ip(&parts.headers, peer, settings.trust_proxy);
+        let client = request_log::client_ip(&parts.headers, peer, settings.trust_proxy);
         let secure = is_https(parts);
         let context = LogContext::new(client);
         if inner.sink.enabled(Level::Info) {
-            let url = request_url(parts, secure);
-            let url = crate::log::mask_query(&url);
+            let url = request_log::request_url(parts, secure);
             inner.sink.log(
                 &context,
                 &Event::Request {
@@ -717,20 +717,6 @@ pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     })
 }
 
-fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<IpAddr> {
-    if trust_proxy {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    peer.map(|p| p.ip())
-}
-
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
 /// `Forwarded: proto=https`.
 fn is_https(parts: &request::Parts) -> bool {
@@ -768,15 +754,6 @@ fn host(parts: &request::Parts) -> Option<&str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     })
-}
-
-fn request_url(parts: &request::Parts, secure: bool) -> String {
-    let scheme = if secure { "https" } else { "http" };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    match host(parts) {
-        Some(host) => format!("{scheme}://{host}{path}"),
-        None => path.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,18 @@ const DATE_FORMAT: &str = "%Y-%m-%d";
 /// other files in the directory are never touched. Files are opened in append mode, so a
 /// restart continues the day's file.
 ///
+/// # Permissions (Unix)
+///
+/// The logs hold user names, client addresses and URLs, so by default only the owner can
+/// read them: a file canister creates gets mode `0600` and a `dir` it creates `0700`
+/// ([`DEFAULT_FILE_MODE`](Self::DEFAULT_FILE_MODE), [`DEFAULT_DIR_MODE`](Self::DEFAULT_DIR_MODE);
+/// `log_file_mode` / `log_dir_mode` in the configuration, [`with_modes`](Self::with_modes)
+/// here). The mode is set exactly, whatever the process umask. Modes are applied only to
+/// what canister creates: an existing directory or file keeps its permissions, so an
+/// administrator's choice (a group-readable `/var/log/app`) is never loosened or tightened
+/// behind their back. Directories above `dir` that are missing are created with the
+/// process umask. Elsewhere than Unix the modes are not used.
+///
 /// As an `io::Write`, each `write` call picks the file for the clock's current day: write
 /// whole lines per call (a `LineWriter` or `writeln!` on a locked writer does).
 /// [`DefaultLogSink`](super::DefaultLogSink) uses it through its own path, choosing the file
@@ -50,6 +62,7 @@ const DATE_FORMAT: &str = "%Y-%m-%d";
 /// ```
 pub struct DailyFiles {
     dir: PathBuf,
+    file_mode: u32,
     keep_days: u32,
     clock: Arc<dyn Clock>,
     current: Option<(NaiveDate, File)>,
@@ -57,7 +70,14 @@ pub struct DailyFiles {
 }
 
 impl DailyFiles {
-    /// Creates `dir` if needed, opens today's file and deletes files past retention.
+    /// The mode of a log file canister creates: read and write for the owner only.
+    pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+    /// The mode of a log directory canister creates: the owner only.
+    pub const DEFAULT_DIR_MODE: u32 = 0o700;
+
+    /// Creates `dir` if needed, opens today's file and deletes files past retention, with
+    /// the default modes (`0600` files, `0700` directory).
     ///
     /// `keep_days` of 0 is read as 1: today's file is always kept.
     ///
@@ -70,13 +90,37 @@ impl DailyFiles {
         keep_days: u32,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, LogError> {
+        Self::with_modes(
+            dir,
+            keep_days,
+            clock,
+            Self::DEFAULT_FILE_MODE,
+            Self::DEFAULT_DIR_MODE,
+        )
+    }
+
+    /// Like [`new`](Self::new), with the Unix modes of the files and the directory it
+    /// creates (`0o640`, `0o750`, ...; only the permission bits, `0o777`, are used).
+    /// Existing ones keep theirs (see the type's docs).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_modes(
+        dir: impl Into<PathBuf>,
+        keep_days: u32,
+        clock: Arc<dyn Clock>,
+        file_mode: u32,
+        dir_mode: u32,
+    ) -> Result<Self, LogError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|source| LogError::Directory {
+        create_dir(&dir, dir_mode & 0o777).map_err(|source| LogError::Directory {
             path: dir.clone(),
             source,
         })?;
         let mut files = Self {
             dir,
+            file_mode: file_mode & 0o777,
             keep_days: keep_days.max(1),
             clock,
             current: None,
@@ -118,10 +162,7 @@ impl DailyFiles {
         if !is_current {
             // Drop the old handle first so a failed open does not keep writing to it.
             self.current = None;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path_for(day))?;
+            let file = open_append(&self.path_for(day), self.file_mode)?;
             self.current = Some((day, file));
             if self.pruned_through.is_some_and(|p| day > p) {
                 // Retention failures must not lose the line: report them once, keep going.
@@ -181,6 +222,71 @@ impl fmt::Debug for DailyFiles {
             .field("keep_days", &self.keep_days)
             .field("current", &self.current.as_ref().map(|(day, _)| day))
             .finish_non_exhaustive()
+    }
+}
+
+/// Creates `dir` (and missing parents) unless it exists; `dir` itself gets `mode` exactly.
+fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match fs::DirBuilder::new().mode(mode).create(dir) {
+            // The umask may have taken bits away; set what was asked for.
+            Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
+            // Created meanwhile by someone else: theirs, left as it is.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        fs::create_dir_all(dir)
+    }
+}
+
+/// Opens `path` for appending; a file it creates gets `mode` exactly (Unix).
+fn open_append(path: &Path, mode: u32) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut last = None;
+        // Twice: a file deleted between the two opens (retention in another process) is
+        // created the second time.
+        for _ in 0..2 {
+            match OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .mode(mode)
+                .open(path)
+            {
+                Ok(file) => {
+                    // The umask may have taken bits away; set what was asked for. Should the
+                    // file system refuse, the file keeps the narrower mode it was created with.
+                    let _ = file.set_permissions(fs::Permissions::from_mode(mode));
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match OpenOptions::new().append(true).open(path) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => last = Some(e),
+                        other => return other,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("log file vanished while opening")))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        OpenOptions::new().create(true).append(true).open(path)
     }
 }
 
@@ -346,5 +452,53 @@ mod tests {
             DailyFiles::new(blocker.join("logs"), 30, Arc::new(TestClock::new())).unwrap_err();
         assert!(matches!(err, LogError::Directory { .. }), "{err:?}");
         assert!(err.to_string().contains("file/logs"), "{err}");
+    }
+
+    #[cfg(unix)]
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn files_and_directory_it_creates_are_the_owners_only() {
+        // Finding 17 of the security review: 0644 files in a 0755 directory.
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("a/logs");
+        let clock = Arc::new(local_clock("2016-07-02", "10:00:00"));
+        DailyFiles::new(&logs, 30, clock).unwrap();
+        assert_eq!(mode_of(&logs), 0o700);
+        assert_eq!(mode_of(&logs.join("log.2016-07-02")), 0o600);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn configured_modes_are_set_exactly_and_existing_ones_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let clock = local_clock("2016-07-02", "10:00:00");
+        let mut files =
+            DailyFiles::with_modes(&logs, 30, Arc::new(clock.clone()), 0o664, 0o775).unwrap();
+        assert_eq!(mode_of(&logs), 0o775);
+        assert_eq!(mode_of(&logs.join("log.2016-07-02")), 0o664);
+        // The next day's file too.
+        clock.advance(Duration::from_secs(24 * 3600));
+        files.write_all(b"x\n").unwrap();
+        assert_eq!(mode_of(&logs.join("log.2016-07-03")), 0o664);
+
+        // An existing directory and file keep theirs.
+        let existing = dir.path().join("existing");
+        fs::create_dir(&existing).unwrap();
+        fs::set_permissions(&existing, fs::Permissions::from_mode(0o755)).unwrap();
+        let file = existing.join("log.2016-07-03");
+        fs::write(&file, "old\n").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut files = DailyFiles::new(&existing, 30, Arc::new(clock)).unwrap();
+        files.write_all(b"new\n").unwrap();
+        assert_eq!(mode_of(&existing), 0o755);
+        assert_eq!(mode_of(&file), 0o644);
+        assert_eq!(fs::read_to_string(&file).unwrap(), "old\nnew\n");
     }
 }

@@ -180,9 +180,21 @@ fn push_line(
     out.push(b'\n');
 }
 
-/// Appends `text` with CR, LF and other control characters (but tab) escaped.
+/// Appends `text` with line breaks, control and bidi formatting characters escaped.
+///
+/// Escaped, so that a line never looks like two lines or reads in another order than it is
+/// written (no forged lines, no "Trojan Source" reordering):
+///
+/// - CR and LF as `\r` and `\n`;
+/// - the other C0 and C1 controls (ESC, DEL, NEL, CSI, ...) but tab, as `\u{1b}`;
+/// - U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR, which JavaScript, Python's
+///   `str.splitlines()` and many editors and log viewers treat as line breaks;
+/// - the bidi controls U+202A–U+202E (embeddings and overrides), U+2066–U+2069 (isolates)
+///   and the marks U+200E, U+200F and U+061C, which reorder what follows them on screen.
+///
+/// Any other character, printable Unicode included, is kept as written.
 fn push_escaped(line: &mut Vec<u8>, text: &str) {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+    if !text.chars().any(needs_escape) {
         line.extend_from_slice(text.as_bytes());
         return;
     }
@@ -190,8 +202,7 @@ fn push_escaped(line: &mut Vec<u8>, text: &str) {
         match c {
             '\n' => line.extend_from_slice(b"\\n"),
             '\r' => line.extend_from_slice(b"\\r"),
-            '\t' => line.push(b'\t'),
-            c if c.is_control() => {
+            c if needs_escape(c) => {
                 let _ = write!(line, "\\u{{{:x}}}", u32::from(c));
             }
             c => {
@@ -200,6 +211,21 @@ fn push_escaped(line: &mut Vec<u8>, text: &str) {
             }
         }
     }
+}
+
+/// Whether [`push_escaped`] writes `c` escaped.
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+        )
 }
 
 /// Says once on stderr that writing fails, and once that it works again.
@@ -332,5 +358,28 @@ mod tests {
         assert_eq!(l.matches('\n').count(), 1, "{l}");
         assert!(l.contains("[c\\nd]"), "{l}");
         assert!(l.ends_with("eve\\n2016-07-02 09:38:33,216 INFO     [1.2.3.4-abc]   forged\\r\\u{1b}[31m\t., user: a\\nb\n"), "{l}");
+    }
+
+    #[test]
+    fn unicode_line_breaks_and_bidi_controls_are_escaped() {
+        let forged = "eve\u{2028}2026-11-30 23:59:59,000 CRITICAL [MainThread]   dropped\u{2029}x";
+        let bidi = "a\u{202a}b\u{202b}c\u{202c}d\u{202d}e\u{202e}txt.exe\u{2066}f\u{2067}g\u{2068}h\u{2069}i\u{200e}j\u{200f}k\u{61c}l";
+        let l = line(
+            Level::Info,
+            "ctx\u{2028}\u{202e}",
+            &format!("{forged} {bidi}"),
+        );
+        assert_eq!(
+            l,
+            "2016-07-02 09:38:33,216 INFO     [ctx\\u{2028}\\u{202e}]   eve\\u{2028}2026-11-30 23:59:59,000 CRITICAL [MainThread]   dropped\\u{2029}x \
+             a\\u{202a}b\\u{202b}c\\u{202c}d\\u{202d}e\\u{202e}txt.exe\\u{2066}f\\u{2067}g\\u{2068}h\\u{2069}i\\u{200e}j\\u{200f}k\\u{61c}l\n"
+        );
+        // Nothing a reader could take for a line break or a reordering is left raw.
+        assert!(!l.chars().any(|c| needs_escape(c) && c != '\n'), "{l}");
+        // Printable Unicode stays as written.
+        assert_eq!(
+            line(Level::Info, "c", "caf\u{e9} \u{65e5}\u{672c} \u{1f600}"),
+            "2016-07-02 09:38:33,216 INFO     [c]   caf\u{e9} \u{65e5}\u{672c} \u{1f600}\n"
+        );
     }
 }

@@ -8,18 +8,37 @@ use percent_encoding::percent_decode_str;
 const MASK: &str = "********";
 
 /// Parameter-name fragments that mark a value as secret (compared case-insensitively).
-const SECRET_NAMES: &[&str] = &[
-    "password", "passwd", "pwd", "token", "secret", "key", "auth",
+///
+/// Fragments, not whole names, so that a secret cannot leak because its exact name was not
+/// listed: `pass` covers `password`, `passwd`, `passphrase`; `pw` covers `pwd`, `new_pw`;
+/// `key` covers `api_key`, `apiKey`; `sess` and `sid` cover `session_id`, `sessid`, `sid`;
+/// `cred` covers `credential(s)`; `code` covers OAuth's `code` and `otp_code`; `sig` covers
+/// `sig`, `signature`, `X-Amz-Signature`.
+const SECRET_FRAGMENTS: &[&str] = &[
+    "pass", "pw", "secret", "token", "key", "auth", "code", "sig", "sess", "sid", "pin", "cred",
+    "jwt", "otp", "bearer", "saml", "nonce",
 ];
 
 /// Masks the values of secret-looking query parameters in `url`, for the `GET <url>` line.
 ///
-/// A parameter is secret when its name (percent-decoded, compared case-insensitively)
-/// contains `password`, `passwd`, `pwd`, `token`, `secret`, `key` or `auth`; its non-empty
-/// value becomes `********`. The rule errs on the safe side: `author` or `monkey` are masked
-/// too. A password in the URL's user information (`scheme://user:password@host`) is masked
-/// as well. Everything else is kept as written, and a URL with nothing to mask is returned
-/// without copying.
+/// A parameter is secret when its name, percent-decoded and compared case-insensitively,
+/// **contains** one of these fragments: `pass`, `pw`, `secret`, `token`, `key`, `auth`,
+/// `code`, `sig`, `sess`, `sid`, `pin`, `cred`, `jwt`, `otp`, `bearer`, `saml`, `nonce`. Its
+/// non-empty value becomes `********`.
+///
+/// Matching fragments rather than whole names means a secret is not logged just because its
+/// exact name was not foreseen (`password`, `new_pw`, `api_key`, `session_id`,
+/// `credential`, `X-Amz-Signature`, `SAMLResponse` are all masked). The rule errs on the
+/// safe side: `author`, `monkey`, `zipcode`, `design`, `shipping` or `inside` are masked too.
+/// Ordinary names (`q`, `page`, `sort`, `name`, `id`, `lang`, `next`, `foo`, ...) stay
+/// readable. A password in the URL's user information (`scheme://user:password@host`) is
+/// masked as well. Everything else is kept as written, and a URL with nothing to mask is
+/// returned without copying.
+///
+/// `url` is either a path with its query (`/login?user=a`) or an absolute URL whose
+/// authority is well-formed. The engine masks the request's path and query *before* it
+/// puts `scheme://host` in front, so a `Host` header can never be taken for part of the
+/// query or fragment.
 ///
 /// # Examples
 ///
@@ -30,6 +49,7 @@ const SECRET_NAMES: &[&str] = &[
 ///     mask_query("/login?user=alice&password=hunter2&next=%2F"),
 ///     "/login?user=alice&password=********&next=%2F",
 /// );
+/// assert_eq!(mask_query("/cb?code=4/0Ad&state=xyz"), "/cb?code=********&state=xyz");
 /// assert_eq!(mask_query("/items?page=2"), "/items?page=2");
 /// ```
 pub fn mask_query(url: &str) -> Cow<'_, str> {
@@ -83,7 +103,7 @@ fn is_secret_name(name: &str) -> bool {
         .decode_utf8_lossy()
         .replace('+', " ");
     let lower = decoded.to_ascii_lowercase();
-    SECRET_NAMES.iter().any(|s| lower.contains(s))
+    SECRET_FRAGMENTS.iter().any(|s| lower.contains(s))
 }
 
 /// Masks the password in `scheme://user:password@host/...`.
@@ -173,5 +193,45 @@ mod tests {
         );
         assert_eq!(mask_query("http://bob@host/"), "http://bob@host/");
         assert_eq!(mask_query("/a@b:c"), "/a@b:c");
+    }
+
+    #[test]
+    fn masks_names_containing_a_secret_fragment() {
+        // Finding 6 of the security review: these were logged in clear.
+        for name in [
+            "pass",
+            "PASS",
+            "pw",
+            "new_pw",
+            "jwt",
+            "id_jwt",
+            "session_id",
+            "SessionId",
+            "sid",
+            "code",
+            "sig",
+            "signature",
+            "X-Amz-Signature",
+            "api_key",
+            "pin",
+            "credential",
+            "Credentials",
+            "otp",
+            "bearer",
+            "SAMLResponse",
+            "nonce",
+            "pass%77ord",
+            "p%61ss",
+        ] {
+            let url = format!("/hi?foo=x&{name}=S3cret&bar=y");
+            let masked = mask_query(&url);
+            assert_eq!(masked, format!("/hi?foo=x&{name}=********&bar=y"), "{name}");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_stay_readable() {
+        let url = "/hi?foo=x&bar=y&page=2&q=rust&name=bob&id=7&lang=en&next=%2F&sort=asc&limit=10&user=al&email=a%40b&state=xyz&redirect_uri=%2Fhome";
+        assert!(matches!(mask_query(url), Cow::Borrowed(u) if u == url));
     }
 }

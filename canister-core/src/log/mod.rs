@@ -253,10 +253,14 @@ impl Event<'_> {
 }
 
 impl fmt::Display for Event<'_> {
+    /// Canister's message text. Each field that comes from a request or an application
+    /// (URL, user name, origin, reason, error, free text) is cut after
+    /// [`MAX_FIELD_BYTES`] bytes, and the cut is marked `…(+N bytes)` with the number of
+    /// bytes left out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Banner(line) => f.write_str(line),
-            Event::Request { method, url } => write!(f, "{method} {url}"),
+            Event::Request { method, url } => write!(f, "{method} {}", Clip(url)),
             Event::SessionCreated => f.write_str("Session created"),
             Event::SessionFound => f.write_str("Session found"),
             Event::SessionUnknown => {
@@ -266,16 +270,25 @@ impl fmt::Display for Event<'_> {
             Event::SessionEndedConcurrently => {
                 f.write_str("Session ended during the request: its writes were discarded")
             }
-            Event::LoggedIn { name } => write!(f, "Logged in as: {name}"),
-            Event::LoggedOut { name } => write!(f, "Logged out: {name}"),
+            Event::LoggedIn { name } => write!(f, "Logged in as: {}", Clip(name)),
+            Event::LoggedOut { name } => write!(f, "Logged out: {}", Clip(name)),
             Event::AuthRefused { scheme, reason } => {
-                write!(f, "Authorization refused ({scheme}): {reason}")
+                write!(
+                    f,
+                    "Authorization refused ({}): {}",
+                    Clip(scheme),
+                    Clip(reason)
+                )
             }
             Event::CsrfRefused { origin } => {
-                write!(f, "Cross-site request refused (CSRF): origin {origin}")
+                write!(
+                    f,
+                    "Cross-site request refused (CSRF): origin {}",
+                    Clip(origin)
+                )
             }
-            Event::BadParams { reason } => write!(f, "Bad parameters: {reason}"),
-            Event::StoreError { error } => write!(f, "Session store error: {error}"),
+            Event::BadParams { reason } => write!(f, "Bad parameters: {}", Clip(reason)),
+            Event::StoreError { error } => write!(f, "Session store error: {}", Clip(error)),
             Event::Response {
                 status,
                 elapsed,
@@ -288,8 +301,31 @@ impl fmt::Display for Event<'_> {
                     write!(f, "Response: {} ({ms}ms)", status.as_u16())
                 }
             }
-            Event::Message { text, .. } => f.write_str(text),
+            Event::Message { text, .. } => Clip(text).fmt(f),
         }
+    }
+}
+
+/// The most bytes of one field of an [`Event`] that reach a log line: 4 KiB.
+///
+/// Longer fields are cut (at a character boundary) and marked `…(+N bytes)`. Enough for any
+/// real URL, user name or error; small enough that a request with a huge URL or header
+/// cannot make one line, or the log queue, large: the review found 250 KB lines pinned in
+/// the queue by a client-chosen `Host` header.
+pub const MAX_FIELD_BYTES: usize = 4096;
+
+/// Displays its value cut after [`MAX_FIELD_BYTES`] bytes, marked `…(+N bytes)`.
+struct Clip<T>(T);
+
+impl<T: fmt::Display> fmt::Display for Clip<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut clip = queue::Clipper::new(&mut *f, MAX_FIELD_BYTES);
+        fmt::write(&mut clip, format_args!("{}", self.0))?;
+        let omitted = clip.omitted();
+        if omitted > 0 {
+            write!(f, "…(+{omitted} bytes)")?;
+        }
+        Ok(())
     }
 }
 

@@ -14,11 +14,13 @@
 //! [`IDLE_POLLS`] empty polls it parks, and the first line after that wakes it (one
 //! `unpark`).
 //!
-//! The queue is bounded (`channel_size` lines): when it is full the line is dropped and
-//! counted, never waited for, and the next line that fits is followed by a WARNING
-//! `Log queue full: N lines dropped`. (Followed, not preceded: only a line that was accepted
-//! shows there is room.) Flush markers are never dropped: `flush` retries them until the
-//! deadline.
+//! The queue is bounded twice: in lines (`channel_size`) and in the bytes of text kept on
+//! the heap (`queue_bytes`, the part of a line beyond its inline buffer). A line that would
+//! pass either bound is dropped and counted, never waited for, and the next line that fits
+//! is followed by a WARNING `Log queue full: N lines dropped`. (Followed, not preceded: only
+//! a line that was accepted shows there is room.) Flush markers are never dropped: `flush`
+//! retries them until the deadline. Each line's text is also cut at [`MAX_LINE_BYTES`], so
+//! no single line can be large.
 
 use std::fmt::{self, Write as _};
 use std::mem;
@@ -44,6 +46,10 @@ const INLINE: usize = 118;
 /// Bytes of slog-provided context text kept inline (`<ipv6>-<tag>` fits).
 const INLINE_CONTEXT: usize = 54;
 
+/// The most bytes of text one line keeps (message and key-values, or a context); the rest is
+/// cut and marked `…(+N bytes)`.
+pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024;
+
 // Inline lengths are stored in a `u8`.
 const _: () = assert!(INLINE <= 255 && INLINE_CONTEXT <= 255);
 
@@ -54,6 +60,17 @@ pub(crate) struct Line {
     pub(crate) level: Level,
     pub(crate) context: Context,
     pub(crate) text: Text,
+}
+
+impl Line {
+    /// Bytes this line holds on the heap: what [`Shared::push`] counts against `queue_bytes`.
+    fn heap_bytes(&self) -> usize {
+        let context = match &self.context {
+            Context::Text(text) => text.heap_bytes(),
+            Context::Main | Context::Request(_) => 0,
+        };
+        self.text.heap_bytes() + context
+    }
 }
 
 /// The bracketed part of a line.
@@ -106,13 +123,26 @@ impl<const N: usize> Text<N> {
             Text::Heap(s) => s,
         }
     }
+
+    /// Bytes kept on the heap (0 when inline).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Text::Inline { .. } => 0,
+            Text::Heap(s) => s.len(),
+        }
+    }
 }
 
-/// Builds a [`Text`] piece by piece (a message, then `, key: value` pairs).
+/// Builds a [`Text`] piece by piece (a message, then `, key: value` pairs), keeping at most
+/// [`MAX_LINE_BYTES`] bytes of it and marking the cut `…(+N bytes)`.
 pub(crate) struct TextBuilder<const N: usize = INLINE> {
     len: usize,
     buf: [u8; N],
     spilled: Option<String>,
+    /// Bytes that may still be added.
+    room: usize,
+    /// Bytes cut.
+    omitted: usize,
 }
 
 impl<const N: usize> TextBuilder<N> {
@@ -121,10 +151,17 @@ impl<const N: usize> TextBuilder<N> {
             len: 0,
             buf: [0; N],
             spilled: None,
+            room: MAX_LINE_BYTES,
+            omitted: 0,
         }
     }
 
-    pub(crate) fn finish(self) -> Text<N> {
+    pub(crate) fn finish(mut self) -> Text<N> {
+        if self.omitted > 0 {
+            let mut marker = TextBuilder::<32>::new();
+            let _ = write!(marker, "…(+{} bytes)", self.omitted);
+            self.push(marker.finish().as_str());
+        }
         match self.spilled {
             Some(s) => Text::Heap(s.into_boxed_str()),
             // N ≤ 255 for every instance (checked at compile time above), so it fits.
@@ -136,8 +173,9 @@ impl<const N: usize> TextBuilder<N> {
     }
 }
 
-impl<const N: usize> fmt::Write for TextBuilder<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl<const N: usize> TextBuilder<N> {
+    /// Appends `s`, whatever the room left.
+    fn push(&mut self, s: &str) {
         if let Some(spilled) = &mut self.spilled {
             spilled.push_str(s);
         } else if let Some(dest) = self.buf.get_mut(self.len..self.len + s.len()) {
@@ -149,8 +187,68 @@ impl<const N: usize> fmt::Write for TextBuilder<N> {
             spilled.push_str(s);
             self.spilled = Some(spilled);
         }
+    }
+}
+
+impl<const N: usize> fmt::Write for TextBuilder<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let kept = cut(s, &mut self.room, &mut self.omitted);
+        self.push(kept);
         Ok(())
     }
+}
+
+/// A writer that passes on the first `limit` bytes written to it and counts the rest.
+///
+/// The cut falls on a character boundary; nothing is passed on after it, so the text stays
+/// a prefix of what was written.
+pub(crate) struct Clipper<W> {
+    inner: W,
+    room: usize,
+    omitted: usize,
+}
+
+impl<W: fmt::Write> Clipper<W> {
+    /// Passes at most `limit` bytes on to `inner`.
+    pub(crate) fn new(inner: W, limit: usize) -> Self {
+        Self {
+            inner,
+            room: limit,
+            omitted: 0,
+        }
+    }
+
+    /// Bytes written past the limit.
+    pub(crate) fn omitted(&self) -> usize {
+        self.omitted
+    }
+}
+
+impl<W: fmt::Write> fmt::Write for Clipper<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let kept = cut(s, &mut self.room, &mut self.omitted);
+        if kept.is_empty() {
+            Ok(())
+        } else {
+            self.inner.write_str(kept)
+        }
+    }
+}
+
+/// The part of `s` that fits in `room` bytes (cut at a character boundary); updates `room`
+/// (0 after a cut, so nothing follows it) and adds the bytes left out to `omitted`.
+fn cut<'s>(s: &'s str, room: &mut usize, omitted: &mut usize) -> &'s str {
+    if s.len() <= *room {
+        *room -= s.len();
+        return s;
+    }
+    let mut end = *room;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    *room = 0;
+    *omitted += s.len() - end;
+    &s[..end]
 }
 
 /// Worker progress on flush markers.
@@ -188,8 +286,10 @@ impl FlushState {
 
 /// What the logging threads and the writer share.
 struct Shared {
-    pending: Mutex<Vec<Msg>>,
+    pending: Mutex<Pending>,
     capacity: usize,
+    /// The most heap bytes queued lines may hold (`queue_bytes`).
+    byte_capacity: usize,
     /// Set by the writer before it parks; whoever clears it unparks the writer.
     parked: AtomicBool,
     /// Set when the sink is dropped: nothing more is accepted, the writer finishes.
@@ -202,17 +302,33 @@ struct Shared {
     dropped_total: AtomicU64,
 }
 
+/// The queued messages and the heap bytes their lines hold.
+#[derive(Default)]
+struct Pending {
+    msgs: Vec<Msg>,
+    bytes: usize,
+}
+
 impl Shared {
-    /// Queues `msg` unless the queue is full (or closed). Returns whether it was queued.
+    /// Queues `msg` unless the queue is full, in lines or in bytes (or closed). Returns
+    /// whether it was queued.
     #[must_use]
     fn push(&self, msg: Msg) -> bool {
+        let bytes = match &msg {
+            Msg::Line(line) => line.heap_bytes(),
+            Msg::Flush(_) => 0,
+        };
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             // Read under the lock: the writer's last drain reads it under the lock too.
-            if pending.len() >= self.capacity || self.closed.load(Ordering::Relaxed) {
+            if pending.msgs.len() >= self.capacity
+                || (bytes > 0 && pending.bytes.saturating_add(bytes) > self.byte_capacity)
+                || self.closed.load(Ordering::Relaxed)
+            {
                 return false;
             }
-            pending.push(msg);
+            pending.bytes += bytes;
+            pending.msgs.push(msg);
         }
         if self.parked.load(Ordering::SeqCst) {
             self.wake();
@@ -250,10 +366,12 @@ impl Queue {
         min: Level,
         clock: Arc<dyn Clock>,
         channel_size: usize,
+        queue_bytes: usize,
     ) -> Self {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending::default()),
             capacity: channel_size.max(1),
+            byte_capacity: queue_bytes,
             parked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             writer: OnceLock::new(),
@@ -322,8 +440,8 @@ impl Queue {
             level: Level::Warning,
             context: Context::Main,
             text: Text::format(format_args!(
-                "Log queue full: {dropped} lines dropped (channel_size {})",
-                self.shared.capacity
+                "Log queue full: {dropped} lines dropped (channel_size {}, queue_bytes {})",
+                self.shared.capacity, self.shared.byte_capacity
             )),
         };
         if !self.shared.push(Msg::Line(line)) {
@@ -377,6 +495,7 @@ impl fmt::Debug for Queue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
             .field("channel_size", &self.shared.capacity)
+            .field("queue_bytes", &self.shared.byte_capacity)
             .field("dropped_total", &self.dropped_total())
             .finish_non_exhaustive()
     }
@@ -392,7 +511,8 @@ fn run(shared: &Shared, mut writer: Writer) {
                 .pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            mem::swap(&mut *pending, &mut batch);
+            mem::swap(&mut pending.msgs, &mut batch);
+            pending.bytes = 0;
             shared.closed.load(Ordering::SeqCst)
         };
         if batch.is_empty() {
@@ -411,6 +531,7 @@ fn run(shared: &Shared, mut writer: Writer) {
                     .pending
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
+                    .msgs
                     .is_empty();
                 if empty && !shared.closed.load(Ordering::SeqCst) {
                     thread::park();
@@ -553,5 +674,45 @@ mod tests {
     fn a_line_is_small() {
         // What a request copies into the queue.
         assert!(mem::size_of::<Msg>() <= 256, "{}", mem::size_of::<Msg>());
+    }
+
+    #[test]
+    fn a_line_keeps_at_most_max_line_bytes() {
+        let long = "é".repeat(MAX_LINE_BYTES);
+        let text = Text::<INLINE>::format(format_args!("a{long}"));
+        let s = text.as_str();
+        // 1 + 2·8191 bytes kept: the next `é` would cross the limit.
+        let kept = 1 + 2 * ((MAX_LINE_BYTES - 1) / 2);
+        assert_eq!(
+            s,
+            format!(
+                "a{}…(+{} bytes)",
+                "é".repeat((kept - 1) / 2),
+                1 + 2 * MAX_LINE_BYTES - kept
+            )
+        );
+        // Nothing after the cut, even what would still fit.
+        let mut builder = TextBuilder::<INLINE>::new();
+        let _ = builder.write_str(&"x".repeat(MAX_LINE_BYTES - 1));
+        let _ = builder.write_str("日");
+        let _ = builder.write_str("c");
+        assert!(builder.finish().as_str().ends_with("x…(+4 bytes)"));
+        // The limit applies to contexts too.
+        let context = Text::<INLINE_CONTEXT>::format(format_args!("{}", "c".repeat(100_000)));
+        assert_eq!(
+            context.heap_bytes(),
+            MAX_LINE_BYTES + "…(+83616 bytes)".len()
+        );
+    }
+
+    #[test]
+    fn clipper_keeps_a_prefix_on_a_char_boundary() {
+        let mut out = String::new();
+        let mut clip = Clipper::new(&mut out, 5);
+        clip.write_str("ab").unwrap();
+        clip.write_str("日本").unwrap();
+        clip.write_str("c").unwrap();
+        assert_eq!(clip.omitted(), 4);
+        assert_eq!(out, "ab日");
     }
 }

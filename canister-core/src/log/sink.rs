@@ -60,13 +60,16 @@ pub enum LogError {
 /// - **Off the request path**: the calling thread formats the message into a fixed-size
 ///   buffer, stamps it with the clock and queues it on a bounded queue
 ///   ([`channel_size`](DefaultLogSinkBuilder::channel_size) lines, default
-///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE)): no system call, no allocation
+///   [`DEFAULT_CHANNEL_SIZE`](Self::DEFAULT_CHANNEL_SIZE), and
+///   [`queue_bytes`](DefaultLogSinkBuilder::queue_bytes) bytes of longer messages, default
+///   [`DEFAULT_QUEUE_BYTES`](Self::DEFAULT_QUEUE_BYTES)): no system call, no allocation
 ///   for a message under ~120 bytes. One thread, `canister-log`, drains the queue in
 ///   batches, formats the time and the `[ip-tag]`, and writes each batch with one write.
 ///   While lines keep coming it polls every millisecond (so lines reach the file within a
 ///   few milliseconds); after 50 ms without any it sleeps until the next line. When the
-///   queue is full the line is dropped and counted, never waited for; the next line that
-///   fits is followed by a WARNING `Log queue full: N lines dropped`.
+///   queue is full (in lines or in bytes) the line is dropped and counted, never waited
+///   for; the next line that fits is followed by a WARNING `Log queue full: N lines
+///   dropped`.
 ///   [`dropped_lines`](Self::dropped_lines) counts them all. (slog-async, which this sink
 ///   used first, cost about 1.1 µs per line on the calling thread: BENCHMARKS.md.)
 /// - **Shutdown**: [`flush`](LogSink::flush) returns once every line queued before it is
@@ -74,8 +77,15 @@ pub enum LogError {
 ///   stops the thread. Application loggers that outlive the sink write nothing more.
 /// - **Application loggers**: [`logger`](LogSink::logger) gives a child `slog::Logger`
 ///   carrying the context, so `info!(log, "Hey!")` produces the same `[ip-tag]`; extra
-///   key-values follow the message as `, key: value`. Control characters in messages are
-///   escaped (`\n`), so a line cannot forge another.
+///   key-values follow the message as `, key: value`. Control characters, U+2028/U+2029
+///   and bidi controls in messages and contexts are escaped (`\n`, `\u{2028}`), so a line
+///   cannot forge another or read in another order.
+/// - **Bounded lines**: each field of an engine [`Event`] (URL, user name, ...) is cut after
+///   [`MAX_FIELD_BYTES`](super::MAX_FIELD_BYTES) (4 KiB) and a whole line's text after
+///   16 KiB, marked `…(+N bytes)`. With the default bounds, a stalled destination (a pipe
+///   nobody reads, a hung disk) makes the queue hold at most 16 MiB of fixed-size lines
+///   (65 536 of at most 256 bytes) plus 8 MiB of text, and as much again in the batch the
+///   stuck writer holds: under 50 MiB in all, whatever the clients send.
 ///
 /// # Examples
 ///
@@ -124,12 +134,22 @@ impl DefaultLogSink {
     /// memory is taken as lines queue up, not up front.
     pub const DEFAULT_CHANNEL_SIZE: usize = 65_536;
 
+    /// The default number of bytes of text queued lines may hold on the heap: 8 MiB.
+    ///
+    /// A message of up to ~120 bytes lives inside its fixed-size line and does not count;
+    /// longer ones (a long URL, an application's message) count their length. 8 MiB holds
+    /// about 40 000 lines of 200 bytes, or 2 000 of 4 KiB: enough for a burst while the disk
+    /// stalls, and a bound on what clients can make the process hold (the review measured
+    /// ~400 MiB for 1 500 requests with 250 KB `Host` headers before this bound).
+    pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
     /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days).
     pub fn builder() -> DefaultLogSinkBuilder {
         DefaultLogSinkBuilder::default()
     }
 
-    /// Builds the sink from `log_path`, `log_level` and `log_days`, reading the system clock.
+    /// Builds the sink from `log_path`, `log_level`, `log_days`, `log_file_mode` and
+    /// `log_dir_mode`, reading the system clock.
     ///
     /// # Errors
     ///
@@ -152,6 +172,8 @@ impl DefaultLogSink {
         let mut builder = Self::builder()
             .log_level(config.log_level)
             .log_days(config.log_days)
+            .log_file_mode(config.log_file_mode)
+            .log_dir_mode(config.log_dir_mode)
             .clock(clock);
         if let Some(path) = &config.log_path {
             builder = builder.log_path(path);
@@ -176,7 +198,8 @@ impl DefaultLogSink {
         }
     }
 
-    /// How many lines were dropped because the channel was full, since the start.
+    /// How many lines were dropped because the channel was full (in lines or bytes), since
+    /// the start.
     pub fn dropped_lines(&self) -> u64 {
         self.active.as_ref().map_or(0, |a| a.queue.dropped_total())
     }
@@ -259,8 +282,11 @@ pub struct DefaultLogSinkBuilder {
     level: Option<Level>,
     path: Option<PathBuf>,
     days: u32,
+    file_mode: u32,
+    dir_mode: u32,
     clock: Arc<dyn Clock>,
     channel_size: usize,
+    queue_bytes: usize,
     writer: Option<Box<dyn Write + Send>>,
 }
 
@@ -284,6 +310,20 @@ impl DefaultLogSinkBuilder {
         self
     }
 
+    /// Unix mode of each log file the sink creates; existing files keep theirs.
+    /// Default: [`DailyFiles::DEFAULT_FILE_MODE`] (`0o600`). See [`DailyFiles`].
+    pub fn log_file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Unix mode of the `log_path` directory when the sink creates it; an existing one keeps
+    /// its own. Default: [`DailyFiles::DEFAULT_DIR_MODE`] (`0o700`). See [`DailyFiles`].
+    pub fn log_dir_mode(mut self, mode: u32) -> Self {
+        self.dir_mode = mode;
+        self
+    }
+
     /// The clock that time-stamps lines and picks the day's file. Default: the system's.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -294,6 +334,15 @@ impl DefaultLogSinkBuilder {
     /// Default: [`DefaultLogSink::DEFAULT_CHANNEL_SIZE`].
     pub fn channel_size(mut self, lines: usize) -> Self {
         self.channel_size = lines.max(1);
+        self
+    }
+
+    /// How many bytes of text queued lines may hold on the heap before new lines are dropped
+    /// (messages of up to ~120 bytes do not count; see
+    /// [`DEFAULT_QUEUE_BYTES`](DefaultLogSink::DEFAULT_QUEUE_BYTES), the default). A line
+    /// whose text alone is larger is always dropped (and counted).
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
         self
     }
 
@@ -320,9 +369,13 @@ impl DefaultLogSinkBuilder {
         };
         let destination = match (self.writer, self.path) {
             (Some(writer), _) => Destination::Writer(writer),
-            (None, Some(path)) => {
-                Destination::Daily(DailyFiles::new(path, self.days, self.clock.clone())?)
-            }
+            (None, Some(path)) => Destination::Daily(DailyFiles::with_modes(
+                path,
+                self.days,
+                self.clock.clone(),
+                self.file_mode,
+                self.dir_mode,
+            )?),
             (None, None) => Destination::Stderr,
         };
         let description = format!("{destination:?}");
@@ -331,6 +384,7 @@ impl DefaultLogSinkBuilder {
             min,
             self.clock,
             self.channel_size,
+            self.queue_bytes,
         ));
         let logger = slog::Logger::root(SlogDrain(queue.clone()), slog::o!());
         Ok(DefaultLogSink {
@@ -351,8 +405,11 @@ impl Default for DefaultLogSinkBuilder {
             path: None,
             // Canister's default retention.
             days: 30,
+            file_mode: DailyFiles::DEFAULT_FILE_MODE,
+            dir_mode: DailyFiles::DEFAULT_DIR_MODE,
             clock: Arc::new(SystemClock),
             channel_size: DefaultLogSink::DEFAULT_CHANNEL_SIZE,
+            queue_bytes: DefaultLogSink::DEFAULT_QUEUE_BYTES,
             writer: None,
         }
     }
@@ -364,7 +421,10 @@ impl fmt::Debug for DefaultLogSinkBuilder {
             .field("log_level", &self.level)
             .field("log_path", &self.path)
             .field("log_days", &self.days)
+            .field("log_file_mode", &format_args!("{:04o}", self.file_mode))
+            .field("log_dir_mode", &format_args!("{:04o}", self.dir_mode))
             .field("channel_size", &self.channel_size)
+            .field("queue_bytes", &self.queue_bytes)
             .field("writer", &self.writer.is_some())
             .finish_non_exhaustive()
     }
