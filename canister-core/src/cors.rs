@@ -1,20 +1,34 @@
 //! CORS: compiled from the configuration, applied as plain functions of the request's parts.
+//!
+//! A preflight is granted the request headers of `cors_headers`, by default
+//! [`DEFAULT_CORS_HEADERS`] (the CORS-safelisted ones and `authorization`), never an echo of
+//! what it asked for unless `cors_headers = *` says so.
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::Method;
 
-use crate::config::{Config, CorsOrigins};
+use crate::config::{Config, CorsOrigins, DEFAULT_CORS_HEADERS};
 
 /// The CORS rules, compiled once from the configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Cors {
     origins: CorsOrigins,
     allow_methods: HeaderValue,
-    allow_headers: Option<HeaderValue>,
+    allow_headers: AllowHeaders,
     expose_headers: Option<HeaderValue>,
     credentials: bool,
     max_age: Option<HeaderValue>,
+}
+
+/// The request headers a preflight is granted.
+#[derive(Debug, Clone)]
+enum AllowHeaders {
+    /// This list, whatever the preflight asked for (`cors_headers`, or
+    /// [`DEFAULT_CORS_HEADERS`] when unset); `None` when the list is empty.
+    List(Option<HeaderValue>),
+    /// Whatever the preflight asked for (`cors_headers = *`).
+    Mirror,
 }
 
 /// What the CORS rules say about a request.
@@ -43,10 +57,15 @@ impl Cors {
             origins: config.cors.clone(),
             allow_methods: join(&mut config.cors_methods.iter().map(Method::as_str))
                 .unwrap_or_else(|| HeaderValue::from_static("GET, HEAD, POST")),
-            allow_headers: config
-                .cors_headers
-                .as_ref()
-                .and_then(|h| join(&mut h.iter().map(|n| n.as_str()))),
+            allow_headers: match config.cors_headers.as_deref() {
+                Some(list) if list.iter().any(|h| h == "*") => AllowHeaders::Mirror,
+                list => AllowHeaders::List(join(
+                    &mut list
+                        .unwrap_or(&DEFAULT_CORS_HEADERS)
+                        .iter()
+                        .map(|n| n.as_str()),
+                )),
+            },
             expose_headers: join(&mut config.cors_expose_headers.iter().map(|n| n.as_str())),
             credentials: config.cors_credentials,
             max_age: config.cors_max_age.map(HeaderValue::from),
@@ -97,14 +116,14 @@ impl Cors {
             self.allow_methods.clone(),
         );
         let requested = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS);
-        match (&self.allow_headers, requested) {
-            (Some(allowed), _) => {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
-            }
-            (None, Some(requested)) => {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
-            }
-            (None, None) => {}
+        // The allowed list goes out whole, whatever was asked (as tower-http's
+        // `AllowHeaders::list`); only `cors_headers = *` echoes the request.
+        let allowed = match &self.allow_headers {
+            AllowHeaders::List(list) => list.as_ref(),
+            AllowHeaders::Mirror => requested,
+        };
+        if let Some(allowed) = allowed {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
         }
         if self.credentials {
             headers.insert(

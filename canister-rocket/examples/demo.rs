@@ -207,7 +207,7 @@ fn config(path: Option<&str>) -> Result<Config, canister_core::ConfigError> {
         Some(path) => Config::from_file(path),
         None => {
             let mut config = Config::default();
-            config.apply_env(std::env::vars())?;
+            config.apply_env(std::env::vars_os())?;
             Ok(config)
         }
     }

@@ -21,6 +21,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default lease of a session lock: a holder that crashes blocks the session at most this long.
 pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(30);
 
+/// The longest time to live or lease sent to Redis, in milliseconds: 2^53 - 1 (about
+/// 285 000 years), the largest integer a Lua number holds exactly, well inside the range
+/// Redis accepts for `PEXPIRE` and `SET … PX`. Longer durations are cut to it.
+const MAX_REDIS_MS: u64 = (1 << 53) - 1;
+
+/// How long a lock wait too long for the clock lasts instead: a year.
+const LONGEST_LOCK_WAIT: Duration = Duration::from_secs(365 * 86_400);
+
 /// Suffix of a session's lock key (`<prefix><hex>:lock`).
 const LOCK_SUFFIX: &str = ":lock";
 /// Longest pause between two attempts to take a held lock.
@@ -429,8 +437,14 @@ impl SessionStore for RedisStore {
         };
         let lease_ms = u64::try_from(self.lock_lease.as_millis())
             .unwrap_or(u64::MAX)
-            .max(1);
-        let deadline = tokio::time::Instant::now() + wait;
+            .clamp(1, MAX_REDIS_MS);
+        // `now + wait` panicked for a wait past the clock's range (`session_lock_timeout =
+        // 1e19`, every request): such a wait is as good as a year, which cannot overflow.
+        let start = tokio::time::Instant::now();
+        let deadline = start
+            .checked_add(wait)
+            .or_else(|| start.checked_add(LONGEST_LOCK_WAIT))
+            .unwrap_or(start);
         let mut pause = Duration::from_millis(2);
         loop {
             let taken = self
@@ -561,8 +575,12 @@ impl ConnectionLike for Conn {
 fn ttl_ms(ttl: Option<Duration>) -> u64 {
     match ttl {
         None => 0,
-        // A zero duration would mean "no time to live": keep it the shortest real one.
-        Some(d) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1),
+        // A zero duration would mean "no time to live": keep it the shortest real one. A
+        // longer one than Redis takes made every write fail (`u64::MAX` is out of range):
+        // it is cut to the longest the scripts pass on exactly.
+        Some(d) => u64::try_from(d.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_REDIS_MS),
     }
 }
 
@@ -655,5 +673,7 @@ mod tests {
         assert_eq!(ttl_ms(None), 0);
         assert_eq!(ttl_ms(Some(Duration::ZERO)), 1);
         assert_eq!(ttl_ms(Some(Duration::from_secs(2))), 2000);
+        // Finding 13: `u64::MAX` made Redis refuse every write.
+        assert_eq!(ttl_ms(Some(Duration::MAX)), MAX_REDIS_MS);
     }
 }

@@ -464,3 +464,28 @@ async fn from_config_reads_the_session_store_settings() {
     let err = canister_store_redis::RedisStore::from_config(&memory).unwrap_err();
     assert!(err.to_string().contains("session_store"), "{err}");
 }
+
+/// Finding 13: a lock wait past the clock's range panicked (`Instant + Duration` overflow) and
+/// a time to live of `Duration::MAX` made every write fail. The engine's configuration no
+/// longer lets such values through; the store copes with them anyway.
+#[tokio::test]
+async fn durations_past_any_range_neither_panic_nor_fail() {
+    let redis = Redis::start();
+    let store = redis.store("huge_durations");
+    let key = new_key();
+    let ttl = Some(Duration::MAX);
+    assert!(store
+        .create(&key, &record(&[("n", json!(0))]), ttl)
+        .await
+        .unwrap());
+    assert!(store.save(&key, &set("n", json!(1)), ttl).await.unwrap());
+    let loaded = store.load(&key, ttl).await.unwrap().unwrap();
+    assert_eq!(loaded.data["n"], json!(1));
+    let lock = store.lock(&key, Duration::MAX).await.unwrap();
+    store.unlock(lock).await;
+    let lock = store
+        .lock(&key, Duration::from_secs(10_000_000_000_000_000_000))
+        .await
+        .unwrap();
+    store.unlock(lock).await;
+}

@@ -231,7 +231,7 @@ async fn main() -> ExitCode {
         Some(path) => Config::from_file(path),
         None => {
             let mut config = Config::default();
-            config.apply_env(std::env::vars()).map(|()| config)
+            config.apply_env(std::env::vars_os()).map(|()| config)
         }
     };
     let mut config = match config {

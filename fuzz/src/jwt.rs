@@ -7,13 +7,13 @@
 //! HS256/HS384/HS512 with the right secret, HS256 keyed with the RSA public key's PEM
 //! (algorithm confusion), HS256 with a wrong secret, or no signature.
 //!
-//! Checked: an accepted token has three parts, a header whose `alg` is configured, the HMAC
-//! of its first two parts under the configured secret (HS) and claims that pass an
-//! independent model of `aud`, `exp`, `nbf`, `iss` and `sub` (RFC 7519, with the leeway);
-//! tokens signed with anything but the secret are never accepted; a token with the canonical
-//! header, the right signature and valid claims is accepted; the user is the `sub`;
-//! `authenticate` agrees with `verify`; the Bearer challenge for a refusal is exactly
-//! `invalid_token` with the reason (which never contains a long token).
+//! Checked: an accepted token has three parts, a header whose `alg` is configured and that
+//! has no `crit`, the HMAC of its first two parts under the configured secret (HS) and
+//! claims that pass an independent model of `aud`, `exp`, `nbf`, `iss` and `sub` (RFC 7519,
+//! with the leeway); tokens signed with anything but the secret are never accepted; a token
+//! with the canonical header, the right signature and valid claims is accepted; the user is
+//! the `sub`; `authenticate` agrees with `verify`; the Bearer challenge for a refusal is
+//! exactly `invalid_token` with the reason (which never contains a long token).
 
 use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
@@ -249,6 +249,10 @@ pub(crate) fn run(data: &[u8]) {
         match verified {
             Ok(user) => {
                 assert_eq!(token.split('.').count(), 3, "case {index}: not three parts");
+                assert!(
+                    !header_json(&token).is_some_and(|h| h.contains_key("crit")),
+                    "case {index}: accepted a header with crit (RFC 7515 4.1.11)"
+                );
                 let Some(alg) = alg.as_deref() else {
                     panic!("case {index}: accepted without a readable alg");
                 };

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use canister_core::params::ParamMap;
+use canister_core::params::{ParamMap, ParamsError, MAX_PAIRS};
 use http::HeaderValue;
 use serde::Deserialize;
 
@@ -79,6 +79,15 @@ pub(crate) fn run(data: &[u8]) {
     let both = block_on(ParamMap::from_parts(query, content_type.as_ref(), body));
 
     match (&from_query, &body_only) {
+        (Ok(query_map), Ok(body_map))
+            if query_map.pairs().len() + body_map.pairs().len() > MAX_PAIRS =>
+        {
+            assert_eq!(
+                both,
+                Err(ParamsError::TooMany { limit: MAX_PAIRS }),
+                "more than MAX_PAIRS together"
+            );
+        }
         (Ok(query_map), Ok(body_map)) => {
             let Ok(both) = &both else {
                 panic!("query and body decode alone but not together: {both:?}");

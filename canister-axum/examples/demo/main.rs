@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
         None => {
             let mut config = Config::default();
             config
-                .apply_env(std::env::vars())
+                .apply_env(std::env::vars_os())
                 .and_then(|()| config.validate())
                 .map(|()| config)
         }

@@ -50,7 +50,9 @@ const BASE64_URL_NO_PAD: GeneralPurpose = base64::engine::general_purpose::URL_S
 ///   the configured leeway (default 0 seconds), as told by the authenticator's [`Clock`];
 /// - `iss` is the issuer, when one is configured;
 /// - `sub` is a string: it becomes the [`User`]'s name, and all the claims its
-///   [claims](User::claims).
+///   [claims](User::claims);
+/// - its header has no `crit` member: canister implements no JWS extension, so a token that
+///   marks one as critical is refused (RFC 7515 section 4.1.11).
 ///
 /// The 401 challenge is `Bearer realm="private"`, and when the request's own token was refused,
 /// `Bearer realm="private", error="invalid_token", error_description="<reason>"`.
@@ -175,6 +177,12 @@ impl Jwt {
             return Err(header_refusal(token));
         };
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_refusal(token))?;
+        // RFC 7515 4.1.11: a recipient must refuse a token whose `crit` names an extension
+        // it does not understand, and canister implements none (`b64: false` among them).
+        // jsonwebtoken's `Header` drops the member, so look for it in the header's JSON.
+        if has_crit(head) {
+            return Err(refusal("unsupported critical header parameters (crit)"));
+        }
         let algorithm = from_jwt_algorithm(header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or_else(|| refusal(format!("algorithm {:?} is not accepted", header.alg)))?;
@@ -516,6 +524,24 @@ fn key_kind(algorithm: JwtAlgorithm) -> KeyKind {
     }
 }
 
+/// The length in bytes of the HMAC secret `secret` written in `encoding`, once decoded;
+/// `None` when it does not decode (the authenticator's build reports that).
+pub(crate) fn secret_len(secret: &str, encoding: JwtEncoding) -> Option<usize> {
+    decode_secret(SecretInput::Encoded(secret.to_owned(), encoding))
+        .ok()
+        .map(|bytes| bytes.len())
+}
+
+/// The shortest HMAC secret for `algorithm`, in bytes: its hash's output size (RFC 7518
+/// section 3.2: "a key of the same size as the hash output … or larger MUST be used").
+pub(crate) fn min_secret_len(algorithm: JwtAlgorithm) -> usize {
+    match algorithm {
+        JwtAlgorithm::HS384 => 48,
+        JwtAlgorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
 fn decode_secret(secret: SecretInput) -> Result<Vec<u8>, AuthError> {
     match secret {
         SecretInput::Bytes(bytes) => Ok(bytes),
@@ -548,6 +574,18 @@ fn from_jwt_algorithm(algorithm: Algorithm) -> Option<JwtAlgorithm> {
         Algorithm::PS256 => JwtAlgorithm::PS256,
         _ => return None,
     })
+}
+
+/// Whether the (already readable) JOSE header `head` has a `crit` member, of any value.
+fn has_crit(head: &str) -> bool {
+    BASE64_URL_NO_PAD
+        .decode(head)
+        .ok()
+        .and_then(|json| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json).ok()
+        })
+        // jsonwebtoken read this header, so it is a JSON object; anything else is refused.
+        .is_none_or(|members| members.contains_key("crit"))
 }
 
 fn refusal(reason: impl Into<std::borrow::Cow<'static, str>>) -> Refusal {
@@ -766,6 +804,42 @@ mod tests {
         let key = jsonwebtoken::EncodingKey::from_secret(secret);
         let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
         format!("{input}.{sig}")
+    }
+
+    /// A token with header `head` over `payload`, HS256-signed with `secret`.
+    fn signed_with_head(head: &[u8], payload: &[u8], secret: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            BASE64_URL_NO_PAD.encode(head),
+            BASE64_URL_NO_PAD.encode(payload)
+        );
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{input}.{sig}")
+    }
+
+    /// Finding 19: a `crit` header was ignored; RFC 7515 4.1.11 requires refusing a critical
+    /// extension the recipient does not implement, and canister implements none.
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let jwt = Jwt::hs256("a", "s").unwrap();
+        let claims = br#"{"sub":"u","aud":"a","exp":4102444800}"#;
+        let plain = signed_with_head(br#"{"alg":"HS256","typ":"JWT"}"#, claims, b"s");
+        assert_eq!(jwt.verify(&plain).unwrap().name(), "u");
+        for head in [
+            &br#"{"alg":"HS256","crit":["http://evil/ext"],"http://evil/ext":1}"#[..],
+            br#"{"alg":"HS256","b64":false,"crit":["b64"]}"#,
+            br#"{"alg":"HS256","crit":[]}"#,
+            br#"{"alg":"HS256","crit":null}"#,
+        ] {
+            let token = signed_with_head(head, claims, b"s");
+            assert_eq!(
+                refused(&jwt, &token),
+                "unsupported critical header parameters (crit)",
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
     }
 
     #[test]

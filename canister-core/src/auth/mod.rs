@@ -254,4 +254,5 @@ pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;
 pub use custom::FnAuthenticator;
 pub use error::AuthError;
+pub(crate) use jwt::{min_secret_len, secret_len};
 pub use jwt::{Jwt, JwtBuilder};

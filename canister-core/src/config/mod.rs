@@ -12,6 +12,7 @@
 
 mod ini;
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -129,7 +130,7 @@ pub const KEYS: &[KeyInfo] = &[
     key("cors_methods", "a comma-separated list of HTTP methods"),
     key(
         "cors_headers",
-        "* or a comma-separated list of header names",
+        "* (any header asked for) or a comma-separated list of header names; unset: accept, accept-language, content-language, content-type, authorization",
     ),
     key(
         "cors_expose_headers",
@@ -174,6 +175,67 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// Old or alternative spellings accepted for compatibility with canister's files.
 const ALIASES: &[(&str, &str)] = &[("session_timout", "session_timeout")];
+
+/// The longest `session_timeout`: ten years of 365 days. A longer one overflows what stores
+/// and cookies can express (Redis refused every write of `1e17` seconds); to keep sessions
+/// forever, write 0 (or any value ≤ 0), as in canister.
+pub const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// The longest `session_lock_timeout`: one hour. A request that waits longer for its
+/// session is better answered 503 (`1e19` seconds used to panic on every request).
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// The longest `session_store_timeout`: one hour.
+pub const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// The shortest `session_lock_timeout` and `session_store_timeout`: one millisecond (shorter
+/// values round to nothing and every request would fail).
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// The most days of log files `log_days` keeps: a hundred years.
+pub const MAX_LOG_DAYS: u32 = 36_500;
+/// The largest `log_slow_ms`: one day, in milliseconds.
+pub const MAX_LOG_SLOW_MS: u64 = 86_400_000;
+/// The largest `session_max`: a billion sessions (0 still means no cap).
+pub const MAX_SESSION_MAX: usize = 1_000_000_000;
+/// The largest `cors_max_age`: one day, in seconds; browsers cap it lower anyway (Firefox
+/// at a day, Chromium at two hours).
+pub const MAX_CORS_MAX_AGE: u64 = 86_400;
+/// The largest `auth_jwt_leeway`: one hour, in seconds. The leeway lengthens every token's
+/// life; clocks further apart than this are a fault to fix, not to allow for.
+pub const MAX_JWT_LEEWAY: u64 = 3_600;
+
+/// The request headers a CORS preflight allows when `cors_headers` is unset: the
+/// CORS-safelisted request headers (`accept`, `accept-language`, `content-language`,
+/// `content-type`; Fetch standard) and `authorization`, for Basic and Bearer.
+///
+/// `cookie` is not among them (browsers send cookies without asking), nor is any custom
+/// header: list those in `cors_headers`.
+pub const DEFAULT_CORS_HEADERS: [HeaderName; 5] = [
+    http::header::ACCEPT,
+    http::header::ACCEPT_LANGUAGE,
+    http::header::CONTENT_LANGUAGE,
+    http::header::CONTENT_TYPE,
+    http::header::AUTHORIZATION,
+];
+
+/// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it.
+///
+/// Each bound is checked when the key is read (file, environment, [`Config::set`]) and again
+/// by [`Config::validate`], which every constructor and the engine's builder run, so a value
+/// written straight into a [`Config`] field is held to the same range.
+pub const RANGES: &[(&str, &str)] = &[
+    ("log_days", "1 to 36500 days (a hundred years)"),
+    ("log_slow_ms", "0 to 86400000 milliseconds (one day)"),
+    (
+        "session_timeout",
+        "at most 315360000 seconds (ten years); 0 or less: never expire",
+    ),
+    ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
+    ("session_max", "0 (no cap) to 1000000000 sessions"),
+    ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
+    (
+        "cors_max_age",
+        "0 to 86400 seconds (one day; browsers cap it lower)",
+    ),
+    ("auth_jwt_leeway", "0 to 3600 seconds (one hour)"),
+];
 
 /// A secret string (password, token secret, URL with a password): never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -403,7 +465,16 @@ pub struct Config {
     pub cors: CorsOrigins,
     /// Methods a preflight allows. Default GET, HEAD, POST, PUT, PATCH, DELETE.
     pub cors_methods: Vec<Method>,
-    /// Request headers a preflight allows; `None` (default): those the preflight asks for.
+    /// Request headers a preflight allows (`cors_headers`).
+    ///
+    /// `None` (default): [`DEFAULT_CORS_HEADERS`], the CORS-safelisted request headers plus
+    /// `authorization`. `Some(list)`: that list. A list holding `*` (`cors_headers = *`)
+    /// allows whatever a preflight asks for: its `Access-Control-Request-Headers` is echoed,
+    /// `cookie` included, even with `cors_credentials`.
+    ///
+    /// A preflight is always answered with the whole allowed list, whatever it asked for (as
+    /// tower-http's `AllowHeaders::list`): the browser then refuses the real request if it
+    /// needs a header outside the list. Earlier versions echoed every requested header by default.
     pub cors_headers: Option<Vec<HeaderName>>,
     /// Response headers scripts may read.
     pub cors_expose_headers: Vec<HeaderName>,
@@ -529,6 +600,27 @@ pub enum ConfigError {
         /// Where it came from.
         origin: String,
     },
+    /// A number outside the key's accepted range (see [`RANGES`]).
+    #[error("value {value:?} for `{key}` (from {origin}) is out of range: expected {range}")]
+    OutOfRange {
+        /// The key.
+        key: String,
+        /// The value as written (or, for a field set in code, as [`Config::entries`] shows it).
+        value: String,
+        /// The accepted range.
+        range: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// A `CANISTER_…` environment variable whose name or value is not valid UTF-8.
+    /// Other variables are never looked at, whatever their encoding.
+    #[error("environment variable {variable}: its {part} is not valid UTF-8; canister reads CANISTER_* variables as UTF-8 text")]
+    NonUnicodeEnv {
+        /// The variable's name, invalid bytes shown as U+FFFD.
+        variable: String,
+        /// `name` or `value`.
+        part: &'static str,
+    },
     /// Two settings that cannot go together, or a setting that cannot be used.
     #[error("invalid configuration `{key}`: {message}")]
     Conflict {
@@ -577,7 +669,7 @@ impl Config {
         })?;
         let mut config = Self::default();
         config.apply_ini(&text, &path.display().to_string())?;
-        config.apply_env(std::env::vars())?;
+        config.apply_env(std::env::vars_os())?;
         config.validate()?;
         Ok(config)
     }
@@ -608,21 +700,54 @@ impl Config {
         Ok(())
     }
 
-    /// Applies overrides from `CANISTER_<KEY>` variables among `vars` (pass
-    /// `std::env::vars()`); other variables are ignored.
+    /// Applies overrides from `CANISTER_<KEY>` variables among `vars`; other variables are
+    /// ignored, whatever their encoding.
+    ///
+    /// Pass [`std::env::vars_os`], not [`std::env::vars`], which panics on the first
+    /// variable that is not valid Unicode, even one that has nothing to do with canister.
+    /// Pairs of `String` or `&str` are accepted too.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for an unknown key or a bad value.
-    pub fn apply_env(
+    /// [`ConfigError`] for an unknown key or a bad value, and
+    /// [`ConfigError::NonUnicodeEnv`] for a `CANISTER_…` variable whose name or value is
+    /// not valid UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use canister_core::Config;
+    ///
+    /// let mut config = Config::default();
+    /// config.apply_env(std::env::vars_os())?;
+    /// config.apply_env([("CANISTER_SESSION_TIMEOUT", "600"), ("HOME", "/root")])?;
+    /// assert_eq!(config.session_timeout.map(|t| t.as_secs()), Some(600));
+    /// # Ok::<(), canister_core::ConfigError>(())
+    /// ```
+    pub fn apply_env<K, V>(
         &mut self,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(), ConfigError> {
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), ConfigError>
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        const PREFIX: &str = "CANISTER_";
         for (name, value) in vars {
-            if let Some(key) = name.strip_prefix("CANISTER_") {
-                let origin = format!("environment variable {name}");
-                self.set_from(&key.to_ascii_lowercase(), &value, &origin)?;
+            let (name, value) = (name.as_ref(), value.as_ref());
+            // The prefix is ASCII, so comparing encoded bytes is exact on every platform.
+            if !name.as_encoded_bytes().starts_with(PREFIX.as_bytes()) {
+                continue;
             }
+            let not_unicode = |part| ConfigError::NonUnicodeEnv {
+                variable: name.to_string_lossy().into_owned(),
+                part,
+            };
+            let name = name.to_str().ok_or_else(|| not_unicode("name"))?;
+            let value = value.to_str().ok_or_else(|| not_unicode("value"))?;
+            let key = &name[PREFIX.len()..];
+            let origin = format!("environment variable {name}");
+            self.set_from(&key.to_ascii_lowercase(), value, &origin)?;
         }
         Ok(())
     }
@@ -659,6 +784,10 @@ impl Config {
             expected: info.expected.to_owned(),
             origin: origin.to_owned(),
         };
+        // A numeric key is range-checked once parsed; an out-of-range value leaves the
+        // configuration as it was.
+        let range = range_of(info.name);
+        let before = range.map(|_| self.clone());
         match info.name {
             "debug" => self.debug = parse_bool(v).ok_or_else(bad)?,
             // Canister never read this key; keeping JWT off keeps such files working.
@@ -794,7 +923,7 @@ impl Config {
                     .ok_or_else(bad)?;
             }
             "cors_headers" => {
-                self.cors_headers = if v == "*" || v.is_empty() {
+                self.cors_headers = if v.is_empty() {
                     None
                 } else {
                     Some(parse_headers(v).ok_or_else(bad)?)
@@ -856,18 +985,64 @@ impl Config {
                 })
             }
         }
+        if let (Some(range), Some(before)) = (range, before) {
+            if !self.in_range(info.name) {
+                *self = before;
+                return Err(ConfigError::OutOfRange {
+                    key: info.name.to_owned(),
+                    value: v.to_owned(),
+                    range: range.to_owned(),
+                    origin: origin.to_owned(),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the value of the numeric key `key` is within its range in [`RANGES`] (other
+    /// keys: true).
+    fn in_range(&self, key: &str) -> bool {
+        let timeout = |d: Duration, max: Duration| (MIN_TIMEOUT..=max).contains(&d);
+        match key {
+            "log_days" => (1..=MAX_LOG_DAYS).contains(&self.log_days),
+            "log_slow_ms" => self.log_slow_ms <= MAX_LOG_SLOW_MS,
+            "session_timeout" => self
+                .session_timeout
+                .is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
+            "session_lock_timeout" => timeout(self.session_lock_timeout, MAX_LOCK_TIMEOUT),
+            "session_max" => self.session_max.is_none_or(|n| n <= MAX_SESSION_MAX),
+            "session_store_timeout" => timeout(self.session_store_timeout, MAX_STORE_TIMEOUT),
+            "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
+            "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
+            _ => true,
+        }
     }
 
     /// Checks combinations of settings.
     ///
     /// # Errors
     ///
+    /// [`ConfigError::OutOfRange`] for a numeric field outside its range in [`RANGES`] (a
+    /// field set in code; values read from text are checked as they are read), and
     /// [`ConfigError::Conflict`] naming the key at fault: credentials with `CORS = *`,
     /// `SameSite=None` with `Secure` off, a sha256 password that is not 64 hex digits, a
     /// JWT secret that is not valid in its encoding, an RS/ES/PS algorithm without
     /// `auth_jwt_public_key`.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(&(key, range)) = RANGES.iter().find(|(key, _)| !self.in_range(key)) {
+            let value = self
+                .entries()
+                .into_iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            return Err(ConfigError::OutOfRange {
+                key: key.to_owned(),
+                value,
+                range: range.to_owned(),
+                origin: "code".to_owned(),
+            });
+        }
         let conflict = |key: &str, message: &str| ConfigError::Conflict {
             key: key.to_owned(),
             message: message.to_owned(),
@@ -1012,12 +1187,13 @@ impl Config {
             ("cors_methods", list(&self.cors_methods)),
             (
                 "cors_headers",
-                self.cors_headers.as_ref().map_or("*".to_owned(), |h| {
-                    h.iter()
-                        .map(HeaderName::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }),
+                self.cors_headers
+                    .as_deref()
+                    .unwrap_or(&DEFAULT_CORS_HEADERS)
+                    .iter()
+                    .map(HeaderName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             (
                 "cors_expose_headers",
@@ -1129,6 +1305,11 @@ fn parse_bool(v: &str) -> Option<bool> {
         "false" | "no" | "off" | "0" => Some(false),
         _ => None,
     }
+}
+
+/// The accepted range of `key`, if it is a numeric key.
+fn range_of(key: &str) -> Option<&'static str> {
+    RANGES.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
 }
 
 fn parse_secs(v: &str) -> Option<Duration> {

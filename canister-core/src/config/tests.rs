@@ -338,3 +338,132 @@ fn canisters_readme_sample_builds_an_engine() {
     let built = crate::Canister::from_config(config);
     assert!(built.is_ok(), "{:?}", built.err());
 }
+
+/// Finding 13: one value just past each bound, one at it. The error names the key, the value
+/// as written and the range, and the configuration keeps its previous value.
+#[test]
+fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
+    let cases = [
+        ("log_days", "36501", "36500"),
+        ("log_slow_ms", "86400001", "86400000"),
+        ("session_timeout", "1e17", "315360000"),
+        ("session_timeout", "315360001", "315360000"),
+        ("session_lock_timeout", "1e19", "3600"),
+        ("session_lock_timeout", "0.0001", "0.001"),
+        ("session_max", "1000000001", "1000000000"),
+        ("session_store_timeout", "3600.5", "3600"),
+        ("session_store_timeout", "1e-9", "0.001"),
+        ("cors_max_age", "86401", "86400"),
+        ("auth_jwt_leeway", "3601", "3600"),
+    ];
+    for (key, bad, good) in cases {
+        let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();
+        let ConfigError::OutOfRange {
+            key: k,
+            value,
+            range,
+            origin,
+        } = &err
+        else {
+            panic!("{key} = {bad}: {err}");
+        };
+        assert_eq!((k.as_str(), value.as_str()), (key, bad));
+        assert_eq!(Some(range.as_str()), range_of(key), "{key}");
+        assert_eq!(origin, "<string>");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "value {bad:?} for `{key}` (from <string>) is out of range: expected "
+            )),
+            "{err}"
+        );
+        Config::from_ini_str(&format!("[canister]\n{key} = {good}"))
+            .unwrap_or_else(|e| panic!("{key} = {good}: {e}"));
+        // `set` refuses it too, and leaves the previous value.
+        let mut c = Config::default();
+        let before = c.to_string();
+        assert!(matches!(
+            c.set(key, bad),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert_eq!(c.to_string(), before, "{key}");
+    }
+    // Every bounded key is covered above.
+    for (key, _) in RANGES {
+        assert!(cases.iter().any(|(k, _, _)| k == key), "{key} untested");
+    }
+    // Never-expiring sessions are still written as canister did.
+    let c = Config::from_ini_str("[canister]\nsession_timeout = -1e300").unwrap();
+    assert_eq!(c.session_timeout, None);
+}
+
+/// The bounds hold for fields set in code: `validate`, which the engine's builder runs,
+/// refuses them naming the key.
+#[test]
+fn validate_bounds_fields_set_in_code() {
+    type Set = fn(&mut Config);
+    let cases: [(&str, Set); 8] = [
+        ("log_days", |c| c.log_days = u32::MAX),
+        ("log_slow_ms", |c| c.log_slow_ms = u64::MAX),
+        ("session_timeout", |c| {
+            c.session_timeout = Some(Duration::MAX)
+        }),
+        ("session_lock_timeout", |c| {
+            c.session_lock_timeout = Duration::from_secs(10_000_000_000_000_000_000)
+        }),
+        ("session_max", |c| c.session_max = Some(usize::MAX)),
+        ("session_store_timeout", |c| {
+            c.session_store_timeout = Duration::ZERO
+        }),
+        ("cors_max_age", |c| c.cors_max_age = Some(u64::MAX)),
+        ("auth_jwt_leeway", |c| c.auth_jwt_leeway = u64::MAX),
+    ];
+    for (key, set) in cases {
+        let mut c = Config::default();
+        set(&mut c);
+        let err = c.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::OutOfRange { key: k, origin, .. } if k == key && origin == "code"),
+            "{key}: {err}"
+        );
+        let built = crate::Canister::builder().config(c).build();
+        assert!(built.is_err(), "{key}: the builder accepted it");
+    }
+}
+
+/// Finding 14: `std::env::vars()` panicked on any variable that is not Unicode.
+#[cfg(unix)]
+#[test]
+fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    let os = |s: &str| OsString::from(s);
+    let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+    let mut c = Config::default();
+    c.apply_env([
+        (os("SECREV_BAD"), bytes(b"\xff")),
+        (bytes(b"\xffNAME"), os("x")),
+        (bytes(b"CANISTEr_\xff"), os("x")),
+        (os("CANISTER_SESSION_TIMEOUT"), os("20")),
+    ])
+    .unwrap();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
+
+    let err = c
+        .apply_env([(os("CANISTER_SESSION_COOKIE"), bytes(b"sid\xff"))])
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::NonUnicodeEnv { variable, part: "value" } if variable == "CANISTER_SESSION_COOKIE"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("CANISTER_SESSION_COOKIE"), "{err}");
+    let err = c
+        .apply_env([(bytes(b"CANISTER_LOG\xffDAYS"), os("3"))])
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::NonUnicodeEnv { variable, part: "name" } if variable == "CANISTER_LOG\u{fffd}DAYS"),
+        "{err}"
+    );
+    // The process environment itself is read without panicking.
+    c.apply_env(std::env::vars_os()).unwrap();
+}

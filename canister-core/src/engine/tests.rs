@@ -980,7 +980,11 @@ async fn cors_preflight_is_answered_without_the_handler() {
         .to_str()
         .unwrap()
         .contains("PUT"));
-    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token");
+    // `x-token` is not in the default list, which goes out whole (the browser then refuses).
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_HEADERS],
+        "accept, accept-language, content-language, content-type, authorization"
+    );
     assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
     assert!(headers[header::VARY].to_str().unwrap().contains("Origin"));
 }
@@ -1064,6 +1068,58 @@ async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
         .headers()
         .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .is_none());
+}
+
+/// Finding 18: with `cors_headers` unset, a preflight used to be granted every header it asked
+/// for, `cookie` and made-up ones included, with credentials.
+#[tokio::test]
+async fn preflight_grants_the_default_header_list_unless_configured() {
+    let preflight = |asked: &'static str| {
+        cors_request(
+            "OPTIONS",
+            Some("https://app.example"),
+            &[
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", asked),
+            ],
+        )
+    };
+    let granted = |response: &Response<Bytes>| {
+        response.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let h = harness("CORS = https://app.example\ncors_credentials = true");
+    let response = h
+        .run(preflight("x-evil, authorization, cookie"), |_| async {
+            ok()
+        })
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        response.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
+    let list = granted(&response);
+    assert!(list.iter().any(|h| h == "authorization"), "{list:?}");
+    assert!(list.iter().any(|h| h == "content-type"), "{list:?}");
+    assert!(
+        !list.iter().any(|h| h == "x-evil" || h == "cookie"),
+        "{list:?}"
+    );
+
+    // `cors_headers` replaces the default list; `*` echoes what is asked.
+    let h = harness("CORS = https://app.example\ncors_headers = x-token");
+    let response = h
+        .run(preflight("x-token, authorization"), |_| async { ok() })
+        .await;
+    assert_eq!(granted(&response), ["x-token"]);
+    let h = harness("CORS = https://app.example\ncors_headers = *");
+    let response = h.run(preflight("x-evil, cookie"), |_| async { ok() }).await;
+    assert_eq!(granted(&response), ["x-evil", "cookie"]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Canister's start-up banner.
 
-use super::{Event, LogContext, LogSink};
+use super::{Event, Level, LogContext, LogSink};
+use crate::auth::{min_secret_len, secret_len};
 use crate::config::Config;
 
 /// The rule between the versions and the configuration, as canister prints it.
@@ -77,10 +78,54 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
     lines
 }
 
-/// Sends the banner for `config` to `sink`, one [`Event::Banner`] per line, in the main
-/// context (`[MainThread]`).
+/// Warnings about settings that work but are weak, one sentence each, secrets never shown.
 ///
-/// Does nothing when the sink does not want INFO lines.
+/// Today one: an `auth_jwt_secret` (decoded) shorter than the hash of an HS algorithm in
+/// `auth_jwt_algorithms` (32 bytes for HS256, 48 for HS384, 64 for HS512; RFC 7518 section
+/// 3.2), while JWT is on. Such a secret can be guessed offline from a single token. It is a
+/// warning, not a refusal: canister's own sample configurations use `secret` and
+/// `my-secret`.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::{log::startup_warnings, Config};
+///
+/// let config = Config::from_ini_str("[canister]\nauth_jwt_client_id = alice\nauth_jwt_secret = secret\n")?;
+/// let warnings = startup_warnings(&config);
+/// assert!(warnings[0].starts_with("auth_jwt_secret is 6 bytes long"));
+/// assert!(startup_warnings(&Config::default()).is_empty());
+/// # Ok::<(), canister_core::ConfigError>(())
+/// ```
+pub fn startup_warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let (Some(_), Some(secret)) = (&config.auth_jwt_client_id, &config.auth_jwt_secret) {
+        let len = secret_len(secret.expose(), config.auth_jwt_encoding);
+        let strictest = config
+            .auth_jwt_algorithms
+            .iter()
+            .filter(|a| a.is_hmac())
+            .map(|a| (min_secret_len(*a), *a))
+            .max_by_key(|(min, _)| *min);
+        if let (Some(len), Some((min, algorithm))) = (len, strictest) {
+            if len < min {
+                warnings.push(format!(
+                    "auth_jwt_secret is {len} bytes long: {} needs at least {min} random bytes \
+                     (RFC 7518 section 3.2), and a shorter secret can be guessed offline from \
+                     one token; use a longer random secret",
+                    algorithm.as_str()
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// Sends the banner for `config` to `sink`, one [`Event::Banner`] per line, in the main
+/// context (`[MainThread]`), then each of [`startup_warnings`] as a WARNING
+/// [`Event::Message`].
+///
+/// Sends only what the sink's level lets through (the banner is INFO).
 pub fn log_banner<L: LogSink + ?Sized>(sink: &L, config: &Config) {
     log_banner_for(sink, config, None);
 }
@@ -89,12 +134,22 @@ pub fn log_banner<L: LogSink + ?Sized>(sink: &L, config: &Config) {
 /// when the configuration names no `session_store`, the banner names that type instead of
 /// `memory`.
 pub(crate) fn log_banner_for<L: LogSink + ?Sized>(sink: &L, config: &Config, store: Option<&str>) {
-    if !sink.enabled(Event::Banner("").level()) {
-        return;
-    }
     let context = LogContext::main();
-    for line in lines(config, &[], store) {
-        sink.log(&context, &Event::Banner(&line));
+    if sink.enabled(Event::Banner("").level()) {
+        for line in lines(config, &[], store) {
+            sink.log(&context, &Event::Banner(&line));
+        }
+    }
+    if sink.enabled(Level::Warning) {
+        for text in startup_warnings(config) {
+            sink.log(
+                &context,
+                &Event::Message {
+                    level: Level::Warning,
+                    text: &text,
+                },
+            );
+        }
     }
 }
 
@@ -182,6 +237,60 @@ session_store = redis://:redis-pass@localhost:6379/0
         assert_eq!(lines[4], "canister-axum version: 0.1.0");
         assert_eq!(lines[5], "axum version: 0.8.4");
         assert_eq!(lines[6], RULE);
+    }
+
+    /// Finding 19: a 1-byte HMAC secret was accepted silently. It still is (canister's samples
+    /// use `secret`), with a WARNING after the banner that never shows the secret.
+    #[test]
+    fn a_short_jwt_secret_is_a_startup_warning() {
+        let warnings = |ini: &str| {
+            let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+            let sink = {
+                let seen = seen.clone();
+                move |context: &LogContext, event: &Event<'_>| {
+                    if event.level() == Level::Warning {
+                        seen.lock().unwrap().push(format!("[{context}] {event}"));
+                    }
+                }
+            };
+            let config = Config::from_ini_str(&format!("[canister]\n{ini}")).unwrap();
+            crate::Canister::builder()
+                .config(config)
+                .log_sink(sink)
+                .build()
+                .unwrap();
+            let seen = seen.lock().unwrap().clone();
+            seen
+        };
+        let seen = warnings("auth_jwt_client_id = a\nauth_jwt_secret = my-secret-value");
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(
+            seen[0].starts_with(
+                "[MainThread] auth_jwt_secret is 15 bytes long: HS256 needs at least 32"
+            ),
+            "{seen:?}"
+        );
+        assert!(!seen[0].contains("my-secret-value"), "{seen:?}");
+        // Measured once decoded: 24 base64url characters are 18 bytes.
+        let seen = warnings(
+            "auth_jwt_client_id = a\nauth_jwt_encoding = base64url\nauth_jwt_secret = MDEyMzQ1Njc4OWFiY2RlZmdo",
+        );
+        assert!(seen[0].contains("is 18 bytes long"), "{seen:?}");
+        // HS512 asks for 64 bytes; with HS256 too, the stricter one is named.
+        let long32 = "0123456789abcdef0123456789abcdef";
+        let seen = warnings(&format!(
+            "auth_jwt_client_id = a\nauth_jwt_secret = {long32}\nauth_jwt_algorithms = HS256, HS512"
+        ));
+        assert!(seen[0].contains("HS512 needs at least 64"), "{seen:?}");
+        // Long enough, or JWT off (canister's README sample): no warning; and the level
+        // decides, not the banner.
+        assert!(warnings(&format!(
+            "auth_jwt_client_id = a\nauth_jwt_secret = {long32}"
+        ))
+        .is_empty());
+        assert!(warnings("auth_client_id = a\nauth_jwt_secret = my-secret").is_empty());
+        let seen = warnings("log_level = WARNING\nauth_jwt_client_id = a\nauth_jwt_secret = s");
+        assert_eq!(seen.len(), 1, "{seen:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
 //! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
+//! | [`startup_warnings`] | weak settings (a short JWT secret), logged as WARNING after the banner |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples
@@ -425,7 +426,7 @@ mod queue;
 mod sink;
 
 pub(crate) use banner::log_banner_for;
-pub use banner::{banner_lines, banner_lines_with, log_banner};
+pub use banner::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use daily::DailyFiles;
 pub use mask::mask_query;
 pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};

@@ -1,9 +1,12 @@
 //! Request parameters: query string, url-encoded form and multipart text fields, merged.
 //!
-//! As bottle's `request.params`: a key given in the body wins over the same key in the query.
+//! As bottle's `request.params`: a key given in the body wins over the same key in the query,
+//! and when a name is repeated its last value wins (`foo=a&foo=b` gives `b`) for a typed
+//! [`deserialize`](ParamMap::deserialize); [`ParamMap::get_all`] still sees every value.
 //! Decoding is strict: a bad `%` escape or invalid UTF-8 is an error (400), never replaced
-//! silently. Form decoding uses `serde_urlencoded` for typed values and `multer` for
-//! multipart bodies.
+//! silently. A request carries at most [`MAX_PAIRS`] parameters, query and body together
+//! (more is a 400 naming the limit). Form decoding uses `serde_urlencoded` for typed values
+//! and `multer` for multipart bodies.
 
 use std::fmt;
 
@@ -13,6 +16,14 @@ use serde::de::DeserializeOwned;
 
 /// Largest multipart text field accepted, in bytes.
 const MAX_FIELD: u64 = 1 << 20;
+
+/// The most parameters one request may carry, query and body together (1 000, as Django's
+/// `DATA_UPLOAD_MAX_NUMBER_FIELDS` and PHP's `max_input_vars`).
+///
+/// Every parameter costs a few dozen bytes of bookkeeping besides its text, so a body of
+/// `a&a&a&…` used to cost ten times its size in memory (2 MB: 20 MiB). Empty pieces
+/// (`&&`) are skipped and do not count. One more is [`ParamsError::TooMany`], a 400.
+pub const MAX_PAIRS: usize = 1000;
 
 /// Why parameters could not be decoded. Renders as a 400 response naming the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +46,12 @@ pub enum ParamsError {
     /// The query or body is not validly encoded (bad `%` escape, invalid UTF-8, bad multipart).
     #[error("malformed parameters: {0}")]
     Malformed(String),
+    /// More than `limit` ([`MAX_PAIRS`]) parameters in the query and body together.
+    #[error("too many parameters: at most {limit} are accepted, query and body together")]
+    TooMany {
+        /// The limit that was passed.
+        limit: usize,
+    },
 }
 
 /// All parameters of a request, in order, body entries after query entries.
@@ -87,11 +104,12 @@ impl ParamMap {
     ///
     /// # Errors
     ///
-    /// [`ParamsError::Malformed`] for a bad `%` escape or invalid UTF-8.
+    /// [`ParamsError::Malformed`] for a bad `%` escape or invalid UTF-8,
+    /// [`ParamsError::TooMany`] for more than [`MAX_PAIRS`] parameters.
     pub fn from_query(query: Option<&str>) -> Result<Self, ParamsError> {
         let mut pairs = Vec::new();
         if let Some(q) = query {
-            decode_urlencoded(q.as_bytes(), &mut pairs)?;
+            decode_urlencoded(q.as_bytes(), &mut pairs, MAX_PAIRS)?;
         }
         Ok(Self { pairs })
     }
@@ -101,7 +119,8 @@ impl ParamMap {
     ///
     /// # Errors
     ///
-    /// [`ParamsError::Malformed`] when the query or body is not validly encoded.
+    /// [`ParamsError::Malformed`] when the query or body is not validly encoded,
+    /// [`ParamsError::TooMany`] for more than [`MAX_PAIRS`] parameters in both together.
     pub async fn from_parts(
         query: Option<&str>,
         content_type: Option<&HeaderValue>,
@@ -112,9 +131,14 @@ impl ParamMap {
             return Ok(map);
         };
         let mut body_pairs = Vec::new();
+        // The query's pairs count against the same budget (a body name that replaces a query
+        // name still counts twice: the limit is on what was sent).
+        let budget = MAX_PAIRS.saturating_sub(map.pairs.len());
         match body_kind(ct) {
-            Some(BodyKind::Form) => decode_urlencoded(&body, &mut body_pairs)?,
-            Some(BodyKind::Multipart) => decode_multipart(ct, body, &mut body_pairs).await?,
+            Some(BodyKind::Form) => decode_urlencoded(&body, &mut body_pairs, budget)?,
+            Some(BodyKind::Multipart) => {
+                decode_multipart(ct, body, &mut body_pairs, budget).await?;
+            }
             None => return Ok(map),
         }
         // Body values replace the query's for the same name. A set of the body's names keeps
@@ -150,18 +174,47 @@ impl ParamMap {
         &self.pairs
     }
 
-    /// Deserializes the parameters into `T` (the last value of a repeated name wins).
+    /// Deserializes the parameters into `T`; the last value of a repeated name wins, as in
+    /// bottle (`foo=a&foo=b` gives `foo = "b"`).
     ///
     /// Fields of `T` that are `Option` or `#[serde(default)]` are optional; numbers and
-    /// booleans are parsed from their text.
+    /// booleans are parsed from their text. For every value of a repeated name, read
+    /// [`get_all`](Self::get_all).
     ///
     /// # Errors
     ///
     /// [`ParamsError::Missing`] naming the first absent mandatory field, or
-    /// [`ParamsError::Invalid`] for a value of the wrong type.
+    /// [`ParamsError::Invalid`] / [`ParamsError::InvalidValue`] for a value of the wrong type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use canister_core::ParamMap;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Hi {
+    ///     foo: String,
+    /// }
+    ///
+    /// let map = ParamMap::from_query(Some("foo=a&foo=b"))?;
+    /// assert_eq!(map.deserialize::<Hi>()?.foo, "b");
+    /// assert_eq!(map.get_all("foo").collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok::<(), canister_core::ParamsError>(())
+    /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ParamsError> {
-        let encoded = serde_urlencoded::to_string(&self.pairs)
-            .map_err(|e| ParamsError::Invalid(e.to_string()))?;
+        // serde_urlencoded refuses a struct field given twice ("duplicate field"): keep each
+        // name once, at the place of its last value.
+        let mut seen = std::collections::HashSet::with_capacity(self.pairs.len());
+        let mut last: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .rev()
+            .filter(|(k, _)| seen.insert(k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        last.reverse();
+        let encoded =
+            serde_urlencoded::to_string(&last).map_err(|e| ParamsError::Invalid(e.to_string()))?;
         serde_urlencoded::from_str(&encoded).map_err(|e| {
             let message = e.to_string();
             match message
@@ -202,11 +255,18 @@ impl fmt::Debug for ParamMap {
     }
 }
 
-fn decode_urlencoded(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), ParamsError> {
-    for piece in input.split(|b| *b == b'&') {
-        if piece.is_empty() {
-            continue;
-        }
+/// Decodes `name=value&…` into `out`, refusing more than `budget` pairs (counted before any
+/// of them is decoded, so a flood costs no allocation).
+fn decode_urlencoded(
+    input: &[u8],
+    out: &mut Vec<(String, String)>,
+    budget: usize,
+) -> Result<(), ParamsError> {
+    let pieces = || input.split(|b| *b == b'&').filter(|p| !p.is_empty());
+    if pieces().nth(budget).is_some() {
+        return Err(ParamsError::TooMany { limit: MAX_PAIRS });
+    }
+    for piece in pieces() {
         let (name, value) = match piece.iter().position(|b| *b == b'=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..]),
             None => (piece, &[][..]),
@@ -250,6 +310,7 @@ async fn decode_multipart(
     content_type: &str,
     body: Bytes,
     out: &mut Vec<(String, String)>,
+    budget: usize,
 ) -> Result<(), ParamsError> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
@@ -267,6 +328,9 @@ async fn decode_multipart(
         };
         if field.file_name().is_some() {
             continue;
+        }
+        if out.len() >= budget {
+            return Err(ParamsError::TooMany { limit: MAX_PAIRS });
         }
         let name = field.name().unwrap_or_default().to_owned();
         let data = field

@@ -184,3 +184,94 @@ fn debug_shows_names_not_values() {
     let map = ParamMap::from_query(Some("password=hunter2")).unwrap();
     assert!(!format!("{map:?}").contains("hunter2"));
 }
+
+/// Finding 22: a repeated name answered 400 "duplicate field"; its last value wins, as in
+/// bottle, in the query, in the form, and across the two.
+#[tokio::test]
+async fn the_last_value_of_a_repeated_name_wins() {
+    let map = ParamMap::from_query(Some("foo=a&bar=x&foo=b")).unwrap();
+    let hi: Hi = map.deserialize().unwrap();
+    assert_eq!((hi.foo.as_str(), hi.bar.as_deref()), ("b", Some("x")));
+    assert_eq!(map.get_all("foo").collect::<Vec<_>>(), ["a", "b"]);
+
+    let map = ParamMap::from_parts(
+        Some("bar=q"),
+        form().as_ref(),
+        Bytes::from_static(b"foo=a&foo=b&bar=x&bar=y"),
+    )
+    .await
+    .unwrap();
+    let hi: Hi = map.deserialize().unwrap();
+    assert_eq!((hi.foo.as_str(), hi.bar.as_deref()), ("b", Some("y")));
+
+    // The body still replaces every query value of the same name.
+    let map = ParamMap::from_parts(
+        Some("foo=q1&foo=q2&bar=q"),
+        form().as_ref(),
+        Bytes::from_static(b"foo=b1&foo=b2"),
+    )
+    .await
+    .unwrap();
+    let hi: Hi = map.deserialize().unwrap();
+    assert_eq!((hi.foo.as_str(), hi.bar.as_deref()), ("b2", Some("q")));
+
+    // A value of the wrong type is still named, even repeated.
+    let err = ParamMap::from_query(Some("n=1&n=four&flag=true"))
+        .unwrap()
+        .deserialize::<Typed>()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ParamsError::InvalidValue { name, .. } if name == "n"),
+        "{err:?}"
+    );
+}
+
+/// Finding 9: `a&a&a&…` cost ten times its size in memory; more than `MAX_PAIRS` pairs are
+/// refused before any is decoded.
+#[tokio::test]
+async fn more_than_max_pairs_is_refused_naming_the_limit() {
+    let at_limit = vec!["a"; MAX_PAIRS].join("&");
+    assert_eq!(
+        ParamMap::from_query(Some(&at_limit)).unwrap().pairs().len(),
+        MAX_PAIRS
+    );
+    // Empty pieces do not count.
+    let sparse = format!("{at_limit}&&&&");
+    assert!(ParamMap::from_query(Some(&sparse)).is_ok());
+
+    let over = format!("{at_limit}&a");
+    let err = ParamMap::from_query(Some(&over)).unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
+    assert_eq!(
+        err.to_string(),
+        "too many parameters: at most 1000 are accepted, query and body together"
+    );
+
+    // The body's limit counts the query's pairs.
+    let body = Bytes::from(vec!["b=1"; MAX_PAIRS - 1].join("&"));
+    assert!(
+        ParamMap::from_parts(Some("q=1"), form().as_ref(), body.clone())
+            .await
+            .is_ok()
+    );
+    let err = ParamMap::from_parts(Some("q=1&r=2"), form().as_ref(), body)
+        .await
+        .unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
+
+    // A 2 MB flood is refused too (it used to cost about 20 MiB).
+    let flood = Bytes::from("a&".repeat(1 << 20));
+    let err = ParamMap::from_parts(None, form().as_ref(), flood)
+        .await
+        .unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
+
+    // Multipart text fields count as well.
+    let part = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n";
+    let body = format!("{}--XyZ--\r\n", part.repeat(MAX_PAIRS + 1));
+    let ct = HeaderValue::from_static("multipart/form-data; boundary=XyZ");
+    let err = ParamMap::from_parts(None, Some(&ct), Bytes::from(body))
+        .await
+        .unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
+}
