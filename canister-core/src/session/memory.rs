@@ -3,15 +3,35 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use event_listener::Event;
 use futures_util::future::{select, Either};
 
 use super::{Change, Record, SessionStore, StoreError, StoreKey};
 use crate::clock::{Clock, SystemClock};
 
 const SHARDS: usize = 16;
+
+/// How many sessions a [`MemoryStore`] holds unless told otherwise (the default of
+/// `session_max`).
+///
+/// Chosen so that the bound holds the live sessions of a busy single-process site while
+/// capping what a client that creates sessions in a loop can pin: a session of one small key
+/// costs about 210 bytes of heap (BENCHMARKS.md, `session_memory`), so the full default store
+/// of such sessions holds about 21 MB; the hard ceiling is `DEFAULT_MAX_SESSIONS` ×
+/// `session_max_bytes` (64 KiB by default) of data on top.
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
+/// The lease of a [`MemoryStore`] session lock: a request that holds a session's lock longer
+/// than this (a handler that never returns) loses it to the next request that asks, as a
+/// Redis lock's lease runs out (`canister_store_redis::DEFAULT_LOCK_LEASE`, also 30 s).
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(30);
+
+/// Evictions are reported ([`MemoryStore::take_eviction_report`]) at most this often.
+const EVICTION_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Sessions in this process's memory: the default store.
 ///
@@ -21,11 +41,21 @@ const SHARDS: usize = 16;
 ///   entries when it is written to and its last sweep is older than a quarter of the
 ///   session timeout (at least 1 s), so the cost is amortised and no background thread is
 ///   needed.
-/// - **Bounded**: with [`MemoryStore::max_sessions`], creating a session in a full shard
-///   evicts the sessions closest to expiry first.
+/// - **Bounded by default**: at most [`DEFAULT_MAX_SESSIONS`] sessions (config
+///   `session_max`, [`MemoryStore::max_sessions`]), spread evenly over the shards. Creating
+///   a session in a full shard first sweeps it, then evicts the least recently used
+///   *anonymous* sessions (no user); logged-in sessions are evicted, least recently used
+///   first, only when the shard holds no anonymous one. So a client that creates sessions in
+///   a loop evicts other anonymous visitors (or its own sessions), never a logged-in user
+///   while anonymous sessions remain. "Used" means created, loaded or saved.
+/// - **Eviction cost**: a full shard is scanned once (O(n) for its n sessions) to evict its
+///   least recently used 1 % (at least one), so at the cap a creation costs O(100) entry
+///   visits amortised, never a scan per creation.
 /// - **Keyed by hash**: entries are keyed by [`StoreKey`], the SHA-256 of the id.
-/// - **Locking**: an async mutex per locked session, released when the lock is dropped, so a
-///   request that fails half-way cannot leave a session locked.
+/// - **Locking**: a lock per locked session, released when the lock is dropped (so a request
+///   that fails half-way cannot leave a session locked) or, for a request that never ends,
+///   when its lease ([`DEFAULT_LOCK_LEASE`], 30 s) runs out: the next request to ask then
+///   takes it. The lease is read from the store's clock.
 ///
 /// Clones share the same sessions.
 #[derive(Clone)]
@@ -35,31 +65,62 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Vec<Mutex<Shard>>,
-    locks: Mutex<HashMap<StoreKey, Arc<async_lock::Mutex<()>>>>,
-    clock: Arc<dyn Clock>,
+    locks: Arc<Mutex<HashMap<StoreKey, LockSlot>>>,
+    options: Options,
     per_shard_max: Option<usize>,
+    /// Sessions evicted to make room and not reported yet.
+    evicted: AtomicU64,
+    /// When evictions were last reported.
+    reported: Mutex<Option<SystemTime>>,
+    /// Draws lock tokens.
+    next_token: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Options {
+    clock: Arc<dyn Clock>,
+    max: Option<usize>,
     sweep_every: Duration,
+    lease: Duration,
 }
 
 #[derive(Default)]
 struct Shard {
     map: HashMap<StoreKey, Entry>,
-    last_sweep: Option<SystemTime>,
+    /// When it was last swept, in nanoseconds since the Unix epoch.
+    last_sweep: Option<u64>,
+    /// A counter giving each use of an entry its order (least recently used: lowest).
+    tick: u64,
 }
 
-/// One session, kept compact: a one-key session costs about 250 bytes in all (BENCHMARKS.md),
+/// One session, kept compact: a one-key session costs about 210 bytes in all (BENCHMARKS.md),
 /// where a [`Record`] (a `BTreeMap` node of ~640 bytes for the data) would cost ~900.
 struct Entry {
-    expires: Option<SystemTime>,
+    /// When it expires, in nanoseconds since the Unix epoch; [`NEVER`] for never (8 bytes
+    /// where an `Option<SystemTime>` takes 16).
+    expires: u64,
+    /// The shard's tick at its last use.
+    used: u64,
     /// The data's pairs, in no particular order, keys unique.
     data: Box<[(Box<str>, serde_json::Value)]>,
     user: Option<Box<crate::auth::User>>,
 }
 
+/// [`Entry::expires`] of a session that never expires.
+const NEVER: u64 = u64::MAX;
+
+/// Who holds a session's lock, since when, and what its waiters listen to.
+struct LockSlot {
+    token: u64,
+    since: SystemTime,
+    released: Arc<Event>,
+}
+
 impl Entry {
-    fn new(record: &Record, expires: Option<SystemTime>) -> Self {
+    fn new(record: &Record, expires: u64, used: u64) -> Self {
         Self {
             expires,
+            used,
             data: record
                 .data
                 .iter()
@@ -109,70 +170,107 @@ impl Entry {
     }
 }
 
-/// A held lock of a [`MemoryStore`] session; dropping it releases the lock.
+/// A held lock of a [`MemoryStore`] session; dropping it releases the lock (unless its lease
+/// ran out and another request took it meanwhile).
 pub struct MemoryLock {
     key: StoreKey,
-    _guard: async_lock::MutexGuardArc<()>,
+    token: u64,
+    locks: Arc<Mutex<HashMap<StoreKey, LockSlot>>>,
 }
 
 impl fmt::Debug for MemoryLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryLock")
             .field("key", &self.key)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.locks);
+        // Only the current holder releases: a holder whose lease ran out must not free the
+        // lock of the request that took it over.
+        if locks.get(&self.key).is_some_and(|s| s.token == self.token) {
+            if let Some(slot) = locks.remove(&self.key) {
+                slot.released.notify(usize::MAX);
+            }
+        }
     }
 }
 
 impl MemoryStore {
-    /// An empty store on the system clock, without a cap.
+    /// An empty store on the system clock, holding at most [`DEFAULT_MAX_SESSIONS`].
     pub fn new() -> Self {
-        Self::build(Arc::new(SystemClock), None, Duration::from_secs(60))
+        Self::build(Options {
+            clock: Arc::new(SystemClock),
+            max: Some(DEFAULT_MAX_SESSIONS),
+            sweep_every: Duration::from_secs(60),
+            lease: DEFAULT_LOCK_LEASE,
+        })
     }
 
     /// The same store configuration on another clock (tests use a [`TestClock`]).
     ///
     /// [`TestClock`]: crate::TestClock
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.rebuild(
-            Arc::new(clock),
-            self.inner.per_shard_max.map(|m| m * SHARDS),
-        )
+        let mut options = self.inner.options.clone();
+        options.clock = Arc::new(clock);
+        Self::build(options)
     }
 
-    /// Caps the store at about `max` sessions (`max` is spread evenly over the shards).
+    /// Caps the store at about `max` sessions (`max` is spread evenly over the shards);
+    /// `0`: no cap. Default [`DEFAULT_MAX_SESSIONS`].
+    ///
+    /// # Warning
+    ///
+    /// Without a cap, every client that makes the application store something (a counter, a
+    /// cart, a flash message) adds a session that lives until the session timeout: memory
+    /// grows with the request rate.
     pub fn max_sessions(self, max: usize) -> Self {
-        self.rebuild(Arc::clone(&self.inner.clock), Some(max))
+        let mut options = self.inner.options.clone();
+        options.max = (max > 0).then_some(max);
+        Self::build(options)
     }
 
     /// Sweeps a shard at most once per `every` (default: a quarter of the session timeout
     /// when built by the engine, else 60 s).
     pub fn sweep_every(self, every: Duration) -> Self {
-        let mut store = self.rebuild(
-            Arc::clone(&self.inner.clock),
-            self.inner.per_shard_max.map(|m| m * SHARDS),
-        );
-        if let Some(inner) = Arc::get_mut(&mut store.inner) {
-            inner.sweep_every = every;
-        }
-        store
+        let mut options = self.inner.options.clone();
+        options.sweep_every = every;
+        Self::build(options)
+    }
+
+    /// Sets the lease of session locks (default [`DEFAULT_LOCK_LEASE`], 30 s): a lock whose
+    /// holder has not released it within the lease goes to the next request that asks.
+    ///
+    /// # Warning
+    ///
+    /// A request that holds a lock longer than the lease loses it without knowing, and its
+    /// save may then interleave with the next holder's: keep the lease well above the
+    /// slowest request.
+    pub fn lock_lease(self, lease: Duration) -> Self {
+        let mut options = self.inner.options.clone();
+        options.lease = lease;
+        Self::build(options)
     }
 
     pub(crate) fn with_shared_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::build(clock, None, Duration::from_secs(60))
+        let mut options = Self::new().inner.options.clone();
+        options.clock = clock;
+        Self::build(options)
     }
 
-    fn rebuild(&self, clock: Arc<dyn Clock>, max: Option<usize>) -> Self {
-        Self::build(clock, max, self.inner.sweep_every)
-    }
-
-    fn build(clock: Arc<dyn Clock>, max: Option<usize>, sweep_every: Duration) -> Self {
+    fn build(options: Options) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-                locks: Mutex::new(HashMap::new()),
-                clock,
-                per_shard_max: max.map(|m| m.div_ceil(SHARDS).max(1)),
-                sweep_every,
+                locks: Arc::new(Mutex::new(HashMap::new())),
+                per_shard_max: options.max.map(|m| m.div_ceil(SHARDS).max(1)),
+                options,
+                evicted: AtomicU64::new(0),
+                reported: Mutex::new(None),
+                next_token: AtomicU64::new(0),
             }),
         }
     }
@@ -187,9 +285,15 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// The most sessions the store holds (about: the cap is spread over 16 shards and
+    /// rounded up); `None`: no cap.
+    pub fn cap(&self) -> Option<usize> {
+        self.inner.options.max
+    }
+
     /// Removes every expired session now.
     pub fn sweep(&self) {
-        let now = self.inner.clock.now();
+        let now = self.now();
         for shard in &self.inner.shards {
             let mut shard = lock(shard);
             shard.map.retain(|_, e| !e.expired(now));
@@ -197,22 +301,48 @@ impl MemoryStore {
         }
     }
 
+    /// How many sessions were evicted to make room since the last report, when there were
+    /// some and the last report is at least a minute old (by the store's clock); else `None`.
+    ///
+    /// The engine calls it after each request and logs a WARNING when it answers, so a full
+    /// store is reported at most once a minute however fast it evicts.
+    pub fn take_eviction_report(&self) -> Option<u64> {
+        if self.inner.evicted.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let now = self.inner.options.clock.now();
+        let mut reported = lock(&self.inner.reported);
+        let due = reported.is_none_or(|last| {
+            now.duration_since(last)
+                .is_ok_and(|since| since >= EVICTION_REPORT_EVERY)
+        });
+        if !due {
+            return None;
+        }
+        *reported = Some(now);
+        Some(self.inner.evicted.swap(0, Ordering::Relaxed))
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.inner.options.clock.now())
+    }
+
     fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
         lock(&self.inner.shards[usize::from(key.0[0]) % SHARDS])
     }
 
-    fn maybe_sweep(&self, shard: &mut Shard, now: SystemTime) {
-        let due = shard.last_sweep.is_none_or(|last| {
-            now.duration_since(last)
-                .map_or(true, |since| since >= self.inner.sweep_every)
-        });
+    fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
+        let every = u64::try_from(self.inner.options.sweep_every.as_nanos()).unwrap_or(NEVER);
+        let due = shard
+            .last_sweep
+            .is_none_or(|last| now < last || now - last >= every);
         if due {
             shard.map.retain(|_, e| !e.expired(now));
             shard.last_sweep = Some(now);
         }
     }
 
-    fn make_room(&self, shard: &mut Shard, now: SystemTime) {
+    fn make_room(&self, shard: &mut Shard, now: u64) {
         let Some(max) = self.inner.per_shard_max else {
             return;
         };
@@ -224,17 +354,30 @@ impl MemoryStore {
         if shard.map.len() < max {
             return;
         }
-        // Evict the ~1 % closest to expiry (at least one), so a flood at the cap costs one
-        // scan per hundred creations rather than one per creation.
-        let evict = (max / 100).max(1).min(shard.map.len());
-        let mut by_expiry: Vec<(Option<SystemTime>, StoreKey)> =
-            shard.map.iter().map(|(k, e)| (e.expires, *k)).collect();
-        // `None` (never expires) sorts before `Some`: order it last instead.
-        let order = |a: &Option<SystemTime>| (a.is_none(), *a);
-        by_expiry.select_nth_unstable_by(evict - 1, |a, b| order(&a.0).cmp(&order(&b.0)));
-        for (_, key) in &by_expiry[..evict] {
+        // Evict the least recently used ~1 % (at least one) of the anonymous sessions, or of
+        // the logged-in ones when there is no anonymous one left: one scan per hundred
+        // creations at the cap rather than one per creation.
+        let batch = (max / 100).max(1);
+        let mut anonymous: Vec<(u64, StoreKey)> = shard
+            .map
+            .iter()
+            .filter(|(_, e)| e.user.is_none())
+            .map(|(k, e)| (e.used, *k))
+            .collect();
+        if anonymous.is_empty() {
+            anonymous = shard.map.iter().map(|(k, e)| (e.used, *k)).collect();
+        }
+        let evict = batch.min(anonymous.len());
+        if evict == 0 {
+            return;
+        }
+        anonymous.select_nth_unstable(evict - 1);
+        for (_, key) in &anonymous[..evict] {
             shard.map.remove(key);
         }
+        self.inner
+            .evicted
+            .fetch_add(u64::try_from(evict).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 
@@ -248,14 +391,22 @@ impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field("per_shard_max", &self.inner.per_shard_max)
+            .field("cap", &self.inner.options.max)
+            .field("lock_lease", &self.inner.options.lease)
             .finish_non_exhaustive()
     }
 }
 
 impl Entry {
-    fn expired(&self, now: SystemTime) -> bool {
-        self.expires.is_some_and(|at| at <= now)
+    fn expired(&self, now: u64) -> bool {
+        self.expires <= now
+    }
+}
+
+impl Shard {
+    fn tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
     }
 }
 
@@ -264,8 +415,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn deadline(now: SystemTime, ttl: Option<Duration>) -> Option<SystemTime> {
-    ttl.and_then(|ttl| now.checked_add(ttl))
+/// `time` in nanoseconds since the Unix epoch (0 before it, saturating in 2554).
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NEVER - 1))
+}
+
+fn deadline(now: u64, ttl: Option<Duration>) -> u64 {
+    ttl.map_or(NEVER, |ttl| {
+        let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(NEVER);
+        now.saturating_add(ttl).min(NEVER - 1)
+    })
 }
 
 impl SessionStore for MemoryStore {
@@ -276,8 +436,9 @@ impl SessionStore for MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
+        let used = shard.tick();
         let found = match shard.map.get_mut(key) {
             Some(entry) if entry.expired(now) => {
                 shard.map.remove(key);
@@ -285,6 +446,7 @@ impl SessionStore for MemoryStore {
             }
             Some(entry) => {
                 entry.expires = deadline(now, ttl);
+                entry.used = used;
                 Some(entry.record())
             }
             None => None,
@@ -298,16 +460,17 @@ impl SessionStore for MemoryStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
         self.maybe_sweep(&mut shard, now);
         let created = match shard.map.get(key) {
             Some(entry) if !entry.expired(now) => false,
             _ => {
                 self.make_room(&mut shard, now);
+                let used = shard.tick();
                 shard
                     .map
-                    .insert(*key, Entry::new(record, deadline(now, ttl)));
+                    .insert(*key, Entry::new(record, deadline(now, ttl), used));
                 true
             }
         };
@@ -320,13 +483,15 @@ impl SessionStore for MemoryStore {
         change: &Change,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
         self.maybe_sweep(&mut shard, now);
+        let used = shard.tick();
         let saved = match shard.map.get_mut(key) {
             Some(entry) if !entry.expired(now) => {
                 entry.apply(change);
                 entry.expires = deadline(now, ttl);
+                entry.used = used;
                 true
             }
             Some(_) => {
@@ -345,7 +510,7 @@ impl SessionStore for MemoryStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let old_alive = {
             let mut shard = self.shard(old);
             match shard.map.remove(old) {
@@ -359,9 +524,10 @@ impl SessionStore for MemoryStore {
                 false
             } else {
                 self.make_room(&mut shard, now);
+                let used = shard.tick();
                 shard
                     .map
-                    .insert(*new, Entry::new(record, deadline(now, ttl)));
+                    .insert(*new, Entry::new(record, deadline(now, ttl), used));
                 true
             }
         };
@@ -379,31 +545,58 @@ impl SessionStore for MemoryStore {
         wait: Duration,
     ) -> impl Future<Output = Result<MemoryLock, StoreError>> + Send {
         let key = *key;
-        let mutex = Arc::clone(
-            lock(&self.inner.locks)
-                .entry(key)
-                .or_insert_with(|| Arc::new(async_lock::Mutex::new(()))),
-        );
+        let store = self.clone();
         async move {
-            if let Some(guard) = mutex.try_lock_arc() {
-                return Ok(MemoryLock { key, _guard: guard });
-            }
-            let acquire = std::pin::pin!(mutex.lock_arc());
-            match select(acquire, futures_timer::Delay::new(wait)).await {
-                Either::Left((guard, _)) => Ok(MemoryLock { key, _guard: guard }),
-                Either::Right(_) => Err(StoreError::LockTimeout(wait)),
+            let token = store.inner.next_token.fetch_add(1, Ordering::Relaxed);
+            let clock = &store.inner.options.clock;
+            let lease = store.inner.options.lease;
+            // Measured by a timer, not the clock: a test clock that stands still must not make a
+            // waiter wait forever.
+            let mut timeout = futures_timer::Delay::new(wait);
+            loop {
+                let now = clock.now();
+                // Take the lock if it is free or its lease ran out; else listen for its
+                // release (registered under the table's mutex, so no release is missed).
+                let (listener, lease_left) = {
+                    let mut locks = lock(&store.inner.locks);
+                    let held = locks.get(&key).map(|slot| {
+                        let age = now.duration_since(slot.since).unwrap_or_default();
+                        (age, Arc::clone(&slot.released))
+                    });
+                    match held {
+                        Some((age, released)) if age < lease => (released.listen(), lease - age),
+                        held => {
+                            let released = held.map_or_else(|| Arc::new(Event::new()), |h| h.1);
+                            locks.insert(
+                                key,
+                                LockSlot {
+                                    token,
+                                    since: now,
+                                    released,
+                                },
+                            );
+                            return Ok(MemoryLock {
+                                key,
+                                token,
+                                locks: Arc::clone(&store.inner.locks),
+                            });
+                        }
+                    }
+                };
+                let lease_timer = futures_timer::Delay::new(lease_left);
+                match select(listener, select(&mut timeout, lease_timer)).await {
+                    // Released, or the holder's lease may have run out: look again.
+                    Either::Left(_) | Either::Right((Either::Right(_), _)) => {}
+                    Either::Right((Either::Left(_), _)) => {
+                        return Err(StoreError::LockTimeout(wait));
+                    }
+                }
             }
         }
     }
 
     fn unlock(&self, lock_held: MemoryLock) -> impl Future<Output = ()> + Send {
-        let key = lock_held.key;
         drop(lock_held);
-        let mut locks = lock(&self.inner.locks);
-        // Forget the mutex when nobody else holds or waits for it (only the table's Arc left).
-        if locks.get(&key).is_some_and(|m| Arc::strong_count(m) == 1) {
-            locks.remove(&key);
-        }
         std::future::ready(())
     }
 }
@@ -463,7 +656,7 @@ mod tests {
             },
         ];
         let mut expected = start.clone();
-        let mut entry = Entry::new(&start, None);
+        let mut entry = Entry::new(&start, NEVER, 0);
         assert_eq!(entry.record(), start);
         for change in &changes {
             change.apply_to(&mut expected);

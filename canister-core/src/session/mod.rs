@@ -5,5 +5,5 @@ mod memory;
 mod store;
 
 pub(crate) use id::{tag_of, SessionId};
-pub use memory::{MemoryLock, MemoryStore};
+pub use memory::{MemoryLock, MemoryStore, DEFAULT_LOCK_LEASE, DEFAULT_MAX_SESSIONS};
 pub use store::{Change, Data, Record, SessionStore, StoreError, StoreKey};
