@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,16 +41,20 @@ const EVICTION_REPORT_EVERY: Duration = Duration::from_secs(60);
 ///   entries when it is written to and its last sweep is older than a quarter of the
 ///   session timeout (at least 1 s), so the cost is amortised and no background thread is
 ///   needed.
-/// - **Bounded by default**: at most [`DEFAULT_MAX_SESSIONS`] sessions (config
-///   `session_max`, [`MemoryStore::max_sessions`]), spread evenly over the shards. Creating
-///   a session in a full shard first sweeps it, then evicts the least recently used
-///   *anonymous* sessions (no user); logged-in sessions are evicted, least recently used
-///   first, only when the shard holds no anonymous one. So a client that creates sessions in
-///   a loop evicts other anonymous visitors (or its own sessions), never a logged-in user
-///   while anonymous sessions remain. "Used" means created, loaded or saved.
-/// - **Eviction cost**: a full shard is scanned once (O(n) for its n sessions) to evict its
-///   least recently used 1 % (at least one), so at the cap a creation costs O(100) entry
-///   visits amortised, never a scan per creation.
+/// - **Bounded by default**: at most [`DEFAULT_MAX_SESSIONS`] sessions in all (config
+///   `session_max`, [`MemoryStore::max_sessions`]). Creating a session in a full store
+///   first sweeps the shard it goes to, then evicts the least recently used *anonymous*
+///   sessions (no user) of that shard, else of another shard; logged-in sessions are
+///   evicted, least recently used first, only when no anonymous session is left. So a
+///   client that creates sessions in a loop evicts other anonymous visitors (or its own
+///   sessions), never a logged-in user while anonymous sessions remain. "Used" means
+///   created, loaded or saved; the order is exact within a shard, and sessions are spread
+///   evenly over the shards by their random keys.
+/// - **Eviction cost**: a shard is scanned once (O(n) for its n sessions) to evict its least
+///   recently used 1 % of n (at least one), so at the cap a creation costs about 100 entry
+///   visits amortised, never a scan per creation. Each eviction is counted, and the engine
+///   logs a WARNING at most once a minute while the store evicts
+///   ([`MemoryStore::take_eviction_report`]).
 /// - **Keyed by hash**: entries are keyed by [`StoreKey`], the SHA-256 of the id.
 /// - **Locking**: a lock per locked session, released when the lock is dropped (so a request
 ///   that fails half-way cannot leave a session locked) or, for a request that never ends,
@@ -67,7 +71,8 @@ struct Inner {
     shards: Vec<Mutex<Shard>>,
     locks: Arc<Mutex<HashMap<StoreKey, LockSlot>>>,
     options: Options,
-    per_shard_max: Option<usize>,
+    /// Sessions held, over all shards (kept in step with every insertion and removal).
+    count: AtomicUsize,
     /// Sessions evicted to make room and not reported yet.
     evicted: AtomicU64,
     /// When evictions were last reported.
@@ -219,8 +224,7 @@ impl MemoryStore {
         Self::build(options)
     }
 
-    /// Caps the store at about `max` sessions (`max` is spread evenly over the shards);
-    /// `0`: no cap. Default [`DEFAULT_MAX_SESSIONS`].
+    /// Caps the store at `max` sessions; `0`: no cap. Default [`DEFAULT_MAX_SESSIONS`].
     ///
     /// # Warning
     ///
@@ -266,7 +270,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
                 locks: Arc::new(Mutex::new(HashMap::new())),
-                per_shard_max: options.max.map(|m| m.div_ceil(SHARDS).max(1)),
+                count: AtomicUsize::new(0),
                 options,
                 evicted: AtomicU64::new(0),
                 reported: Mutex::new(None),
@@ -285,8 +289,7 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// The most sessions the store holds (about: the cap is spread over 16 shards and
-    /// rounded up); `None`: no cap.
+    /// The most sessions the store holds; `None`: no cap.
     pub fn cap(&self) -> Option<usize> {
         self.inner.options.max
     }
@@ -295,9 +298,7 @@ impl MemoryStore {
     pub fn sweep(&self) {
         let now = self.now();
         for shard in &self.inner.shards {
-            let mut shard = lock(shard);
-            shard.map.retain(|_, e| !e.expired(now));
-            shard.last_sweep = Some(now);
+            self.sweep_shard(&mut lock(shard), now);
         }
     }
 
@@ -328,7 +329,7 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
-        lock(&self.inner.shards[usize::from(key.0[0]) % SHARDS])
+        lock(&self.inner.shards[shard_of(key)])
     }
 
     fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
@@ -337,47 +338,93 @@ impl MemoryStore {
             .last_sweep
             .is_none_or(|last| now < last || now - last >= every);
         if due {
-            shard.map.retain(|_, e| !e.expired(now));
-            shard.last_sweep = Some(now);
+            self.sweep_shard(shard, now);
         }
     }
 
-    fn make_room(&self, shard: &mut Shard, now: u64) {
-        let Some(max) = self.inner.per_shard_max else {
-            return;
-        };
-        if shard.map.len() < max {
-            return;
-        }
+    fn sweep_shard(&self, shard: &mut Shard, now: u64) {
+        let before = shard.map.len();
         shard.map.retain(|_, e| !e.expired(now));
         shard.last_sweep = Some(now);
-        if shard.map.len() < max {
+        self.inner
+            .count
+            .fetch_sub(before - shard.map.len(), Ordering::Relaxed);
+    }
+
+    fn insert(&self, shard: &mut Shard, key: StoreKey, entry: Entry) {
+        if shard.map.insert(key, entry).is_none() {
+            self.inner.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, shard: &mut Shard, key: &StoreKey) -> Option<Entry> {
+        let removed = shard.map.remove(key);
+        if removed.is_some() {
+            self.inner.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Before a new session goes into `shard` (locked by the caller): when the store is at
+    /// its cap, sweeps `shard`, then evicts, in this order of preference, the least recently
+    /// used anonymous sessions of `shard`, of another shard (one not locked by someone else
+    /// at that instant: never waiting on a second shard lock, so no deadlock), the least
+    /// recently used logged-in sessions of `shard`, then of another shard. When every
+    /// candidate shard is busy the store briefly holds one more than its cap.
+    fn make_room(&self, shard: &mut Shard, index: usize, now: u64) {
+        let Some(max) = self.inner.options.max else {
+            return;
+        };
+        let full = || self.inner.count.load(Ordering::Relaxed) >= max;
+        if !full() {
             return;
         }
-        // Evict the least recently used ~1 % (at least one) of the anonymous sessions, or of
-        // the logged-in ones when there is no anonymous one left: one scan per hundred
-        // creations at the cap rather than one per creation.
-        let batch = (max / 100).max(1);
-        let mut anonymous: Vec<(u64, StoreKey)> = shard
+        self.sweep_shard(shard, now);
+        if !full() {
+            return;
+        }
+        for anonymous_only in [true, false] {
+            if self.evict(shard, anonymous_only) {
+                return;
+            }
+            for other in (1..SHARDS).map(|i| (index + i) % SHARDS) {
+                let mut guard = match self.inner.shards[other].try_lock() {
+                    Ok(guard) => guard,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => continue,
+                };
+                self.sweep_shard(&mut guard, now);
+                if !full() || self.evict(&mut guard, anonymous_only) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Evicts the least recently used ~1 % of the shard's share of the cap (at least one) of
+    /// its anonymous sessions, or of all its sessions; whether it evicted any. One scan per
+    /// batch, so a flood at the cap costs about 100 entry visits per creation, amortised.
+    fn evict(&self, shard: &mut Shard, anonymous_only: bool) -> bool {
+        let per_shard = self.inner.options.max.unwrap_or(0).div_ceil(SHARDS);
+        let batch = (per_shard / 100).max(1);
+        let mut candidates: Vec<(u64, StoreKey)> = shard
             .map
             .iter()
-            .filter(|(_, e)| e.user.is_none())
+            .filter(|(_, e)| !anonymous_only || e.user.is_none())
             .map(|(k, e)| (e.used, *k))
             .collect();
-        if anonymous.is_empty() {
-            anonymous = shard.map.iter().map(|(k, e)| (e.used, *k)).collect();
-        }
-        let evict = batch.min(anonymous.len());
+        let evict = batch.min(candidates.len());
         if evict == 0 {
-            return;
+            return false;
         }
-        anonymous.select_nth_unstable(evict - 1);
-        for (_, key) in &anonymous[..evict] {
-            shard.map.remove(key);
+        candidates.select_nth_unstable(evict - 1);
+        for (_, key) in &candidates[..evict] {
+            self.remove(shard, key);
         }
         self.inner
             .evicted
             .fetch_add(u64::try_from(evict).unwrap_or(u64::MAX), Ordering::Relaxed);
+        true
     }
 }
 
@@ -408,6 +455,10 @@ impl Shard {
         self.tick += 1;
         self.tick
     }
+}
+
+fn shard_of(key: &StoreKey) -> usize {
+    usize::from(key.0[0]) % SHARDS
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -441,7 +492,7 @@ impl SessionStore for MemoryStore {
         let used = shard.tick();
         let found = match shard.map.get_mut(key) {
             Some(entry) if entry.expired(now) => {
-                shard.map.remove(key);
+                self.remove(&mut shard, key);
                 None
             }
             Some(entry) => {
@@ -466,11 +517,13 @@ impl SessionStore for MemoryStore {
         let created = match shard.map.get(key) {
             Some(entry) if !entry.expired(now) => false,
             _ => {
-                self.make_room(&mut shard, now);
+                self.make_room(&mut shard, shard_of(key), now);
                 let used = shard.tick();
-                shard
-                    .map
-                    .insert(*key, Entry::new(record, deadline(now, ttl), used));
+                self.insert(
+                    &mut shard,
+                    *key,
+                    Entry::new(record, deadline(now, ttl), used),
+                );
                 true
             }
         };
@@ -495,7 +548,7 @@ impl SessionStore for MemoryStore {
                 true
             }
             Some(_) => {
-                shard.map.remove(key);
+                self.remove(&mut shard, key);
                 false
             }
             None => false,
@@ -513,7 +566,7 @@ impl SessionStore for MemoryStore {
         let now = self.now();
         let old_alive = {
             let mut shard = self.shard(old);
-            match shard.map.remove(old) {
+            match self.remove(&mut shard, old) {
                 Some(entry) => !entry.expired(now),
                 None => false,
             }
@@ -523,11 +576,13 @@ impl SessionStore for MemoryStore {
             if shard.map.get(new).is_some_and(|e| !e.expired(now)) {
                 false
             } else {
-                self.make_room(&mut shard, now);
+                self.make_room(&mut shard, shard_of(new), now);
                 let used = shard.tick();
-                shard
-                    .map
-                    .insert(*new, Entry::new(record, deadline(now, ttl), used));
+                self.insert(
+                    &mut shard,
+                    *new,
+                    Entry::new(record, deadline(now, ttl), used),
+                );
                 true
             }
         };
@@ -535,7 +590,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.shard(key).map.remove(key);
+        self.remove(&mut self.shard(key), key);
         std::future::ready(Ok(()))
     }
 
@@ -663,6 +718,197 @@ mod tests {
             entry.apply(change);
             assert_eq!(entry.record(), expected, "after {change:?}");
         }
+    }
+
+    /// A key in shard 0, told apart by `n`.
+    fn key(n: u16) -> StoreKey {
+        let mut bytes = [0u8; 32];
+        bytes[1..3].copy_from_slice(&n.to_be_bytes());
+        StoreKey::from_bytes(bytes)
+    }
+
+    fn logged_in() -> Record {
+        Record {
+            user: Some(User::new("alice")),
+            ..Record::default()
+        }
+    }
+
+    async fn held(store: &MemoryStore, n: u16) -> bool {
+        store.load(&key(n), None).await.unwrap().is_some()
+    }
+
+    const TTL: Option<Duration> = Some(Duration::from_secs(3600));
+
+    #[tokio::test]
+    async fn the_default_store_holds_at_most_the_default_cap() {
+        let store = MemoryStore::new();
+        assert_eq!(store.cap(), Some(DEFAULT_MAX_SESSIONS));
+        let record = record(&[("k", json!(1))]);
+        for i in 0..DEFAULT_MAX_SESSIONS + 5_000 {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let created = store
+                .create(&StoreKey::from_bytes(bytes), &record, TTL)
+                .await
+                .unwrap();
+            assert!(created);
+        }
+        assert!(store.len() <= DEFAULT_MAX_SESSIONS, "{}", store.len());
+        assert!(store.take_eviction_report().unwrap() >= 5_000);
+        // `max_sessions(0)` lifts the cap.
+        assert_eq!(MemoryStore::new().max_sessions(0).cap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_shard_evicts_anonymous_sessions_before_logged_in_ones() {
+        // Every key here is in shard 0.
+        let store = MemoryStore::new().max_sessions(4);
+        assert!(store.create(&key(0), &logged_in(), TTL).await.unwrap());
+        assert!(store.create(&key(1), &logged_in(), TTL).await.unwrap());
+        // A flood of anonymous sessions, far past the cap.
+        for n in 2..2_000 {
+            assert!(store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap());
+        }
+        assert_eq!(store.len(), 4);
+        assert!(held(&store, 0).await && held(&store, 1).await);
+        // The newest anonymous sessions are the ones kept.
+        assert!(held(&store, 1_999).await && held(&store, 1_998).await);
+    }
+
+    #[tokio::test]
+    async fn a_shard_of_logged_in_sessions_evicts_anonymous_ones_elsewhere_first() {
+        let store = MemoryStore::new().max_sessions(3);
+        let mut elsewhere = [0u8; 32];
+        elsewhere[0] = 5;
+        let elsewhere = StoreKey::from_bytes(elsewhere);
+        store.create(&key(0), &logged_in(), TTL).await.unwrap();
+        store
+            .create(&elsewhere, &Record::default(), TTL)
+            .await
+            .unwrap();
+        store.create(&key(1), &logged_in(), TTL).await.unwrap();
+        // Shard 0 is full of logged-in sessions: the anonymous one in shard 5 goes.
+        store.create(&key(2), &logged_in(), TTL).await.unwrap();
+        assert!(store.load(&elsewhere, None).await.unwrap().is_none());
+        assert!(held(&store, 0).await && held(&store, 1).await && held(&store, 2).await);
+        // No anonymous session anywhere: the least recently used logged-in one goes.
+        store.create(&key(3), &logged_in(), TTL).await.unwrap();
+        assert!(!held(&store, 0).await);
+        assert_eq!(store.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn eviction_is_least_recently_used_first() {
+        let store = MemoryStore::new().max_sessions(3);
+        for n in 0..3 {
+            store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap();
+        }
+        // Using 0 (a load) makes 1 the least recently used...
+        assert!(held(&store, 0).await);
+        store
+            .create(&key(3), &Record::default(), TTL)
+            .await
+            .unwrap();
+        assert!(!held(&store, 1).await);
+        // ... then 2 (a save counts as a use as well).
+        assert!(store.save(&key(0), &Change::default(), TTL).await.unwrap());
+        store
+            .create(&key(4), &Record::default(), TTL)
+            .await
+            .unwrap();
+        assert!(!held(&store, 2).await);
+        assert!(held(&store, 0).await && held(&store, 3).await && held(&store, 4).await);
+
+        // Among logged-in sessions (no anonymous one left), the same order.
+        let store = MemoryStore::new().max_sessions(3);
+        for n in 0..3 {
+            store.create(&key(n), &logged_in(), TTL).await.unwrap();
+        }
+        assert!(held(&store, 0).await);
+        store.create(&key(3), &logged_in(), TTL).await.unwrap();
+        assert!(!held(&store, 1).await);
+        assert!(held(&store, 0).await && held(&store, 2).await && held(&store, 3).await);
+    }
+
+    #[tokio::test]
+    async fn evictions_are_reported_at_most_once_a_minute() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new().with_clock(clock.clone()).max_sessions(1);
+        assert_eq!(store.take_eviction_report(), None);
+        for n in 0..5 {
+            store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.take_eviction_report(), Some(4));
+        store
+            .create(&key(5), &Record::default(), TTL)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(store.take_eviction_report(), None);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(store.take_eviction_report(), Some(1));
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(store.take_eviction_report(), None, "nothing evicted since");
+    }
+
+    fn timed_out(result: Result<MemoryLock, StoreError>) -> bool {
+        matches!(result, Err(StoreError::LockTimeout(_)))
+    }
+
+    #[tokio::test]
+    async fn a_lock_whose_lease_ran_out_goes_to_the_next_request() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new().with_clock(clock.clone());
+        let k = key(1);
+        let stuck = store.lock(&k, Duration::ZERO).await.unwrap();
+        assert!(timed_out(store.lock(&k, Duration::from_millis(20)).await));
+        clock.advance(DEFAULT_LOCK_LEASE - Duration::from_secs(1));
+        assert!(timed_out(store.lock(&k, Duration::ZERO).await));
+        clock.advance(Duration::from_secs(1));
+        let next = store.lock(&k, Duration::ZERO).await.unwrap();
+        // The stuck request finishing late does not release the lock its successor holds.
+        store.unlock(stuck).await;
+        assert!(timed_out(store.lock(&k, Duration::ZERO).await));
+        store.unlock(next).await;
+        let again = store.lock(&k, Duration::ZERO).await.unwrap();
+        drop(again);
+        // Dropping releases too, and the table forgets released locks.
+        assert!(lock(&store.inner.locks).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_lock_when_it_is_released() {
+        let store = MemoryStore::new();
+        let k = key(1);
+        let first = store.lock(&k, Duration::ZERO).await.unwrap();
+        let waiter = store.lock(&k, Duration::from_secs(30));
+        let release = async {
+            tokio::task::yield_now().await;
+            store.unlock(first).await;
+        };
+        let (second, ()) = tokio::join!(waiter, release);
+        assert!(second.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_shorter_lease_is_configurable() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new()
+            .with_clock(clock.clone())
+            .lock_lease(Duration::from_secs(5));
+        let _stuck = store.lock(&key(1), Duration::ZERO).await.unwrap();
+        clock.advance(Duration::from_secs(5));
+        assert!(store.lock(&key(1), Duration::ZERO).await.is_ok());
     }
 
     #[test]
