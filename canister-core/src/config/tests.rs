@@ -349,7 +349,7 @@ fn session_max_tells_unset_from_set_and_session_max_bytes_is_bounded() {
     assert_eq!(config.session_max_bytes, 1024);
     let config = Config::from_ini_str("[canister]\nsession_max = 100000").unwrap();
     assert_eq!(config.session_max, Some(100_000));
-    let mut config = Config::default();
+    let mut config = Config::from_ini_str("[canister]").unwrap();
     config.session_max_bytes = 0;
     let error = config.validate().unwrap_err();
     assert!(
