@@ -72,7 +72,7 @@
 //! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
 //! | `getrandom` | session ids from the operating system's random source |
 //! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
-//! | `async-lock`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
+//! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -94,7 +94,7 @@ pub use auth::{
 };
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
-pub use engine::{Builder, Canister, Entry, Finish, Session, Visit};
+pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
 pub use log::{
     DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LogContext, LogError, LogSink, SlogSink,
 };

@@ -106,12 +106,17 @@ struct Set {
 }
 
 #[post("/set", data = "<form>")]
-fn set(session: Session, form: Params<Set>) -> (ContentType, String) {
+fn set(session: Session, form: Params<Set>) -> (Status, (ContentType, String)) {
     let Set { key, value } = form.into_inner();
-    // A String always serializes, and so does the map of JSON values.
-    let _ = session.insert(&key, value);
+    // A String always serializes: the only refusal is a session past `session_max_bytes`
+    // (413, the session left as it was).
+    if let Err(error) = session.insert(&key, value) {
+        let status = Status::from_code(error.status().as_u16()).unwrap_or(Status::PayloadTooLarge);
+        return (status, (ContentType::Plain, format!("{error}\n")));
+    }
+    // The map of JSON values always serializes.
     let body = serde_json::to_string(&session.data()).unwrap_or_default();
-    (ContentType::JSON, body)
+    (Status::Ok, (ContentType::JSON, body))
 }
 
 #[post("/logout")]

@@ -132,8 +132,13 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
         .and(canister.session())
         .and(canister.params::<Set>())
         .map(|session: Session, set: Set| {
-            // A String always serializes.
-            let _ = session.insert(&set.key, set.value);
+            // A String always serializes: the only refusal is a session past
+            // `session_max_bytes` (413, the session left as it was).
+            if let Err(error) = session.insert(&set.key, set.value) {
+                let status = StatusCode::from_u16(error.status().as_u16())
+                    .unwrap_or(StatusCode::PAYLOAD_TOO_LARGE);
+                return warp::reply::with_status(format!("{error}\n"), status).into_response();
+            }
             warp::reply::json(&session.data()).into_response()
         });
 

@@ -1245,6 +1245,63 @@ pub async fn concurrent_writers(server: &Server) {
     assert_eq!(last["data"]["counter"], 1);
 }
 
+/// `session_max_bytes`: a `POST /set` that would take the session past it answers 413 and
+/// leaves the session as it was (the value is neither in the answer nor stored, the id
+/// unchanged); a write that fits is stored. Run with `session_max_bytes = 1024`.
+pub async fn session_too_large(server: &Server) {
+    assert_eq!(
+        server.config().session_max_bytes,
+        1024,
+        "run with session_max_bytes = 1024"
+    );
+    let response = send(bare().get(server.url("/"))).await;
+    let cookie = cookie_pair(&set_cookie(&response).expect("GET / sets the session cookie"));
+    let set = |key: &'static str, value: String| {
+        let cookie = cookie.clone();
+        async move {
+            send(
+                bare()
+                    .post(server.url("/set"))
+                    .header(COOKIE, cookie)
+                    .form(&[("key", key), ("value", value.as_str())]),
+            )
+            .await
+        }
+    };
+    let small = "s".repeat(100);
+    let response = set("small", small.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK, "POST /set small");
+
+    let response = set("big", "b".repeat(1000)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "POST /set big"
+    );
+    if let Some(again) = set_cookie(&response) {
+        assert_eq!(
+            cookie_pair(&again),
+            cookie,
+            "a refused write changed the session id"
+        );
+    }
+    let (status, body) = text(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body.contains("session_max_bytes = 1024") && !body.contains("bbbb"),
+        "{body}"
+    );
+
+    // The session is as it was: `small` kept, `big` absent, the counter went on.
+    let (_, after) = index_with_cookie(server, &cookie).await;
+    assert_eq!(after["data"]["small"], small.as_str(), "{after}");
+    assert_eq!(after["data"]["big"], Value::Null, "{after}");
+    assert_eq!(after["data"]["counter"], 1, "{after}");
+    // Replacing a value by a smaller one still fits.
+    let response = set("small", "t".repeat(10)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 // --- log lines ----------------------------------------------------------------------------------
 
 /// One line of canister's log layout, taken apart.

@@ -31,6 +31,7 @@ tests::conformance! {
     store_down_and_recovery,
     locking => tests::config_with(&[("session_locking", "true")]),
     concurrent_writers,
+    session_too_large => tests::config_with(&[("session_max_bytes", "1024")]),
     log_lines,
     csrf_every_unsafe_request,
     cookie_tossing,

@@ -21,6 +21,9 @@
 //! 3. For comparison, the same number of sessions through tower-sessions 0.14's
 //!    `MemoryStore` (`Session::insert` + `Session::save`, 1 h inactivity expiry), in a child
 //!    process of its own so that its RSS starts from a fresh heap.
+//! 4. The default cap (`session_max` unset): max(SESSIONS, 1.5 × the cap) sessions created
+//!    through the default configuration. Reports what the store holds, how many it evicted,
+//!    and the heap and RSS held at the cap (run before part 3).
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -49,9 +52,11 @@ fn rss() -> i64 {
 
 type Engine = Canister<MemoryStore, (), ()>;
 
-fn engine() -> Engine {
-    let config =
-        Config::from_ini_str("[canister]\nlog_level = DISABLED\n").expect("a valid configuration");
+/// The engine for parts 1 and 2: no cap (`session_max = 0`), so that SESSIONS sessions are
+/// all held whatever the default cap; `extra` adds INI lines.
+fn engine_with(extra: &str) -> Engine {
+    let config = Config::from_ini_str(&format!("[canister]\nlog_level = DISABLED\n{extra}"))
+        .expect("a valid configuration");
     Canister::builder()
         .config(config)
         .authenticator(())
@@ -108,7 +113,7 @@ fn main() {
         .0;
 
     // 1. Cookieless flood, handler never touching the session.
-    let canister = engine();
+    let canister = engine_with("session_max = 0\n");
     request(&canister, &no_cookie, None); // first-use allocations (lazy statics) out of the way
     let (heap0, rss0) = (live(), rss());
     for _ in 0..sessions {
@@ -149,6 +154,27 @@ fn main() {
         per(json, sessions),
         per_session - per(json, sessions),
         per((rss1 - rss0) * 1024, sessions),
+    );
+    drop(canister);
+
+    // 4. The default cap: SESSIONS sessions (at least 1.5 × the cap) through the default
+    // configuration: the store stops at the cap and evicts; heap and RSS at the cap.
+    let canister = engine_with("");
+    let cap = canister.store().cap().unwrap_or(0);
+    let flood = sessions.max(i64::try_from(cap + cap / 2).unwrap_or(i64::MAX));
+    let (heap0, rss0) = (live(), rss());
+    for i in 0..flood {
+        request(&canister, &no_cookie, Some(i));
+    }
+    let (heap1, rss1) = (live(), rss());
+    let held = canister.store().len();
+    println!(
+        "default cap {cap}: {flood} sessions created, store holds {held}, \
+         {} evicted, heap {:+} bytes ({:.0} bytes per held session), RSS {rss0} -> {rss1} KiB",
+        // The engine takes the store's eviction reports itself: count what is missing.
+        flood - i64::try_from(held).unwrap_or(0),
+        heap1 - heap0,
+        per(heap1 - heap0, i64::try_from(held).unwrap_or(1)),
     );
     drop(canister);
 

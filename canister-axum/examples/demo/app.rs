@@ -118,10 +118,13 @@ struct Set {
     value: String,
 }
 
-async fn set(session: Session, Params(set): Params<Set>) -> impl IntoResponse {
-    // A String always serializes.
-    let _ = session.insert(&set.key, set.value);
-    Json(session.data())
+async fn set(session: Session, Params(set): Params<Set>) -> axum::response::Response {
+    // A String always serializes: the only refusal is a session past `session_max_bytes`
+    // (413, the session left as it was).
+    if let Err(error) = session.insert(&set.key, set.value) {
+        return text(error.status(), format!("{error}\n")).into_response();
+    }
+    Json(session.data()).into_response()
 }
 
 async fn logout(session: Session) -> impl IntoResponse {

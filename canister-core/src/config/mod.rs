@@ -24,6 +24,12 @@ use crate::log::Level;
 
 pub use ini::parse_ini;
 
+/// The default of `session_max_bytes`: 64 KiB of data per session.
+pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
+
+/// The largest `session_max_bytes` accepted: 64 MiB (a record is copied on every load).
+pub const MAX_SESSION_MAX_BYTES: usize = 64 * 1024 * 1024;
+
 /// A configuration key: its canonical name, what it accepts, and whether it is secret.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyInfo {
@@ -114,7 +120,11 @@ pub const KEYS: &[KeyInfo] = &[
     ),
     key(
         "session_max",
-        "the most sessions the memory store holds (integer ≥ 1; 0: no cap)",
+        "the most sessions the memory store holds (integer ≥ 1, default 100000; 0: no cap)",
+    ),
+    key(
+        "session_max_bytes",
+        "the most bytes of data one session holds (integer from 1 to 67108864, default 65536)",
     ),
     key("session_on_store_error", "fail or anonymous"),
     secret("session_store", "memory, or a redis:// / rediss:// URL"),
@@ -450,9 +460,31 @@ pub struct Config {
     pub session_locking: bool,
     /// How long a request waits for the session lock before a 503. Default 5 s.
     pub session_lock_timeout: Duration,
-    /// The most sessions the memory store holds (the soonest to expire are evicted first);
-    /// `None`: no cap (default).
+    /// The most sessions the memory store holds, as set; read the cap in force with
+    /// [`Config::session_cap`].
+    ///
+    /// - `None` (default): not set; the memory store holds at most
+    ///   [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS) (100 000), so a
+    ///   client that makes the application store something for anonymous visitors cannot
+    ///   grow memory without bound.
+    /// - `Some(0)`: no cap (the Python canister had none; set it only behind something that
+    ///   limits session creation).
+    /// - `Some(n)`: at most `n`.
+    ///
+    /// When full, the store evicts the least recently used anonymous session before any
+    /// logged-in one ([`MemoryStore`](crate::MemoryStore)). The key applies to the memory
+    /// store the engine builds: setting it (to anything) with a store given to
+    /// [`Builder::store`](crate::Builder::store) is refused at build, as that store would
+    /// silently ignore it.
     pub session_max: Option<usize>,
+    /// The most bytes one session's data may take: its keys, their values as JSON and its
+    /// user as JSON. Default 65 536; accepted 1 to 67 108 864 (64 MiB).
+    ///
+    /// A [`Session::insert`](crate::Session::insert) that would take the session past it is
+    /// refused ([`InsertError::TooLarge`](crate::InsertError::TooLarge), a 413 in the demos)
+    /// and changes nothing. Every load copies the whole record (and, with Redis, reads it in
+    /// one blocking script), so this bounds what one client can make each request cost.
+    pub session_max_bytes: usize,
     /// What happens when the store fails. Default: 503.
     pub session_on_store_error: OnStoreError,
     /// Where sessions live: `None` is the memory store; else a URL the store crate reads.
@@ -544,6 +576,7 @@ impl Default for Config {
             session_locking: false,
             session_lock_timeout: Duration::from_secs(5),
             session_max: None,
+            session_max_bytes: DEFAULT_SESSION_MAX_BYTES,
             session_on_store_error: OnStoreError::Fail,
             session_store: None,
             session_store_prefix: "canister:session:".to_owned(),
@@ -878,9 +911,13 @@ impl Config {
             }
             "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
             "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
-            "session_max" => {
-                let n: usize = v.parse().map_err(|_| bad())?;
-                self.session_max = (n > 0).then_some(n);
+            "session_max" => self.session_max = Some(v.parse().map_err(|_| bad())?),
+            "session_max_bytes" => {
+                self.session_max_bytes = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_SESSION_MAX_BYTES).contains(n))
+                    .ok_or_else(bad)?;
             }
             "session_on_store_error" => {
                 self.session_on_store_error = match v.to_ascii_lowercase().as_str() {
@@ -1018,6 +1055,16 @@ impl Config {
         }
     }
 
+    /// The cap of the memory store in force: `session_max` when set (`None` for `0`: no
+    /// cap), else [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS).
+    pub fn session_cap(&self) -> Option<usize> {
+        match self.session_max {
+            None => Some(crate::session::DEFAULT_MAX_SESSIONS),
+            Some(0) => None,
+            Some(n) => Some(n),
+        }
+    }
+
     /// Checks combinations of settings.
     ///
     /// # Errors
@@ -1047,6 +1094,12 @@ impl Config {
             key: key.to_owned(),
             message: message.to_owned(),
         };
+        if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session_max_bytes) {
+            return Err(conflict(
+                "session_max_bytes",
+                "must be from 1 to 67108864 (64 MiB)",
+            ));
+        }
         if self.cors_credentials && self.cors == CorsOrigins::Any {
             return Err(conflict(
                 "cors_credentials",
@@ -1162,8 +1215,9 @@ impl Config {
             ("session_lock_timeout", secs(&self.session_lock_timeout)),
             (
                 "session_max",
-                self.session_max.map_or("0".to_owned(), |n| n.to_string()),
+                self.session_cap().map_or("0".to_owned(), |n| n.to_string()),
             ),
+            ("session_max_bytes", self.session_max_bytes.to_string()),
             (
                 "session_on_store_error",
                 format!("{:?}", self.session_on_store_error),

@@ -154,6 +154,9 @@ fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
         ("session_locking", "x"),
         ("session_lock_timeout", "0"),
         ("session_max", "-1"),
+        ("session_max_bytes", "0"),
+        ("session_max_bytes", "67108865"),
+        ("session_max_bytes", "64k"),
         ("session_on_store_error", "ignore"),
         ("session_store", "mysql://x"),
         ("session_store_timeout", "-2"),
@@ -466,4 +469,26 @@ fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
     );
     // The process environment itself is read without panicking.
     c.apply_env(std::env::vars_os()).unwrap();
+}
+
+#[test]
+fn session_max_tells_unset_from_set_and_session_max_bytes_is_bounded() {
+    let default = Config::default();
+    assert_eq!(default.session_max, None);
+    assert_eq!(default.session_cap(), Some(100_000));
+    assert_eq!(default.session_max_bytes, 65_536);
+    let config =
+        Config::from_ini_str("[canister]\nsession_max = 0\nsession_max_bytes = 1024").unwrap();
+    assert_eq!(config.session_max, Some(0));
+    assert_eq!(config.session_cap(), None);
+    assert_eq!(config.session_max_bytes, 1024);
+    let config = Config::from_ini_str("[canister]\nsession_max = 100000").unwrap();
+    assert_eq!(config.session_max, Some(100_000));
+    let mut config = Config::from_ini_str("[canister]").unwrap();
+    config.session_max_bytes = 0;
+    let error = config.validate().unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::Conflict { key, .. } if key == "session_max_bytes"),
+        "{error:?}"
+    );
 }

@@ -27,7 +27,7 @@ use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
 use cookie::{CookieAction, CookieSpec};
-pub use visit::{Session, Visit};
+pub use visit::{InsertError, Session, Visit};
 use visit::{State, VisitInner};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -153,10 +153,8 @@ impl Canister {
             config: Config::default(),
             store_given: None,
             store: Box::new(|config, clock| {
-                let mut store = MemoryStore::with_shared_clock(Arc::clone(clock));
-                if let Some(max) = config.session_max {
-                    store = store.max_sessions(max);
-                }
+                let store = MemoryStore::with_shared_clock(Arc::clone(clock))
+                    .max_sessions(config.session_cap().unwrap_or(0));
                 let sweep = config.session_timeout.map_or(Duration::from_secs(60), |t| {
                     (t / 4).max(Duration::from_secs(1))
                 });
@@ -212,6 +210,10 @@ impl<S, A, L> Builder<S, A, L> {
 
     /// Keeps sessions in `store` instead of memory.
     ///
+    /// `session_max` then must not be set in the configuration ([`build`](Self::build)
+    /// refuses it): it sizes the memory store the engine builds, and `store` has its own
+    /// bound (Redis: its `maxmemory`; a [`MemoryStore`]: [`MemoryStore::max_sessions`]).
+    ///
     /// The start-up banner then names the store's type for `session_store` when the
     /// configuration names none (a store opened in code rather than from the configuration).
     pub fn store<S2: SessionStore>(self, store: S2) -> Builder<S2, A, L> {
@@ -265,8 +267,20 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     /// be built from it; also when `session_store` names a server but no store was given to
     /// [`store`](Self::store): canister-core cannot open one itself, and quietly keeping the
     /// sessions in this process's memory instead would break every instance that shares them.
+    /// Also when `session_max` is set and a store was given: that store would ignore it, and
+    /// a bound that is not applied must not look applied.
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
+        if let (Some(store), Some(max)) = (self.store_given, self.config.session_max) {
+            return Err(ConfigError::Conflict {
+                key: "session_max".to_owned(),
+                message: format!(
+                    "is set ({max}) but sessions live in a store given in code ({store}), which \
+                     does not read it: remove `session_max` and bound that store itself \
+                     (Redis: `maxmemory`; MemoryStore: `.max_sessions(n)`)"
+                ),
+            });
+        }
         if self.store_given.is_none() && self.config.session_store.is_some() {
             return Err(ConfigError::Conflict {
                 key: "session_store".to_owned(),
@@ -502,6 +516,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             Engine::release(&**inner, lock).await;
         }
         let context = LogContext::new(visit_inner.client).with_tag(state.tag);
+        self.report_evictions();
 
         let mut replaced = None;
         match result {
@@ -627,6 +642,30 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     source: None,
                 })
             }
+        }
+    }
+
+    /// Logs a WARNING when the memory store evicted sessions to make room (at most once a
+    /// minute: [`MemoryStore::take_eviction_report`]).
+    fn report_evictions(&self) {
+        let store: &dyn Any = &self.inner.store;
+        let Some(memory) = store.downcast_ref::<MemoryStore>() else {
+            return;
+        };
+        if let Some(evicted) = memory.take_eviction_report() {
+            let cap = memory.cap().unwrap_or(0);
+            let text = format!(
+                "memory session store full (session_max = {cap}): evicted {evicted} \
+                 sessions, least recently used anonymous ones first, since the last warning; \
+                 raise session_max or use a shared store"
+            );
+            self.inner.sink.log(
+                &LogContext::main(),
+                &Event::Message {
+                    level: Level::Warning,
+                    text: &text,
+                },
+            );
         }
     }
 

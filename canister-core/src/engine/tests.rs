@@ -1519,7 +1519,7 @@ async fn params_errors_are_400_naming_the_field_and_logged() {
 }
 
 #[tokio::test]
-async fn memory_store_cap_evicts_soonest_to_expire_and_cookieless_floods_store_nothing() {
+async fn memory_store_cap_keeps_the_most_recent_and_cookieless_floods_store_nothing() {
     let clock = TestClock::new();
     let store = MemoryStore::new()
         .with_clock(clock.clone())
@@ -1536,7 +1536,7 @@ async fn memory_store_cap_evicts_soonest_to_expire_and_cookieless_floods_store_n
             .unwrap());
     }
     assert!(store.len() <= 16, "{} sessions held", store.len());
-    // The newest (latest to expire) survive.
+    // The newest (most recently used) survive.
     assert!(store
         .load(&StoreKey::from_bytes([63; 32]), None)
         .await
@@ -1577,6 +1577,249 @@ async fn memory_store_sweeps_expired_entries_lazily() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// An engine on a memory store capped at `cap`, logging into the returned lines.
+fn capped(ini: &str, cap: usize) -> (Canister<MemoryStore, (), Sink>, TestClock, Lines) {
+    let config = Config::from_ini_str(&format!("[canister]\n{ini}")).expect("config");
+    let clock = TestClock::new();
+    let lines: Lines = Arc::default();
+    let sink_lines = Arc::clone(&lines);
+    let sink: Sink = Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
+        sink_lines
+            .lock()
+            .unwrap()
+            .push(format!("{} [{ctx}] {ev}", ev.level()));
+    });
+    let canister = Canister::builder()
+        .config(config)
+        .store(
+            MemoryStore::new()
+                .with_clock(clock.clone())
+                .max_sessions(cap),
+        )
+        .authenticator(())
+        .log_sink(sink)
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    (canister, clock, lines)
+}
+
+/// One cookieless request whose handler stores something: a new session.
+async fn create_session(canister: &Canister<MemoryStore, (), Sink>) {
+    let (parts, ()) = Request::get("/").body(()).unwrap().into_parts();
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!("refused");
+    };
+    visit.session().await.unwrap().insert("k", 1).unwrap();
+    let (mut res, _) = ok().into_parts();
+    assert!(matches!(
+        canister.finish(visit, &mut res).await,
+        Finish::Keep
+    ));
+}
+
+#[test]
+fn the_default_engine_store_is_bounded_and_session_max_zero_lifts_the_cap() {
+    let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
+    assert_eq!(config.session_max, None);
+    assert_eq!(
+        config.session_cap(),
+        Some(crate::session::DEFAULT_MAX_SESSIONS)
+    );
+    let canister = Canister::from_config(config).unwrap();
+    assert_eq!(canister.store().cap(), Some(100_000));
+    assert_eq!(MemoryStore::new().cap(), Some(100_000));
+
+    let set = |v: &str| {
+        Canister::from_config(
+            Config::from_ini_str(&format!(
+                "[canister]\nlog_level = DISABLED\nsession_max = {v}"
+            ))
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(set("500").store().cap(), Some(500));
+    assert_eq!(set("0").store().cap(), None);
+}
+
+#[test]
+fn session_max_with_a_store_given_in_code_is_refused_naming_the_key() {
+    for value in ["500", "0", "100000"] {
+        let config = Config::from_ini_str(&format!(
+            "[canister]\nlog_level = DISABLED\nsession_max = {value}"
+        ))
+        .unwrap();
+        let error = Canister::builder()
+            .config(config)
+            .store(MemoryStore::new())
+            .build()
+            .unwrap_err();
+        let ConfigError::Conflict { key, message } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(key, "session_max");
+        assert!(message.contains("MemoryStore"), "{message}");
+    }
+    // Not set: the default does not count.
+    let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
+    assert!(Canister::builder()
+        .config(config)
+        .store(MemoryStore::new())
+        .build()
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_full_memory_store_warns_at_most_once_a_minute() {
+    let (canister, clock, lines) = capped("", 16);
+    let warnings = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("WARNING") && l.contains("memory session store full"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // 16 shards of one session each: 64 creations evict at least 48.
+    for _ in 0..64 {
+        create_session(&canister).await;
+    }
+    let first = warnings();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].contains("session_max = 16"), "{}", first[0]);
+    clock.advance(Duration::from_secs(59));
+    for _ in 0..64 {
+        create_session(&canister).await;
+    }
+    assert_eq!(warnings().len(), 1, "a second warning within the minute");
+    clock.advance(Duration::from_secs(1));
+    for _ in 0..64 {
+        create_session(&canister).await;
+    }
+    assert_eq!(
+        warnings().len(),
+        2,
+        "no warning a minute later while evicting"
+    );
+    // The evictions since that warning are reported once a minute later, then no more
+    // while nothing is evicted.
+    let quiet_request = || async {
+        let (parts, ()) = Request::get("/").body(()).unwrap().into_parts();
+        let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+            panic!("refused");
+        };
+        let (mut res, _) = ok().into_parts();
+        let _ = canister.finish(visit, &mut res).await;
+    };
+    clock.advance(Duration::from_secs(60));
+    quiet_request().await;
+    assert_eq!(warnings().len(), 3);
+    clock.advance(Duration::from_secs(600));
+    quiet_request().await;
+    assert_eq!(warnings().len(), 3);
+}
+
+#[tokio::test]
+async fn a_logged_in_user_survives_a_flood_of_anonymous_sessions() {
+    let (canister, _clock, _lines) = capped("", 16);
+    // Log alice in (a form login stores her in a new session).
+    let (parts, ()) = Request::post("/login").body(()).unwrap().into_parts();
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!("refused");
+    };
+    visit.session().await.unwrap().login(User::new("alice"));
+    let (mut res, _) = ok().into_parts();
+    let _ = canister.finish(visit, &mut res).await;
+    let cookie = res.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let id = id_of(&cookie);
+    // 4 000 anonymous sessions, 250 times the cap.
+    for _ in 0..4000 {
+        create_session(&canister).await;
+    }
+    assert!(canister.store().len() <= 16);
+    let (parts, ()) = Request::get("/secret")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap()
+        .into_parts();
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!("refused");
+    };
+    assert_eq!(visit.user().await.unwrap(), Some(User::new("alice")));
+    let (mut res, _) = ok().into_parts();
+    let _ = canister.finish(visit, &mut res).await;
+}
+
+#[tokio::test]
+async fn an_insert_past_session_max_bytes_is_refused_and_saves_nothing() {
+    // {"a": "xx…"}: key 1 byte + 42 bytes of JSON string = 43 bytes.
+    let h = harness("session_max_bytes = 64");
+    let insert = |key: &'static str, value: String| {
+        move |visit: Visit| async move {
+            let session = visit.session().await.unwrap();
+            match session.insert(key, value) {
+                Ok(()) => ok(),
+                Err(error) => {
+                    let mut response = Response::new(Bytes::from(error.to_string()));
+                    *response.status_mut() = error.status();
+                    response
+                }
+            }
+        }
+    };
+    let first = h
+        .run(
+            Request::post("/set").body(()).unwrap(),
+            insert("a", "x".repeat(40)),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let id = id_of(&cookie_of(&first).unwrap());
+    let key = crate::session::SessionId::parse(&id).unwrap().key();
+    let saved = h.store.load(&key, None).await.unwrap().unwrap();
+
+    // 43 + 1 + 22 = 66 bytes: refused, nothing saved, logged.
+    let second = h
+        .run(
+            Request::post("/set")
+                .header(header::COOKIE, format!("session_id={id}"))
+                .body(())
+                .unwrap(),
+            insert("b", "y".repeat(20)),
+        )
+        .await;
+    assert_eq!(second.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        second.body(),
+        "session data would take 66 bytes, over session_max_bytes = 64: nothing was stored"
+    );
+    assert_eq!(h.store.load(&key, None).await.unwrap().unwrap(), saved);
+    assert!(
+        h.log_text().contains("WARNING [149.172.44.162-")
+            && h.log_text()
+                .contains("session write refused: its data would take 66 bytes"),
+        "{}",
+        h.log_text()
+    );
+
+    // Replacing a key counts the new value instead of the old one: 1 + 62 = 63 bytes fit.
+    let third = h
+        .run(
+            Request::post("/set")
+                .header(header::COOKIE, format!("session_id={id}"))
+                .body(())
+                .unwrap(),
+            insert("a", "z".repeat(60)),
+        )
+        .await;
+    assert_eq!(third.status(), StatusCode::OK);
+    let data = h.store.load(&key, None).await.unwrap().unwrap().data;
+    assert_eq!(data.get("a"), Some(&serde_json::json!("z".repeat(60))));
+    assert_eq!(data.get("b"), None);
 }
 
 #[test]

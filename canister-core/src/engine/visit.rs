@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::Response;
+use http::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ use super::cookie::RequestCookie;
 use super::{new_id, Engine, HeldLock};
 use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
-use crate::log::{Event, LogContext};
+use crate::log::{Event, Level, LogContext};
 use crate::params::{ParamMap, ParamsError};
 use crate::response as responses;
 use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
@@ -69,6 +69,9 @@ pub(crate) struct State {
     /// The operating system's random source failed when a new id was needed: `finish`
     /// answers 503 rather than keep the old id (session fixation).
     pub(crate) rng_failed: bool,
+    /// The size of `record` as `session_max_bytes` counts it, once computed; `None` after
+    /// any change other than an insert.
+    pub(crate) size: Option<usize>,
 }
 
 /// The session of the current request, for handlers.
@@ -80,7 +83,7 @@ pub(crate) struct State {
 /// # Examples
 ///
 /// ```
-/// # async fn example(session: canister_core::Session) -> Result<(), serde_json::Error> {
+/// # async fn example(session: canister_core::Session) -> Result<(), canister_core::InsertError> {
 /// let counter: i64 = session.get("counter").map_or(0, |n: i64| n + 1);
 /// session.insert("counter", counter)?;
 /// # Ok(()) }
@@ -88,6 +91,42 @@ pub(crate) struct State {
 #[derive(Clone)]
 pub struct Session {
     visit: Visit,
+}
+
+/// Why [`Session::insert`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InsertError {
+    /// The value could not be serialized to JSON (a map with non-string keys, a `Serialize`
+    /// impl that fails): a bug in the application. Nothing was stored.
+    #[error("session value not stored: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The write would take the session's data past `session_max_bytes`. Nothing was
+    /// stored and the session is as it was; answer 413 ([`InsertError::status`]) or store
+    /// less (keep large data elsewhere and a reference in the session).
+    #[error(
+        "session data would take {size} bytes, over session_max_bytes = {limit}: nothing was stored"
+    )]
+    TooLarge {
+        /// The key that was being written.
+        key: String,
+        /// The bytes the session's data would take with the write (keys, values as JSON,
+        /// user as JSON).
+        size: usize,
+        /// `session_max_bytes`.
+        limit: usize,
+    },
+}
+
+impl InsertError {
+    /// The status to answer: 413 for [`InsertError::TooLarge`] (the client sent more than a
+    /// session holds), 500 for [`InsertError::Serialize`] (the application's bug).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            InsertError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            InsertError::Serialize(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 impl Visit {
@@ -366,13 +405,48 @@ impl Session {
 
     /// Stores `value` under `key`.
     ///
+    /// A session holds at most `session_max_bytes` (default 64 KiB) of data: the lengths of
+    /// its keys, of its values as JSON and of its user as JSON. A write that would leave it
+    /// above that is refused whole and logged at WARNING.
+    ///
     /// # Errors
     ///
-    /// When `value` cannot be serialized to JSON.
-    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), serde_json::Error> {
+    /// [`InsertError::Serialize`] when `value` cannot be serialized to JSON;
+    /// [`InsertError::TooLarge`] when the session would exceed `session_max_bytes`. Either
+    /// way the session is left as it was.
+    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), InsertError> {
         let value = serde_json::to_value(value)?;
-        let mut state = self.state();
-        let state = &mut *state;
+        let limit = self.visit.inner.engine.settings().config.session_max_bytes;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let current = match state.size {
+            Some(size) => size,
+            None => record_size(&state.record),
+        };
+        let replaced = state
+            .record
+            .data
+            .get(key)
+            .map_or(0, |old| key.len() + json_len(old));
+        let size = current.saturating_sub(replaced) + key.len() + json_len(&value);
+        if size > limit {
+            state.size = Some(current);
+            drop(guard);
+            let text = format!(
+                "session write refused: its data would take {size} bytes, over \
+                 session_max_bytes = {limit}"
+            );
+            self.visit.log(&Event::Message {
+                level: Level::Warning,
+                text: &text,
+            });
+            return Err(InsertError::TooLarge {
+                key: key.to_owned(),
+                size,
+                limit,
+            });
+        }
+        state.size = Some(size);
         state.change.removed.retain(|k| k != key);
         state.change.set.retain(|(k, _)| k != key);
         state.change.set.push((key.to_owned(), value.clone()));
@@ -383,6 +457,7 @@ impl Session {
     /// Removes `key`, returning its value.
     pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
         let mut state = self.state();
+        state.size = None;
         state.change.set.retain(|(k, _)| k != key);
         if !state.change.removed.iter().any(|k| k == key) {
             state.change.removed.push(key.to_owned());
@@ -393,6 +468,7 @@ impl Session {
     /// Removes every key (the user stays logged in).
     pub fn clear(&self) {
         let mut state = self.state();
+        state.size = None;
         state.change.cleared = true;
         state.change.set.clear();
         state.change.removed.clear();
@@ -431,6 +507,7 @@ impl Session {
     fn login_as(&self, user: User, explicit: bool) {
         {
             let mut state = self.state();
+            state.size = None;
             state.record.user = Some(user.clone());
             state.change.user = Some(Some(user.clone()));
             state.identity_changed |= explicit;
@@ -445,6 +522,7 @@ impl Session {
     pub fn logout(&self) {
         let name = {
             let mut state = self.state();
+            state.size = None;
             let previous = state.record.user.take();
             state.change.user = Some(None);
             state.identity_changed = true;
@@ -471,6 +549,7 @@ impl Session {
         let mut state = self.state();
         state.destroyed = true;
         state.identity_changed = true;
+        state.size = None;
         state.record = Record::default();
         state.change = Change::default();
     }
@@ -515,4 +594,30 @@ impl fmt::Debug for Session {
             .field("user", &state.record.user)
             .finish_non_exhaustive()
     }
+}
+
+/// The bytes `record` takes as `session_max_bytes` counts them: keys, values as JSON, user
+/// as JSON.
+fn record_size(record: &Record) -> usize {
+    let data: usize = record.data.iter().map(|(k, v)| k.len() + json_len(v)).sum();
+    data + record.user.as_ref().map_or(0, json_len)
+}
+
+/// The length of `value` serialized as compact JSON, without building the text.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A `Value` or a `User` always serializes, and this writer never fails: the count is
+    // complete.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

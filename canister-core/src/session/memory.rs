@@ -3,15 +3,35 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use event_listener::Event;
 use futures_util::future::{select, Either};
 
 use super::{Change, Record, SessionStore, StoreError, StoreKey};
 use crate::clock::{Clock, SystemClock};
 
 const SHARDS: usize = 16;
+
+/// How many sessions a [`MemoryStore`] holds unless told otherwise (the default of
+/// `session_max`).
+///
+/// Chosen so that the bound holds the live sessions of a busy single-process site while
+/// capping what a client that creates sessions in a loop can pin: a session of one small key
+/// costs about 210 bytes of heap (BENCHMARKS.md, `session_memory`), so the full default store
+/// of such sessions holds about 21 MB; the hard ceiling is `DEFAULT_MAX_SESSIONS` ×
+/// `session_max_bytes` (64 KiB by default) of data on top.
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
+/// The lease of a [`MemoryStore`] session lock: a request that holds a session's lock longer
+/// than this (a handler that never returns) loses it to the next request that asks, as a
+/// Redis lock's lease runs out (`canister_store_redis::DEFAULT_LOCK_LEASE`, also 30 s).
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(30);
+
+/// Evictions are reported ([`MemoryStore::take_eviction_report`]) at most this often.
+const EVICTION_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Sessions in this process's memory: the default store.
 ///
@@ -21,11 +41,25 @@ const SHARDS: usize = 16;
 ///   entries when it is written to and its last sweep is older than a quarter of the
 ///   session timeout (at least 1 s), so the cost is amortised and no background thread is
 ///   needed.
-/// - **Bounded**: with [`MemoryStore::max_sessions`], creating a session in a full shard
-///   evicts the sessions closest to expiry first.
+/// - **Bounded by default**: at most [`DEFAULT_MAX_SESSIONS`] sessions in all (config
+///   `session_max`, [`MemoryStore::max_sessions`]). Creating a session in a full store
+///   first sweeps the shard it goes to, then evicts the least recently used *anonymous*
+///   sessions (no user) of that shard, else of another shard; logged-in sessions are
+///   evicted, least recently used first, only when no anonymous session is left. So a
+///   client that creates sessions in a loop evicts other anonymous visitors (or its own
+///   sessions), never a logged-in user while anonymous sessions remain. "Used" means
+///   created, loaded or saved; the order is exact within a shard, and sessions are spread
+///   evenly over the shards by their random keys.
+/// - **Eviction cost**: a shard is scanned once (O(n) for its n sessions) to evict its least
+///   recently used 1 % of n (at least one), so at the cap a creation costs about 100 entry
+///   visits amortised, never a scan per creation. Each eviction is counted, and the engine
+///   logs a WARNING at most once a minute while the store evicts
+///   ([`MemoryStore::take_eviction_report`]).
 /// - **Keyed by hash**: entries are keyed by [`StoreKey`], the SHA-256 of the id.
-/// - **Locking**: an async mutex per locked session, released when the lock is dropped, so a
-///   request that fails half-way cannot leave a session locked.
+/// - **Locking**: a lock per locked session, released when the lock is dropped (so a request
+///   that fails half-way cannot leave a session locked) or, for a request that never ends,
+///   when its lease ([`DEFAULT_LOCK_LEASE`], 30 s) runs out: the next request to ask then
+///   takes it. The lease is read from the store's clock.
 ///
 /// Clones share the same sessions.
 #[derive(Clone)]
@@ -35,31 +69,63 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Vec<Mutex<Shard>>,
-    locks: Mutex<HashMap<StoreKey, Arc<async_lock::Mutex<()>>>>,
+    locks: Arc<Mutex<HashMap<StoreKey, LockSlot>>>,
+    options: Options,
+    /// Sessions held, over all shards (kept in step with every insertion and removal).
+    count: AtomicUsize,
+    /// Sessions evicted to make room and not reported yet.
+    evicted: AtomicU64,
+    /// When evictions were last reported.
+    reported: Mutex<Option<SystemTime>>,
+    /// Draws lock tokens.
+    next_token: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Options {
     clock: Arc<dyn Clock>,
-    per_shard_max: Option<usize>,
+    max: Option<usize>,
     sweep_every: Duration,
+    lease: Duration,
 }
 
 #[derive(Default)]
 struct Shard {
     map: HashMap<StoreKey, Entry>,
-    last_sweep: Option<SystemTime>,
+    /// When it was last swept, in nanoseconds since the Unix epoch.
+    last_sweep: Option<u64>,
+    /// A counter giving each use of an entry its order (least recently used: lowest).
+    tick: u64,
 }
 
-/// One session, kept compact: a one-key session costs about 250 bytes in all (BENCHMARKS.md),
+/// One session, kept compact: a one-key session costs about 210 bytes in all (BENCHMARKS.md),
 /// where a [`Record`] (a `BTreeMap` node of ~640 bytes for the data) would cost ~900.
 struct Entry {
-    expires: Option<SystemTime>,
+    /// When it expires, in nanoseconds since the Unix epoch; [`NEVER`] for never (8 bytes
+    /// where an `Option<SystemTime>` takes 16).
+    expires: u64,
+    /// The shard's tick at its last use.
+    used: u64,
     /// The data's pairs, in no particular order, keys unique.
     data: Box<[(Box<str>, serde_json::Value)]>,
     user: Option<Box<crate::auth::User>>,
 }
 
+/// [`Entry::expires`] of a session that never expires.
+const NEVER: u64 = u64::MAX;
+
+/// Who holds a session's lock, since when, and what its waiters listen to.
+struct LockSlot {
+    token: u64,
+    since: SystemTime,
+    released: Arc<Event>,
+}
+
 impl Entry {
-    fn new(record: &Record, expires: Option<SystemTime>) -> Self {
+    fn new(record: &Record, expires: u64, used: u64) -> Self {
         Self {
             expires,
+            used,
             data: record
                 .data
                 .iter()
@@ -109,70 +175,106 @@ impl Entry {
     }
 }
 
-/// A held lock of a [`MemoryStore`] session; dropping it releases the lock.
+/// A held lock of a [`MemoryStore`] session; dropping it releases the lock (unless its lease
+/// ran out and another request took it meanwhile).
 pub struct MemoryLock {
     key: StoreKey,
-    _guard: async_lock::MutexGuardArc<()>,
+    token: u64,
+    locks: Arc<Mutex<HashMap<StoreKey, LockSlot>>>,
 }
 
 impl fmt::Debug for MemoryLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryLock")
             .field("key", &self.key)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.locks);
+        // Only the current holder releases: a holder whose lease ran out must not free the
+        // lock of the request that took it over.
+        if locks.get(&self.key).is_some_and(|s| s.token == self.token) {
+            if let Some(slot) = locks.remove(&self.key) {
+                slot.released.notify(usize::MAX);
+            }
+        }
     }
 }
 
 impl MemoryStore {
-    /// An empty store on the system clock, without a cap.
+    /// An empty store on the system clock, holding at most [`DEFAULT_MAX_SESSIONS`].
     pub fn new() -> Self {
-        Self::build(Arc::new(SystemClock), None, Duration::from_secs(60))
+        Self::build(Options {
+            clock: Arc::new(SystemClock),
+            max: Some(DEFAULT_MAX_SESSIONS),
+            sweep_every: Duration::from_secs(60),
+            lease: DEFAULT_LOCK_LEASE,
+        })
     }
 
     /// The same store configuration on another clock (tests use a [`TestClock`]).
     ///
     /// [`TestClock`]: crate::TestClock
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.rebuild(
-            Arc::new(clock),
-            self.inner.per_shard_max.map(|m| m * SHARDS),
-        )
+        let mut options = self.inner.options.clone();
+        options.clock = Arc::new(clock);
+        Self::build(options)
     }
 
-    /// Caps the store at about `max` sessions (`max` is spread evenly over the shards).
+    /// Caps the store at `max` sessions; `0`: no cap. Default [`DEFAULT_MAX_SESSIONS`].
+    ///
+    /// # Warning
+    ///
+    /// Without a cap, every client that makes the application store something (a counter, a
+    /// cart, a flash message) adds a session that lives until the session timeout: memory
+    /// grows with the request rate.
     pub fn max_sessions(self, max: usize) -> Self {
-        self.rebuild(Arc::clone(&self.inner.clock), Some(max))
+        let mut options = self.inner.options.clone();
+        options.max = (max > 0).then_some(max);
+        Self::build(options)
     }
 
     /// Sweeps a shard at most once per `every` (default: a quarter of the session timeout
     /// when built by the engine, else 60 s).
     pub fn sweep_every(self, every: Duration) -> Self {
-        let mut store = self.rebuild(
-            Arc::clone(&self.inner.clock),
-            self.inner.per_shard_max.map(|m| m * SHARDS),
-        );
-        if let Some(inner) = Arc::get_mut(&mut store.inner) {
-            inner.sweep_every = every;
-        }
-        store
+        let mut options = self.inner.options.clone();
+        options.sweep_every = every;
+        Self::build(options)
+    }
+
+    /// Sets the lease of session locks (default [`DEFAULT_LOCK_LEASE`], 30 s): a lock whose
+    /// holder has not released it within the lease goes to the next request that asks.
+    ///
+    /// # Warning
+    ///
+    /// A request that holds a lock longer than the lease loses it without knowing, and its
+    /// save may then interleave with the next holder's: keep the lease well above the
+    /// slowest request.
+    pub fn lock_lease(self, lease: Duration) -> Self {
+        let mut options = self.inner.options.clone();
+        options.lease = lease;
+        Self::build(options)
     }
 
     pub(crate) fn with_shared_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::build(clock, None, Duration::from_secs(60))
+        let mut options = Self::new().inner.options.clone();
+        options.clock = clock;
+        Self::build(options)
     }
 
-    fn rebuild(&self, clock: Arc<dyn Clock>, max: Option<usize>) -> Self {
-        Self::build(clock, max, self.inner.sweep_every)
-    }
-
-    fn build(clock: Arc<dyn Clock>, max: Option<usize>, sweep_every: Duration) -> Self {
+    fn build(options: Options) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-                locks: Mutex::new(HashMap::new()),
-                clock,
-                per_shard_max: max.map(|m| m.div_ceil(SHARDS).max(1)),
-                sweep_every,
+                locks: Arc::new(Mutex::new(HashMap::new())),
+                count: AtomicUsize::new(0),
+                options,
+                evicted: AtomicU64::new(0),
+                reported: Mutex::new(None),
+                next_token: AtomicU64::new(0),
             }),
         }
     }
@@ -187,54 +289,142 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// The most sessions the store holds; `None`: no cap.
+    pub fn cap(&self) -> Option<usize> {
+        self.inner.options.max
+    }
+
     /// Removes every expired session now.
     pub fn sweep(&self) {
-        let now = self.inner.clock.now();
+        let now = self.now();
         for shard in &self.inner.shards {
-            let mut shard = lock(shard);
-            shard.map.retain(|_, e| !e.expired(now));
-            shard.last_sweep = Some(now);
+            self.sweep_shard(&mut lock(shard), now);
         }
+    }
+
+    /// How many sessions were evicted to make room since the last report, when there were
+    /// some and the last report is at least a minute old (by the store's clock); else `None`.
+    ///
+    /// The engine calls it after each request and logs a WARNING when it answers, so a full
+    /// store is reported at most once a minute however fast it evicts.
+    pub fn take_eviction_report(&self) -> Option<u64> {
+        if self.inner.evicted.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let now = self.inner.options.clock.now();
+        let mut reported = lock(&self.inner.reported);
+        let due = reported.is_none_or(|last| {
+            now.duration_since(last)
+                .is_ok_and(|since| since >= EVICTION_REPORT_EVERY)
+        });
+        if !due {
+            return None;
+        }
+        *reported = Some(now);
+        Some(self.inner.evicted.swap(0, Ordering::Relaxed))
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.inner.options.clock.now())
     }
 
     fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
-        lock(&self.inner.shards[usize::from(key.0[0]) % SHARDS])
+        lock(&self.inner.shards[shard_of(key)])
     }
 
-    fn maybe_sweep(&self, shard: &mut Shard, now: SystemTime) {
-        let due = shard.last_sweep.is_none_or(|last| {
-            now.duration_since(last)
-                .map_or(true, |since| since >= self.inner.sweep_every)
-        });
+    fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
+        let every = u64::try_from(self.inner.options.sweep_every.as_nanos()).unwrap_or(NEVER);
+        let due = shard
+            .last_sweep
+            .is_none_or(|last| now < last || now - last >= every);
         if due {
-            shard.map.retain(|_, e| !e.expired(now));
-            shard.last_sweep = Some(now);
+            self.sweep_shard(shard, now);
         }
     }
 
-    fn make_room(&self, shard: &mut Shard, now: SystemTime) {
-        let Some(max) = self.inner.per_shard_max else {
-            return;
-        };
-        if shard.map.len() < max {
-            return;
-        }
+    fn sweep_shard(&self, shard: &mut Shard, now: u64) {
+        let before = shard.map.len();
         shard.map.retain(|_, e| !e.expired(now));
         shard.last_sweep = Some(now);
-        if shard.map.len() < max {
+        self.inner
+            .count
+            .fetch_sub(before - shard.map.len(), Ordering::Relaxed);
+    }
+
+    fn insert(&self, shard: &mut Shard, key: StoreKey, entry: Entry) {
+        if shard.map.insert(key, entry).is_none() {
+            self.inner.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, shard: &mut Shard, key: &StoreKey) -> Option<Entry> {
+        let removed = shard.map.remove(key);
+        if removed.is_some() {
+            self.inner.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Before a new session goes into `shard` (locked by the caller): when the store is at
+    /// its cap, sweeps `shard`, then evicts, in this order of preference, the least recently
+    /// used anonymous sessions of `shard`, of another shard (one not locked by someone else
+    /// at that instant: never waiting on a second shard lock, so no deadlock), the least
+    /// recently used logged-in sessions of `shard`, then of another shard. When every
+    /// candidate shard is busy the store briefly holds one more than its cap.
+    fn make_room(&self, shard: &mut Shard, index: usize, now: u64) {
+        let Some(max) = self.inner.options.max else {
+            return;
+        };
+        let full = || self.inner.count.load(Ordering::Relaxed) >= max;
+        if !full() {
             return;
         }
-        // Evict the ~1 % closest to expiry (at least one), so a flood at the cap costs one
-        // scan per hundred creations rather than one per creation.
-        let evict = (max / 100).max(1).min(shard.map.len());
-        let mut by_expiry: Vec<(Option<SystemTime>, StoreKey)> =
-            shard.map.iter().map(|(k, e)| (e.expires, *k)).collect();
-        // `None` (never expires) sorts before `Some`: order it last instead.
-        let order = |a: &Option<SystemTime>| (a.is_none(), *a);
-        by_expiry.select_nth_unstable_by(evict - 1, |a, b| order(&a.0).cmp(&order(&b.0)));
-        for (_, key) in &by_expiry[..evict] {
-            shard.map.remove(key);
+        self.sweep_shard(shard, now);
+        if !full() {
+            return;
         }
+        for anonymous_only in [true, false] {
+            if self.evict(shard, anonymous_only) {
+                return;
+            }
+            for other in (1..SHARDS).map(|i| (index + i) % SHARDS) {
+                let mut guard = match self.inner.shards[other].try_lock() {
+                    Ok(guard) => guard,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => continue,
+                };
+                self.sweep_shard(&mut guard, now);
+                if !full() || self.evict(&mut guard, anonymous_only) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Evicts the least recently used ~1 % of the shard's share of the cap (at least one) of
+    /// its anonymous sessions, or of all its sessions; whether it evicted any. One scan per
+    /// batch, so a flood at the cap costs about 100 entry visits per creation, amortised.
+    fn evict(&self, shard: &mut Shard, anonymous_only: bool) -> bool {
+        let per_shard = self.inner.options.max.unwrap_or(0).div_ceil(SHARDS);
+        let batch = (per_shard / 100).max(1);
+        let mut candidates: Vec<(u64, StoreKey)> = shard
+            .map
+            .iter()
+            .filter(|(_, e)| !anonymous_only || e.user.is_none())
+            .map(|(k, e)| (e.used, *k))
+            .collect();
+        let evict = batch.min(candidates.len());
+        if evict == 0 {
+            return false;
+        }
+        candidates.select_nth_unstable(evict - 1);
+        for (_, key) in &candidates[..evict] {
+            self.remove(shard, key);
+        }
+        self.inner
+            .evicted
+            .fetch_add(u64::try_from(evict).unwrap_or(u64::MAX), Ordering::Relaxed);
+        true
     }
 }
 
@@ -248,15 +438,27 @@ impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field("per_shard_max", &self.inner.per_shard_max)
+            .field("cap", &self.inner.options.max)
+            .field("lock_lease", &self.inner.options.lease)
             .finish_non_exhaustive()
     }
 }
 
 impl Entry {
-    fn expired(&self, now: SystemTime) -> bool {
-        self.expires.is_some_and(|at| at <= now)
+    fn expired(&self, now: u64) -> bool {
+        self.expires <= now
     }
+}
+
+impl Shard {
+    fn tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+}
+
+fn shard_of(key: &StoreKey) -> usize {
+    usize::from(key.0[0]) % SHARDS
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -264,8 +466,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn deadline(now: SystemTime, ttl: Option<Duration>) -> Option<SystemTime> {
-    ttl.and_then(|ttl| now.checked_add(ttl))
+/// `time` in nanoseconds since the Unix epoch (0 before it, saturating in 2554).
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NEVER - 1))
+}
+
+fn deadline(now: u64, ttl: Option<Duration>) -> u64 {
+    ttl.map_or(NEVER, |ttl| {
+        let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(NEVER);
+        now.saturating_add(ttl).min(NEVER - 1)
+    })
 }
 
 impl SessionStore for MemoryStore {
@@ -276,15 +487,17 @@ impl SessionStore for MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
+        let used = shard.tick();
         let found = match shard.map.get_mut(key) {
             Some(entry) if entry.expired(now) => {
-                shard.map.remove(key);
+                self.remove(&mut shard, key);
                 None
             }
             Some(entry) => {
                 entry.expires = deadline(now, ttl);
+                entry.used = used;
                 Some(entry.record())
             }
             None => None,
@@ -298,16 +511,19 @@ impl SessionStore for MemoryStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
         self.maybe_sweep(&mut shard, now);
         let created = match shard.map.get(key) {
             Some(entry) if !entry.expired(now) => false,
             _ => {
-                self.make_room(&mut shard, now);
-                shard
-                    .map
-                    .insert(*key, Entry::new(record, deadline(now, ttl)));
+                self.make_room(&mut shard, shard_of(key), now);
+                let used = shard.tick();
+                self.insert(
+                    &mut shard,
+                    *key,
+                    Entry::new(record, deadline(now, ttl), used),
+                );
                 true
             }
         };
@@ -320,17 +536,19 @@ impl SessionStore for MemoryStore {
         change: &Change,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut shard = self.shard(key);
         self.maybe_sweep(&mut shard, now);
+        let used = shard.tick();
         let saved = match shard.map.get_mut(key) {
             Some(entry) if !entry.expired(now) => {
                 entry.apply(change);
                 entry.expires = deadline(now, ttl);
+                entry.used = used;
                 true
             }
             Some(_) => {
-                shard.map.remove(key);
+                self.remove(&mut shard, key);
                 false
             }
             None => false,
@@ -345,10 +563,10 @@ impl SessionStore for MemoryStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let now = self.inner.clock.now();
+        let now = self.now();
         let old_alive = {
             let mut shard = self.shard(old);
-            match shard.map.remove(old) {
+            match self.remove(&mut shard, old) {
                 Some(entry) => !entry.expired(now),
                 None => false,
             }
@@ -358,10 +576,13 @@ impl SessionStore for MemoryStore {
             if shard.map.get(new).is_some_and(|e| !e.expired(now)) {
                 false
             } else {
-                self.make_room(&mut shard, now);
-                shard
-                    .map
-                    .insert(*new, Entry::new(record, deadline(now, ttl)));
+                self.make_room(&mut shard, shard_of(new), now);
+                let used = shard.tick();
+                self.insert(
+                    &mut shard,
+                    *new,
+                    Entry::new(record, deadline(now, ttl), used),
+                );
                 true
             }
         };
@@ -369,7 +590,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.shard(key).map.remove(key);
+        self.remove(&mut self.shard(key), key);
         std::future::ready(Ok(()))
     }
 
@@ -379,31 +600,58 @@ impl SessionStore for MemoryStore {
         wait: Duration,
     ) -> impl Future<Output = Result<MemoryLock, StoreError>> + Send {
         let key = *key;
-        let mutex = Arc::clone(
-            lock(&self.inner.locks)
-                .entry(key)
-                .or_insert_with(|| Arc::new(async_lock::Mutex::new(()))),
-        );
+        let store = self.clone();
         async move {
-            if let Some(guard) = mutex.try_lock_arc() {
-                return Ok(MemoryLock { key, _guard: guard });
-            }
-            let acquire = std::pin::pin!(mutex.lock_arc());
-            match select(acquire, futures_timer::Delay::new(wait)).await {
-                Either::Left((guard, _)) => Ok(MemoryLock { key, _guard: guard }),
-                Either::Right(_) => Err(StoreError::LockTimeout(wait)),
+            let token = store.inner.next_token.fetch_add(1, Ordering::Relaxed);
+            let clock = &store.inner.options.clock;
+            let lease = store.inner.options.lease;
+            // Measured by a timer, not the clock: a test clock that stands still must not make a
+            // waiter wait forever.
+            let mut timeout = futures_timer::Delay::new(wait);
+            loop {
+                let now = clock.now();
+                // Take the lock if it is free or its lease ran out; else listen for its
+                // release (registered under the table's mutex, so no release is missed).
+                let (listener, lease_left) = {
+                    let mut locks = lock(&store.inner.locks);
+                    let held = locks.get(&key).map(|slot| {
+                        let age = now.duration_since(slot.since).unwrap_or_default();
+                        (age, Arc::clone(&slot.released))
+                    });
+                    match held {
+                        Some((age, released)) if age < lease => (released.listen(), lease - age),
+                        held => {
+                            let released = held.map_or_else(|| Arc::new(Event::new()), |h| h.1);
+                            locks.insert(
+                                key,
+                                LockSlot {
+                                    token,
+                                    since: now,
+                                    released,
+                                },
+                            );
+                            return Ok(MemoryLock {
+                                key,
+                                token,
+                                locks: Arc::clone(&store.inner.locks),
+                            });
+                        }
+                    }
+                };
+                let lease_timer = futures_timer::Delay::new(lease_left);
+                match select(listener, select(&mut timeout, lease_timer)).await {
+                    // Released, or the holder's lease may have run out: look again.
+                    Either::Left(_) | Either::Right((Either::Right(_), _)) => {}
+                    Either::Right((Either::Left(_), _)) => {
+                        return Err(StoreError::LockTimeout(wait));
+                    }
+                }
             }
         }
     }
 
     fn unlock(&self, lock_held: MemoryLock) -> impl Future<Output = ()> + Send {
-        let key = lock_held.key;
         drop(lock_held);
-        let mut locks = lock(&self.inner.locks);
-        // Forget the mutex when nobody else holds or waits for it (only the table's Arc left).
-        if locks.get(&key).is_some_and(|m| Arc::strong_count(m) == 1) {
-            locks.remove(&key);
-        }
         std::future::ready(())
     }
 }
@@ -463,13 +711,204 @@ mod tests {
             },
         ];
         let mut expected = start.clone();
-        let mut entry = Entry::new(&start, None);
+        let mut entry = Entry::new(&start, NEVER, 0);
         assert_eq!(entry.record(), start);
         for change in &changes {
             change.apply_to(&mut expected);
             entry.apply(change);
             assert_eq!(entry.record(), expected, "after {change:?}");
         }
+    }
+
+    /// A key in shard 0, told apart by `n`.
+    fn key(n: u16) -> StoreKey {
+        let mut bytes = [0u8; 32];
+        bytes[1..3].copy_from_slice(&n.to_be_bytes());
+        StoreKey::from_bytes(bytes)
+    }
+
+    fn logged_in() -> Record {
+        Record {
+            user: Some(User::new("alice")),
+            ..Record::default()
+        }
+    }
+
+    async fn held(store: &MemoryStore, n: u16) -> bool {
+        store.load(&key(n), None).await.unwrap().is_some()
+    }
+
+    const TTL: Option<Duration> = Some(Duration::from_secs(3600));
+
+    #[tokio::test]
+    async fn the_default_store_holds_at_most_the_default_cap() {
+        let store = MemoryStore::new();
+        assert_eq!(store.cap(), Some(DEFAULT_MAX_SESSIONS));
+        let record = record(&[("k", json!(1))]);
+        for i in 0..DEFAULT_MAX_SESSIONS + 5_000 {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let created = store
+                .create(&StoreKey::from_bytes(bytes), &record, TTL)
+                .await
+                .unwrap();
+            assert!(created);
+        }
+        assert!(store.len() <= DEFAULT_MAX_SESSIONS, "{}", store.len());
+        assert!(store.take_eviction_report().unwrap() >= 5_000);
+        // `max_sessions(0)` lifts the cap.
+        assert_eq!(MemoryStore::new().max_sessions(0).cap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_shard_evicts_anonymous_sessions_before_logged_in_ones() {
+        // Every key here is in shard 0.
+        let store = MemoryStore::new().max_sessions(4);
+        assert!(store.create(&key(0), &logged_in(), TTL).await.unwrap());
+        assert!(store.create(&key(1), &logged_in(), TTL).await.unwrap());
+        // A flood of anonymous sessions, far past the cap.
+        for n in 2..2_000 {
+            assert!(store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap());
+        }
+        assert_eq!(store.len(), 4);
+        assert!(held(&store, 0).await && held(&store, 1).await);
+        // The newest anonymous sessions are the ones kept.
+        assert!(held(&store, 1_999).await && held(&store, 1_998).await);
+    }
+
+    #[tokio::test]
+    async fn a_shard_of_logged_in_sessions_evicts_anonymous_ones_elsewhere_first() {
+        let store = MemoryStore::new().max_sessions(3);
+        let mut elsewhere = [0u8; 32];
+        elsewhere[0] = 5;
+        let elsewhere = StoreKey::from_bytes(elsewhere);
+        store.create(&key(0), &logged_in(), TTL).await.unwrap();
+        store
+            .create(&elsewhere, &Record::default(), TTL)
+            .await
+            .unwrap();
+        store.create(&key(1), &logged_in(), TTL).await.unwrap();
+        // Shard 0 is full of logged-in sessions: the anonymous one in shard 5 goes.
+        store.create(&key(2), &logged_in(), TTL).await.unwrap();
+        assert!(store.load(&elsewhere, None).await.unwrap().is_none());
+        assert!(held(&store, 0).await && held(&store, 1).await && held(&store, 2).await);
+        // No anonymous session anywhere: the least recently used logged-in one goes.
+        store.create(&key(3), &logged_in(), TTL).await.unwrap();
+        assert!(!held(&store, 0).await);
+        assert_eq!(store.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn eviction_is_least_recently_used_first() {
+        let store = MemoryStore::new().max_sessions(3);
+        for n in 0..3 {
+            store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap();
+        }
+        // Using 0 (a load) makes 1 the least recently used...
+        assert!(held(&store, 0).await);
+        store
+            .create(&key(3), &Record::default(), TTL)
+            .await
+            .unwrap();
+        assert!(!held(&store, 1).await);
+        // ... then 2 (a save counts as a use as well).
+        assert!(store.save(&key(0), &Change::default(), TTL).await.unwrap());
+        store
+            .create(&key(4), &Record::default(), TTL)
+            .await
+            .unwrap();
+        assert!(!held(&store, 2).await);
+        assert!(held(&store, 0).await && held(&store, 3).await && held(&store, 4).await);
+
+        // Among logged-in sessions (no anonymous one left), the same order.
+        let store = MemoryStore::new().max_sessions(3);
+        for n in 0..3 {
+            store.create(&key(n), &logged_in(), TTL).await.unwrap();
+        }
+        assert!(held(&store, 0).await);
+        store.create(&key(3), &logged_in(), TTL).await.unwrap();
+        assert!(!held(&store, 1).await);
+        assert!(held(&store, 0).await && held(&store, 2).await && held(&store, 3).await);
+    }
+
+    #[tokio::test]
+    async fn evictions_are_reported_at_most_once_a_minute() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new().with_clock(clock.clone()).max_sessions(1);
+        assert_eq!(store.take_eviction_report(), None);
+        for n in 0..5 {
+            store
+                .create(&key(n), &Record::default(), TTL)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.take_eviction_report(), Some(4));
+        store
+            .create(&key(5), &Record::default(), TTL)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(store.take_eviction_report(), None);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(store.take_eviction_report(), Some(1));
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(store.take_eviction_report(), None, "nothing evicted since");
+    }
+
+    fn timed_out(result: Result<MemoryLock, StoreError>) -> bool {
+        matches!(result, Err(StoreError::LockTimeout(_)))
+    }
+
+    #[tokio::test]
+    async fn a_lock_whose_lease_ran_out_goes_to_the_next_request() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new().with_clock(clock.clone());
+        let k = key(1);
+        let stuck = store.lock(&k, Duration::ZERO).await.unwrap();
+        assert!(timed_out(store.lock(&k, Duration::from_millis(20)).await));
+        clock.advance(DEFAULT_LOCK_LEASE - Duration::from_secs(1));
+        assert!(timed_out(store.lock(&k, Duration::ZERO).await));
+        clock.advance(Duration::from_secs(1));
+        let next = store.lock(&k, Duration::ZERO).await.unwrap();
+        // The stuck request finishing late does not release the lock its successor holds.
+        store.unlock(stuck).await;
+        assert!(timed_out(store.lock(&k, Duration::ZERO).await));
+        store.unlock(next).await;
+        let again = store.lock(&k, Duration::ZERO).await.unwrap();
+        drop(again);
+        // Dropping releases too, and the table forgets released locks.
+        assert!(lock(&store.inner.locks).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_lock_when_it_is_released() {
+        let store = MemoryStore::new();
+        let k = key(1);
+        let first = store.lock(&k, Duration::ZERO).await.unwrap();
+        let waiter = store.lock(&k, Duration::from_secs(30));
+        let release = async {
+            tokio::task::yield_now().await;
+            store.unlock(first).await;
+        };
+        let (second, ()) = tokio::join!(waiter, release);
+        assert!(second.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_shorter_lease_is_configurable() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new()
+            .with_clock(clock.clone())
+            .lock_lease(Duration::from_secs(5));
+        let _stuck = store.lock(&key(1), Duration::ZERO).await.unwrap();
+        clock.advance(Duration::from_secs(5));
+        assert!(store.lock(&key(1), Duration::ZERO).await.is_ok());
     }
 
     #[test]

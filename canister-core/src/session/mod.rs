@@ -7,5 +7,5 @@ mod store;
 #[cfg(test)]
 pub(crate) use id::fail_random_for_test;
 pub(crate) use id::{tag_of, SessionId};
-pub use memory::{MemoryLock, MemoryStore};
+pub use memory::{MemoryLock, MemoryStore, DEFAULT_LOCK_LEASE, DEFAULT_MAX_SESSIONS};
 pub use store::{Change, Data, Record, SessionStore, StoreError, StoreKey};
