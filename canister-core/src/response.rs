@@ -24,11 +24,11 @@ pub fn preflight(headers: HeaderMap) -> Response<Bytes> {
     response
 }
 
-/// 403 refusing a cross-site request that carries the session cookie.
+/// 403 refusing an unsafe request from another origin (CSRF).
 pub fn csrf_refused() -> Response<Bytes> {
     text(
         StatusCode::FORBIDDEN,
-        "cross-site request refused: this request carries a session cookie but comes from an untrusted origin\n",
+        "cross-site request refused: an unsafe request from an untrusted origin\n",
     )
 }
 
