@@ -1,6 +1,7 @@
 //! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
 
 mod cookie;
+mod persist;
 mod request_log;
 mod visit;
 
@@ -27,6 +28,7 @@ use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
 use cookie::{CookieAction, CookieSpec};
+use persist::Plan;
 pub use visit::{InsertError, Session, Visit};
 use visit::{State, VisitInner};
 
@@ -493,25 +495,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
 
         let mut state = visit.take_state();
-        let mut result = Ok(CookieAction::None);
-        if state.rng_failed {
-            // Never save under the old id at a login or logout (fixation).
-            result = Err(StoreError::Unavailable {
-                message: "the operating system's random source failed".to_owned(),
-                source: None,
-            });
-        } else if state.loaded && !state.failed {
-            result = self.persist(visit_inner, &mut state).await;
-        } else if state.failed && state.identity_changed {
-            // `session_on_store_error = anonymous`: the session could not be loaded, so a
-            // login, logout or destroy did not happen; never report it done.
-            result = Err(StoreError::Unavailable {
-                message: "the session could not be loaded; its login, logout or end was not \
-                          applied"
-                    .to_owned(),
-                source: None,
-            });
-        }
+        let plan = Plan::of(
+            &state,
+            visit_inner.cookie.is_present(),
+            settings.cookie_refresh(),
+        );
+        let result = self.execute(plan, visit_inner, &mut state).await;
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
@@ -556,8 +545,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
     }
 
-    async fn persist(
+    /// Carries out a [`Plan`]: at most one store operation (or three `create` draws), and the
+    /// log line of what happened. Returns the cookie action for the response.
+    async fn execute(
         &self,
+        plan: Plan,
         visit: &VisitInner,
         state: &mut State,
     ) -> Result<CookieAction, StoreError> {
@@ -565,65 +557,45 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let store = &inner.store;
         let ttl = inner.settings.ttl;
         let context = LogContext::new(visit.client).with_tag(state.tag);
-
-        if state.destroyed {
-            if let Some((_, key)) = &state.existing {
-                store.delete(key).await?;
+        // Only the request that ended a session touches the cookie: a concurrent login may
+        // just have set the new one.
+        let ended = || {
+            inner.sink.log(&context, &Event::SessionEndedConcurrently);
+            Ok(CookieAction::None)
+        };
+        match plan {
+            Plan::Nothing(action) => Ok(action),
+            Plan::Refuse(message) => Err(persist::refusal(message)),
+            Plan::Delete { key, clear_cookie } => {
+                if let Some(key) = key {
+                    store.delete(&key).await?;
+                }
+                inner.sink.log(&context, &Event::SessionDestroyed);
+                Ok(if clear_cookie {
+                    CookieAction::Clear
+                } else {
+                    CookieAction::None
+                })
             }
-            inner.sink.log(&context, &Event::SessionDestroyed);
-            return Ok(if visit.cookie.is_present() {
-                CookieAction::Clear
-            } else {
-                CookieAction::None
-            });
-        }
-
-        match &state.existing {
-            Some((old_id, old_key)) => {
-                let current = state.id.clone();
-                match current {
-                    Some(new_id) if &new_id != old_id => {
-                        let record = state.record.clone();
-                        let new_key = new_id.key();
-                        if store.cycle(old_key, &new_key, &record, ttl).await? {
-                            // The response line names the session the cookie now carries.
-                            state.tag = Some(crate::session::tag_of(&new_key));
-                            Ok(CookieAction::Set(new_id))
-                        } else {
-                            // Only the request that ended the session touches the cookie: a
-                            // concurrent login may just have set the new one.
-                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::None)
-                        }
-                    }
-                    _ => {
-                        if state.change.is_empty() {
-                            // Read-only: the load refreshed the TTL; refresh the cookie's.
-                            Ok(if inner.settings.cookie_refresh() {
-                                CookieAction::Set(old_id.clone())
-                            } else {
-                                CookieAction::None
-                            })
-                        } else if store.save(old_key, &state.change, ttl).await? {
-                            Ok(CookieAction::Set(old_id.clone()))
-                        } else {
-                            // As above: a concurrent login's cookie must survive this answer.
-                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::None)
-                        }
-                    }
+            Plan::Cycle { old, new } => {
+                let new_key = new.key();
+                if store.cycle(&old, &new_key, &state.record, ttl).await? {
+                    // The response line names the session the cookie now carries.
+                    state.tag = Some(crate::session::tag_of(&new_key));
+                    Ok(CookieAction::Set(new))
+                } else {
+                    ended()
                 }
             }
-            None => {
-                if state.record.data.is_empty() && state.record.user.is_none() {
-                    // Lazy: nothing stored, nothing created; forget a stale cookie.
-                    return Ok(if state.stale_cookie {
-                        CookieAction::Clear
-                    } else {
-                        CookieAction::None
-                    });
+            Plan::Save { id, key } => {
+                if store.save(&key, &state.change, ttl).await? {
+                    Ok(CookieAction::Set(id))
+                } else {
+                    ended()
                 }
-                let mut id = match state.id.take() {
+            }
+            Plan::Create { id } => {
+                let mut id = match id {
                     Some(id) => id,
                     None => new_id()?,
                 };
