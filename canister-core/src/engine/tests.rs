@@ -1834,6 +1834,15 @@ fn the_banner_names_a_store_given_in_code() {
     assert!(line.contains("MemoryStore"), "{line}");
     assert!(line.ends_with(" (given in code)"), "{line}");
     assert!(!line.ends_with("= memory"), "{line}");
+    // The configured cap is not the given store's: the banner does not pretend it is.
+    let cap = lines
+        .iter()
+        .find(|l| l.contains("session_max "))
+        .expect("a session_max line in the banner");
+    assert!(
+        cap.ends_with("(not used: the store given in code)"),
+        "{cap}"
+    );
 }
 
 #[test]

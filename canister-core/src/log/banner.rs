@@ -65,6 +65,9 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
             Some(store) if key == "session_store" && config.session_store.is_none() => {
                 format!("{store} (given in code)")
             }
+            // The cap belongs to canister's own memory store; a store given in code has its
+            // own (setting `session_max` with one is refused at build).
+            Some(_) if key == "session_max" => "(not used: the store given in code)".to_owned(),
             _ => value,
         };
         let value = if value.is_empty() || !is_secret_key(key) {
