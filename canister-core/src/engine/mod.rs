@@ -272,28 +272,32 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
         if let (Some(store), Some(max)) = (self.store_given, self.config.session_max) {
-            return Err(ConfigError::Conflict {
-                key: "session_max".to_owned(),
-                message: format!(
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_max",
+                format!(
                     "is set ({max}) but sessions live in a store given in code ({store}), which \
                      does not read it: remove `session_max` and bound that store itself \
                      (Redis: `maxmemory`; MemoryStore: `.max_sessions(n)`)"
                 ),
-            });
+            ));
         }
         if self.store_given.is_none() && self.config.session_store.is_some() {
-            return Err(ConfigError::Conflict {
-                key: "session_store".to_owned(),
-                message: "names a session server, but no store was given for it and \
-                          canister-core only has the memory store: build with \
-                          `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
-                          or set `session_store = memory`"
-                    .to_owned(),
-            });
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_store",
+                "names a session server, but no store was given for it and \
+                 canister-core only has the memory store: build with \
+                 `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
+                 or set `session_store = memory`",
+            ));
         }
-        let store = (self.store)(&self.config, &self.clock)?;
-        let auth = (self.auth)(&self.config, &self.clock)?;
-        let sink = (self.sink)(&self.config, &self.clock)?;
+        // The parts built from the configuration do not know where their settings came
+        // from: their errors get the origin here.
+        let located = |e: ConfigError| e.located(&self.config);
+        let store = (self.store)(&self.config, &self.clock).map_err(located)?;
+        let auth = (self.auth)(&self.config, &self.clock).map_err(located)?;
+        let sink = (self.sink)(&self.config, &self.clock).map_err(located)?;
         let config = self.config;
         let settings = Settings {
             ttl: config.session_timeout,

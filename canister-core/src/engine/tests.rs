@@ -1657,7 +1657,7 @@ fn session_max_with_a_store_given_in_code_is_refused_naming_the_key() {
             .store(MemoryStore::new())
             .build()
             .unwrap_err();
-        let ConfigError::Conflict { key, message } = &error else {
+        let ConfigError::Conflict { key, message, .. } = &error else {
             panic!("{error:?}");
         };
         assert_eq!(key, "session_max");
