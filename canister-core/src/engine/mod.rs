@@ -437,10 +437,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 Ok(credentials) => match inner.auth.authenticate(&credentials).await {
                     AuthOutcome::Authenticated(user) => (Some(user), None),
                     AuthOutcome::Refused(refusal) => (None, Some(refusal)),
-                    AuthOutcome::NotMine => (
-                        None,
-                        Some(Refusal::new("-", "unsupported authorization scheme")),
-                    ),
+                    AuthOutcome::NotMine => (None, Some(not_mine(&credentials))),
                 },
             },
         };
@@ -758,6 +755,25 @@ pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     SessionId::generate().map_err(|e| {
         StoreError::unavailable("the operating system's random source failed", e.to_string())
     })
+}
+
+/// The refusal when no authenticator took the request's credentials
+/// ([`AuthOutcome::NotMine`]), logged as `Authorization refused (-): <reason>`.
+///
+/// For the two schemes canister knows, the reason says that the scheme is not configured,
+/// which is what a user needs to hear: Basic and Bearer are supported, but nobody set
+/// `auth_basic_username` or `auth_jwt_client_id` (or the application's own authenticator
+/// does not take them). Other schemes are "unsupported". Only fixed texts: nothing of the
+/// header reaches the log.
+fn not_mine(credentials: &Credentials<'_>) -> Refusal {
+    let reason = if credentials.is_scheme("Basic") {
+        "Basic authentication is not configured (no Basic user)"
+    } else if credentials.is_scheme("Bearer") {
+        "Bearer authentication is not configured (no JWT client id)"
+    } else {
+        "unsupported authorization scheme"
+    };
+    Refusal::new("-", reason)
 }
 
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
