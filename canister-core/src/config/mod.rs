@@ -764,7 +764,8 @@ impl Config {
     pub const MAX_TRUSTED_PROXIES: u8 = 16;
 
     /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
-    /// overrides, then validates.
+    /// overrides ([`Config::apply_env`]: a `CANISTER_*` variable that names no key is
+    /// ignored and listed in [`Config::warnings`]), then validates.
     ///
     /// # Errors
     ///
@@ -939,23 +940,7 @@ impl Config {
                      `auth_jwt_client_id` sets the audience JWTs must carry"
                 ));
             } else {
-                let secret = match &self.auth_jwt_secret {
-                    Some(secret) => {
-                        match secret::problem(secret.expose(), self.auth_jwt_encoding) {
-                            Some(_) => format!(
-                            "; note that `auth_jwt_secret` is not valid {} as `auth_jwt_encoding` \
-                             says, so if it is plain text also set `auth_jwt_encoding = clear`",
-                            format!("{:?}", self.auth_jwt_encoding).to_lowercase()
-                        ),
-                            None => {
-                                "; check that `auth_jwt_encoding` says how `auth_jwt_secret` is \
-                                 written (`clear` for plain text)"
-                                    .to_owned()
-                            }
-                        }
-                    }
-                    None => "; JWT also needs `auth_jwt_secret` (or a public key)".to_owned(),
-                };
+                let secret = self.jwt_secret_note();
                 warnings.push(format!(
                     "`auth_client_id` (from {origin}) is read and ignored, as canister did: it \
                      never used that key, so JWT authentication is off. To turn JWT on, write \
@@ -970,7 +955,8 @@ impl Config {
                 .iter()
                 .filter_map(|name| {
                     let key = name.get("CANISTER_".len()..)?.to_ascii_lowercase();
-                    near_key(&key).map(|k| format!("{name} → CANISTER_{}", k.to_ascii_uppercase()))
+                    let meant = near_key(&key)?.to_ascii_uppercase();
+                    Some(format!("CANISTER_{meant} (not {name})"))
                 })
                 .collect();
             let hints = if hints.is_empty() {
@@ -995,6 +981,24 @@ impl Config {
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`].
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         self.set_from(key, value, "code")
+    }
+
+    /// The end of the `auth_client_id` warning: what to check about the secret once
+    /// `auth_jwt_client_id` turns JWT on (never the secret itself).
+    fn jwt_secret_note(&self) -> String {
+        let Some(secret) = &self.auth_jwt_secret else {
+            return "; JWT also needs `auth_jwt_secret` (or a public key)".to_owned();
+        };
+        if secret::problem(secret.expose(), self.auth_jwt_encoding).is_none() {
+            return "; check that `auth_jwt_encoding` says how `auth_jwt_secret` is written \
+                    (`clear` for plain text)"
+                .to_owned();
+        }
+        let encoding = format!("{:?}", self.auth_jwt_encoding).to_lowercase();
+        format!(
+            "; note that `auth_jwt_secret` is not valid {encoding} as `auth_jwt_encoding` says, \
+             so if it is plain text also set `auth_jwt_encoding = clear`"
+        )
     }
 
     fn set_from(&mut self, key: &str, value: &str, origin: &str) -> Result<(), ConfigError> {

@@ -319,7 +319,7 @@ fn unknown_canister_variables_are_warnings_not_errors() {
     assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
     assert!(
         c.warnings()[0]
-            .ends_with("did you mean CANISTER_SESION_TIMEOUT → CANISTER_SESSION_TIMEOUT?"),
+            .ends_with("; did you mean CANISTER_SESSION_TIMEOUT (not CANISTER_SESION_TIMEOUT)?"),
         "{:?}",
         c.warnings()
     );
