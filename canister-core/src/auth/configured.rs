@@ -178,6 +178,7 @@ fn message(key: &str, message: &str) -> ConfigError {
     ConfigError::Conflict {
         key: key.to_owned(),
         message: message.to_owned(),
+        origin: None,
     }
 }
 

@@ -274,28 +274,32 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
         if let (Some(store), Some(max)) = (self.store_given, self.config.session_max) {
-            return Err(ConfigError::Conflict {
-                key: "session_max".to_owned(),
-                message: format!(
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_max",
+                format!(
                     "is set ({max}) but sessions live in a store given in code ({store}), which \
                      does not read it: remove `session_max` and bound that store itself \
                      (Redis: `maxmemory`; MemoryStore: `.max_sessions(n)`)"
                 ),
-            });
+            ));
         }
         if self.store_given.is_none() && self.config.session_store.is_some() {
-            return Err(ConfigError::Conflict {
-                key: "session_store".to_owned(),
-                message: "names a session server, but no store was given for it and \
-                          canister-core only has the memory store: build with \
-                          `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
-                          or set `session_store = memory`"
-                    .to_owned(),
-            });
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_store",
+                "names a session server, but no store was given for it and \
+                 canister-core only has the memory store: build with \
+                 `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
+                 or set `session_store = memory`",
+            ));
         }
-        let store = (self.store)(&self.config, &self.clock)?;
-        let auth = (self.auth)(&self.config, &self.clock)?;
-        let sink = (self.sink)(&self.config, &self.clock)?;
+        // The parts built from the configuration do not know where their settings came
+        // from: their errors get the origin here.
+        let located = |e: ConfigError| e.located(&self.config);
+        let store = (self.store)(&self.config, &self.clock).map_err(located)?;
+        let auth = (self.auth)(&self.config, &self.clock).map_err(located)?;
+        let sink = (self.sink)(&self.config, &self.clock).map_err(located)?;
         let config = self.config;
         let settings = Settings {
             ttl: config.session_timeout,
@@ -435,10 +439,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 Ok(credentials) => match inner.auth.authenticate(&credentials).await {
                     AuthOutcome::Authenticated(user) => (Some(user), None),
                     AuthOutcome::Refused(refusal) => (None, Some(refusal)),
-                    AuthOutcome::NotMine => (
-                        None,
-                        Some(Refusal::new("-", "unsupported authorization scheme")),
-                    ),
+                    AuthOutcome::NotMine => (None, Some(not_mine(&credentials))),
                 },
             },
         };
@@ -726,6 +727,25 @@ pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     SessionId::generate().map_err(|e| {
         StoreError::unavailable("the operating system's random source failed", e.to_string())
     })
+}
+
+/// The refusal when no authenticator took the request's credentials
+/// ([`AuthOutcome::NotMine`]), logged as `Authorization refused (-): <reason>`.
+///
+/// For the two schemes canister knows, the reason says that the scheme is not configured,
+/// which is what a user needs to hear: Basic and Bearer are supported, but nobody set
+/// `auth_basic_username` or `auth_jwt_client_id` (or the application's own authenticator
+/// does not take them). Other schemes are "unsupported". Only fixed texts: nothing of the
+/// header reaches the log.
+fn not_mine(credentials: &Credentials<'_>) -> Refusal {
+    let reason = if credentials.is_scheme("Basic") {
+        "Basic authentication is not configured (no Basic user)"
+    } else if credentials.is_scheme("Bearer") {
+        "Bearer authentication is not configured (no JWT client id)"
+    } else {
+        "unsupported authorization scheme"
+    };
+    Refusal::new("-", reason)
 }
 
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or

@@ -1372,6 +1372,65 @@ async fn slow_responses_are_warnings() {
     );
 }
 
+/// Finding F14: Basic credentials sent to an app without a Basic user were logged as
+/// "unsupported authorization scheme"; Basic is supported, it is not configured.
+#[tokio::test]
+async fn credentials_of_an_unconfigured_scheme_say_it_is_not_configured() {
+    async fn reason_logged<A: Authenticator>(h: &Harness<A>, authorization: &str) -> String {
+        let r = Request::get("/")
+            .header("authorization", authorization)
+            .body(())
+            .unwrap();
+        let seen = Arc::new(Mutex::new(None));
+        let in_handler = Arc::clone(&seen);
+        h.run(r, |visit| async move {
+            assert_eq!(visit.user().await.unwrap(), None);
+            *in_handler.lock().unwrap() = visit.refusal().map(|r| r.reason().to_owned());
+            ok()
+        })
+        .await;
+        let reason = seen.lock().unwrap().clone().unwrap_or_default();
+        let text = h.log_text();
+        assert!(
+            text.contains(&format!(
+                "WARNING [149.172.44.162-...] Authorization refused (-): {reason}"
+            )),
+            "{text}"
+        );
+        reason
+    }
+    // alice:my-secret
+    let basic = "Basic YWxpY2U6bXktc2VjcmV0";
+    let h = harness("");
+    assert_eq!(
+        reason_logged(&h, basic).await,
+        "Basic authentication is not configured (no Basic user)"
+    );
+    assert_eq!(
+        reason_logged(&h, "Bearer abc.def.ghi").await,
+        "Bearer authentication is not configured (no JWT client id)"
+    );
+    assert_eq!(
+        reason_logged(&h, "bearer abc.def.ghi").await,
+        "Bearer authentication is not configured (no JWT client id)"
+    );
+    assert_eq!(
+        reason_logged(&h, "Digest x").await,
+        "unsupported authorization scheme"
+    );
+    assert!(!h.log_text().contains("YWxpY2U6bXktc2VjcmV0"));
+
+    // The configured chain with JWT only: Basic is the one not configured.
+    let ini = "auth_jwt_client_id = a\nauth_jwt_secret = s";
+    let config = Config::from_ini_str(&format!("[canister]\n{ini}")).unwrap();
+    let auth = crate::auth::DefaultAuthenticator::from_config(&config).unwrap();
+    let h = harness_with(ini, auth);
+    assert_eq!(
+        reason_logged(&h, basic).await,
+        "Basic authentication is not configured (no Basic user)"
+    );
+}
+
 #[tokio::test]
 async fn user_is_the_header_user_first_then_the_session_user() {
     let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
@@ -1657,7 +1716,7 @@ fn session_max_with_a_store_given_in_code_is_refused_naming_the_key() {
             .store(MemoryStore::new())
             .build()
             .unwrap_err();
-        let ConfigError::Conflict { key, message } = &error else {
+        let ConfigError::Conflict { key, message, .. } = &error else {
             panic!("{error:?}");
         };
         assert_eq!(key, "session_max");

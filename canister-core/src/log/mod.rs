@@ -19,7 +19,7 @@
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
 //! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
-//! | [`startup_warnings`] | weak settings (a short JWT secret), logged as WARNING after the banner |
+//! | [`startup_warnings`] | ignored keys and environment variables ([`Config::warnings`](crate::Config::warnings)) and weak settings (a short JWT secret), logged as WARNING after the banner |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples

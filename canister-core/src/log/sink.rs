@@ -178,10 +178,9 @@ impl DefaultLogSink {
         if let Some(path) = &config.log_path {
             builder = builder.log_path(path);
         }
-        builder.build().map_err(|e| ConfigError::Conflict {
-            key: "log_path".to_owned(),
-            message: e.to_string(),
-        })
+        builder
+            .build()
+            .map_err(|e| ConfigError::conflict(config, "log_path", e.to_string()))
     }
 
     /// A sink that writes nothing (`log_level = DISABLED`).
