@@ -20,7 +20,7 @@ use http::{request, response, Response, StatusCode};
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
-use crate::cors::Cors;
+use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
 use crate::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
 use crate::response as responses;
@@ -60,7 +60,8 @@ pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSin
 #[must_use = "an Entry must be acted on: send the response, or run the handler and call finish"]
 #[derive(Debug)]
 pub enum Entry {
-    /// Answer with this response and do not run the handler (CORS preflight, CSRF refusal).
+    /// Answer with this response and do not run the handler (a CORS preflight, allowed or
+    /// not; a CSRF refusal).
     /// The request is complete: do not call [`Canister::finish`].
     Respond(Response<Bytes>),
     /// Run the handler with this visit available to it (request extensions, local cache),
@@ -378,7 +379,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
-    /// Logs the request, answers CORS preflights and refuses cross-origin unsafe requests,
+    /// Logs the request, answers CORS preflights (204; without CORS headers for an origin
+    /// that is not allowed) and refuses cross-origin unsafe requests,
     /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
     /// [`Config`]); otherwise reads the session cookie
     /// and runs the authenticator on the `Authorization` header, and hands back the
@@ -404,9 +406,27 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             );
         }
 
-        if settings.cors.enabled() {
-            if let Some(headers) = settings.cors.preflight(parts) {
+        match settings.cors.preflight(parts) {
+            Preflight::NotPreflight => {}
+            Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
+                self.log_response(&context, response.status(), started);
+                return Entry::Respond(response);
+            }
+            Preflight::Refused(origin) => {
+                // Answered here, not by the router (a 405 in axum): a 204 without CORS
+                // headers, which the browser takes as a refusal (cors.rs).
+                if inner.sink.enabled(Level::Warning) {
+                    let text = format!("CORS preflight refused: origin {origin} is not allowed");
+                    inner.sink.log(
+                        &context,
+                        &Event::Message {
+                            level: Level::Warning,
+                            text: &text,
+                        },
+                    );
+                }
+                let response = responses::preflight(Cors::refused_preflight_headers());
                 self.log_response(&context, response.status(), started);
                 return Entry::Respond(response);
             }

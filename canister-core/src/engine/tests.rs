@@ -1052,7 +1052,16 @@ async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
         .is_none());
     assert_eq!(response.headers()[header::VARY], "Origin");
 
-    // A preflight from a disallowed origin is not answered by canister.
+}
+
+/// Issue #17 (F13): a preflight from an origin that is not allowed used to fall through to
+/// the router (a 405 in axum). Canister answers it: 204, no CORS header but `Vary`, the
+/// handler not run, a WARNING naming the origin.
+#[tokio::test]
+async fn preflight_from_a_disallowed_origin_is_answered_without_cors_headers() {
+    let h = harness("CORS = https://app.example\ncors_credentials = true");
+    let ran = Arc::new(Mutex::new(false));
+    let ran2 = Arc::clone(&ran);
     let response = h
         .run(
             cors_request(
@@ -1060,14 +1069,36 @@ async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
                 Some("https://evil.example"),
                 &[("access-control-request-method", "DELETE")],
             ),
-            |_| async { ok() },
+            |_| async move {
+                *ran2.lock().unwrap() = true;
+                Response::builder()
+                    .status(StatusCode::METHOD_NOT_ALLOWED)
+                    .body(Bytes::new())
+                    .unwrap()
+            },
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response
+    assert!(!*ran.lock().unwrap(), "the handler ran for a preflight");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.body().is_empty());
+    let cors: Vec<_> = response
         .headers()
-        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-        .is_none());
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "CORS headers on a refusal: {cors:?}");
+    assert!(response.headers()[header::VARY]
+        .to_str()
+        .unwrap()
+        .contains("Origin"));
+    let lines = h.lines.lock().unwrap().join("\n");
+    assert!(
+        lines.contains(
+            "WARNING [149.172.44.162-...] CORS preflight refused: origin https://evil.example is not allowed"
+        ),
+        "{lines}"
+    );
+    assert!(lines.contains("Response: 204"), "{lines}");
 }
 
 /// Finding 18: with `cors_headers` unset, a preflight used to be granted every header it asked
