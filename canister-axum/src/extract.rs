@@ -111,10 +111,16 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for User {
     }
 }
 
-/// Typed request parameters: the query string and a url-encoded or multipart (text fields)
-/// body, decoded into `T` by the engine.
+/// Typed request parameters: the query string and a url-encoded, multipart (text fields) or
+/// JSON body, decoded into `T` by the engine.
 ///
-/// Reads the body, so it must be the handler's last argument. The body is limited by axum's
+/// A JSON body must be one flat object: `{"foo": "x", "n": 3}` fills `foo` and `n` as the
+/// form `foo=x&n=3` does, merged with the query the same way (the body wins). A nested object
+/// is a 400 saying so: take [`axum::Json`] for structured bodies
+/// ([`canister_core::params`] has the rules).
+///
+/// Reads the body (url-encoded, multipart and JSON types only; any other is left unread), so
+/// it must be the handler's last argument. The body is limited by axum's
 /// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) (2 MiB unless the app changes it);
 /// a larger body is refused by axum with 413. Rejection: the engine's 400 naming the missing
 /// or malformed parameter.
@@ -153,7 +159,7 @@ where
         let visit = visit(request.extensions()).ok_or_else(not_installed)?;
         let query = request.uri().query().map(str::to_owned);
         let content_type = request.headers().get(CONTENT_TYPE).cloned();
-        // Only forms and multipart bodies are decoded: leave any other body unread.
+        // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
         let body = if canister_core::params::decodes_body(content_type.as_ref()) {
             Bytes::from_request(request, state)
                 .await

@@ -10,8 +10,8 @@
 //! - [`session()`](Warp::session) extracts the [`Session`], [`user()`](Warp::user) the
 //!   [`User`] (else a 401 with the configured challenges),
 //!   [`optional_user()`](Warp::optional_user) an `Option<User>`,
-//!   [`params::<T>()`](Warp::params) typed parameters from the query and an url-encoded or
-//!   multipart body (else a 400 naming the field), [`log()`](Warp::log) a request
+//!   [`params::<T>()`](Warp::params) typed parameters from the query and an url-encoded,
+//!   multipart or JSON-object body (else a 400 naming the field), [`log()`](Warp::log) a request
 //!   [`slog::Logger`].
 //!
 //! The filters reject with a [`CanisterRejection`] carrying canister's response; the wrapper
@@ -238,9 +238,14 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .and_then(|visit: Visit| async move { visit.user().await.map_err(reply::reject) })
     }
 
-    /// The request's parameters as a `T`: query string, then an url-encoded or multipart
-    /// body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming the
-    /// missing or malformed parameter. Reads the body: use no other body filter with it.
+    /// The request's parameters as a `T`: query string, then an url-encoded, multipart or
+    /// JSON body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming
+    /// the missing or malformed parameter.
+    ///
+    /// A JSON body must be one flat object, whose members are parameters as a form's fields
+    /// are ([`canister_core::params`]); for structured bodies use `warp::body::json()` instead.
+    /// Reads the body of those types (any other is left unread): use no other body filter
+    /// with it.
     pub fn params<T>(
         &self,
     ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone + Send + Sync + 'static
@@ -257,7 +262,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .and(warp::body::stream())
             .and_then(
                 |visit: Visit, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
-                    // Only forms and multipart bodies are decoded: leave any other unread.
+                    // Only forms, multipart and JSON bodies are decoded: leave any other unread.
                     let body = if canister_core::params::decodes_body(content_type.as_ref()) {
                         read_body(body, PARAMS_BODY_LIMIT).await?
                     } else {

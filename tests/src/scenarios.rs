@@ -235,7 +235,8 @@ pub async fn login_and_logout(server: &Server) {
     assert_ne!(replay["sid"], after["sid"]);
 }
 
-/// `Params`: query, form, multipart; `foo` missing is a 400 naming it.
+/// `Params`: query, form, multipart, JSON object; `foo` missing is a 400 naming it; a JSON
+/// body that is not a flat object is a 400 saying so.
 pub async fn params(server: &Server) {
     let client = bare();
     assert_eq!(
@@ -264,6 +265,37 @@ pub async fn params(server: &Server) {
         text(send(client.post(server.url("/hi")).form(&[("bar", "x")])).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body.trim_end(), "missing parameter 'foo'");
+
+    // Issue #17 (F11): a JSON object's members are parameters too (the body wins over the
+    // query), where `{"foo":"x"}` used to get 400 `missing parameter 'foo'`.
+    let json = |body: Value| client.post(server.url("/hi?bar=Q")).json(&body);
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": "x"}))).await).await,
+        (StatusCode::OK, "Hi x and Q!".to_owned())
+    );
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": "x", "bar": "y"}))).await).await,
+        (StatusCode::OK, "Hi x and y!".to_owned())
+    );
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": 7, "bar": null}))).await).await,
+        (StatusCode::OK, "Hi 7 and Q!".to_owned())
+    );
+    let (status, body) = text(send(json(serde_json::json!({"bar": "y"}))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body.trim_end(), "missing parameter 'foo'");
+    // Structured JSON is a 400 that says what Params reads.
+    let (status, body) = text(send(json(serde_json::json!({"foo": {"a": 1}}))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.starts_with("malformed parameters: JSON body: ")
+            && body.contains("parameter 'foo'")
+            && body.contains("flat JSON objects"),
+        "{body}"
+    );
+    let (status, body) = text(send(json(serde_json::json!(["foo"]))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("a JSON object of parameters"), "{body}");
 }
 
 /// `/secret`: 401 with the Basic challenge; 200 with alice's credentials; 401 with wrong ones.

@@ -335,7 +335,8 @@ impl Visit {
         self.inner.engine.sink().logger(&self.context())
     }
 
-    /// Decodes the request's parameters (query, url-encoded or multipart body) into `T`.
+    /// Decodes the request's parameters (query, then an url-encoded, multipart or JSON-object
+    /// body, see [`params`](crate::params)) into `T`.
     ///
     /// # Errors
     ///
