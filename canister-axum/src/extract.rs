@@ -177,6 +177,11 @@ where
 
 /// The request's logger: a [`slog::Logger`] whose lines carry the client address and session
 /// tag, written where canister's own log goes.
+///
+/// The tag is read as each line is written, so the order of the handler's arguments does not
+/// matter: `(log: Log, session: Session)` logs the session's tag once it is loaded, as
+/// `(session: Session, log: Log)` does. Before the session is known (or when the request has
+/// none) the tag is `...`.
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 

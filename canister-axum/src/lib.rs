@@ -81,7 +81,7 @@
 //! | [`User`] | the authenticated user (derefs to [`canister_core::User`]) | 401 with challenges, 503 |
 //! | `Option<User>` | the user, if any | 503 |
 //! | [`Params<T>`] | query + body parameters decoded into `T` | 400 naming the parameter |
-//! | [`Log`] | a [`slog::Logger`] carrying the client and session | — |
+//! | [`Log`] | a [`slog::Logger`] carrying the client and session (in any argument order) | — |
 //!
 //! On a route without [`CanisterLayer`], every extractor answers 500 with a message saying
 //! to add it (and prints it once to standard error).

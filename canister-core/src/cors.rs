@@ -43,7 +43,7 @@ enum AllowHeaders {
 #[derive(Debug)]
 pub(crate) enum Preflight<'a> {
     /// Not a preflight (or CORS is off): the request goes on to the application.
-    NotPreflight,
+    None,
     /// A preflight from an allowed origin: answer 204 with these headers.
     Allowed(HeaderMap),
     /// A preflight from an origin that is not allowed (its `Origin`, lossily as text):
@@ -124,10 +124,10 @@ impl Cors {
                 .headers
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         {
-            return Preflight::NotPreflight;
+            return Preflight::None;
         }
         let Some(origin) = parts.headers.get(header::ORIGIN) else {
-            return Preflight::NotPreflight;
+            return Preflight::None;
         };
         let CorsVerdict::Allow(allow_origin) = self.verdict(Some(origin)) else {
             return Preflight::Refused(String::from_utf8_lossy(origin.as_bytes()));

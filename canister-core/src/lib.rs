@@ -96,7 +96,8 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
 pub use log::{
-    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LogContext, LogError, LogSink, SlogSink,
+    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LiveContext, LogContext, LogError,
+    LogSink, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};

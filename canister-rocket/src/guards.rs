@@ -147,6 +147,9 @@ impl<'r> FromRequest<'r> for User {
 
 /// The request's logger: `log: Log` (derefs to [`slog::Logger`]), carrying the client's
 /// address and the session tag.
+///
+/// The tag is read as each line is written, so guard order does not matter: a `Log` before
+/// the `Session` still logs the session's tag once it is loaded (`...` until then).
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 

@@ -277,6 +277,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
     }
 
     /// A logger carrying the request's context (client address and session tag).
+    ///
+    /// The tag is read as each line is written, so filter order does not matter: a `log()`
+    /// before `session()` still logs the session's tag once it is loaded (`...` until then).
     pub fn log(
         &self,
     ) -> impl Filter<Extract = (slog::Logger,), Error = Rejection> + Clone + Send + Sync + 'static

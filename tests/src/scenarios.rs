@@ -1464,7 +1464,8 @@ fn request_lines<'l, 'a>(lines: &'l [LogLine<'a>], request: &str) -> Vec<&'l Log
 /// Requests logged at `INFO` to a `log_path`: once the server has stopped, every line has
 /// canister's layout, requests are logged with their URL (secret query values masked) and
 /// response, lines of a request with a session carry its 6-character tag (the same tag for
-/// the same session, another after login), and neither session ids, nor the Basic password,
+/// the same session, another after login; also the demo's own `counter = N` line, written
+/// through a `Log` taken before the `Session`), and neither session ids, nor the Basic password,
 /// nor the `Authorization` header, nor a Bearer token appear.
 pub async fn log_lines(cell: &mut Cell) {
     let dir = TempDir::new("log");
@@ -1572,6 +1573,22 @@ pub async fn log_lines(cell: &mut Cell) {
     assert_eq!(tag_of(&format!("GET {base}/?foo=x")), tag);
     let after_login = tag_of(&format!("GET {base}/?foo=y"));
     assert_ne!(after_login, tag, "the tag did not change with the id");
+    // Issue #17 (F4): the demos' `/` takes its `Log` before its `Session`; the line it writes
+    // once the session is loaded carries the session's tag all the same.
+    for (request, counter, expected) in [
+        (format!("GET {base}/?foo=x"), "counter = 1", &tag),
+        (format!("GET {base}/?foo=y"), "counter = 2", &after_login),
+    ] {
+        let line = request_lines(&lines, &request)
+            .into_iter()
+            .find(|l| l.message == counter)
+            .unwrap_or_else(|| panic!("no {counter:?} line for {request:?} in:\n{log}"));
+        assert_eq!(
+            line.tag,
+            Some(expected.as_str()),
+            "a Log taken before the Session: {line:?}"
+        );
+    }
     for sid in [&first["sid"], &third["sid"]] {
         let sid = sid.as_str().expect("sid");
         assert!(

@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink};
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
@@ -407,7 +407,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
 
         match settings.cors.preflight(parts) {
-            Preflight::NotPreflight => {}
+            Preflight::None => {}
             Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
                 self.log_response(&context, response.status(), started);
@@ -479,6 +479,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         Entry::Proceed(Visit::new(VisitInner {
             engine,
             client,
+            live: LiveContext::new(client),
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,
@@ -535,7 +536,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let context = LogContext::new(visit_inner.client).with_tag(state.tag);
+        let context = visit_inner.live.now();
         self.report_evictions();
 
         let mut replaced = None;
@@ -584,7 +585,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let inner = &self.inner;
         let store = &inner.store;
         let ttl = inner.settings.ttl;
-        let context = LogContext::new(visit.client).with_tag(state.tag);
+        let context = visit.live.now();
 
         if state.destroyed {
             if let Some((_, key)) = &state.existing {
@@ -607,7 +608,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                         let new_key = new_id.key();
                         if store.cycle(old_key, &new_key, &record, ttl).await? {
                             // The response line names the session the cookie now carries.
-                            state.tag = Some(crate::session::tag_of(&new_key));
+                            visit.live.set_tag(crate::session::tag_of(&new_key));
                             Ok(CookieAction::Set(new_id))
                         } else {
                             // Only the request that ended the session touches the cookie: a
@@ -650,8 +651,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 for _ in 0..3 {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
-                        state.tag = Some(crate::session::tag_of(&key));
-                        let context = LogContext::new(visit.client).with_tag(state.tag);
+                        visit.live.set_tag(crate::session::tag_of(&key));
+                        let context = visit.live.now();
                         inner.sink.log(&context, &Event::SessionCreated);
                         return Ok(CookieAction::Set(id));
                     }

@@ -169,7 +169,9 @@ impl Visitor<'_> for ScalarVisitor {
     type Value = Scalar;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean or null in an array (Params reads flat JSON objects)")
+        f.write_str(
+            "a string, number, boolean or null in an array (Params reads flat JSON objects)",
+        )
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {

@@ -232,7 +232,10 @@ async fn json_that_is_not_a_flat_object_is_a_400_saying_so() {
         (r#"{"foo": "x"} trailing"#, "trailing characters"),
         (r#"{"foo": "x""#, "EOF"),
         ("{\"foo\": \"\\ud800\"}", "escape"),
-        (&format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)), "object"),
+        (
+            &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            "object",
+        ),
         (&format!("{{\"a\":{}", "[".repeat(10_000)), "in an array"),
     ] {
         let err = from_json(None, body).await.unwrap_err();
