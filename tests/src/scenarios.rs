@@ -1835,3 +1835,97 @@ pub async fn lock_released_when_the_client_goes_away(server: &Server) {
     let counter = body["data"]["counter"].as_u64().expect("a counter");
     assert!((1..=2).contains(&counter), "{body}");
 }
+
+// --- login forms for real apps (#17) -------------------------------------------------------------
+
+/// `alice:my-secret` as `htpasswd -nbB -C 4 alice my-secret` writes it.
+pub const ALICE_HTPASSWD: &str =
+    "alice:$2y$04$/uaF/uaF/uaF/uaF/uaF/u5Rad6f7NkzYjzoTqH2k33X5Lxa203Ey\n";
+
+/// Issue #17 (F6): the app's users in an htpasswd file (bcrypt), and no Basic challenge so
+/// browsers show the app's login form rather than their own dialog. `/secret` answers a plain
+/// 401 (no `WWW-Authenticate`); the Basic header and the `/login` form both check the file; an
+/// unknown user is refused (no longer "anyone", as with no Basic user configured).
+pub async fn login_form_with_htpasswd_and_no_challenge(cell: &mut Cell) {
+    let dir = TempDir::new("htpasswd");
+    let path = dir.path().join("users");
+    std::fs::write(&path, format!("# the app's users\n{ALICE_HTPASSWD}"))
+        .expect("write the htpasswd file");
+    let mut config = cell.config().clone();
+    for (key, value) in [
+        ("auth_basic_username", ""),
+        ("auth_basic_password", ""),
+        (
+            "auth_basic_htpasswd",
+            path.to_str().expect("a UTF-8 temp path"),
+        ),
+        ("auth_basic_challenge", "false"),
+    ] {
+        config.set(key, value).expect(key);
+    }
+    let server = cell.start_with(config).await;
+
+    let response = send(bare().get(server.url("/secret"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenges(&response),
+        Vec::<String>::new(),
+        "a 401 with a challenge pops the browser's dialog"
+    );
+    assert_eq!(
+        text(
+            send(
+                bare()
+                    .get(server.url("/secret"))
+                    .basic_auth("alice", Some("my-secret"))
+            )
+            .await
+        )
+        .await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    let wrong = send(
+        bare()
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("wrong")),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenges(&wrong), Vec::<String>::new());
+
+    let client = jar();
+    for (username, password) in [("alice", "wrong"), ("mallory", "my-secret")] {
+        let (status, body) = text(
+            send(
+                client
+                    .post(server.url("/login"))
+                    .form(&[("username", username), ("password", password)]),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid username or password"),
+            "login as {username}"
+        );
+    }
+    let (status, body) = text(
+        send(
+            client
+                .post(server.url("/login"))
+                .form(&[("username", "alice"), ("password", "my-secret")]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "Logged in as alice")
+    );
+    assert_eq!(
+        text(send(client.get(server.url("/secret"))).await).await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    server.stop().await;
+}
