@@ -70,7 +70,9 @@ impl<St: Send + Sync> FromRequestParts<St> for Session {
 ///
 /// Derefs to [`canister_core::User`] (`name()`, `claims()`). Rejection: the engine's 401 with
 /// a `WWW-Authenticate` challenge per configured scheme when there is no user; a 503 when the
-/// store fails. Take `Option<User>` to serve anonymous visitors too.
+/// store fails. Take `Option<User>` to serve anonymous visitors too, or to redirect them to a
+/// login form (see the crate docs, "Login and logout"); with `auth_basic_challenge = false`
+/// the 401 carries no Basic challenge, so browsers show no password dialog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User(pub canister_core::User);
 

@@ -125,7 +125,10 @@ impl<'r> FromRequest<'r> for Session {
 ///
 /// The user the `Authorization` header proved, else the session's. Absent: the core's 401
 /// with a `WWW-Authenticate` challenge per configured scheme (or 503 when the store is down).
-/// `Option<User>` is `None` instead of the 401; a 503 still replaces the handler's response.
+/// `Option<User>` is `None` instead of the 401 (redirect to a login form then: see the crate
+/// docs, "Login and logout"); a 503 still replaces the handler's response. With
+/// `auth_basic_challenge = false` the 401 carries no Basic challenge, so browsers show no
+/// password dialog.
 #[derive(Debug, Clone)]
 pub struct User(pub canister_core::User);
 

@@ -44,6 +44,118 @@
 //! }
 //! ```
 //!
+//! # Login and logout
+//!
+//! A login form for browser pages: pages take [`optional_user()`](Warp::optional_user) and
+//! redirect anonymous visitors to the form; an API route keeps [`user()`](Warp::user), whose
+//! rejection is a plain 401.
+//!
+//! The users: an htpasswd file of bcrypt hashes (`htpasswd -B users.htpasswd alice`), or one
+//! user in `auth_basic_username` / `auth_basic_password`, or your own check
+//! ([`Basic::with_check`](canister_core::Basic::with_check), e.g. your database). With
+//! `auth_basic_challenge = false`, a 401 carries no `WWW-Authenticate: Basic`, so browsers
+//! show your form rather than their own password dialog (Basic headers still work):
+//!
+//! ```ini
+//! [canister]
+//! auth_basic_htpasswd = users.htpasswd
+//! auth_basic_challenge = false
+//! ```
+//!
+//! `verify_password` answers `NotMine` when no users are configured: treat it as a refusal,
+//! as below, or anyone could log in as anyone.
+//!
+//! Logging out comes in two strengths. [`logout`](canister_core::Session::logout) forgets
+//! the user and gives the session a new id, keeping its other data (a cart, a language);
+//! [`destroy`](canister_core::Session::destroy) ends the session: deleted from the store,
+//! cookie cleared.
+//!
+//! ```no_run
+//! use canister_core::{AuthOutcome, Canister};
+//! use canister_warp::{Session, User, Warp};
+//! use warp::http::{StatusCode, Uri};
+//! use warp::reply::{html, with_status, Response};
+//! use warp::{Filter, Reply};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Login {
+//!     username: String,
+//!     password: String,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let canister = Warp::new(Canister::from_config_file("canister.ini")?);
+//!
+//!     // A browser page: anonymous visitors are sent to the form, not shown a 401.
+//!     let home = warp::path::end()
+//!         .and(warp::get())
+//!         .and(canister.optional_user())
+//!         .map(|user: Option<User>| -> Response {
+//!             match user {
+//!                 Some(user) => html(format!(
+//!                     "<p>Hello {}</p><form method=post action=/logout><button>Log out</button></form>",
+//!                     user.name()
+//!                 ))
+//!                 .into_response(),
+//!                 None => warp::redirect::see_other(Uri::from_static("/login")).into_response(),
+//!             }
+//!         });
+//!     let login_form = warp::path!("login").and(warp::get()).map(|| {
+//!         html(
+//!             "<form method=post action=/login><input name=username>\
+//!              <input name=password type=password><button>Log in</button></form>",
+//!         )
+//!     });
+//!     // `params()` reads the form (or a JSON object).
+//!     let login = warp::path!("login")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .and(canister.params::<Login>())
+//!         .then(|session: Session, form: Login| async move {
+//!             match session.verify_password(&form.username, &form.password).await {
+//!                 AuthOutcome::Authenticated(user) => {
+//!                     session.login(user); // the session id changes: no fixation
+//!                     warp::redirect::see_other(Uri::from_static("/")).into_response()
+//!                 }
+//!                 // Refused, or NotMine: no users configured. Never log anyone in then.
+//!                 _ => with_status("wrong username or password", StatusCode::UNAUTHORIZED)
+//!                     .into_response(),
+//!             }
+//!         });
+//!     // The user leaves; the session's other data stays.
+//!     let logout = warp::path!("logout")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .map(|session: Session| {
+//!             session.logout();
+//!             warp::redirect::see_other(Uri::from_static("/login"))
+//!         });
+//!     // Everything goes: the session is deleted and its cookie cleared.
+//!     let forget_me = warp::path!("forget-me")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .map(|session: Session| {
+//!             session.destroy();
+//!             warp::redirect::see_other(Uri::from_static("/"))
+//!         });
+//!     // An API: a plain 401 for scripts (`user()` after the path filters).
+//!     let api_me = warp::path!("api" / "me")
+//!         .and(canister.user())
+//!         .map(|user: User| user.name().to_owned());
+//!
+//!     let routes = home
+//!         .or(login_form)
+//!         .or(login)
+//!         .or(logout)
+//!         .or(forget_me)
+//!         .or(api_me);
+//!     warp::serve(canister.wrap(routes)).run(([127, 0, 0, 1], 8080)).await;
+//!     canister.flush();
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Why `canister.wrap(routes)` and not `routes.with(canister.wrap())`
 //!
 //! warp 0.4 keeps its `Wrap` trait and the type `warp::wrap_fn` returns unnameable, so no
@@ -220,7 +332,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
 
     /// The request's [`User`] (its `Authorization` header's, else its session's); rejects with
     /// the 401 carrying a `WWW-Authenticate` challenge per configured scheme when there is
-    /// none (or the 503 of a failed store).
+    /// none (or the 503 of a failed store). With `auth_basic_challenge = false` the 401
+    /// carries no Basic challenge; for browser pages take
+    /// [`optional_user()`](Self::optional_user) and redirect (crate docs, "Login and
+    /// logout").
     pub fn user(
         &self,
     ) -> impl Filter<Extract = (User,), Error = Rejection> + Clone + Send + Sync + 'static {
