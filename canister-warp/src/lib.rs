@@ -10,8 +10,8 @@
 //! - [`session()`](Warp::session) extracts the [`Session`], [`user()`](Warp::user) the
 //!   [`User`] (else a 401 with the configured challenges),
 //!   [`optional_user()`](Warp::optional_user) an `Option<User>`,
-//!   [`params::<T>()`](Warp::params) typed parameters from the query and an url-encoded or
-//!   multipart body (else a 400 naming the field), [`log()`](Warp::log) a request
+//!   [`params::<T>()`](Warp::params) typed parameters from the query and an url-encoded,
+//!   multipart or JSON-object body (else a 400 naming the field), [`log()`](Warp::log) a request
 //!   [`slog::Logger`].
 //!
 //! The filters reject with a [`CanisterRejection`] carrying canister's response; the wrapper
@@ -40,6 +40,118 @@
 //!     let app = canister.wrap(counter.or(secret));
 //!     warp::serve(app).run(([127, 0, 0, 1], 8080)).await;
 //!     canister.flush(); // `Warp` derefs to the `Canister`
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Login and logout
+//!
+//! A login form for browser pages: pages take [`optional_user()`](Warp::optional_user) and
+//! redirect anonymous visitors to the form; an API route keeps [`user()`](Warp::user), whose
+//! rejection is a plain 401.
+//!
+//! The users: an htpasswd file of bcrypt hashes (`htpasswd -B users.htpasswd alice`), or one
+//! user in `auth_basic_username` / `auth_basic_password`, or your own check
+//! ([`Basic::with_check`](canister_core::Basic::with_check), e.g. your database). With
+//! `auth_basic_challenge = false`, a 401 carries no `WWW-Authenticate: Basic`, so browsers
+//! show your form rather than their own password dialog (Basic headers still work):
+//!
+//! ```ini
+//! [canister]
+//! auth_basic_htpasswd = users.htpasswd
+//! auth_basic_challenge = false
+//! ```
+//!
+//! `verify_password` answers `NotMine` when no users are configured: treat it as a refusal,
+//! as below, or anyone could log in as anyone.
+//!
+//! Logging out comes in two strengths. [`logout`](canister_core::Session::logout) forgets
+//! the user and gives the session a new id, keeping its other data (a cart, a language);
+//! [`destroy`](canister_core::Session::destroy) ends the session: deleted from the store,
+//! cookie cleared.
+//!
+//! ```no_run
+//! use canister_core::{AuthOutcome, Canister};
+//! use canister_warp::{Session, User, Warp};
+//! use warp::http::{StatusCode, Uri};
+//! use warp::reply::{html, with_status, Response};
+//! use warp::{Filter, Reply};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Login {
+//!     username: String,
+//!     password: String,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let canister = Warp::new(Canister::from_config_file("canister.ini")?);
+//!
+//!     // A browser page: anonymous visitors are sent to the form, not shown a 401.
+//!     let home = warp::path::end()
+//!         .and(warp::get())
+//!         .and(canister.optional_user())
+//!         .map(|user: Option<User>| -> Response {
+//!             match user {
+//!                 Some(user) => html(format!(
+//!                     "<p>Hello {}</p><form method=post action=/logout><button>Log out</button></form>",
+//!                     user.name()
+//!                 ))
+//!                 .into_response(),
+//!                 None => warp::redirect::see_other(Uri::from_static("/login")).into_response(),
+//!             }
+//!         });
+//!     let login_form = warp::path!("login").and(warp::get()).map(|| {
+//!         html(
+//!             "<form method=post action=/login><input name=username>\
+//!              <input name=password type=password><button>Log in</button></form>",
+//!         )
+//!     });
+//!     // `params()` reads the form (or a JSON object).
+//!     let login = warp::path!("login")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .and(canister.params::<Login>())
+//!         .then(|session: Session, form: Login| async move {
+//!             match session.verify_password(&form.username, &form.password).await {
+//!                 AuthOutcome::Authenticated(user) => {
+//!                     session.login(user); // the session id changes: no fixation
+//!                     warp::redirect::see_other(Uri::from_static("/")).into_response()
+//!                 }
+//!                 // Refused, or NotMine: no users configured. Never log anyone in then.
+//!                 _ => with_status("wrong username or password", StatusCode::UNAUTHORIZED)
+//!                     .into_response(),
+//!             }
+//!         });
+//!     // The user leaves; the session's other data stays.
+//!     let logout = warp::path!("logout")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .map(|session: Session| {
+//!             session.logout();
+//!             warp::redirect::see_other(Uri::from_static("/login"))
+//!         });
+//!     // Everything goes: the session is deleted and its cookie cleared.
+//!     let forget_me = warp::path!("forget-me")
+//!         .and(warp::post())
+//!         .and(canister.session())
+//!         .map(|session: Session| {
+//!             session.destroy();
+//!             warp::redirect::see_other(Uri::from_static("/"))
+//!         });
+//!     // An API: a plain 401 for scripts (`user()` after the path filters).
+//!     let api_me = warp::path!("api" / "me")
+//!         .and(canister.user())
+//!         .map(|user: User| user.name().to_owned());
+//!
+//!     let routes = home
+//!         .or(login_form)
+//!         .or(login)
+//!         .or(logout)
+//!         .or(forget_me)
+//!         .or(api_me);
+//!     warp::serve(canister.wrap(routes)).run(([127, 0, 0, 1], 8080)).await;
+//!     canister.flush();
 //!     Ok(())
 //! }
 //! ```
@@ -220,7 +332,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
 
     /// The request's [`User`] (its `Authorization` header's, else its session's); rejects with
     /// the 401 carrying a `WWW-Authenticate` challenge per configured scheme when there is
-    /// none (or the 503 of a failed store).
+    /// none (or the 503 of a failed store). With `auth_basic_challenge = false` the 401
+    /// carries no Basic challenge; for browser pages take
+    /// [`optional_user()`](Self::optional_user) and redirect (crate docs, "Login and
+    /// logout").
     pub fn user(
         &self,
     ) -> impl Filter<Extract = (User,), Error = Rejection> + Clone + Send + Sync + 'static {
@@ -238,9 +353,14 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .and_then(|visit: Visit| async move { visit.user().await.map_err(reply::reject) })
     }
 
-    /// The request's parameters as a `T`: query string, then an url-encoded or multipart
-    /// body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming the
-    /// missing or malformed parameter. Reads the body: use no other body filter with it.
+    /// The request's parameters as a `T`: query string, then an url-encoded, multipart or
+    /// JSON body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming
+    /// the missing or malformed parameter.
+    ///
+    /// A JSON body must be one flat object, whose members are parameters as a form's fields
+    /// are ([`canister_core::params`]); for structured bodies use `warp::body::json()` instead.
+    /// Reads the body of those types (any other is left unread): use no other body filter
+    /// with it.
     pub fn params<T>(
         &self,
     ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone + Send + Sync + 'static
@@ -257,7 +377,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .and(warp::body::stream())
             .and_then(
                 |visit: Visit, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
-                    // Only forms and multipart bodies are decoded: leave any other unread.
+                    // Only forms, multipart and JSON bodies are decoded: leave any other unread.
                     let body = if canister_core::params::decodes_body(content_type.as_ref()) {
                         read_body(body, PARAMS_BODY_LIMIT).await?
                     } else {
@@ -272,6 +392,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
     }
 
     /// A logger carrying the request's context (client address and session tag).
+    ///
+    /// The tag is read as each line is written, so filter order does not matter: a `log()`
+    /// before `session()` still logs the session's tag once it is loaded (`...` until then).
     pub fn log(
         &self,
     ) -> impl Filter<Extract = (slog::Logger,), Error = Rejection> + Clone + Send + Sync + 'static

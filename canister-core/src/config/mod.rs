@@ -182,6 +182,11 @@ pub const KEYS: &[KeyInfo] = &[
     ),
     key("auth_basic_encryption", "clear or sha256"),
     key("auth_basic_realm", "a realm name for the Basic challenge"),
+    key(
+        "auth_basic_htpasswd",
+        "the path of an htpasswd file of bcrypt ($2y$ or $2b$) hashes",
+    ),
+    key("auth_basic_challenge", BOOL),
     key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
     secret("auth_jwt_secret", "the HMAC secret, in auth_jwt_encoding"),
     key("auth_jwt_encoding", "clear, base64std or base64url"),
@@ -324,7 +329,8 @@ pub enum OnStoreError {
 pub enum BasicEncryption {
     /// The password itself.
     Clear,
-    /// The hex SHA-256 digest of the password.
+    /// The hex SHA-256 digest of the password: unsalted and fast, so weak against a leaked
+    /// configuration; prefer `auth_basic_htpasswd` (bcrypt) for new setups.
     Sha256,
 }
 
@@ -550,9 +556,34 @@ pub struct Config {
     /// The Basic user's password (or its SHA-256, per `auth_basic_encryption`).
     pub auth_basic_password: Option<Secret>,
     /// How the password is given. Default clear.
+    ///
+    /// `sha256` is canister's mode: the hex SHA-256 of the password, **unsalted** and fast to
+    /// compute, so a leaked configuration lets an attacker test billions of guesses a second,
+    /// and equal passwords have equal digests. It keeps canister's files working; for new
+    /// setups prefer [`auth_basic_htpasswd`](Self::auth_basic_htpasswd) (salted, slow
+    /// bcrypt hashes).
     pub auth_basic_encryption: BasicEncryption,
     /// The Basic challenge's realm. Default `private`.
     pub auth_basic_realm: String,
+    /// An htpasswd file of Basic users with bcrypt hashes (`htpasswd -B`), instead of
+    /// `auth_basic_username` / `auth_basic_password`. Default none.
+    ///
+    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::Basic::from_htpasswd_file)
+    /// has the format and limits): a line that is not `user:$2y$…` or `user:$2b$…` (an MD5,
+    /// SHA-1, crypt or clear password) stops start-up with an error naming the line number,
+    /// never the hash. Used by the `Authorization: Basic` header and by
+    /// [`Session::verify_password`](crate::Session::verify_password) (login forms) alike.
+    pub auth_basic_htpasswd: Option<PathBuf>,
+    /// Whether a 401 carries the `WWW-Authenticate: Basic` challenge. Default true.
+    ///
+    /// `false` for an application with its own login form: browsers answer a Basic challenge
+    /// by showing their own password dialog, over the application's page. Basic users still
+    /// authenticate, by header and through
+    /// [`Session::verify_password`](crate::Session::verify_password); only the challenge is
+    /// left out, so the `User` extractors answer a plain 401 (RFC 9110 asks a 401 to carry a
+    /// challenge; browser applications commonly leave it out for this reason). Answer a
+    /// redirect to the login page instead by taking `Option<User>` in browser routes.
+    pub auth_basic_challenge: bool,
     /// The audience JWTs must carry (OAuth2 client id).
     pub auth_jwt_client_id: Option<String>,
     /// The JWT HMAC secret.
@@ -621,6 +652,8 @@ impl Default for Config {
             auth_basic_password: None,
             auth_basic_encryption: BasicEncryption::Clear,
             auth_basic_realm: "private".to_owned(),
+            auth_basic_htpasswd: None,
+            auth_basic_challenge: true,
             auth_jwt_client_id: None,
             auth_jwt_secret: None,
             auth_jwt_encoding: JwtEncoding::Clear,
@@ -1194,6 +1227,8 @@ impl Config {
                 }
             }
             "auth_basic_realm" => self.auth_basic_realm = realm(v).ok_or_else(bad)?,
+            "auth_basic_htpasswd" => self.auth_basic_htpasswd = non_empty(v).map(PathBuf::from),
+            "auth_basic_challenge" => self.auth_basic_challenge = parse_bool(v).ok_or_else(bad)?,
             "auth_jwt_client_id" => self.auth_jwt_client_id = non_empty(v).map(str::to_owned),
             "auth_jwt_secret" => self.auth_jwt_secret = non_empty(v).map(Secret::new),
             "auth_jwt_encoding" => {
@@ -1333,6 +1368,14 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.auth_basic_htpasswd.is_some()
+            && (self.auth_basic_username.is_some() || self.auth_basic_password.is_some())
+        {
+            return Err(conflict(
+                "auth_basic_htpasswd",
+                "set either auth_basic_htpasswd or auth_basic_username and auth_basic_password, not both: add the user to the htpasswd file (htpasswd -B FILE USER)",
+            ));
         }
         if self.auth_basic_username.is_some() != self.auth_basic_password.is_some() {
             return Err(conflict(
@@ -1486,6 +1529,14 @@ impl Config {
                 format!("{:?}", self.auth_basic_encryption).to_lowercase(),
             ),
             ("auth_basic_realm", self.auth_basic_realm.clone()),
+            (
+                "auth_basic_htpasswd",
+                opt(&self.auth_basic_htpasswd.as_ref().map(|p| p.display())),
+            ),
+            (
+                "auth_basic_challenge",
+                self.auth_basic_challenge.to_string(),
+            ),
             ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
             ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
             (

@@ -21,9 +21,9 @@ use http::{request, response, Response, StatusCode};
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
-use crate::cors::Cors;
+use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink};
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
@@ -62,7 +62,8 @@ pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSin
 #[must_use = "an Entry must be acted on: send the response, or run the handler and call finish"]
 #[derive(Debug)]
 pub enum Entry {
-    /// Answer with this response and do not run the handler (CORS preflight, CSRF refusal).
+    /// Answer with this response and do not run the handler (a CORS preflight, allowed or
+    /// not; a CSRF refusal).
     /// The request is complete: do not call [`Canister::finish`].
     Respond(Response<Bytes>),
     /// Run the handler with this visit available to it (request extensions, local cache),
@@ -384,7 +385,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
-    /// Logs the request, answers CORS preflights and refuses cross-origin unsafe requests,
+    /// Logs the request, answers CORS preflights (204; without CORS headers for an origin
+    /// that is not allowed) and refuses cross-origin unsafe requests,
     /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
     /// [`Config`]); otherwise reads the session cookie
     /// and runs the authenticator on the `Authorization` header, and hands back the
@@ -410,9 +412,27 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             );
         }
 
-        if settings.cors.enabled() {
-            if let Some(headers) = settings.cors.preflight(parts) {
+        match settings.cors.preflight(parts) {
+            Preflight::None => {}
+            Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
+                self.log_response(&context, response.status(), started);
+                return Entry::Respond(response);
+            }
+            Preflight::Refused(origin) => {
+                // Answered here, not by the router (a 405 in axum): a 204 without CORS
+                // headers, which the browser takes as a refusal (cors.rs).
+                if inner.sink.enabled(Level::Warning) {
+                    let text = format!("CORS preflight refused: origin {origin} is not allowed");
+                    inner.sink.log(
+                        &context,
+                        &Event::Message {
+                            level: Level::Warning,
+                            text: &text,
+                        },
+                    );
+                }
+                let response = responses::preflight(Cors::refused_preflight_headers());
                 self.log_response(&context, response.status(), started);
                 return Entry::Respond(response);
             }
@@ -462,6 +482,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         Entry::Proceed(Visit::new(VisitInner {
             engine,
             client,
+            live: LiveContext::new(client),
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,
@@ -505,7 +526,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let context = LogContext::new(visit_inner.client).with_tag(state.tag);
+        let context = visit_inner.live.now();
         self.report_evictions();
 
         let mut replaced = None;
@@ -557,7 +578,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let inner = &self.inner;
         let store = &inner.store;
         let ttl = inner.settings.ttl;
-        let context = LogContext::new(visit.client).with_tag(state.tag);
+        let context = visit.live.now();
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
         let ended = || {
@@ -582,7 +603,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 let new_key = new.key();
                 if store.cycle(&old, &new_key, &state.record, ttl).await? {
                     // The response line names the session the cookie now carries.
-                    state.tag = Some(crate::session::tag_of(&new_key));
+                    visit.live.set_tag(crate::session::tag_of(&new_key));
                     Ok(CookieAction::Set(new))
                 } else {
                     ended()
@@ -603,8 +624,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 for _ in 0..3 {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
-                        state.tag = Some(crate::session::tag_of(&key));
-                        let context = LogContext::new(visit.client).with_tag(state.tag);
+                        visit.live.set_tag(crate::session::tag_of(&key));
+                        let context = visit.live.now();
                         inner.sink.log(&context, &Event::SessionCreated);
                         return Ok(CookieAction::Set(id));
                     }

@@ -12,7 +12,7 @@ use slog::Drain as _;
 use super::daily::DailyFiles;
 use super::format::{Destination, Writer};
 use super::queue::{Context, Queue, SlogDrain, Text};
-use super::{Event, Level, LogContext, LogSink, CONTEXT_KEY};
+use super::{Event, Level, LiveContext, LogContext, LogSink, CONTEXT_KEY};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 
@@ -226,6 +226,13 @@ impl LogSink for DefaultLogSink {
     fn logger(&self, context: &LogContext) -> slog::Logger {
         match &self.active {
             Some(active) => active.sink.logger(context),
+            None => discard(),
+        }
+    }
+
+    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        match &self.active {
+            Some(active) => active.sink.request_logger(context),
             None => discard(),
         }
     }
@@ -480,6 +487,10 @@ impl LogSink for SlogSink {
 
     fn logger(&self, context: &LogContext) -> slog::Logger {
         self.logger.new(slog::o!(CONTEXT_KEY => *context))
+    }
+
+    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        self.logger.new(slog::o!(CONTEXT_KEY => context.clone()))
     }
 
     fn flush(&self) {
