@@ -216,3 +216,17 @@ mod layer;
 
 pub use extract::{Log, Params, Session, User};
 pub use layer::{CanisterLayer, CanisterService, ResponseFuture};
+
+/// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
+/// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
+/// macros without a `slog` dependency of its own (and always at canister's version).
+///
+/// ```
+/// use canister_axum::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use canister_core::slog;

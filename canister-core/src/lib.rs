@@ -102,3 +102,17 @@ pub use log::{
 };
 pub use params::{ParamMap, ParamsError};
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
+
+/// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,
+/// re-exported: a handler can name `slog::Logger` and use slog's macros without adding a
+/// `slog` line of its own, and always at the version canister was built with.
+///
+/// ```
+/// use canister_core::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use slog;

@@ -215,3 +215,17 @@ mod guards;
 
 pub use fairing::{CanisterFairing, RESPOND_PATH};
 pub use guards::{Log, Params, Rejection, Session, User};
+
+/// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
+/// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
+/// macros without a `slog` dependency of its own (and always at canister's version).
+///
+/// ```
+/// use canister_rocket::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use canister_core::slog;

@@ -195,6 +195,20 @@ use warp::{Filter, Rejection, Reply};
 pub use canister_core::{Session, User, Visit};
 pub use reply::{recover, CanisterRejection};
 
+/// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
+/// [`Warp::log`] gives a `slog::Logger`; with this, an app can name that type and use slog's
+/// macros without a `slog` dependency of its own (and always at canister's version).
+///
+/// ```
+/// use canister_warp::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use canister_core::slog;
+
 use travel::{Installed, Lookup};
 
 /// The largest request body [`params`](Warp::params) reads, in bytes; a larger one is
