@@ -386,13 +386,7 @@ fn the_readme_sample_loads() {
     let readme = include_str!("../../../README.md");
     let start = readme.find("```ini\n").unwrap() + "```ini\n".len();
     let end = start + readme[start..].find("```").unwrap();
-    // Read without `validate`: the README's sample pairs `auth_jwt_encoding = base64url`
-    // with `auth_jwt_secret = my-secret`, which is not base64url (9 characters). It never
-    // built an engine; `validate` now says so at load time (see
-    // `a_secret_that_does_not_decode_says_why_where_and_how_to_fix`). The README is fixed
-    // separately; then this can go back to `from_ini_str`.
-    let mut c = Config::default();
-    c.apply_ini(&readme[start..end], "README.md").unwrap();
+    let c = Config::from_ini_str(&readme[start..end]).unwrap();
     assert_eq!(c.log_path.as_deref(), Some(Path::new("./logs/")));
     assert_eq!(c.cors, CorsOrigins::Any);
     assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
