@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use canister_core::config::parse_ini;
 use canister_core::log::banner_lines;
-use canister_core::{Canister, Config, Entry, Finish, TestClock};
+use canister_core::{Canister, Config, Entry, Finish, InsertError, TestClock};
 use http::{header, Request, Response};
 
 use super::common::{block_on, set_cookie, SetCookie};
@@ -24,7 +24,7 @@ fn round<A: canister_core::Authenticator>(
     engine: &Canister<canister_core::MemoryStore, A, ()>,
     name: &str,
     cookie: Option<&str>,
-) -> (bool, SetCookie) {
+) -> Option<(bool, SetCookie)> {
     let mut request = Request::get("http://localhost:8080/");
     if let Some(id) = cookie {
         request = request.header(header::COOKIE, format!("{name}={id}"));
@@ -41,15 +41,18 @@ fn round<A: canister_core::Authenticator>(
         panic!("memory store failed");
     };
     let found = session.get::<i64>("n").is_some();
-    if let Err(error) = session.insert("n", 1) {
-        panic!("insert: {error}");
+    match session.insert("n", 1) {
+        Ok(()) => {}
+        // `session_max_bytes` below the 2 bytes of `n` and `1`: refused, nothing stored.
+        Err(InsertError::TooLarge { size, limit, .. }) if size > limit => return None,
+        Err(error) => panic!("insert: {error}"),
     }
     let (mut response, _) = Response::new(Bytes::new()).into_parts();
     match block_on(engine.finish(visit, &mut response)) {
         Finish::Keep => {}
         Finish::ReplaceBody(body) => panic!("memory store failed: {body:?}"),
     }
-    (found, set_cookie(&response.headers, name))
+    Some((found, set_cookie(&response.headers, name)))
 }
 
 /// The target.
@@ -92,6 +95,7 @@ pub(crate) fn run(data: &[u8]) {
     }
     let name = config.session_cookie.clone();
     let ttl = config.session_timeout;
+    let max_bytes = config.session_max_bytes;
     let engine = Canister::builder()
         .config(config)
         .log_sink(())
@@ -100,11 +104,16 @@ pub(crate) fn run(data: &[u8]) {
     let Ok(engine) = engine else {
         return;
     };
-    let (_, made) = round(&engine, &name, None);
+    let Some((_, made)) = round(&engine, &name, None) else {
+        assert!(max_bytes < 16, "a 2-byte session refused under {max_bytes} bytes");
+        return;
+    };
     let SetCookie::Set(id) = made else {
         panic!("a write to a new session set no cookie: {made:?}");
     };
-    let (found, again) = round(&engine, &name, Some(&id));
+    let Some((found, again)) = round(&engine, &name, Some(&id)) else {
+        panic!("the second write was refused as too large, the first was not");
+    };
     if ttl.is_none_or(|ttl| !ttl.is_zero()) {
         assert!(found, "the session was not found on the next request");
         assert!(
