@@ -65,7 +65,7 @@ use crate::PeerAddr;
 /// Terminate TLS in front (a proxy), or run the same loop on a `tokio_rustls::TlsAcceptor`:
 /// accept, `acceptor.accept(stream).await`, then
 /// `auto::Builder::new(TokioExecutor::new()).serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service))`
-/// with the peer inserted as a [`PeerAddr`] (see this crate's ARCHITECTURE section).
+/// with the peer inserted as a [`PeerAddr`] (ARCHITECTURE.md and canister-warp's README show it).
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub fn serve<Svc>(listener: TcpListener, service: Svc) -> Serve<Svc> {
     Serve {
