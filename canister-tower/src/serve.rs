@@ -122,55 +122,42 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
-
-impl<Svc, G> Serve<Svc, G> {
-    async fn run<RB>(self) -> io::Result<()>
-    where
-        Svc: Service<Request<Incoming>, Response = Response<RB>> + Clone + Send + 'static,
-        Svc::Future: Send + 'static,
-        Svc::Error: Into<Box<dyn StdError + Send + Sync>>,
-        RB: http_body::Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<Box<dyn StdError + Send + Sync>>,
-        G: Future<Output = ()> + Send + 'static,
-    {
         let Serve {
             listener,
             service,
             signal,
         } = self;
-        let graceful = GracefulShutdown::new();
-        let mut signal = pin!(signal);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        accept_failed(&error).await;
-                        continue;
-                    }
-                },
-                () = &mut signal => break,
-            };
-            let service = TowerToHyperService::new(WithPeer {
-                inner: service.clone(),
-                peer: PeerAddr(peer),
-            });
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                // A connection's error (reset, malformed request) is that client's business.
-                let _ = watcher.watch(connection).await;
-            });
-        }
-        drop(listener);
-        graceful.shutdown().await;
-        Ok(())
+        Box::pin(async move {
+            let graceful = GracefulShutdown::new();
+            let mut signal = pin!(signal);
+            loop {
+                let (stream, peer) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            accept_failed(&error).await;
+                            continue;
+                        }
+                    },
+                    () = &mut signal => break,
+                };
+                let service = TowerToHyperService::new(WithPeer {
+                    inner: service.clone(),
+                    peer: PeerAddr(peer),
+                });
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    // A connection's error (reset, malformed request) is that client's business.
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+            drop(listener);
+            graceful.shutdown().await;
+            Ok(())
+        })
     }
 }
 
