@@ -70,7 +70,9 @@ impl<St: Send + Sync> FromRequestParts<St> for Session {
 ///
 /// Derefs to [`canister_core::User`] (`name()`, `claims()`). Rejection: the engine's 401 with
 /// a `WWW-Authenticate` challenge per configured scheme when there is no user; a 503 when the
-/// store fails. Take `Option<User>` to serve anonymous visitors too.
+/// store fails. Take `Option<User>` to serve anonymous visitors too, or to redirect them to a
+/// login form (see the crate docs, "Login and logout"); with `auth_basic_challenge = false`
+/// the 401 carries no Basic challenge, so browsers show no password dialog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User(pub canister_core::User);
 
@@ -111,10 +113,16 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for User {
     }
 }
 
-/// Typed request parameters: the query string and a url-encoded or multipart (text fields)
-/// body, decoded into `T` by the engine.
+/// Typed request parameters: the query string and a url-encoded, multipart (text fields) or
+/// JSON body, decoded into `T` by the engine.
 ///
-/// Reads the body, so it must be the handler's last argument. The body is limited by axum's
+/// A JSON body must be one flat object: `{"foo": "x", "n": 3}` fills `foo` and `n` as the
+/// form `foo=x&n=3` does, merged with the query the same way (the body wins). A nested object
+/// is a 400 saying so: take [`axum::Json`] for structured bodies
+/// ([`canister_core::params`] has the rules).
+///
+/// Reads the body (url-encoded, multipart and JSON types only; any other is left unread), so
+/// it must be the handler's last argument. The body is limited by axum's
 /// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) (2 MiB unless the app changes it);
 /// a larger body is refused by axum with 413. Rejection: the engine's 400 naming the missing
 /// or malformed parameter.
@@ -153,7 +161,7 @@ where
         let visit = visit(request.extensions()).ok_or_else(not_installed)?;
         let query = request.uri().query().map(str::to_owned);
         let content_type = request.headers().get(CONTENT_TYPE).cloned();
-        // Only forms and multipart bodies are decoded: leave any other body unread.
+        // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
         let body = if canister_core::params::decodes_body(content_type.as_ref()) {
             Bytes::from_request(request, state)
                 .await
@@ -171,6 +179,11 @@ where
 
 /// The request's logger: a [`slog::Logger`] whose lines carry the client address and session
 /// tag, written where canister's own log goes.
+///
+/// The tag is read as each line is written, so the order of the handler's arguments does not
+/// matter: `(log: Log, session: Session)` logs the session's tag once it is loaded, as
+/// `(session: Session, log: Log)` does. Before the session is known (or when the request has
+/// none) the tag is `...`.
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 

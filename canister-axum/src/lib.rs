@@ -27,7 +27,7 @@
 //!     format!("visit number {counter}")
 //! }
 //!
-//! // Query + form + multipart parameters; a missing `foo` is a 400 naming it.
+//! // Query + form + multipart + JSON-object parameters; a missing `foo` is a 400 naming it.
 //! async fn hi(log: Log, Params(hi): Params<Hi>) -> String {
 //!     slog::info!(log, "greeting {}", hi.foo);
 //!     match hi.bar.filter(|b| !b.is_empty()) {
@@ -64,6 +64,111 @@
 //! }
 //! ```
 //!
+//! # Login and logout
+//!
+//! A login form for browser pages: pages take `Option<User>` and redirect anonymous
+//! visitors to the form; an API route keeps [`User`], whose rejection is a plain 401.
+//!
+//! The users: an htpasswd file of bcrypt hashes (`htpasswd -B users.htpasswd alice`), or one
+//! user in `auth_basic_username` / `auth_basic_password`, or your own check
+//! ([`Basic::with_check`](canister_core::Basic::with_check), e.g. your database). With
+//! `auth_basic_challenge = false`, a 401 carries no `WWW-Authenticate: Basic`, so browsers
+//! show your form rather than their own password dialog (Basic headers still work):
+//!
+//! ```ini
+//! [canister]
+//! auth_basic_htpasswd = users.htpasswd
+//! auth_basic_challenge = false
+//! ```
+//!
+//! `verify_password` answers `NotMine` when no users are configured: treat it as a refusal,
+//! as below, or anyone could log in as anyone.
+//!
+//! Logging out comes in two strengths. [`logout`](canister_core::Session::logout) forgets
+//! the user and gives the session a new id, keeping its other data (a cart, a language);
+//! [`destroy`](canister_core::Session::destroy) ends the session: deleted from the store,
+//! cookie cleared.
+//!
+//! ```no_run
+//! use axum::http::StatusCode;
+//! use axum::response::{Html, IntoResponse, Redirect, Response};
+//! use axum::routing::{get, post};
+//! use axum::Router;
+//! use canister_axum::{CanisterLayer, Params, Session, User};
+//! use canister_core::{AuthOutcome, Canister};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Login {
+//!     username: String,
+//!     password: String,
+//! }
+//!
+//! // A browser page: anonymous visitors are sent to the form, not shown a 401.
+//! async fn home(user: Option<User>) -> Response {
+//!     match user {
+//!         Some(user) => Html(format!(
+//!             "<p>Hello {}</p><form method=post action=/logout><button>Log out</button></form>",
+//!             user.name()
+//!         ))
+//!         .into_response(),
+//!         None => Redirect::to("/login").into_response(),
+//!     }
+//! }
+//!
+//! async fn login_form() -> Html<&'static str> {
+//!     Html(
+//!         "<form method=post action=/login><input name=username>\
+//!          <input name=password type=password><button>Log in</button></form>",
+//!     )
+//! }
+//!
+//! // `Params` reads the form (or a JSON object); it reads the body, so it comes last.
+//! async fn login(session: Session, Params(form): Params<Login>) -> Response {
+//!     match session.verify_password(&form.username, &form.password).await {
+//!         AuthOutcome::Authenticated(user) => {
+//!             session.login(user); // the session id changes: no fixation
+//!             Redirect::to("/").into_response()
+//!         }
+//!         // Refused, or NotMine: no users configured. Never log anyone in then.
+//!         _ => (StatusCode::UNAUTHORIZED, "wrong username or password").into_response(),
+//!     }
+//! }
+//!
+//! // The user leaves; the session's other data stays.
+//! async fn logout(session: Session) -> Redirect {
+//!     session.logout();
+//!     Redirect::to("/login")
+//! }
+//!
+//! // Everything goes: the session is deleted and its cookie cleared.
+//! async fn forget_me(session: Session) -> Redirect {
+//!     session.destroy();
+//!     Redirect::to("/")
+//! }
+//!
+//! // An API: a plain 401 for scripts.
+//! async fn api_me(user: User) -> String {
+//!     user.name().to_owned()
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let canister = Canister::from_config_file("canister.ini")?;
+//!     let app = Router::new()
+//!         .route("/", get(home))
+//!         .route("/login", get(login_form).post(login))
+//!         .route("/logout", post(logout))
+//!         .route("/forget-me", post(forget_me))
+//!         .route("/api/me", get(api_me))
+//!         .layer(CanisterLayer::new(canister.clone()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     let make = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//!     axum::serve(listener, make).await?;
+//!     canister.flush();
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # What the layer does
 //!
 //! - Answers CORS preflights and refuses cross-site unsafe requests carrying the session
@@ -86,7 +191,7 @@
 //! | [`User`] | the authenticated user (derefs to [`canister_core::User`]) | 401 with challenges, 503 |
 //! | `Option<User>` | the user, if any | 503 |
 //! | [`Params<T>`] | query + body parameters decoded into `T` | 400 naming the parameter |
-//! | [`Log`] | a [`slog::Logger`] carrying the client and session | — |
+//! | [`Log`] | a [`slog::Logger`] carrying the client and session (in any argument order) | — |
 //!
 //! On a route without [`CanisterLayer`], every extractor answers 500 with a message saying
 //! to add it (and prints it once to standard error).
@@ -115,3 +220,16 @@ mod extract;
 
 pub use canister_tower::{CanisterLayer, CanisterService, ResponseFuture};
 pub use extract::{Log, Params, Session, User};
+/// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
+/// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
+/// macros without a `slog` dependency of its own (and always at canister's version).
+///
+/// ```
+/// use canister_axum::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use canister_core::slog;

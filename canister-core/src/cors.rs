@@ -3,6 +3,14 @@
 //! A preflight is granted the request headers of `cors_headers`, by default
 //! [`DEFAULT_CORS_HEADERS`] (the CORS-safelisted ones and `authorization`), never an echo of
 //! what it asked for unless `cors_headers = *` says so.
+//!
+//! A preflight from an origin that is not allowed is answered too, 204 without any
+//! `Access-Control-*` header, so the browser blocks the real request. The application's
+//! router never sees it: before, it answered with whatever the router does for `OPTIONS`
+//! (405 in axum). tower-http's `CorsLayer` likewise answers every preflight itself (200,
+//! `Access-Control-Allow-Origin` left out for a stranger); we answer 204 as for an allowed
+//! origin, and send no allowed methods or headers either, as a stranger has no use for them.
+//! A 403 would serve no one: browsers do not show a preflight's status to scripts.
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
@@ -29,6 +37,18 @@ enum AllowHeaders {
     List(Option<HeaderValue>),
     /// Whatever the preflight asked for (`cors_headers = *`).
     Mirror,
+}
+
+/// What the CORS rules say about an `OPTIONS` request.
+#[derive(Debug)]
+pub(crate) enum Preflight<'a> {
+    /// Not a preflight (or CORS is off): the request goes on to the application.
+    None,
+    /// A preflight from an allowed origin: answer 204 with these headers.
+    Allowed(HeaderMap),
+    /// A preflight from an origin that is not allowed (its `Origin`, lossily as text):
+    /// answer 204 without CORS headers, so the browser blocks the request.
+    Refused(std::borrow::Cow<'a, str>),
 }
 
 /// What the CORS rules say about a request.
@@ -95,19 +115,22 @@ impl Cors {
         }
     }
 
-    /// Whether the request is a preflight this configuration answers: `OPTIONS` with `Origin`
-    /// and `Access-Control-Request-Method`, CORS on, origin allowed.
-    pub(crate) fn preflight(&self, parts: &Parts) -> Option<HeaderMap> {
-        if parts.method != Method::OPTIONS
+    /// Whether the request is a preflight, and if so what to answer: `OPTIONS` with
+    /// `Origin` and `Access-Control-Request-Method`, with CORS on.
+    pub(crate) fn preflight<'p>(&self, parts: &'p Parts) -> Preflight<'p> {
+        if !self.enabled()
+            || parts.method != Method::OPTIONS
             || !parts
                 .headers
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         {
-            return None;
+            return Preflight::None;
         }
-        let origin = parts.headers.get(header::ORIGIN)?;
+        let Some(origin) = parts.headers.get(header::ORIGIN) else {
+            return Preflight::None;
+        };
         let CorsVerdict::Allow(allow_origin) = self.verdict(Some(origin)) else {
-            return None;
+            return Preflight::Refused(String::from_utf8_lossy(origin.as_bytes()));
         };
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
@@ -135,7 +158,14 @@ impl Cors {
             headers.insert(header::ACCESS_CONTROL_MAX_AGE, max_age.clone());
         }
         headers.insert(header::VARY, HeaderValue::from_static(VARY_PREFLIGHT));
-        Some(headers)
+        Preflight::Allowed(headers)
+    }
+
+    /// The headers of the answer to a refused preflight: only `Vary`, for caches.
+    pub(crate) fn refused_preflight_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::VARY, HeaderValue::from_static(VARY_PREFLIGHT));
+        headers
     }
 
     /// Adds the CORS headers of a (non-preflight) response for a request from `origin`.

@@ -70,6 +70,7 @@
 //! | `percent-encoding` | decoding query names when masking secret parameters in logs |
 //! | `jsonwebtoken` | JWT verification with pinned algorithms |
 //! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
+//! | `bcrypt` | `auth_basic_htpasswd`: checking salted, deliberately slow bcrypt hashes as Apache's `htpasswd -B` writes them (the widely used pure-Rust implementation; writing bcrypt ourselves would be a risk for no gain) |
 //! | `getrandom` | session ids from the operating system's random source |
 //! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
 //! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
@@ -96,7 +97,22 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
 pub use log::{
-    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LogContext, LogError, LogSink, SlogSink,
+    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LiveContext, LogContext, LogError,
+    LogSink, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
+
+/// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,
+/// re-exported: a handler can name `slog::Logger` and use slog's macros without adding a
+/// `slog` line of its own, and always at the version canister was built with.
+///
+/// ```
+/// use canister_core::slog::{self, Logger};
+///
+/// fn greet(log: &Logger, name: &str) {
+///     slog::info!(log, "greeting {}", name);
+/// }
+/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
+/// ```
+pub use slog;

@@ -16,7 +16,8 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Bytes> {
     response
 }
 
-/// 204 answering a CORS preflight, with the given CORS headers.
+/// 204 answering a CORS preflight, with the given CORS headers (none but `Vary` for an
+/// origin that is not allowed).
 pub fn preflight(headers: HeaderMap) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
-use canister_rocket::{CanisterFairing, Params, Session, User};
+use canister_rocket::{CanisterFairing, Log, Params, Session, User};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
 use rocket::{get, post, routes, Build, Rocket};
@@ -43,10 +43,17 @@ struct IndexBody<'a> {
     user: Option<&'a str>,
 }
 
+// `log` comes before `session` on purpose: its lines still carry the session's tag.
 #[get("/")]
-fn index(session: Session, user: Option<User>, params: Params<Index>) -> (ContentType, String) {
+fn index(
+    log: Log,
+    session: Session,
+    user: Option<User>,
+    params: Params<Index>,
+) -> (ContentType, String) {
     let counter = session.get("counter").map_or(0, |n: i64| n + 1);
     let _ = session.insert("counter", counter);
+    slog::info!(log, "counter = {counter}");
     let body = IndexBody {
         claims: user.as_ref().and_then(|u| u.claims()),
         data: session.data(),

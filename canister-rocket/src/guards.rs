@@ -125,7 +125,10 @@ impl<'r> FromRequest<'r> for Session {
 ///
 /// The user the `Authorization` header proved, else the session's. Absent: the core's 401
 /// with a `WWW-Authenticate` challenge per configured scheme (or 503 when the store is down).
-/// `Option<User>` is `None` instead of the 401; a 503 still replaces the handler's response.
+/// `Option<User>` is `None` instead of the 401 (redirect to a login form then: see the crate
+/// docs, "Login and logout"); a 503 still replaces the handler's response. With
+/// `auth_basic_challenge = false` the 401 carries no Basic challenge, so browsers show no
+/// password dialog.
 #[derive(Debug, Clone)]
 pub struct User(pub canister_core::User);
 
@@ -147,6 +150,9 @@ impl<'r> FromRequest<'r> for User {
 
 /// The request's logger: `log: Log` (derefs to [`slog::Logger`]), carrying the client's
 /// address and the session tag.
+///
+/// The tag is read as each line is written, so guard order does not matter: a `Log` before
+/// the `Session` still logs the session's tag once it is loaded (`...` until then).
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 
@@ -173,8 +179,11 @@ impl<'r> FromRequest<'r> for Log {
 ///
 /// - As a request guard (`hi: Params<Hi>`, e.g. on `GET`): the query string only.
 /// - As a data guard (`data = "<hi>"`, on `POST`): the query string plus the body,
-///   `application/x-www-form-urlencoded` or `multipart/form-data` (text fields), read up to
-///   Rocket's `form` / `data-form` limits (413 beyond).
+///   `application/x-www-form-urlencoded`, `multipart/form-data` (text fields) or JSON (one
+///   flat object, whose members are parameters as a form's fields are), read up to Rocket's
+///   `form` / `data-form` / `json` limits (413 beyond). A body of any other type is not read.
+///   For structured JSON bodies use Rocket's `Json` instead ([`canister_core::params`] has
+///   the rules).
 ///
 /// A missing or malformed parameter fails with the core's 400 naming it
 /// (`missing parameter 'foo'`).
@@ -220,31 +229,35 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
             Ok(visit) => visit,
             Err(error) => return Outcome::Error(error),
         };
-        let multipart = request.content_type().is_some_and(|ct| ct.is_form_data());
-        let limit = if multipart {
-            request
-                .limits()
-                .get("data-form")
-                .unwrap_or(Limits::DATA_FORM)
-        } else {
-            request.limits().get("form").unwrap_or(Limits::FORM)
-        };
-        let body = match data.open(limit).into_bytes().await {
-            Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
-            Ok(_) => {
-                let limit = usize::try_from(limit.as_u64()).unwrap_or(usize::MAX);
-                let response = canister_core::response::payload_too_large(limit);
-                return Outcome::Error(fail(request, response));
-            }
-            Err(_) => {
-                let response = canister_core::response::unreadable_body();
-                return Outcome::Error(fail(request, response));
-            }
-        };
         let content_type = request
             .headers()
             .get_one("Content-Type")
             .and_then(|v| HeaderValue::from_str(v).ok());
+        let limits = request.limits();
+        let limit = match request.content_type() {
+            Some(ct) if ct.is_form_data() => limits.get("data-form").unwrap_or(Limits::DATA_FORM),
+            Some(ct) if ct.is_json() || ct.sub().as_str().ends_with("+json") => {
+                limits.get("json").unwrap_or(Limits::JSON)
+            }
+            _ => limits.get("form").unwrap_or(Limits::FORM),
+        };
+        // Only forms, multipart and JSON bodies are decoded: leave any other unread.
+        let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+            match data.open(limit).into_bytes().await {
+                Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
+                Ok(_) => {
+                    let limit = usize::try_from(limit.as_u64()).unwrap_or(usize::MAX);
+                    let response = canister_core::response::payload_too_large(limit);
+                    return Outcome::Error(fail(request, response));
+                }
+                Err(_) => {
+                    let response = canister_core::response::unreadable_body();
+                    return Outcome::Error(fail(request, response));
+                }
+            }
+        } else {
+            Bytes::new()
+        };
         match visit
             .params::<T>(query(request), content_type.as_ref(), body)
             .await

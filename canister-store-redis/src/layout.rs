@@ -56,7 +56,7 @@ pub(crate) fn change_args(change: &Change) -> Result<Vec<String>, StoreError> {
 
 /// Decodes a flat field/value array as returned by `HGETALL`.
 pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<Record, StoreError> {
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return Err(StoreError::Corrupt(format!(
             "expected field/value pairs, got {} items",
             flat.len()

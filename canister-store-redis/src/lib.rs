@@ -80,6 +80,10 @@
 //! So a read-only request costs one round trip, a modifying one two (load, then save), and a
 //! request that never touches its session none. The first use of a script after Redis
 //! restarted (or flushed its script cache) costs two more (`NOSCRIPT`, `SCRIPT LOAD`, retry).
+//! After a connection broke (Redis restarted), `load`, `create`, `delete`, `lock`, `unlock`
+//! and `ping` are tried once more at once, so the first request after a restart does not get
+//! a 503; `save` and `cycle` are not, as their first attempt may have been applied (see
+//! "Broken connections" on [`RedisStore`]).
 //!
 //! A save never brings back a session that was destroyed or expired meanwhile, and creation
 //! never takes over an existing session. Concurrent saves that change different keys keep each

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +44,31 @@ const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
 /// while Redis is down (its session requests fail with [`StoreError::Unavailable`] or
 /// [`StoreError::Timeout`] until Redis is back); call [`RedisStore::ping`] at start-up to fail
 /// early instead.
+///
+/// # Broken connections
+///
+/// A connection whose server went away (a Redis restart, a proxy or firewall that dropped
+/// it) is only noticed by the next command, which fails with a broken pipe, a reset or an
+/// unexpected end of stream while the connection is remade behind it. So that the first
+/// request after a restart does not get a 503, an operation that is safe to repeat is tried
+/// **once more, at once**, when its first attempt failed that way; both attempts together
+/// stay within [`RedisStore::timeout`]. A refused connection (Redis is down) is not retried:
+/// it fails fast, as before.
+///
+/// The error does not tell whether the command reached Redis before the connection broke
+/// (redis-rs reports a broken pipe both when the connection was already closed and when it
+/// closed while awaiting the reply), so each operation is retried only if running it twice
+/// is harmless:
+///
+/// | operation | retried | why |
+/// |---|---|---|
+/// | `ping`, `load` | yes | reads (`load` also refreshes the time to live, which is the same twice) |
+/// | `create` | yes | create-if-absent: if the first attempt wrote the session, the second finds the key taken and the engine draws another id; the first record is never known to anyone and expires with its time to live |
+/// | `delete` | yes | `DEL` twice deletes once |
+/// | `lock` | yes | `SET NX` with this request's random token never takes a lock held by another; if the first attempt took the lock before the connection broke, the retry finds this request's own token in the lock key and keeps it |
+/// | `unlock` | yes | deletes the lock only while it holds this request's token |
+/// | `save` | **no** | it applies a delta (set, delete, clear): if the first attempt was applied and another request of the session saved in between, applying it again would undo that save. A save follows a load in the same request, which has just remade the connection, so only a connection that breaks within one request fails it |
+/// | `cycle` | **no** | if the first attempt moved the session, the second finds the old id gone and would report the login as lost to a concurrent logout, while the session sits under an id nobody holds; a 503 is the honest answer |
 #[derive(Clone)]
 pub struct RedisStore {
     target: Arc<Target>,
@@ -163,7 +189,7 @@ impl RedisStore {
     ///
     /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] when it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run("ping", async {
+        self.run("ping", Retry::Once, || async {
             let mut conn = self.conn().await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
         })
@@ -249,19 +275,40 @@ impl RedisStore {
     }
 
     /// Runs one operation under the timeout and maps its error.
-    async fn run<T>(
+    ///
+    /// `attempt` makes the request. With [`Retry::Once`], when the first attempt finds the
+    /// connection broken ([`is_broken`]), it is called once more at once, within what is left
+    /// of the timeout (the connection manager is remaking the connection by then, and the
+    /// second attempt waits for it); see "Broken connections" on [`RedisStore`].
+    async fn run<T, F, Fut>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.forget_connection(&e);
-                Err(self.map_error(op, e))
+        retry: Retry,
+        attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let first = match tokio::time::timeout(self.timeout, attempt()).await {
+            Err(_) => return Err(StoreError::Timeout(self.timeout)),
+            Ok(result) => result,
+        };
+        let result = match first {
+            Err(e) if retry == Retry::Once && is_broken(&e) => {
+                let left = self.timeout.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, attempt()).await {
+                    Err(_) => return Err(StoreError::Timeout(self.timeout)),
+                    Ok(result) => result,
+                }
             }
-        }
+            other => other,
+        };
+        result.map_err(|e| {
+            self.forget_connection(&e);
+            self.map_error(op, e)
+        })
     }
 
     fn map_error(&self, op: &'static str, error: RedisError) -> StoreError {
@@ -292,13 +339,17 @@ impl RedisStore {
         }
     }
 
+    /// Creates `key` if free. `retry`: [`Retry::Once`] for a new session (a "taken" answer
+    /// after a retry only costs another id), [`Retry::Never`] within a cluster `cycle`
+    /// (there it would read as a lost login).
     async fn create_at(
         &self,
-        key: String,
+        key: &str,
         pairs: &[String],
         ttl: Option<Duration>,
+        retry: Retry,
     ) -> Result<bool, StoreError> {
-        self.run("create", async {
+        self.run("create", retry, || async {
             let mut conn = self.conn().await?;
             let mut call = scripts::CREATE.prepare_invoke();
             call.key(key).arg(ttl_ms(ttl)).arg(pairs);
@@ -308,8 +359,10 @@ impl RedisStore {
         .map(|n| n == 1)
     }
 
-    async fn delete_at(&self, key: String) -> Result<bool, StoreError> {
-        self.run("delete", async {
+    /// Deletes `key`; whether it existed. `retry` as for [`create_at`](Self::create_at): a
+    /// retried `DEL` answers "did not exist", which a cluster `cycle` must not be told.
+    async fn delete_at(&self, key: &str, retry: Retry) -> Result<bool, StoreError> {
+        self.run("delete", retry, || async {
             let mut conn = self.conn().await?;
             redis::cmd("DEL")
                 .arg(key)
@@ -349,10 +402,10 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Record>, StoreError> {
         let key = self.redis_key(key);
         let flat = self
-            .run("load", async {
+            .run("load", Retry::Once, || async {
                 let mut conn = self.conn().await?;
                 let mut call = scripts::LOAD.prepare_invoke();
-                call.key(key).arg(ttl_ms(ttl));
+                call.key(&key).arg(ttl_ms(ttl));
                 call.invoke_async::<Option<Vec<Vec<u8>>>>(&mut conn).await
             })
             .await?;
@@ -367,7 +420,8 @@ impl SessionStore for RedisStore {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let pairs = layout::record_pairs(record)?;
-        self.create_at(self.redis_key(key), &pairs, ttl).await
+        self.create_at(&self.redis_key(key), &pairs, ttl, Retry::Once)
+            .await
     }
 
     /// One round trip: a script applies `HDEL`/`HSET` only if the session exists.
@@ -379,10 +433,11 @@ impl SessionStore for RedisStore {
     ) -> Result<bool, StoreError> {
         let args = layout::change_args(change)?;
         let key = self.redis_key(key);
-        self.run("save", async {
+        // Never repeated: see "Broken connections" on `RedisStore`.
+        self.run("save", Retry::Never, || async {
             let mut conn = self.conn().await?;
             let mut call = scripts::SAVE.prepare_invoke();
-            call.key(key).arg(ttl_ms(ttl)).arg(&args);
+            call.key(&key).arg(ttl_ms(ttl)).arg(&args);
             call.invoke_async::<i64>(&mut conn).await
         })
         .await
@@ -402,20 +457,21 @@ impl SessionStore for RedisStore {
     ) -> Result<bool, StoreError> {
         let pairs = layout::record_pairs(record)?;
         let (old, new) = (self.redis_key(old), self.redis_key(new));
+        // Never repeated: see "Broken connections" on `RedisStore`.
         if self.is_cluster() {
-            if !self.create_at(new.clone(), &pairs, ttl).await? {
+            if !self.create_at(&new, &pairs, ttl, Retry::Never).await? {
                 return Ok(false);
             }
-            if self.delete_at(old).await? {
+            if self.delete_at(&old, Retry::Never).await? {
                 return Ok(true);
             }
-            self.delete_at(new).await?;
+            self.delete_at(&new, Retry::Never).await?;
             return Ok(false);
         }
-        self.run("cycle", async {
+        self.run("cycle", Retry::Never, || async {
             let mut conn = self.conn().await?;
             let mut call = scripts::CYCLE.prepare_invoke();
-            call.key(old).key(new).arg(ttl_ms(ttl)).arg(&pairs);
+            call.key(&old).key(&new).arg(ttl_ms(ttl)).arg(&pairs);
             call.invoke_async::<i64>(&mut conn).await
         })
         .await
@@ -424,7 +480,9 @@ impl SessionStore for RedisStore {
 
     /// One round trip: `DEL`.
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.delete_at(self.redis_key(key)).await.map(drop)
+        self.delete_at(&self.redis_key(key), Retry::Once)
+            .await
+            .map(drop)
     }
 
     /// `SET <key>:lock <token> NX PX <lease>`, retried with pauses of up to 50 ms until `wait`
@@ -447,17 +505,33 @@ impl SessionStore for RedisStore {
             .unwrap_or(start);
         let mut pause = Duration::from_millis(2);
         loop {
+            let (key, token) = (&lock.key, &lock.token);
+            let again = AtomicBool::new(false);
             let taken = self
-                .run("lock", async {
+                .run("lock", Retry::Once, || async {
+                    let retried = again.swap(true, Ordering::Relaxed);
                     let mut conn = self.conn().await?;
-                    redis::cmd("SET")
-                        .arg(&lock.key)
-                        .arg(&lock.token)
+                    let taken = redis::cmd("SET")
+                        .arg(key)
+                        .arg(token)
                         .arg("NX")
                         .arg("PX")
                         .arg(lease_ms)
                         .query_async::<Option<String>>(&mut conn)
-                        .await
+                        .await?;
+                    if taken.is_none() && retried {
+                        // The first attempt may have taken the lock before the connection
+                        // broke: the token is this request's alone, so the lock is ours if
+                        // it holds it.
+                        let holder = redis::cmd("GET")
+                            .arg(key)
+                            .query_async::<Option<String>>(&mut conn)
+                            .await?;
+                        if holder.as_deref() == Some(token.as_str()) {
+                            return Ok(holder);
+                        }
+                    }
+                    Ok(taken)
                 })
                 .await?;
             if taken.is_some() {
@@ -485,7 +559,7 @@ impl SessionStore for RedisStore {
 impl RedisStore {
     async fn release_lock(&self, key: &str, token: &str) {
         let _ = self
-            .run("unlock", async {
+            .run("unlock", Retry::Once, || async {
                 let mut conn = self.conn().await?;
                 let mut call = scripts::UNLOCK.prepare_invoke();
                 call.key(key).arg(token);
@@ -528,6 +602,24 @@ impl fmt::Debug for RedisLock {
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether an operation may be tried again after a broken connection (see "Broken
+/// connections" on [`RedisStore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Repeating it is harmless: once more, at once.
+    Once,
+    /// Its first attempt may have been applied, and a second one would not be harmless.
+    Never,
+}
+
+/// Whether `error` says the connection broke under the command (broken pipe, reset,
+/// aborted, unexpected end of stream, not connected): the connection manager is then
+/// remaking it. A refused connection is not broken but down: retrying at once would fail
+/// the same way, so it is not included.
+fn is_broken(error: &RedisError) -> bool {
+    error.is_connection_dropped() && !error.is_connection_refusal()
 }
 
 /// Where the store connects.
@@ -666,6 +758,28 @@ mod tests {
     fn debug_hides_the_url() {
         let store = RedisStore::open("redis://:topsecret@127.0.0.1:1").unwrap();
         assert!(!format!("{store:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn broken_connections_are_told_from_refused_ones() {
+        use std::io::{Error, ErrorKind as Io};
+        let io = |kind: Io| RedisError::from(Error::from(kind));
+        for kind in [
+            Io::BrokenPipe,
+            Io::ConnectionReset,
+            Io::ConnectionAborted,
+            Io::UnexpectedEof,
+            Io::NotConnected,
+        ] {
+            assert!(is_broken(&io(kind)), "{kind:?}");
+        }
+        for kind in [Io::ConnectionRefused, Io::TimedOut, Io::PermissionDenied] {
+            assert!(!is_broken(&io(kind)), "{kind:?}");
+        }
+        assert!(!is_broken(&RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "no"
+        ))));
     }
 
     #[test]

@@ -179,3 +179,47 @@ async fn recovers_when_a_wrong_password_is_fixed_on_the_server() {
     let took = wait_for_recovery(&store, Duration::from_secs(5)).await;
     eprintln!("recovered {took:?} after the password was fixed");
 }
+
+/// Finding F12: after Redis restarted (and was back), the first request of each instance got
+/// a 503 ("broken pipe"): the store's connection was dead and only the failed command made it
+/// reconnect. Operations that are safe to repeat now retry once, at once, on a broken
+/// connection; see `RedisStore`'s "Broken connections" documentation for which ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_operations_after_a_restart_succeed() {
+    let mut server = Server::start();
+    let store = RedisStore::open(&server.url())
+        .unwrap()
+        .prefix(unique_prefix("restart"))
+        .timeout(Duration::from_secs(2));
+    let key = new_key();
+    assert!(store.create(&key, &Record::default(), TTL).await.unwrap());
+
+    // Each operation meets a connection that died with the server it was made to.
+    server.restart();
+    assert_eq!(store.load(&key, TTL).await.unwrap(), None, "load");
+    server.restart();
+    assert!(
+        store.create(&key, &Record::default(), TTL).await.unwrap(),
+        "create"
+    );
+    server.restart();
+    let lock = store.lock(&key, Duration::from_secs(1)).await.unwrap();
+    server.restart();
+    store.unlock(lock).await;
+    server.restart();
+    store.delete(&key).await.unwrap();
+    server.restart();
+    store.ping().await.unwrap();
+
+    // A save is not repeated (its first attempt may have been applied, and applying it again
+    // after another request's save would undo that one): it fails once, and the next
+    // operation finds the connection remade.
+    assert!(store.create(&key, &Record::default(), TTL).await.unwrap());
+    server.restart();
+    let err = store
+        .save(&key, &Default::default(), TTL)
+        .await
+        .unwrap_err();
+    assert_store_down(&err);
+    assert_eq!(store.load(&key, TTL).await.unwrap(), None);
+}

@@ -61,25 +61,30 @@ struct IndexBody<'a> {
 pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
     canister: &CanisterFilters<S, A, L>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
+    // `log()` comes before `session()` on purpose: its lines still carry the session's tag.
     let index = warp::path::end()
         .and(warp::get())
+        .and(canister.log())
         .and(canister.session())
         .and(canister.optional_user())
         .and(canister.params::<Foo>())
-        .map(|session: Session, user: Option<User>, query: Foo| {
-            let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
-            if session.insert("counter", counter).is_err() {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-            warp::reply::json(&IndexBody {
-                claims: user.as_ref().and_then(User::claims),
-                data: session.data(),
-                foo: query.foo,
-                sid: session.id(),
-                user: user.as_ref().map(User::name),
-            })
-            .into_response()
-        });
+        .map(
+            |log: slog::Logger, session: Session, user: Option<User>, query: Foo| {
+                let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+                if session.insert("counter", counter).is_err() {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                slog::info!(log, "counter = {counter}");
+                warp::reply::json(&IndexBody {
+                    claims: user.as_ref().and_then(User::claims),
+                    data: session.data(),
+                    foo: query.foo,
+                    sid: session.id(),
+                    user: user.as_ref().map(User::name),
+                })
+                .into_response()
+            },
+        );
 
     let hi = warp::path!("hi")
         .and(warp::get().or(warp::post()).unify())

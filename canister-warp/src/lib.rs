@@ -46,6 +46,7 @@
 //!
 //! `warp::serve` takes no tower layer: [`serve`] is its accept loop around `service(routes)`.
 //! The README says what that changes (`warp::addr::remote()`, `.tls()`).
+#![doc = include_str!("../docs/login.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -167,6 +168,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
     /// none (or the 503 of a failed store).
     ///
     /// Put it after the path filters of its route ([crate documentation](crate#rejections-your-own-recover-filter-order)).
+    /// With `auth_basic_challenge = false` the 401 carries no Basic challenge; for browser
+    /// pages take [`optional_user()`](Self::optional_user) and redirect.
     pub fn user(
         &self,
     ) -> impl Filter<Extract = (User,), Error = Rejection> + Clone + Send + Sync + 'static {
@@ -185,9 +188,14 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
         )
     }
 
-    /// The request's parameters as a `T`: query string, then an url-encoded or multipart
-    /// body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming the
-    /// missing or malformed parameter. Reads the body: use no other body filter with it.
+    /// The request's parameters as a `T`: query string, then an url-encoded, multipart or
+    /// JSON body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming
+    /// the missing or malformed parameter.
+    ///
+    /// A JSON body must be one flat object, whose members are parameters as a form's fields
+    /// are ([`canister_core::params`]); for structured bodies use `warp::body::json()` instead.
+    /// Reads the body of those types (any other is left unread): use no other body filter
+    /// with it.
     pub fn params<T>(
         &self,
     ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone + Send + Sync + 'static
@@ -208,7 +216,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
             .and(warp::body::stream())
             .and_then(
                 |here: Here, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
-                    // Only forms and multipart bodies are decoded: leave any other unread.
+                    // Only forms, multipart and JSON bodies are decoded: leave any other unread.
                     let body = if canister_core::params::decodes_body(content_type.as_ref()) {
                         read_body(body, PARAMS_BODY_LIMIT)
                             .await
@@ -226,6 +234,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
 
     /// A logger carrying the request's context (client address and session tag). Its type
     /// is [`slog::Logger`], re-exported as `canister_warp::slog`.
+    ///
+    /// The tag is read as each line is written, so filter order does not matter: a `log()`
+    /// before `session()` still logs the session's tag once it is loaded (`...` until then).
     pub fn log(
         &self,
     ) -> impl Filter<Extract = (slog::Logger,), Error = Rejection> + Clone + Send + Sync + 'static

@@ -7,8 +7,8 @@
 //! cookie name); then lines: the method, the URI, and `name: value` headers.
 //!
 //! Checked against a model written from the documentation: a 204 preflight exactly for
-//! `OPTIONS` with `Access-Control-Request-Method` from an allowed origin, with the right
-//! headers; a 403 exactly for an unsafe method, cookie or not, from another origin
+//! `OPTIONS` with `Access-Control-Request-Method` and an `Origin` (CORS on), with the right
+//! headers from an allowed origin and no `Access-Control-*` header from another; a 403 exactly for an unsafe method, cookie or not, from another origin
 //! (`Sec-Fetch-Site` other than `same-origin`/`none`, or no `Sec-Fetch-Site` and an `Origin`
 //! whose host and port are not the request's own) whose origin is not trusted; otherwise the request proceeds, and the
 //! response's `Access-Control-Allow-Origin` is `*`, the listed origin echoed, or absent, never
@@ -250,18 +250,30 @@ pub(crate) fn run(data: &[u8]) {
         return;
     };
     let origin = parts.headers.get(header::ORIGIN);
-    let preflight = case.cors_on()
+    let any_preflight = case.cors_on()
         && parts.method == Method::OPTIONS
         && parts
             .headers
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-        && origin.is_some()
-        && case.allowed(origin);
-    let refused = !preflight && csrf_refuses(case, &parts);
+        && origin.is_some();
+    let preflight = any_preflight && case.allowed(origin);
+    // Issue #17: a preflight from an origin that is not allowed is answered too (204, no
+    // CORS header), not left to the router.
+    let stranger_preflight = any_preflight && !preflight;
+    let refused = !any_preflight && csrf_refuses(case, &parts);
 
     match block_on(case.engine.enter(&parts, None)) {
         Entry::Respond(response) => {
-            if response.status() == StatusCode::NO_CONTENT {
+            if response.status() == StatusCode::NO_CONTENT && stranger_preflight {
+                let granted = response
+                    .headers()
+                    .keys()
+                    .any(|name| name.as_str().starts_with("access-control-"));
+                assert!(
+                    !granted,
+                    "a preflight from a stranger was granted something"
+                );
+            } else if response.status() == StatusCode::NO_CONTENT {
                 assert!(preflight, "an unexpected preflight answer");
                 let headers = response.headers();
                 let allow = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
@@ -288,6 +300,10 @@ pub(crate) fn run(data: &[u8]) {
         }
         Entry::Proceed(visit) => {
             assert!(!preflight, "an allowed preflight was not answered");
+            assert!(
+                !stranger_preflight,
+                "a stranger's preflight reached the router"
+            );
             assert!(!refused, "a cross-origin unsafe request went through");
             let (mut response, ()) = Response::new(()).into_parts();
             match block_on(case.engine.finish(visit, &mut response)) {

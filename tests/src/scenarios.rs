@@ -235,7 +235,8 @@ pub async fn login_and_logout(server: &Server) {
     assert_ne!(replay["sid"], after["sid"]);
 }
 
-/// `Params`: query, form, multipart; `foo` missing is a 400 naming it.
+/// `Params`: query, form, multipart, JSON object; `foo` missing is a 400 naming it; a JSON
+/// body that is not a flat object is a 400 saying so.
 pub async fn params(server: &Server) {
     let client = bare();
     assert_eq!(
@@ -264,6 +265,37 @@ pub async fn params(server: &Server) {
         text(send(client.post(server.url("/hi")).form(&[("bar", "x")])).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body.trim_end(), "missing parameter 'foo'");
+
+    // Issue #17 (F11): a JSON object's members are parameters too (the body wins over the
+    // query), where `{"foo":"x"}` used to get 400 `missing parameter 'foo'`.
+    let json = |body: Value| client.post(server.url("/hi?bar=Q")).json(&body);
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": "x"}))).await).await,
+        (StatusCode::OK, "Hi x and Q!".to_owned())
+    );
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": "x", "bar": "y"}))).await).await,
+        (StatusCode::OK, "Hi x and y!".to_owned())
+    );
+    assert_eq!(
+        text(send(json(serde_json::json!({"foo": 7, "bar": null}))).await).await,
+        (StatusCode::OK, "Hi 7 and Q!".to_owned())
+    );
+    let (status, body) = text(send(json(serde_json::json!({"bar": "y"}))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body.trim_end(), "missing parameter 'foo'");
+    // Structured JSON is a 400 that says what Params reads.
+    let (status, body) = text(send(json(serde_json::json!({"foo": {"a": 1}}))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.starts_with("malformed parameters: JSON body: ")
+            && body.contains("parameter 'foo'")
+            && body.contains("flat JSON objects"),
+        "{body}"
+    );
+    let (status, body) = text(send(json(serde_json::json!(["foo"]))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("a JSON object of parameters"), "{body}");
 }
 
 /// `/secret`: 401 with the Basic challenge; 200 with alice's credentials; 401 with wrong ones.
@@ -970,7 +1002,8 @@ fn assert_not_allowed(headers: &HeaderMap, what: &str) {
 
 /// `CORS` = one origin with credentials: that origin gets its own name back, credentials
 /// and `Vary: Origin`, on 200s, preflights, 404s, 401s and 400s; another origin (or none)
-/// gets no grant, only `Vary: Origin`, and its preflight is not answered. A cross-site POST
+/// gets no grant, only `Vary: Origin`, and its preflight gets a 204 without any CORS header
+/// (answered by canister, not the router). A cross-site POST
 /// with the cookie is refused from the other origin (403, no grant), trusted from the listed
 /// one.
 pub async fn cors_origin_list(server: &Server) {
@@ -1023,19 +1056,24 @@ pub async fn cors_origin_list(server: &Server) {
         .to_str()
         .expect("ASCII");
     assert!(methods.contains("POST"), "allowed methods: {methods}");
+    // Issue #17 (F13): answered by canister, not by the router (405): 204 without any
+    // `Access-Control-*` header, so the browser blocks the request.
     let response = send(preflight(OTHER_ORIGIN)).await;
-    assert!(
-        response.status().is_client_error(),
-        "preflight from another origin: {}",
-        response.status()
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "preflight from another origin"
     );
+    let granted: Vec<_> = response
+        .headers()
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
     assert!(
-        response
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none(),
-        "preflight from another origin granted"
+        granted.is_empty(),
+        "preflight from another origin granted: {granted:?}"
     );
+    assert_not_allowed(response.headers(), "preflight from another origin");
 
     // CSRF: the listed origin is trusted, another one is refused, without a grant.
     let browser = jar();
@@ -1426,7 +1464,8 @@ fn request_lines<'l, 'a>(lines: &'l [LogLine<'a>], request: &str) -> Vec<&'l Log
 /// Requests logged at `INFO` to a `log_path`: once the server has stopped, every line has
 /// canister's layout, requests are logged with their URL (secret query values masked) and
 /// response, lines of a request with a session carry its 6-character tag (the same tag for
-/// the same session, another after login), and neither session ids, nor the Basic password,
+/// the same session, another after login; also the demo's own `counter = N` line, written
+/// through a `Log` taken before the `Session`), and neither session ids, nor the Basic password,
 /// nor the `Authorization` header, nor a Bearer token appear.
 pub async fn log_lines(cell: &mut Cell) {
     let dir = TempDir::new("log");
@@ -1534,6 +1573,22 @@ pub async fn log_lines(cell: &mut Cell) {
     assert_eq!(tag_of(&format!("GET {base}/?foo=x")), tag);
     let after_login = tag_of(&format!("GET {base}/?foo=y"));
     assert_ne!(after_login, tag, "the tag did not change with the id");
+    // Issue #17 (F4): the demos' `/` takes its `Log` before its `Session`; the line it writes
+    // once the session is loaded carries the session's tag all the same.
+    for (request, counter, expected) in [
+        (format!("GET {base}/?foo=x"), "counter = 1", &tag),
+        (format!("GET {base}/?foo=y"), "counter = 2", &after_login),
+    ] {
+        let line = request_lines(&lines, &request)
+            .into_iter()
+            .find(|l| l.message == counter)
+            .unwrap_or_else(|| panic!("no {counter:?} line for {request:?} in:\n{log}"));
+        assert_eq!(
+            line.tag,
+            Some(expected.as_str()),
+            "a Log taken before the Session: {line:?}"
+        );
+    }
     for sid in [&first["sid"], &third["sid"]] {
         let sid = sid.as_str().expect("sid");
         assert!(
@@ -1779,4 +1834,98 @@ pub async fn lock_released_when_the_client_goes_away(server: &Server) {
     // 1, or 2 where the held request was answered before its body came (Rocket).
     let counter = body["data"]["counter"].as_u64().expect("a counter");
     assert!((1..=2).contains(&counter), "{body}");
+}
+
+// --- login forms for real apps (#17) -------------------------------------------------------------
+
+/// `alice:my-secret` as `htpasswd -nbB -C 4 alice my-secret` writes it.
+pub const ALICE_HTPASSWD: &str =
+    "alice:$2y$04$/uaF/uaF/uaF/uaF/uaF/u5Rad6f7NkzYjzoTqH2k33X5Lxa203Ey\n";
+
+/// Issue #17 (F6): the app's users in an htpasswd file (bcrypt), and no Basic challenge so
+/// browsers show the app's login form rather than their own dialog. `/secret` answers a plain
+/// 401 (no `WWW-Authenticate`); the Basic header and the `/login` form both check the file; an
+/// unknown user is refused (no longer "anyone", as with no Basic user configured).
+pub async fn login_form_with_htpasswd_and_no_challenge(cell: &mut Cell) {
+    let dir = TempDir::new("htpasswd");
+    let path = dir.path().join("users");
+    std::fs::write(&path, format!("# the app's users\n{ALICE_HTPASSWD}"))
+        .expect("write the htpasswd file");
+    let mut config = cell.config().clone();
+    for (key, value) in [
+        ("auth_basic_username", ""),
+        ("auth_basic_password", ""),
+        (
+            "auth_basic_htpasswd",
+            path.to_str().expect("a UTF-8 temp path"),
+        ),
+        ("auth_basic_challenge", "false"),
+    ] {
+        config.set(key, value).expect(key);
+    }
+    let server = cell.start_with(config).await;
+
+    let response = send(bare().get(server.url("/secret"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenges(&response),
+        Vec::<String>::new(),
+        "a 401 with a challenge pops the browser's dialog"
+    );
+    assert_eq!(
+        text(
+            send(
+                bare()
+                    .get(server.url("/secret"))
+                    .basic_auth("alice", Some("my-secret"))
+            )
+            .await
+        )
+        .await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    let wrong = send(
+        bare()
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("wrong")),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenges(&wrong), Vec::<String>::new());
+
+    let client = jar();
+    for (username, password) in [("alice", "wrong"), ("mallory", "my-secret")] {
+        let (status, body) = text(
+            send(
+                client
+                    .post(server.url("/login"))
+                    .form(&[("username", username), ("password", password)]),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid username or password"),
+            "login as {username}"
+        );
+    }
+    let (status, body) = text(
+        send(
+            client
+                .post(server.url("/login"))
+                .form(&[("username", "alice"), ("password", "my-secret")]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "Logged in as alice")
+    );
+    assert_eq!(
+        text(send(client.get(server.url("/secret"))).await).await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+    server.stop().await;
 }

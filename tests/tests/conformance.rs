@@ -36,6 +36,7 @@ tests::conformance! {
     csrf_every_unsafe_request,
     cookie_tossing,
     write_straddling_a_login,
+    login_form_with_htpasswd_and_no_challenge,
     lock_released_when_the_client_goes_away => tests::config_with(&[
         ("session_locking", "true"),
         ("session_lock_timeout", "3"),

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use canister_axum::{CanisterLayer, Params, Session, User};
+use canister_axum::{CanisterLayer, Log, Params, Session, User};
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, LogSink, SessionStore};
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,9 @@ struct IndexBody<'a> {
     user: Option<&'a str>,
 }
 
+// `log` comes before `session` on purpose: its lines still carry the session's tag.
 async fn index(
+    log: Log,
     session: Session,
     user: Option<User>,
     Params(query): Params<Index>,
@@ -56,6 +58,7 @@ async fn index(
     let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
     // An i64 always serializes.
     let _ = session.insert("counter", counter);
+    slog::info!(log, "counter = {counter}");
     Json(IndexBody {
         claims: user.as_ref().and_then(|u| u.claims()),
         data: session.data(),

@@ -12,7 +12,9 @@ use crate::{Clock, SystemClock};
 /// The authenticator the configuration describes: Basic and/or Bearer JWT, tried in that order.
 ///
 /// - Basic when `auth_basic_username` and `auth_basic_password` are set (`auth_basic_encryption`
-///   `clear` or `sha256`, realm `auth_basic_realm`);
+///   `clear` or `sha256`, realm `auth_basic_realm`), or when `auth_basic_htpasswd` names an
+///   htpasswd file of bcrypt hashes ([`Basic::from_htpasswd_file`]); its 401 challenge is
+///   left out with `auth_basic_challenge = false`;
 /// - Bearer JWT when `auth_jwt_client_id` is set (the required audience), with
 ///   `auth_jwt_secret` in `auth_jwt_encoding`, `auth_jwt_algorithms`, `auth_jwt_public_key`,
 ///   `auth_jwt_issuer`, `auth_jwt_leeway` and `auth_jwt_realm`.
@@ -88,7 +90,14 @@ impl DefaultAuthenticator {
                     };
                     Some(basic.with_realm(config.auth_basic_realm.clone()))
                 }
-                (None, None) => None,
+                (None, None) => match &config.auth_basic_htpasswd {
+                    Some(path) => Some(
+                        Basic::from_htpasswd_file(path)
+                            .map_err(|e| conflict("auth_basic_htpasswd", &e))?
+                            .with_realm(config.auth_basic_realm.clone()),
+                    ),
+                    None => None,
+                },
                 (Some(_), None) => return Err(message(
                     "auth_basic_password",
                     "Basic authentication needs both auth_basic_username and auth_basic_password",
@@ -127,6 +136,7 @@ impl DefaultAuthenticator {
             }
             None => None,
         };
+        let basic = basic.map(|b| b.with_challenge(config.auth_basic_challenge));
         Ok(Self::new(basic, jwt))
     }
 
@@ -178,6 +188,7 @@ fn message(key: &str, message: &str) -> ConfigError {
     ConfigError::Conflict {
         key: key.to_owned(),
         message: message.to_owned(),
+        origin: None,
     }
 }
 
@@ -196,4 +207,76 @@ fn jwt_config_error(error: AuthError) -> ConfigError {
         _ => "auth_jwt_public_key",
     };
     conflict(key, &error)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_ini_str(&format!("[canister]\nlog_level = DISABLED\n{extra}"))
+    }
+
+    /// Issue #17: `auth_basic_htpasswd` and `auth_basic_challenge = false` from the
+    /// configuration: header and form logins check the file; no challenge on a 401.
+    #[tokio::test]
+    async fn htpasswd_file_and_no_challenge_from_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(
+            &path,
+            "alice:$2y$04$/uaF/uaF/uaF/uaF/uaF/u5Rad6f7NkzYjzoTqH2k33X5Lxa203Ey\n",
+        )
+        .unwrap();
+        let ini = format!(
+            "auth_basic_htpasswd = {}\nauth_basic_challenge = false",
+            path.display()
+        );
+        let auth = DefaultAuthenticator::from_config(&config(&ini).unwrap()).unwrap();
+        let credentials = Credentials::new("Basic", "YWxpY2U6bXktc2VjcmV0"); // alice:my-secret
+        assert!(matches!(
+            auth.authenticate(&credentials).await,
+            AuthOutcome::Authenticated(u) if u.name() == "alice"
+        ));
+        assert!(matches!(
+            auth.verify_password("alice", "my-secret").await,
+            AuthOutcome::Authenticated(_)
+        ));
+        assert!(matches!(
+            auth.verify_password("alice", "nope").await,
+            AuthOutcome::Refused(_)
+        ));
+        let mut challenges = Vec::new();
+        auth.challenges(None, &mut challenges);
+        assert!(challenges.is_empty(), "{challenges:?}");
+
+        // The default keeps the challenge.
+        let ini = format!("auth_basic_htpasswd = {}", path.display());
+        let auth = DefaultAuthenticator::from_config(&config(&ini).unwrap()).unwrap();
+        auth.challenges(None, &mut challenges);
+        assert_eq!(challenges, [r#"Basic realm="private", charset="UTF-8""#]);
+    }
+
+    #[test]
+    fn a_bad_htpasswd_file_stops_start_up_naming_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "# users\nalice:$apr1$abc$defghijk\n").unwrap();
+        let ini = format!("auth_basic_htpasswd = {}", path.display());
+        let err = DefaultAuthenticator::from_config(&config(&ini).unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`auth_basic_htpasswd`"), "{text}");
+        assert!(
+            text.contains(", line 2: user \"alice\": an Apache MD5"),
+            "{text}"
+        );
+        assert!(!text.contains("defghijk"), "{text}");
+
+        let err = config(&format!(
+            "{ini}\nauth_basic_username = bob\nauth_basic_password = x"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+    }
 }

@@ -21,6 +21,28 @@ pub enum AuthError {
         /// The user whose password is at fault.
         username: String,
     },
+    /// The htpasswd file could not be read.
+    #[error("cannot read htpasswd file {}: {source}", path.display())]
+    HtpasswdFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of an htpasswd file is not `user:bcrypt-hash` as canister accepts it (another
+    /// hash format, a malformed or too costly bcrypt hash, a user listed twice), or the file
+    /// lists nobody. The message names the line, never the hash. Recreate the entry with
+    /// `htpasswd -B FILE USER` (bcrypt, cost 5 by default; `-C 10` for cost 10).
+    #[error("{origin}, line {line}: {reason}")]
+    InvalidHtpasswd {
+        /// The file (or `<string>`).
+        origin: String,
+        /// The 1-based line number (0 when the file as a whole is at fault).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The JWT audience is empty. Give the client id that tokens carry in `aud`.
     #[error("empty jwt audience: expected the client id that tokens carry in `aud`")]
     EmptyAudience,

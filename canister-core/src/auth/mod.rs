@@ -249,7 +249,7 @@ mod custom;
 mod error;
 mod jwt;
 
-pub use basic::Basic;
+pub use basic::{Basic, MAX_BCRYPT_COST};
 pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;
 pub use custom::FnAuthenticator;

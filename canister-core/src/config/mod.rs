@@ -4,13 +4,32 @@
 //! case-insensitive (as Python's `configparser`), the old spelling `session_timout`, bottle's
 //! own `debug` key (accepted and ignored) and the README's `auth_client_id` (accepted and
 //! ignored, as canister itself did: it only ever read `auth_jwt_client_id`, so a file with
-//! `auth_client_id` never had JWT on; turning it on now would also fail on that sample's
-//! secret, which is not valid base64url). Other sections belong to the application and are ignored.
+//! `auth_client_id` never had JWT on). Other sections belong to the application and are ignored.
 //!
-//! Every key is listed in [`KEYS`] with what it accepts. An unknown key or a bad value is a
-//! [`ConfigError`] naming the key, the value (masked when secret) and what was expected.
+//! Every key is listed in [`KEYS`] with what it accepts. An unknown key in a file or in code,
+//! or a bad value anywhere, is a [`ConfigError`] naming the key, the value (masked when
+//! secret), what was expected and where it came from ([`Config::origin`]: `file, line N`,
+//! `environment variable CANISTER_…` or `code`).
+//!
+//! # Warnings
+//!
+//! Some settings are accepted but deserve a word at start-up; [`Config::warnings`] lists
+//! them, and the engine logs each as a WARNING after its banner
+//! ([`startup_warnings`](crate::log::startup_warnings)). They are kept in the `Config`
+//! because they are found while reading it, before any log sink exists:
+//!
+//! - `auth_client_id` (the spelling of canister's README sample) is read and ignored: JWT
+//!   stays off, as it did in Python. The warning says to write `auth_jwt_client_id`, and
+//!   whether `auth_jwt_secret` would then decode in its `auth_jwt_encoding` (the sample's
+//!   `my-secret` is not base64url: it needs `auth_jwt_encoding = clear`).
+//! - `CANISTER_*` environment variables that name no key are ignored, not refused: Kubernetes
+//!   injects `CANISTER_SERVICE_HOST`, `CANISTER_PORT`, `CANISTER_PORT_8080_TCP`, … into every
+//!   pod of a namespace with a Service named `canister`. The warning names them (never their
+//!   values) and suggests the key a near miss was probably meant to be. A *known* key with a
+//!   bad value is still an error.
 
 mod ini;
+mod secret;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -163,6 +182,11 @@ pub const KEYS: &[KeyInfo] = &[
     ),
     key("auth_basic_encryption", "clear or sha256"),
     key("auth_basic_realm", "a realm name for the Basic challenge"),
+    key(
+        "auth_basic_htpasswd",
+        "the path of an htpasswd file of bcrypt ($2y$ or $2b$) hashes",
+    ),
+    key("auth_basic_challenge", BOOL),
     key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
     secret("auth_jwt_secret", "the HMAC secret, in auth_jwt_encoding"),
     key("auth_jwt_encoding", "clear, base64std or base64url"),
@@ -305,7 +329,8 @@ pub enum OnStoreError {
 pub enum BasicEncryption {
     /// The password itself.
     Clear,
-    /// The hex SHA-256 digest of the password.
+    /// The hex SHA-256 digest of the password: unsalted and fast, so weak against a leaked
+    /// configuration; prefer `auth_basic_htpasswd` (bcrypt) for new setups.
     Sha256,
 }
 
@@ -531,9 +556,34 @@ pub struct Config {
     /// The Basic user's password (or its SHA-256, per `auth_basic_encryption`).
     pub auth_basic_password: Option<Secret>,
     /// How the password is given. Default clear.
+    ///
+    /// `sha256` is canister's mode: the hex SHA-256 of the password, **unsalted** and fast to
+    /// compute, so a leaked configuration lets an attacker test billions of guesses a second,
+    /// and equal passwords have equal digests. It keeps canister's files working; for new
+    /// setups prefer [`auth_basic_htpasswd`](Self::auth_basic_htpasswd) (salted, slow
+    /// bcrypt hashes).
     pub auth_basic_encryption: BasicEncryption,
     /// The Basic challenge's realm. Default `private`.
     pub auth_basic_realm: String,
+    /// An htpasswd file of Basic users with bcrypt hashes (`htpasswd -B`), instead of
+    /// `auth_basic_username` / `auth_basic_password`. Default none.
+    ///
+    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::Basic::from_htpasswd_file)
+    /// has the format and limits): a line that is not `user:$2y$…` or `user:$2b$…` (an MD5,
+    /// SHA-1, crypt or clear password) stops start-up with an error naming the line number,
+    /// never the hash. Used by the `Authorization: Basic` header and by
+    /// [`Session::verify_password`](crate::Session::verify_password) (login forms) alike.
+    pub auth_basic_htpasswd: Option<PathBuf>,
+    /// Whether a 401 carries the `WWW-Authenticate: Basic` challenge. Default true.
+    ///
+    /// `false` for an application with its own login form: browsers answer a Basic challenge
+    /// by showing their own password dialog, over the application's page. Basic users still
+    /// authenticate, by header and through
+    /// [`Session::verify_password`](crate::Session::verify_password); only the challenge is
+    /// left out, so the `User` extractors answer a plain 401 (RFC 9110 asks a 401 to carry a
+    /// challenge; browser applications commonly leave it out for this reason). Answer a
+    /// redirect to the login page instead by taking `Option<User>` in browser routes.
+    pub auth_basic_challenge: bool,
     /// The audience JWTs must carry (OAuth2 client id).
     pub auth_jwt_client_id: Option<String>,
     /// The JWT HMAC secret.
@@ -553,6 +603,12 @@ pub struct Config {
     /// Keep a header-authenticated user in the session, as canister did. Default false: a
     /// cookie alone never replays an `Authorization` header's authority.
     pub auth_remember: bool,
+    /// Where each key was last read from (canonical name, origin), for error messages and
+    /// warnings; see [`Config::origin`].
+    origins: Vec<(&'static str, String)>,
+    /// `CANISTER_*` environment variables that name no key, ignored (names only, in the order
+    /// met, no duplicates); see [`Config::warnings`].
+    ignored_env: Vec<String>,
 }
 
 impl Default for Config {
@@ -596,6 +652,8 @@ impl Default for Config {
             auth_basic_password: None,
             auth_basic_encryption: BasicEncryption::Clear,
             auth_basic_realm: "private".to_owned(),
+            auth_basic_htpasswd: None,
+            auth_basic_challenge: true,
             auth_jwt_client_id: None,
             auth_jwt_secret: None,
             auth_jwt_encoding: JwtEncoding::Clear,
@@ -605,12 +663,18 @@ impl Default for Config {
             auth_jwt_leeway: 0,
             auth_jwt_realm: "private".to_owned(),
             auth_remember: false,
+            origins: Vec::new(),
+            ignored_env: Vec::new(),
         }
     }
 }
 
 /// Why a configuration could not be used.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same sentence as `Display` (as `anyhow::Error` does), so that
+/// `fn main() -> Result<(), Box<dyn Error>>`, which prints its error with `Debug`, shows a
+/// readable message rather than the enum's fields. Match on the variants for the fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A key canister does not know. Check the spelling against [`KEYS`].
@@ -645,8 +709,10 @@ pub enum ConfigError {
         /// Where it came from.
         origin: String,
     },
-    /// A `CANISTER_…` environment variable whose name or value is not valid UTF-8.
-    /// Other variables are never looked at, whatever their encoding.
+    /// A `CANISTER_…` environment variable naming a key, whose value is not valid UTF-8.
+    /// Other variables are never looked at, whatever their encoding; a `CANISTER_…` name that
+    /// is not UTF-8 names no key, so it is ignored with a warning ([`Config::warnings`]) and
+    /// `part` is always `value` today.
     #[error("environment variable {variable}: its {part} is not valid UTF-8; canister reads CANISTER_* variables as UTF-8 text")]
     NonUnicodeEnv {
         /// The variable's name, invalid bytes shown as U+FFFD.
@@ -655,12 +721,15 @@ pub enum ConfigError {
         part: &'static str,
     },
     /// Two settings that cannot go together, or a setting that cannot be used.
-    #[error("invalid configuration `{key}`: {message}")]
+    #[error("invalid configuration `{key}`{}: {message}", from_origin(.origin))]
     Conflict {
         /// The key at fault.
         key: String,
         /// What is wrong and how to fix it.
         message: String,
+        /// Where the key's value came from ([`Config::origin`]), when known: `None` for a
+        /// default or a field written directly in code.
+        origin: Option<String>,
     },
     /// The file is not INI as canister reads it.
     #[error("{origin}, line {line}: {message}")]
@@ -683,13 +752,53 @@ pub enum ConfigError {
     },
 }
 
+impl fmt::Debug for ConfigError {
+    /// The same text as `Display`: what `main` prints when it returns the error.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// ` (from <origin>)`, or nothing.
+fn from_origin(origin: &Option<String>) -> String {
+    origin
+        .as_deref()
+        .map_or_else(String::new, |origin| format!(" (from {origin})"))
+}
+
+impl ConfigError {
+    /// A [`ConfigError::Conflict`] on `key`, with where `config` read it.
+    pub(crate) fn conflict(config: &Config, key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Conflict {
+            key: key.to_owned(),
+            message: message.into(),
+            origin: config.origin(key).map(str::to_owned),
+        }
+    }
+
+    /// Fills in the origin of a [`ConfigError::Conflict`] that has none from `config` (an
+    /// error of an authenticator or sink built from it, which does not know where its
+    /// settings came from).
+    pub(crate) fn located(self, config: &Config) -> Self {
+        match self {
+            ConfigError::Conflict {
+                key,
+                message,
+                origin: None,
+            } => ConfigError::conflict(config, &key, message),
+            other => other,
+        }
+    }
+}
+
 impl Config {
     /// The most proxies `log_trust_proxy` can name: more than any real chain, few enough
     /// that a typo (`log_trust_proxy = 100`) is refused.
     pub const MAX_TRUSTED_PROXIES: u8 = 16;
 
     /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
-    /// overrides, then validates.
+    /// overrides ([`Config::apply_env`]: a `CANISTER_*` variable that names no key is
+    /// ignored and listed in [`Config::warnings`]), then validates.
     ///
     /// # Errors
     ///
@@ -719,7 +828,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies the `[canister]` section of INI text; `origin` names it in errors.
+    /// Applies the `[canister]` section of INI text; `origin` names it in errors, with the
+    /// line (`canister.ini, line 12`).
     ///
     /// # Errors
     ///
@@ -727,7 +837,8 @@ impl Config {
     pub fn apply_ini(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
         for entry in parse_ini(text, origin)? {
             if entry.section.eq_ignore_ascii_case("canister") {
-                self.set_from(&entry.key, &entry.value, origin)?;
+                let at = format!("{origin}, line {}", entry.line);
+                self.set_from(&entry.key, &entry.value, &at)?;
             }
         }
         Ok(())
@@ -740,11 +851,17 @@ impl Config {
     /// variable that is not valid Unicode, even one that has nothing to do with canister.
     /// Pairs of `String` or `&str` are accepted too.
     ///
+    /// A `CANISTER_*` variable that names no key in [`KEYS`] is ignored and listed in
+    /// [`Config::warnings`] (by name, never by value), which the engine logs at start-up:
+    /// such variables belong to others (Kubernetes sets `CANISTER_SERVICE_HOST`,
+    /// `CANISTER_PORT`, … for a Service named `canister`), and refusing them would stop the
+    /// application from starting in a namespace it does not control. A known key with a bad
+    /// value is still an error.
+    ///
     /// # Errors
     ///
-    /// [`ConfigError`] for an unknown key or a bad value, and
-    /// [`ConfigError::NonUnicodeEnv`] for a `CANISTER_…` variable whose name or value is
-    /// not valid UTF-8.
+    /// [`ConfigError`] for a bad value of a known key, and [`ConfigError::NonUnicodeEnv`] for
+    /// a known key's variable whose value is not valid UTF-8.
     ///
     /// # Examples
     ///
@@ -753,8 +870,13 @@ impl Config {
     ///
     /// let mut config = Config::default();
     /// config.apply_env(std::env::vars_os())?;
-    /// config.apply_env([("CANISTER_SESSION_TIMEOUT", "600"), ("HOME", "/root")])?;
+    /// config.apply_env([
+    ///     ("CANISTER_SESSION_TIMEOUT", "600"),
+    ///     ("HOME", "/root"),
+    ///     ("CANISTER_SERVICE_HOST", "10.0.0.1"),
+    /// ])?;
     /// assert_eq!(config.session_timeout.map(|t| t.as_secs()), Some(600));
+    /// assert!(config.warnings().iter().any(|w| w.contains("CANISTER_SERVICE_HOST")));
     /// # Ok::<(), canister_core::ConfigError>(())
     /// ```
     pub fn apply_env<K, V>(
@@ -772,17 +894,117 @@ impl Config {
             if !name.as_encoded_bytes().starts_with(PREFIX.as_bytes()) {
                 continue;
             }
-            let not_unicode = |part| ConfigError::NonUnicodeEnv {
-                variable: name.to_string_lossy().into_owned(),
-                part,
+            let known = name
+                .to_str()
+                .and_then(|n| key_info(&n[PREFIX.len()..]).map(|_| n));
+            let Some(name) = known else {
+                let name = name.to_string_lossy().into_owned();
+                if !self.ignored_env.contains(&name) {
+                    self.ignored_env.push(name);
+                }
+                continue;
             };
-            let name = name.to_str().ok_or_else(|| not_unicode("name"))?;
-            let value = value.to_str().ok_or_else(|| not_unicode("value"))?;
+            let value = value.to_str().ok_or_else(|| ConfigError::NonUnicodeEnv {
+                variable: name.to_owned(),
+                part: "value",
+            })?;
             let key = &name[PREFIX.len()..];
             let origin = format!("environment variable {name}");
-            self.set_from(&key.to_ascii_lowercase(), value, &origin)?;
+            self.set_from(key, value, &origin)?;
         }
         Ok(())
+    }
+
+    /// Where the value of `key` (INI spelling, case-insensitive, aliases accepted) was last
+    /// read from: `path, line N` for a file, `environment variable CANISTER_…`, or `code`
+    /// for [`Config::set`]. `None` when it is the default or was written straight into a
+    /// field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use canister_core::Config;
+    ///
+    /// let mut config = Config::from_ini_str("[canister]\n\nsession_timout = 60\n")?;
+    /// assert_eq!(config.origin("session_timeout"), Some("<string>, line 3"));
+    /// config.apply_env([("CANISTER_SESSION_TIMEOUT", "600")])?;
+    /// assert_eq!(config.origin("session_timeout"), Some("environment variable CANISTER_SESSION_TIMEOUT"));
+    /// assert_eq!(config.origin("log_days"), None);
+    /// # Ok::<(), canister_core::ConfigError>(())
+    /// ```
+    pub fn origin(&self, key: &str) -> Option<&str> {
+        let info = key_info(key)?;
+        self.origins
+            .iter()
+            .find(|(k, _)| *k == info.name)
+            .map(|(_, origin)| origin.as_str())
+    }
+
+    /// Settings that were accepted but deserve a word at start-up, one sentence each; no
+    /// value is quoted. The engine logs them as WARNING after its banner
+    /// ([`startup_warnings`](crate::log::startup_warnings), which adds warnings about weak
+    /// settings).
+    ///
+    /// - `auth_client_id` was read: canister never used that key, so it does not turn JWT
+    ///   on; write `auth_jwt_client_id` (and, with the README sample's secret,
+    ///   `auth_jwt_encoding = clear`).
+    /// - `CANISTER_*` environment variables that name no key were ignored ([`apply_env`]):
+    ///   one warning listing their names, sorted, with the key a near miss probably meant.
+    ///
+    /// [`apply_env`]: Config::apply_env
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use canister_core::Config;
+    ///
+    /// // canister's README sample spells the key `auth_client_id`.
+    /// let config = Config::from_ini_str("[canister]\nauth_client_id = ABC\n")?;
+    /// assert!(config.warnings()[0].contains("JWT authentication is off"));
+    /// assert!(Config::default().warnings().is_empty());
+    /// # Ok::<(), canister_core::ConfigError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(origin) = self.origin("auth_client_id") {
+            if self.auth_jwt_client_id.is_some() {
+                warnings.push(format!(
+                    "`auth_client_id` (from {origin}) is ignored: canister never read that key; \
+                     `auth_jwt_client_id` sets the audience JWTs must carry"
+                ));
+            } else {
+                let secret = self.jwt_secret_note();
+                warnings.push(format!(
+                    "`auth_client_id` (from {origin}) is read and ignored, as canister did: it \
+                     never used that key, so JWT authentication is off. To turn JWT on, write \
+                     `auth_jwt_client_id` instead{secret}"
+                ));
+            }
+        }
+        if !self.ignored_env.is_empty() {
+            let mut names: Vec<&str> = self.ignored_env.iter().map(String::as_str).collect();
+            names.sort_unstable();
+            let hints: Vec<String> = names
+                .iter()
+                .filter_map(|name| {
+                    let key = name.get("CANISTER_".len()..)?.to_ascii_lowercase();
+                    let meant = near_key(&key)?.to_ascii_uppercase();
+                    Some(format!("CANISTER_{meant} (not {name})"))
+                })
+                .collect();
+            let hints = if hints.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", hints.join(", "))
+            };
+            warnings.push(format!(
+                "ignored environment variables that name no canister key: {} (Kubernetes sets \
+                 such variables for a Service named `canister`; a setting is \
+                 CANISTER_<KEY> with a key of canister_core::config::KEYS){hints}",
+                names.join(", ")
+            ));
+        }
+        warnings
     }
 
     /// Sets one key from its INI spelling (case-insensitive) and textual value.
@@ -794,13 +1016,26 @@ impl Config {
         self.set_from(key, value, "code")
     }
 
+    /// The end of the `auth_client_id` warning: what to check about the secret once
+    /// `auth_jwt_client_id` turns JWT on (never the secret itself).
+    fn jwt_secret_note(&self) -> String {
+        let Some(secret) = &self.auth_jwt_secret else {
+            return "; JWT also needs `auth_jwt_secret` (or a public key)".to_owned();
+        };
+        if secret::problem(secret.expose(), self.auth_jwt_encoding).is_none() {
+            return "; check that `auth_jwt_encoding` says how `auth_jwt_secret` is written \
+                    (`clear` for plain text)"
+                .to_owned();
+        }
+        let encoding = format!("{:?}", self.auth_jwt_encoding).to_lowercase();
+        format!(
+            "; note that `auth_jwt_secret` is not valid {encoding} as `auth_jwt_encoding` says, \
+             so if it is plain text also set `auth_jwt_encoding = clear`"
+        )
+    }
+
     fn set_from(&mut self, key: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
-        let lower = key.trim().to_ascii_lowercase();
-        let canonical = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == lower)
-            .map_or(lower.as_str(), |(_, to)| to);
-        let Some(info) = KEYS.iter().find(|k| k.name == canonical) else {
+        let Some(info) = key_info(key) else {
             return Err(ConfigError::UnknownKey {
                 key: key.to_owned(),
                 origin: origin.to_owned(),
@@ -992,6 +1227,8 @@ impl Config {
                 }
             }
             "auth_basic_realm" => self.auth_basic_realm = realm(v).ok_or_else(bad)?,
+            "auth_basic_htpasswd" => self.auth_basic_htpasswd = non_empty(v).map(PathBuf::from),
+            "auth_basic_challenge" => self.auth_basic_challenge = parse_bool(v).ok_or_else(bad)?,
             "auth_jwt_client_id" => self.auth_jwt_client_id = non_empty(v).map(str::to_owned),
             "auth_jwt_secret" => self.auth_jwt_secret = non_empty(v).map(Secret::new),
             "auth_jwt_encoding" => {
@@ -1032,6 +1269,10 @@ impl Config {
                     origin: origin.to_owned(),
                 });
             }
+        }
+        match self.origins.iter_mut().find(|(k, _)| *k == info.name) {
+            Some((_, at)) => origin.clone_into(at),
+            None => self.origins.push((info.name, origin.to_owned())),
         }
         Ok(())
     }
@@ -1074,7 +1315,13 @@ impl Config {
     /// [`ConfigError::Conflict`] naming the key at fault: credentials with `CORS = *`,
     /// `SameSite=None` with `Secure` off, a sha256 password that is not 64 hex digits, a
     /// JWT secret that is not valid in its encoding, an RS/ES/PS algorithm without
-    /// `auth_jwt_public_key`.
+    /// `auth_jwt_public_key`. The error carries where the key was read
+    /// ([`Config::origin`]).
+    ///
+    /// The JWT secret is checked only when JWT is on (`auth_jwt_client_id` set) with an HS
+    /// algorithm: the message says why it does not decode (its length, or which character
+    /// is outside the alphabet and where; never the secret itself) and that a plain-text
+    /// secret needs `auth_jwt_encoding = clear`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(&(key, range)) = RANGES.iter().find(|(key, _)| !self.in_range(key)) {
             let value = self
@@ -1090,10 +1337,7 @@ impl Config {
                 origin: "code".to_owned(),
             });
         }
-        let conflict = |key: &str, message: &str| ConfigError::Conflict {
-            key: key.to_owned(),
-            message: message.to_owned(),
-        };
+        let conflict = |key: &str, message: &str| ConfigError::conflict(self, key, message);
         if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session_max_bytes) {
             return Err(conflict(
                 "session_max_bytes",
@@ -1125,6 +1369,14 @@ impl Config {
                 }
             }
         }
+        if self.auth_basic_htpasswd.is_some()
+            && (self.auth_basic_username.is_some() || self.auth_basic_password.is_some())
+        {
+            return Err(conflict(
+                "auth_basic_htpasswd",
+                "set either auth_basic_htpasswd or auth_basic_username and auth_basic_password, not both: add the user to the htpasswd file (htpasswd -B FILE USER)",
+            ));
+        }
         if self.auth_basic_username.is_some() != self.auth_basic_password.is_some() {
             return Err(conflict(
                 "auth_basic_username",
@@ -1145,6 +1397,15 @@ impl Config {
                     "auth_jwt_secret",
                     "HS algorithms in auth_jwt_algorithms need auth_jwt_secret",
                 ));
+            }
+            if let Some(secret) = self.auth_jwt_secret.as_ref().filter(|_| hmac) {
+                if let Some(problem) = secret::problem(secret.expose(), self.auth_jwt_encoding) {
+                    let encoding = match self.origin("auth_jwt_encoding") {
+                        Some(at) => format!(" (`auth_jwt_encoding` is from {at})"),
+                        None => String::new(),
+                    };
+                    return Err(conflict("auth_jwt_secret", &format!("{problem}{encoding}")));
+                }
             }
         }
         Ok(())
@@ -1268,6 +1529,14 @@ impl Config {
                 format!("{:?}", self.auth_basic_encryption).to_lowercase(),
             ),
             ("auth_basic_realm", self.auth_basic_realm.clone()),
+            (
+                "auth_basic_htpasswd",
+                opt(&self.auth_basic_htpasswd.as_ref().map(|p| p.display())),
+            ),
+            (
+                "auth_basic_challenge",
+                self.auth_basic_challenge.to_string(),
+            ),
             ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
             ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
             (
@@ -1337,6 +1606,47 @@ pub fn mask_url(url: &str) -> String {
         }
     }
     url.to_owned()
+}
+
+/// The key `name` (INI spelling, case-insensitive, aliases resolved), if it is one.
+fn key_info(name: &str) -> Option<&'static KeyInfo> {
+    let lower = name.trim().to_ascii_lowercase();
+    let canonical = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map_or(lower.as_str(), |(_, to)| to);
+    KEYS.iter().find(|k| k.name == canonical)
+}
+
+/// The key that `name` (lowercase) probably misspells: within two edits of it (a missing,
+/// extra, changed or swapped letter, twice), for names long enough that this means something.
+fn near_key(name: &str) -> Option<&'static str> {
+    if name.len() < 5 {
+        return None;
+    }
+    KEYS.iter()
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// The Levenshtein distance between two ASCII-ish strings, by bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Octal permissions (`640`, `0640`, `0o640`) of at most `0777` that grant at least `owner`.

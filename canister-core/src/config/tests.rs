@@ -276,13 +276,71 @@ fn environment_overrides_use_canister_prefix() {
     assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
     assert_eq!(c.cors, CorsOrigins::Disabled);
     let err = c
-        .apply_env([("CANISTER_NOPE".to_owned(), "1".to_owned())])
+        .apply_env([("CANISTER_CORS".to_owned(), "maybe".to_owned())])
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("environment variable CANISTER_NOPE"),
+            .contains("(from environment variable CANISTER_CORS)"),
         "{err}"
     );
+}
+
+/// Finding F8: Kubernetes injects `CANISTER_SERVICE_HOST`, `CANISTER_PORT`, … for a Service
+/// named `canister`; each stopped start-up as an unknown key. They are now ignored with one
+/// warning naming them (never their values); a known key with a bad value is still an error.
+#[test]
+fn unknown_canister_variables_are_warnings_not_errors() {
+    let mut c = Config::default();
+    c.apply_env([
+        ("CANISTER_SERVICE_HOST", "10.0.0.1"),
+        ("CANISTER_SERVICE_PORT", "8080"),
+        ("CANISTER_PORT", "tcp://10.0.0.1:8080"),
+        ("CANISTER_PORT_8080_TCP_ADDR", "10.0.0.1"),
+        ("CANISTER_SESSION_TIMEOUT", "20"),
+        ("CANISTER_PORT", "tcp://10.0.0.1:8080"),
+    ])
+    .unwrap();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "ignored environment variables that name no canister key: CANISTER_PORT, \
+             CANISTER_PORT_8080_TCP_ADDR, CANISTER_SERVICE_HOST, CANISTER_SERVICE_PORT ("
+        ),
+        "{warnings:?}"
+    );
+    assert!(!warnings[0].contains("10.0.0.1"), "{warnings:?}");
+    assert!(!warnings[0].contains("did you mean"), "{warnings:?}");
+
+    // A near miss is still ignored, with the key it probably meant.
+    let mut c = Config::default();
+    c.apply_env([("CANISTER_SESION_TIMEOUT", "20")]).unwrap();
+    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
+    assert!(
+        c.warnings()[0]
+            .ends_with("; did you mean CANISTER_SESSION_TIMEOUT (not CANISTER_SESION_TIMEOUT)?"),
+        "{:?}",
+        c.warnings()
+    );
+
+    // Known keys (aliases too) with bad values stop start-up, as before.
+    for (name, value) in [
+        ("CANISTER_SESSION_TIMEOUT", "soon"),
+        ("CANISTER_SESSION_TIMOUT", "soon"),
+        ("CANISTER_LOG_LEVEL", "LOUD"),
+    ] {
+        let err = Config::default().apply_env([(name, value)]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidValue { origin, .. } if *origin == format!("environment variable {name}")),
+            "{err}"
+        );
+    }
+    // The file's own keys stay strict: an unknown key there is an error.
+    assert!(matches!(
+        Config::from_ini_str("[canister]\nservice_host = x"),
+        Err(ConfigError::UnknownKey { .. })
+    ));
 }
 
 #[test]
@@ -372,10 +430,10 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
         };
         assert_eq!((k.as_str(), value.as_str()), (key, bad));
         assert_eq!(Some(range.as_str()), range_of(key), "{key}");
-        assert_eq!(origin, "<string>");
+        assert_eq!(origin, "<string>, line 2");
         assert!(
             err.to_string().starts_with(&format!(
-                "value {bad:?} for `{key}` (from <string>) is out of range: expected "
+                "value {bad:?} for `{key}` (from <string>, line 2) is out of range: expected "
             )),
             "{err}"
         );
@@ -460,13 +518,18 @@ fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
         "{err}"
     );
     assert!(err.to_string().contains("CANISTER_SESSION_COOKIE"), "{err}");
-    let err = c
-        .apply_env([(bytes(b"CANISTER_LOG\xffDAYS"), os("3"))])
-        .unwrap_err();
+    // A name that is not UTF-8 names no key: ignored with a warning, like any unknown one.
+    c.apply_env([(bytes(b"CANISTER_LOG\xffDAYS"), os("3"))])
+        .unwrap();
+    assert_eq!(c.log_days, 30);
     assert!(
-        matches!(&err, ConfigError::NonUnicodeEnv { variable, part: "name" } if variable == "CANISTER_LOG\u{fffd}DAYS"),
-        "{err}"
+        c.warnings()[0].contains("CANISTER_LOG\u{fffd}DAYS"),
+        "{:?}",
+        c.warnings()
     );
+    // An unknown name with a value that is not UTF-8: ignored too.
+    c.apply_env([(os("CANISTER_SERVICE_HOST"), bytes(b"\xff"))])
+        .unwrap();
     // The process environment itself is read without panicking.
     c.apply_env(std::env::vars_os()).unwrap();
 }
@@ -490,5 +553,156 @@ fn session_max_tells_unset_from_set_and_session_max_bytes_is_bounded() {
     assert!(
         matches!(&error, ConfigError::Conflict { key, .. } if key == "session_max_bytes"),
         "{error:?}"
+    );
+}
+
+/// Finding F1: the Python sample with `auth_jwt_client_id` (as the README advises) was
+/// refused with "jwt secret is not valid base64url: expected url-safe base64 (A-Z, a-z,
+/// 0-9, `-` and `_`)": every character of `my-secret` is in that alphabet, the fault is its length;
+/// and the error named neither the file nor a fix.
+#[test]
+fn a_secret_that_does_not_decode_says_why_where_and_how_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canister.ini");
+    let sample = README_SAMPLE.replace("auth_client_id", "auth_jwt_client_id");
+    std::fs::write(&path, &sample).unwrap();
+    let err = Config::from_file(&path).unwrap_err();
+    let ConfigError::Conflict { key, origin, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(key, "auth_jwt_secret");
+    let line = 1 + sample
+        .lines()
+        .position(|l| l.starts_with("auth_jwt_secret"))
+        .unwrap();
+    let at = format!("{}, line {line}", path.display());
+    assert_eq!(origin.as_deref(), Some(at.as_str()));
+    let text = err.to_string();
+    for part in [
+        format!("invalid configuration `auth_jwt_secret` (from {at}): is not valid base64url"),
+        "it is 9 characters long".to_owned(),
+        "never ends with a single leftover character".to_owned(),
+        "If the secret is plain text".to_owned(),
+        "set `auth_jwt_encoding = clear`".to_owned(),
+        format!(
+            "(`auth_jwt_encoding` is from {}, line {})",
+            path.display(),
+            line - 1
+        ),
+    ] {
+        assert!(text.contains(&part), "{part:?} missing from: {text}");
+    }
+    assert!(!text.contains("my-secret"), "{text}");
+    // The fix the message gives works.
+    let fixed = sample.replace("auth_jwt_encoding = base64url", "auth_jwt_encoding = clear");
+    std::fs::write(&path, &fixed).unwrap();
+    let config = Config::from_file(&path).unwrap();
+    assert!(crate::auth::DefaultAuthenticator::from_config(&config)
+        .unwrap()
+        .jwt()
+        .is_some());
+
+    // From the environment: the variable is named.
+    let mut config = Config::default();
+    config.set("auth_jwt_client_id", "ABC").unwrap();
+    config
+        .apply_env([
+            ("CANISTER_AUTH_JWT_SECRET", "my*secret"),
+            ("CANISTER_AUTH_JWT_ENCODING", "base64url"),
+        ])
+        .unwrap();
+    let text = config.validate().unwrap_err().to_string();
+    assert!(
+        text.starts_with("invalid configuration `auth_jwt_secret` (from environment variable CANISTER_AUTH_JWT_SECRET): ")
+            && text.contains("character 3 of 9 is `*`")
+            && text.contains("(`auth_jwt_encoding` is from environment variable CANISTER_AUTH_JWT_ENCODING)"),
+        "{text}"
+    );
+    assert!(!text.contains("my*secret"), "{text}");
+    // JWT off (no client id): the secret is not used, so not checked, as in canister.
+    let config =
+        Config::from_ini_str("[canister]\nauth_jwt_encoding = base64url\nauth_jwt_secret = a")
+            .unwrap();
+    assert!(config.auth_jwt_secret.is_some());
+}
+
+/// Finding F1: through `fn main() -> Result<(), Box<dyn Error>>`, the pattern the docs use,
+/// a `ConfigError` printed its derived Debug (`Conflict { key: "…", message: "…" }`).
+#[test]
+fn debug_of_a_config_error_is_its_message() {
+    let errors = [
+        Config::from_ini_str("[canister]\nCORS = *\ncors_credentials = true").unwrap_err(),
+        Config::from_ini_str("[canister]\nsession_timeout = soon").unwrap_err(),
+        Config::from_ini_str("[canister]\nnope = 1").unwrap_err(),
+        Config::from_ini_str("key = 1").unwrap_err(),
+        Config::from_file("/nonexistent/canister.ini").unwrap_err(),
+    ];
+    for err in errors {
+        let display = err.to_string();
+        assert_eq!(format!("{err:?}"), display);
+        assert_eq!(format!("{err:#?}"), display);
+        // What `main` prints: `Error: {:?}` of the boxed error.
+        let boxed: Box<dyn std::error::Error> = Box::new(err);
+        assert_eq!(format!("{boxed:?}"), display);
+        assert!(!display.contains(" { "), "{display}");
+    }
+    let err = Config::from_ini_str("[canister]\nCORS = *\ncors_credentials = true").unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        "invalid configuration `cors_credentials` (from <string>, line 3): credentials cannot \
+         be allowed for every origin (CORS = *); list the origins in `CORS` instead"
+    );
+}
+
+/// Finding F1b: canister's README sample spells the client id `auth_client_id`, which
+/// canister never read: JWT was silently off. It still is (the file loads unchanged), with
+/// a warning that says so and what to write.
+#[test]
+fn auth_client_id_is_read_ignored_and_warned_about() {
+    let c = Config::from_ini_str(README_SAMPLE).unwrap();
+    assert_eq!(c.auth_jwt_client_id, None);
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let line = 1 + README_SAMPLE
+        .lines()
+        .position(|l| l.starts_with("auth_client_id"))
+        .unwrap();
+    for part in [
+        format!("`auth_client_id` (from <string>, line {line}) is read and ignored"),
+        "JWT authentication is off".to_owned(),
+        "write `auth_jwt_client_id` instead".to_owned(),
+        "`auth_jwt_secret` is not valid base64url".to_owned(),
+        "also set `auth_jwt_encoding = clear`".to_owned(),
+    ] {
+        assert!(
+            warnings[0].contains(&part),
+            "{part:?} missing: {warnings:?}"
+        );
+    }
+    assert!(!warnings[0].contains("my-secret"), "{warnings:?}");
+    // A secret that decodes: only a reminder of the encoding.
+    let c = Config::from_ini_str("[canister]\nauth_client_id = ABC\nauth_jwt_secret = s").unwrap();
+    assert!(
+        c.warnings()[0].contains("check that `auth_jwt_encoding`"),
+        "{:?}",
+        c.warnings()
+    );
+    // Both keys: the right one is used, the other named as ignored.
+    let c = Config::from_ini_str(
+        "[canister]\nauth_client_id = ABC\nauth_jwt_client_id = ABC\nauth_jwt_secret = s",
+    )
+    .unwrap();
+    assert!(
+        c.warnings()[0].contains("`auth_jwt_client_id` sets the audience"),
+        "{:?}",
+        c.warnings()
+    );
+    // From the environment, too.
+    let mut c = Config::default();
+    c.apply_env([("CANISTER_AUTH_CLIENT_ID", "ABC")]).unwrap();
+    assert!(
+        c.warnings()[0].contains("(from environment variable CANISTER_AUTH_CLIENT_ID)"),
+        "{:?}",
+        c.warnings()
     );
 }

@@ -1,6 +1,7 @@
 //! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
 
 mod cookie;
+mod persist;
 mod request_log;
 mod visit;
 
@@ -20,13 +21,14 @@ use http::{request, response, Response, StatusCode};
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
-use crate::cors::Cors;
+use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LogContext, LogSink};
+use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink};
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
 use cookie::{CookieAction, CookieSpec};
+use persist::Plan;
 pub use visit::{InsertError, Session, Visit};
 use visit::{State, VisitInner};
 
@@ -60,7 +62,8 @@ pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSin
 #[must_use = "an Entry must be acted on: send the response, or run the handler and call finish"]
 #[derive(Debug)]
 pub enum Entry {
-    /// Answer with this response and do not run the handler (CORS preflight, CSRF refusal).
+    /// Answer with this response and do not run the handler (a CORS preflight, allowed or
+    /// not; a CSRF refusal).
     /// The request is complete: do not call [`Canister::finish`].
     Respond(Response<Bytes>),
     /// Run the handler with this visit available to it (request extensions, local cache),
@@ -272,28 +275,32 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
         if let (Some(store), Some(max)) = (self.store_given, self.config.session_max) {
-            return Err(ConfigError::Conflict {
-                key: "session_max".to_owned(),
-                message: format!(
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_max",
+                format!(
                     "is set ({max}) but sessions live in a store given in code ({store}), which \
                      does not read it: remove `session_max` and bound that store itself \
                      (Redis: `maxmemory`; MemoryStore: `.max_sessions(n)`)"
                 ),
-            });
+            ));
         }
         if self.store_given.is_none() && self.config.session_store.is_some() {
-            return Err(ConfigError::Conflict {
-                key: "session_store".to_owned(),
-                message: "names a session server, but no store was given for it and \
-                          canister-core only has the memory store: build with \
-                          `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
-                          or set `session_store = memory`"
-                    .to_owned(),
-            });
+            return Err(ConfigError::conflict(
+                &self.config,
+                "session_store",
+                "names a session server, but no store was given for it and \
+                 canister-core only has the memory store: build with \
+                 `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
+                 or set `session_store = memory`",
+            ));
         }
-        let store = (self.store)(&self.config, &self.clock)?;
-        let auth = (self.auth)(&self.config, &self.clock)?;
-        let sink = (self.sink)(&self.config, &self.clock)?;
+        // The parts built from the configuration do not know where their settings came
+        // from: their errors get the origin here.
+        let located = |e: ConfigError| e.located(&self.config);
+        let store = (self.store)(&self.config, &self.clock).map_err(located)?;
+        let auth = (self.auth)(&self.config, &self.clock).map_err(located)?;
+        let sink = (self.sink)(&self.config, &self.clock).map_err(located)?;
         let config = self.config;
         let settings = Settings {
             ttl: config.session_timeout,
@@ -378,7 +385,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
-    /// Logs the request, answers CORS preflights and refuses cross-origin unsafe requests,
+    /// Logs the request, answers CORS preflights (204; without CORS headers for an origin
+    /// that is not allowed) and refuses cross-origin unsafe requests,
     /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
     /// [`Config`]); otherwise reads the session cookie
     /// and runs the authenticator on the `Authorization` header, and hands back the
@@ -404,9 +412,27 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             );
         }
 
-        if settings.cors.enabled() {
-            if let Some(headers) = settings.cors.preflight(parts) {
+        match settings.cors.preflight(parts) {
+            Preflight::None => {}
+            Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
+                self.log_response(&context, response.status(), started);
+                return Entry::Respond(response);
+            }
+            Preflight::Refused(origin) => {
+                // Answered here, not by the router (a 405 in axum): a 204 without CORS
+                // headers, which the browser takes as a refusal (cors.rs).
+                if inner.sink.enabled(Level::Warning) {
+                    let text = format!("CORS preflight refused: origin {origin} is not allowed");
+                    inner.sink.log(
+                        &context,
+                        &Event::Message {
+                            level: Level::Warning,
+                            text: &text,
+                        },
+                    );
+                }
+                let response = responses::preflight(Cors::refused_preflight_headers());
                 self.log_response(&context, response.status(), started);
                 return Entry::Respond(response);
             }
@@ -433,10 +459,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 Ok(credentials) => match inner.auth.authenticate(&credentials).await {
                     AuthOutcome::Authenticated(user) => (Some(user), None),
                     AuthOutcome::Refused(refusal) => (None, Some(refusal)),
-                    AuthOutcome::NotMine => (
-                        None,
-                        Some(Refusal::new("-", "unsupported authorization scheme")),
-                    ),
+                    AuthOutcome::NotMine => (None, Some(not_mine(&credentials))),
                 },
             },
         };
@@ -459,6 +482,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         Entry::Proceed(Visit::new(VisitInner {
             engine,
             client,
+            live: LiveContext::new(client),
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,
@@ -493,29 +517,16 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
 
         let mut state = visit.take_state();
-        let mut result = Ok(CookieAction::None);
-        if state.rng_failed {
-            // Never save under the old id at a login or logout (fixation).
-            result = Err(StoreError::Unavailable {
-                message: "the operating system's random source failed".to_owned(),
-                source: None,
-            });
-        } else if state.loaded && !state.failed {
-            result = self.persist(visit_inner, &mut state).await;
-        } else if state.failed && state.identity_changed {
-            // `session_on_store_error = anonymous`: the session could not be loaded, so a
-            // login, logout or destroy did not happen; never report it done.
-            result = Err(StoreError::Unavailable {
-                message: "the session could not be loaded; its login, logout or end was not \
-                          applied"
-                    .to_owned(),
-                source: None,
-            });
-        }
+        let plan = Plan::of(
+            &state,
+            visit_inner.cookie.is_present(),
+            settings.cookie_refresh(),
+        );
+        let result = self.execute(plan, visit_inner, &mut state).await;
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let context = LogContext::new(visit_inner.client).with_tag(state.tag);
+        let context = visit_inner.live.now();
         self.report_evictions();
 
         let mut replaced = None;
@@ -556,82 +567,65 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
     }
 
-    async fn persist(
+    /// Carries out a [`Plan`]: at most one store operation (or three `create` draws), and the
+    /// log line of what happened. Returns the cookie action for the response.
+    async fn execute(
         &self,
+        plan: Plan,
         visit: &VisitInner,
         state: &mut State,
     ) -> Result<CookieAction, StoreError> {
         let inner = &self.inner;
         let store = &inner.store;
         let ttl = inner.settings.ttl;
-        let context = LogContext::new(visit.client).with_tag(state.tag);
-
-        if state.destroyed {
-            if let Some((_, key)) = &state.existing {
-                store.delete(key).await?;
+        let context = visit.live.now();
+        // Only the request that ended a session touches the cookie: a concurrent login may
+        // just have set the new one.
+        let ended = || {
+            inner.sink.log(&context, &Event::SessionEndedConcurrently);
+            Ok(CookieAction::None)
+        };
+        match plan {
+            Plan::Nothing(action) => Ok(action),
+            Plan::Refuse(message) => Err(persist::refusal(message)),
+            Plan::Delete { key, clear_cookie } => {
+                if let Some(key) = key {
+                    store.delete(&key).await?;
+                }
+                inner.sink.log(&context, &Event::SessionDestroyed);
+                Ok(if clear_cookie {
+                    CookieAction::Clear
+                } else {
+                    CookieAction::None
+                })
             }
-            inner.sink.log(&context, &Event::SessionDestroyed);
-            return Ok(if visit.cookie.is_present() {
-                CookieAction::Clear
-            } else {
-                CookieAction::None
-            });
-        }
-
-        match &state.existing {
-            Some((old_id, old_key)) => {
-                let current = state.id.clone();
-                match current {
-                    Some(new_id) if &new_id != old_id => {
-                        let record = state.record.clone();
-                        let new_key = new_id.key();
-                        if store.cycle(old_key, &new_key, &record, ttl).await? {
-                            // The response line names the session the cookie now carries.
-                            state.tag = Some(crate::session::tag_of(&new_key));
-                            Ok(CookieAction::Set(new_id))
-                        } else {
-                            // Only the request that ended the session touches the cookie: a
-                            // concurrent login may just have set the new one.
-                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::None)
-                        }
-                    }
-                    _ => {
-                        if state.change.is_empty() {
-                            // Read-only: the load refreshed the TTL; refresh the cookie's.
-                            Ok(if inner.settings.cookie_refresh() {
-                                CookieAction::Set(old_id.clone())
-                            } else {
-                                CookieAction::None
-                            })
-                        } else if store.save(old_key, &state.change, ttl).await? {
-                            Ok(CookieAction::Set(old_id.clone()))
-                        } else {
-                            // As above: a concurrent login's cookie must survive this answer.
-                            inner.sink.log(&context, &Event::SessionEndedConcurrently);
-                            Ok(CookieAction::None)
-                        }
-                    }
+            Plan::Cycle { old, new } => {
+                let new_key = new.key();
+                if store.cycle(&old, &new_key, &state.record, ttl).await? {
+                    // The response line names the session the cookie now carries.
+                    visit.live.set_tag(crate::session::tag_of(&new_key));
+                    Ok(CookieAction::Set(new))
+                } else {
+                    ended()
                 }
             }
-            None => {
-                if state.record.data.is_empty() && state.record.user.is_none() {
-                    // Lazy: nothing stored, nothing created; forget a stale cookie.
-                    return Ok(if state.stale_cookie {
-                        CookieAction::Clear
-                    } else {
-                        CookieAction::None
-                    });
+            Plan::Save { id, key } => {
+                if store.save(&key, &state.change, ttl).await? {
+                    Ok(CookieAction::Set(id))
+                } else {
+                    ended()
                 }
-                let mut id = match state.id.take() {
+            }
+            Plan::Create { id } => {
+                let mut id = match id {
                     Some(id) => id,
                     None => new_id()?,
                 };
                 for _ in 0..3 {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
-                        state.tag = Some(crate::session::tag_of(&key));
-                        let context = LogContext::new(visit.client).with_tag(state.tag);
+                        visit.live.set_tag(crate::session::tag_of(&key));
+                        let context = visit.live.now();
                         inner.sink.log(&context, &Event::SessionCreated);
                         return Ok(CookieAction::Set(id));
                     }
@@ -754,6 +748,25 @@ pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     SessionId::generate().map_err(|e| {
         StoreError::unavailable("the operating system's random source failed", e.to_string())
     })
+}
+
+/// The refusal when no authenticator took the request's credentials
+/// ([`AuthOutcome::NotMine`]), logged as `Authorization refused (-): <reason>`.
+///
+/// For the two schemes canister knows, the reason says that the scheme is not configured,
+/// which is what a user needs to hear: Basic and Bearer are supported, but nobody set
+/// `auth_basic_username` or `auth_jwt_client_id` (or the application's own authenticator
+/// does not take them). Other schemes are "unsupported". Only fixed texts: nothing of the
+/// header reaches the log.
+fn not_mine(credentials: &Credentials<'_>) -> Refusal {
+    let reason = if credentials.is_scheme("Basic") {
+        "Basic authentication is not configured (no Basic user)"
+    } else if credentials.is_scheme("Bearer") {
+        "Bearer authentication is not configured (no JWT client id)"
+    } else {
+        "unsupported authorization scheme"
+    };
+    Refusal::new("-", reason)
 }
 
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or

@@ -1051,8 +1051,16 @@ async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
         .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .is_none());
     assert_eq!(response.headers()[header::VARY], "Origin");
+}
 
-    // A preflight from a disallowed origin is not answered by canister.
+/// Issue #17 (F13): a preflight from an origin that is not allowed used to fall through to
+/// the router (a 405 in axum). Canister answers it: 204, no CORS header but `Vary`, the
+/// handler not run, a WARNING naming the origin.
+#[tokio::test]
+async fn preflight_from_a_disallowed_origin_is_answered_without_cors_headers() {
+    let h = harness("CORS = https://app.example\ncors_credentials = true");
+    let ran = Arc::new(Mutex::new(false));
+    let ran2 = Arc::clone(&ran);
     let response = h
         .run(
             cors_request(
@@ -1060,14 +1068,36 @@ async fn cors_list_echoes_allowed_origins_with_credentials_and_vary() {
                 Some("https://evil.example"),
                 &[("access-control-request-method", "DELETE")],
             ),
-            |_| async { ok() },
+            |_| async move {
+                *ran2.lock().unwrap() = true;
+                Response::builder()
+                    .status(StatusCode::METHOD_NOT_ALLOWED)
+                    .body(Bytes::new())
+                    .unwrap()
+            },
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response
+    assert!(!*ran.lock().unwrap(), "the handler ran for a preflight");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.body().is_empty());
+    let cors: Vec<_> = response
         .headers()
-        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-        .is_none());
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "CORS headers on a refusal: {cors:?}");
+    assert!(response.headers()[header::VARY]
+        .to_str()
+        .unwrap()
+        .contains("Origin"));
+    let lines = h.lines.lock().unwrap().join("\n");
+    assert!(
+        lines.contains(
+            "WARNING [149.172.44.162-...] CORS preflight refused: origin https://evil.example is not allowed"
+        ),
+        "{lines}"
+    );
+    assert!(lines.contains("Response: 204"), "{lines}");
 }
 
 /// Finding 18: with `cors_headers` unset, a preflight used to be granted every header it asked
@@ -1372,6 +1402,65 @@ async fn slow_responses_are_warnings() {
     );
 }
 
+/// Finding F14: Basic credentials sent to an app without a Basic user were logged as
+/// "unsupported authorization scheme"; Basic is supported, it is not configured.
+#[tokio::test]
+async fn credentials_of_an_unconfigured_scheme_say_it_is_not_configured() {
+    async fn reason_logged<A: Authenticator>(h: &Harness<A>, authorization: &str) -> String {
+        let r = Request::get("/")
+            .header("authorization", authorization)
+            .body(())
+            .unwrap();
+        let seen = Arc::new(Mutex::new(None));
+        let in_handler = Arc::clone(&seen);
+        h.run(r, |visit| async move {
+            assert_eq!(visit.user().await.unwrap(), None);
+            *in_handler.lock().unwrap() = visit.refusal().map(|r| r.reason().to_owned());
+            ok()
+        })
+        .await;
+        let reason = seen.lock().unwrap().clone().unwrap_or_default();
+        let text = h.log_text();
+        assert!(
+            text.contains(&format!(
+                "WARNING [149.172.44.162-...] Authorization refused (-): {reason}"
+            )),
+            "{text}"
+        );
+        reason
+    }
+    // alice:my-secret
+    let basic = "Basic YWxpY2U6bXktc2VjcmV0";
+    let h = harness("");
+    assert_eq!(
+        reason_logged(&h, basic).await,
+        "Basic authentication is not configured (no Basic user)"
+    );
+    assert_eq!(
+        reason_logged(&h, "Bearer abc.def.ghi").await,
+        "Bearer authentication is not configured (no JWT client id)"
+    );
+    assert_eq!(
+        reason_logged(&h, "bearer abc.def.ghi").await,
+        "Bearer authentication is not configured (no JWT client id)"
+    );
+    assert_eq!(
+        reason_logged(&h, "Digest x").await,
+        "unsupported authorization scheme"
+    );
+    assert!(!h.log_text().contains("YWxpY2U6bXktc2VjcmV0"));
+
+    // The configured chain with JWT only: Basic is the one not configured.
+    let ini = "auth_jwt_client_id = a\nauth_jwt_secret = s";
+    let config = Config::from_ini_str(&format!("[canister]\n{ini}")).unwrap();
+    let auth = crate::auth::DefaultAuthenticator::from_config(&config).unwrap();
+    let h = harness_with(ini, auth);
+    assert_eq!(
+        reason_logged(&h, basic).await,
+        "Basic authentication is not configured (no Basic user)"
+    );
+}
+
 #[tokio::test]
 async fn user_is_the_header_user_first_then_the_session_user() {
     let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
@@ -1657,7 +1746,7 @@ fn session_max_with_a_store_given_in_code_is_refused_naming_the_key() {
             .store(MemoryStore::new())
             .build()
             .unwrap_err();
-        let ConfigError::Conflict { key, message } = &error else {
+        let ConfigError::Conflict { key, message, .. } = &error else {
             panic!("{error:?}");
         };
         assert_eq!(key, "session_max");
@@ -1834,6 +1923,15 @@ fn the_banner_names_a_store_given_in_code() {
     assert!(line.contains("MemoryStore"), "{line}");
     assert!(line.ends_with(" (given in code)"), "{line}");
     assert!(!line.ends_with("= memory"), "{line}");
+    // The configured cap is not the given store's: the banner does not pretend it is.
+    let cap = lines
+        .iter()
+        .find(|l| l.contains("session_max "))
+        .expect("a session_max line in the banner");
+    assert!(
+        cap.ends_with("(not used: the store given in code)"),
+        "{cap}"
+    );
 }
 
 #[test]
@@ -1848,4 +1946,112 @@ fn a_configured_store_server_without_a_store_is_refused() {
     // `memory` (the Python canister's only store) builds.
     let config = Config::from_ini_str("[canister]\nsession_store = memory").unwrap();
     assert!(Canister::builder().config(config).build().is_ok());
+}
+
+/// Collects the message and `ctx` value of each slog record.
+#[derive(Clone, Default)]
+struct CollectContexts(Arc<Mutex<Vec<(String, String)>>>);
+
+impl slog::Drain for CollectContexts {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        struct Ctx(Option<String>);
+        impl slog::Serializer for Ctx {
+            fn emit_arguments(
+                &mut self,
+                key: slog::Key,
+                val: &std::fmt::Arguments<'_>,
+            ) -> slog::Result {
+                if key == crate::log::CONTEXT_KEY && self.0.is_none() {
+                    self.0 = Some(val.to_string());
+                }
+                Ok(())
+            }
+        }
+        let mut ctx = Ctx(None);
+        let _ = slog::KV::serialize(&record.kv(), record, &mut ctx);
+        let _ = slog::KV::serialize(values, record, &mut ctx);
+        self.0
+            .lock()
+            .unwrap()
+            .push((record.msg().to_string(), ctx.0.unwrap_or_default()));
+        Ok(())
+    }
+}
+
+/// Issue #17 (F4): a logger taken before the session was loaded (axum's `Log` before
+/// `Session`) wrote `[ip-...]` on every line; the tag is now read when each line is written.
+#[tokio::test]
+async fn a_logger_taken_before_the_session_writes_its_tag() {
+    let collect = CollectContexts::default();
+    let canister = Canister::builder()
+        .config(Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap())
+        .log_sink(crate::log::SlogSink::from_logger(slog::Logger::root(
+            collect.clone(),
+            slog::o!(),
+        )))
+        .build()
+        .unwrap();
+    let run = |cookie: Option<String>| {
+        let canister = canister.clone();
+        async move {
+            let mut request = Request::get("http://localhost/");
+            if let Some(cookie) = cookie {
+                request = request.header(header::COOKIE, cookie);
+            }
+            let (parts, ()) = request.body(()).unwrap().into_parts();
+            let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+                panic!("proceed");
+            };
+            let log = visit.logger();
+            slog::info!(log, "before the session");
+            let session = visit.session().await.unwrap();
+            session.insert("n", 1).unwrap();
+            slog::info!(log, "after the session");
+            let (mut res, ()) = Response::new(()).into_parts();
+            let _ = canister.finish(visit, &mut res).await;
+            slog::info!(log, "after finish");
+            res.headers
+                .get(header::SET_COOKIE)
+                .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        }
+    };
+    let cookie = run(None).await.expect("a new session sets its cookie");
+    collect.0.lock().unwrap().clear();
+    run(Some(cookie.clone())).await;
+    let tag = String::from_utf8(
+        crate::session::tag_of(
+            &crate::session::SessionId::parse(cookie.trim_start_matches("session_id="))
+                .unwrap()
+                .key(),
+        )
+        .to_vec(),
+    )
+    .unwrap();
+    let seen: Vec<_> = collect
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(message, _)| message.contains(" the session") || message == "after finish")
+        .cloned()
+        .collect();
+    let with_tag = format!("149.172.44.162-{tag}");
+    assert_eq!(
+        seen,
+        [
+            (
+                "before the session".to_owned(),
+                "149.172.44.162-...".to_owned()
+            ),
+            ("after the session".to_owned(), with_tag.clone()),
+            ("after finish".to_owned(), with_tag),
+        ]
+    );
 }

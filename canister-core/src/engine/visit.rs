@@ -15,7 +15,7 @@ use super::cookie::RequestCookie;
 use super::{new_id, Engine, HeldLock};
 use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
-use crate::log::{Event, Level, LogContext};
+use crate::log::{Event, Level, LiveContext, LogContext};
 use crate::params::{ParamMap, ParamsError};
 use crate::response as responses;
 use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
@@ -33,6 +33,8 @@ pub struct Visit {
 pub(crate) struct VisitInner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) client: Option<IpAddr>,
+    /// The client and the session's tag, once known: read by loggers as they write.
+    pub(crate) live: LiveContext,
     pub(crate) secure: bool,
     pub(crate) origin: Option<HeaderValue>,
     pub(crate) started: SystemTime,
@@ -60,7 +62,6 @@ pub(crate) struct State {
     pub(crate) destroyed: bool,
     /// The cookie named no live session.
     pub(crate) stale_cookie: bool,
-    pub(crate) tag: Option<[u8; 6]>,
     pub(crate) lock: Option<HeldLock>,
     /// The handler logged in, logged out, regenerated or destroyed: a store failure must
     /// then be a 503 in every `session_on_store_error` mode (a reported login or logout
@@ -155,9 +156,9 @@ impl Visit {
         std::mem::take(&mut *self.state())
     }
 
-    /// The log context of this request: client address and session tag.
+    /// The log context of this request as it is now: client address and session tag.
     pub fn context(&self) -> LogContext {
-        LogContext::new(self.inner.client).with_tag(self.state().tag)
+        self.inner.live.now()
     }
 
     fn log(&self, event: &Event<'_>) {
@@ -221,7 +222,7 @@ impl Visit {
                                 state.existing = Some((id.clone(), key));
                                 state.id = Some(id.clone());
                                 state.record = record;
-                                state.tag = Some(tag_of(&key));
+                                self.inner.live.set_tag(tag_of(&key));
                                 state.lock = lock;
                                 (None, Some(Event::SessionFound))
                             }
@@ -331,11 +332,28 @@ impl Visit {
     }
 
     /// A logger for the handler, carrying this request's context (`[ip-tag]`).
+    ///
+    /// The session tag is read when each line is written
+    /// ([`LogSink::request_logger`](crate::LogSink::request_logger)), so a logger taken
+    /// before the session was loaded still carries the tag on every line written after:
+    /// the order of the framework's extractors does not matter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use canister_core::Visit;
+    /// # async fn handler(visit: Visit) -> Result<(), http::Response<bytes::Bytes>> {
+    /// let log = visit.logger(); // no session yet: `[ip-...]` so far
+    /// let session = visit.session().await?;
+    /// slog::info!(log, "counter is {:?}", session.get::<i64>("counter")); // `[ip-TAG]`
+    /// # Ok(()) }
+    /// ```
     pub fn logger(&self) -> slog::Logger {
-        self.inner.engine.sink().logger(&self.context())
+        self.inner.engine.sink().request_logger(&self.inner.live)
     }
 
-    /// Decodes the request's parameters (query, url-encoded or multipart body) into `T`.
+    /// Decodes the request's parameters (query, then an url-encoded, multipart or JSON-object
+    /// body, see [`params`](crate::params)) into `T`.
     ///
     /// # Errors
     ///

@@ -65,6 +65,9 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
             Some(store) if key == "session_store" && config.session_store.is_none() => {
                 format!("{store} (given in code)")
             }
+            // The cap belongs to canister's own memory store; a store given in code has its
+            // own (setting `session_max` with one is refused at build).
+            Some(_) if key == "session_max" => "(not used: the store given in code)".to_owned(),
             _ => value,
         };
         let value = if value.is_empty() || !is_secret_key(key) {
@@ -78,9 +81,11 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
     lines
 }
 
-/// Warnings about settings that work but are weak, one sentence each, secrets never shown.
+/// Warnings about the configuration, one sentence each, secrets never shown: first those
+/// found while reading it ([`Config::warnings`]: an ignored `auth_client_id`, ignored
+/// `CANISTER_*` environment variables), then settings that work but are weak.
 ///
-/// Today one: an `auth_jwt_secret` (decoded) shorter than the hash of an HS algorithm in
+/// Today one weak setting: an `auth_jwt_secret` (decoded) shorter than the hash of an HS algorithm in
 /// `auth_jwt_algorithms` (32 bytes for HS256, 48 for HS384, 64 for HS512; RFC 7518 section
 /// 3.2), while JWT is on. Such a secret can be guessed offline from a single token. It is a
 /// warning, not a refusal: canister's own sample configurations use `secret` and
@@ -98,7 +103,7 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
 /// # Ok::<(), canister_core::ConfigError>(())
 /// ```
 pub fn startup_warnings(config: &Config) -> Vec<String> {
-    let mut warnings = Vec::new();
+    let mut warnings = config.warnings();
     if let (Some(_), Some(secret)) = (&config.auth_jwt_client_id, &config.auth_jwt_secret) {
         let len = secret_len(secret.expose(), config.auth_jwt_encoding);
         let strictest = config
@@ -288,9 +293,54 @@ session_store = redis://:redis-pass@localhost:6379/0
             "auth_jwt_client_id = a\nauth_jwt_secret = {long32}"
         ))
         .is_empty());
-        assert!(warnings("auth_client_id = a\nauth_jwt_secret = my-secret").is_empty());
+        let seen = warnings("auth_client_id = a\nauth_jwt_secret = my-secret");
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].contains("`auth_client_id`"), "{seen:?}");
         let seen = warnings("log_level = WARNING\nauth_jwt_client_id = a\nauth_jwt_secret = s");
         assert_eq!(seen.len(), 1, "{seen:?}");
+    }
+
+    /// Findings F8 and F1b: warnings found while reading the configuration (before any sink
+    /// exists) travel in the `Config` and are logged by the engine after its banner.
+    #[test]
+    fn configuration_warnings_are_logged_at_start_up() {
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            move |context: &LogContext, event: &Event<'_>| {
+                if event.level() == Level::Warning {
+                    seen.lock().unwrap().push(format!("[{context}] {event}"));
+                }
+            }
+        };
+        let mut config = Config::from_ini_str("[canister]\nauth_client_id = ABC\n").unwrap();
+        config
+            .apply_env([
+                ("CANISTER_SERVICE_HOST", "10.0.0.1"),
+                ("CANISTER_PORT", "tcp://10.0.0.1:80"),
+            ])
+            .unwrap();
+        crate::Canister::builder()
+            .config(config)
+            .log_sink(sink)
+            .build()
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].starts_with(
+                "[MainThread] `auth_client_id` (from <string>, line 2) is read and ignored"
+            ),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].starts_with(
+                "[MainThread] ignored environment variables that name no canister key: \
+                 CANISTER_PORT, CANISTER_SERVICE_HOST"
+            ),
+            "{seen:?}"
+        );
+        assert!(!seen[1].contains("10.0.0.1"), "{seen:?}");
     }
 
     #[test]

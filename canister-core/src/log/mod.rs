@@ -19,7 +19,7 @@
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
 //! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
-//! | [`startup_warnings`] | weak settings (a short JWT secret), logged as WARNING after the banner |
+//! | [`startup_warnings`] | ignored keys and environment variables ([`Config::warnings`](crate::Config::warnings)) and weak settings (a short JWT secret), logged as WARNING after the banner |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples
@@ -55,6 +55,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -148,6 +150,91 @@ impl fmt::Display for LogContext {
             f.write_str(self.tag().unwrap_or("..."))?;
         }
         Ok(())
+    }
+}
+
+/// A request's [`LogContext`] whose session tag is read each time a line is written.
+///
+/// The request's visit updates it when its session becomes known (loaded, created or given a
+/// new id), so a logger made from it before that moment still writes the tag on every line
+/// written after: in axum, `(log: Log, session: Session)` and `(session: Session, log: Log)`
+/// log the same `[ip-tag]`. [`Visit::logger`](crate::Visit::logger) passes one to
+/// [`LogSink::request_logger`]; as a `slog::Value` (under [`CONTEXT_KEY`]) it renders as
+/// [`now`](Self::now) does at the time of the line.
+///
+/// Cheap to clone: clones share the tag.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::log::{LiveContext, LogContext};
+///
+/// let live = LiveContext::fixed(LogContext::new(Some([127, 0, 0, 1].into())));
+/// assert_eq!(live.now().to_string(), "127.0.0.1-...");
+/// ```
+#[derive(Clone)]
+pub struct LiveContext {
+    client: Option<IpAddr>,
+    tag: Arc<AtomicU64>,
+}
+
+/// Marks a stored tag: the tag's 6 bytes sit below it, so no tag is stored as 0.
+const TAG_SET: u64 = 1 << 48;
+
+impl LiveContext {
+    /// A context that stays `context` (what the engine's request loggers are not: their tag
+    /// follows the session). For tests and for sinks that log outside requests.
+    pub fn fixed(context: LogContext) -> Self {
+        let live = Self::new(context.client);
+        if let Some(tag) = context.tag {
+            live.set_tag(tag);
+        }
+        live
+    }
+
+    /// The context of a request from `client`, before any session is known.
+    pub(crate) fn new(client: Option<IpAddr>) -> Self {
+        Self {
+            client,
+            tag: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Records the session's tag: every line written from now on carries it.
+    pub(crate) fn set_tag(&self, tag: [u8; 6]) {
+        let mut word = [0u8; 8];
+        word[..6].copy_from_slice(&tag);
+        self.tag
+            .store(u64::from_le_bytes(word) | TAG_SET, Ordering::Release);
+    }
+
+    /// The context as it is now: the client and the session's tag, if known yet.
+    pub fn now(&self) -> LogContext {
+        let word = self.tag.load(Ordering::Acquire);
+        let tag = (word & TAG_SET != 0).then(|| {
+            let bytes = word.to_le_bytes();
+            [bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]]
+        });
+        LogContext::new(self.client).with_tag(tag)
+    }
+}
+
+impl fmt::Debug for LiveContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LiveContext")
+            .field(&self.now().to_string())
+            .finish()
+    }
+}
+
+impl slog::Value for LiveContext {
+    fn serialize(
+        &self,
+        record: &slog::Record<'_>,
+        key: slog::Key,
+        serializer: &mut dyn slog::Serializer,
+    ) -> slog::Result {
+        slog::Value::serialize(&self.now(), record, key, serializer)
     }
 }
 
@@ -341,12 +428,24 @@ pub trait LogSink: Send + Sync + 'static {
     /// Receives one event.
     fn log(&self, context: &LogContext, event: &Event<'_>);
 
-    /// A `slog::Logger` for application code, carrying `context` (the `Log` extractor).
+    /// A `slog::Logger` for application code, carrying `context`.
     ///
     /// The default discards what it is given.
     fn logger(&self, context: &LogContext) -> slog::Logger {
         let _ = context;
         slog::Logger::root(slog::Discard, slog::o!())
+    }
+
+    /// A `slog::Logger` for a request's handler (the adapters' `Log`), whose lines carry
+    /// `context` as it is when each is written, so they show the session's tag as soon as
+    /// the session is known, however early the logger was taken.
+    ///
+    /// The default calls [`logger`](Self::logger) with the context as it is now (a logger
+    /// taken before the session was loaded then shows `...`). [`DefaultLogSink`] and
+    /// [`SlogSink`] override it to carry `context` itself under [`CONTEXT_KEY`]; a sink that
+    /// overrides `logger` should override this too.
+    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        self.logger(&context.now())
     }
 
     /// Writes out anything queued. Called at shutdown; the default does nothing.

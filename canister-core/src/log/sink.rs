@@ -12,7 +12,7 @@ use slog::Drain as _;
 use super::daily::DailyFiles;
 use super::format::{Destination, Writer};
 use super::queue::{Context, Queue, SlogDrain, Text};
-use super::{Event, Level, LogContext, LogSink, CONTEXT_KEY};
+use super::{Event, Level, LiveContext, LogContext, LogSink, CONTEXT_KEY};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 
@@ -178,10 +178,9 @@ impl DefaultLogSink {
         if let Some(path) = &config.log_path {
             builder = builder.log_path(path);
         }
-        builder.build().map_err(|e| ConfigError::Conflict {
-            key: "log_path".to_owned(),
-            message: e.to_string(),
-        })
+        builder
+            .build()
+            .map_err(|e| ConfigError::conflict(config, "log_path", e.to_string()))
     }
 
     /// A sink that writes nothing (`log_level = DISABLED`).
@@ -227,6 +226,13 @@ impl LogSink for DefaultLogSink {
     fn logger(&self, context: &LogContext) -> slog::Logger {
         match &self.active {
             Some(active) => active.sink.logger(context),
+            None => discard(),
+        }
+    }
+
+    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        match &self.active {
+            Some(active) => active.sink.request_logger(context),
             None => discard(),
         }
     }
@@ -481,6 +487,10 @@ impl LogSink for SlogSink {
 
     fn logger(&self, context: &LogContext) -> slog::Logger {
         self.logger.new(slog::o!(CONTEXT_KEY => *context))
+    }
+
+    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        self.logger.new(slog::o!(CONTEXT_KEY => context.clone()))
     }
 
     fn flush(&self) {

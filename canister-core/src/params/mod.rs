@@ -1,4 +1,5 @@
-//! Request parameters: query string, url-encoded form and multipart text fields, merged.
+//! Request parameters: query string, url-encoded form, multipart text fields or a JSON
+//! object, merged.
 //!
 //! As bottle's `request.params`: a key given in the body wins over the same key in the query,
 //! and when a name is repeated its last value wins (`foo=a&foo=b` gives `b`) for a typed
@@ -7,7 +8,18 @@
 //! silently. A request carries at most [`MAX_PAIRS`] parameters, query and body together
 //! (more is a 400 naming the limit). Form decoding uses `serde_urlencoded` for typed values
 //! and `multer` for multipart bodies.
-
+//!
+//! # JSON bodies
+//!
+//! A body of type `application/json` (or any `…+json` type) is read too, because users
+//! expect `Params` to see `{"foo":"x"}` as it sees `foo=x`: it must be one JSON object, and
+//! its top-level members become parameters as a form's fields do, merged with the query the
+//! same way. A string is taken as is, a number or a boolean as its JSON text (so `{"n": 3}`
+//! fills a `u32` field as `n=3` does), `null` as absent, and an array of those as the name
+//! repeated. A nested object, an array holding an object or an array, or a body that is not
+//! an object is a 400 saying so: `Params` is for flat parameters; take the framework's own
+//! JSON extractor (`axum::Json`, Rocket's `Json`, `warp::body::json`) for structured
+//! bodies. An empty JSON body carries no parameters.
 use std::fmt;
 
 use bytes::Bytes;
@@ -64,22 +76,28 @@ pub struct ParamMap {
 enum BodyKind {
     Form,
     Multipart,
+    Json,
 }
 
 fn body_kind(content_type: &str) -> Option<BodyKind> {
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+    let lower = mime.to_ascii_lowercase();
+    if lower == "application/x-www-form-urlencoded" {
         Some(BodyKind::Form)
-    } else if mime.eq_ignore_ascii_case("multipart/form-data") {
+    } else if lower == "multipart/form-data" {
         Some(BodyKind::Multipart)
+    } else if lower == "application/json"
+        || (lower.ends_with("+json") && lower.starts_with("application/"))
+    {
+        Some(BodyKind::Json)
     } else {
         None
     }
 }
 
 /// Whether [`ParamMap::from_parts`] reads the body of a request with this `Content-Type`
-/// (url-encoded form or multipart); for any other request adapters need not read the body
-/// and may pass an empty one.
+/// (url-encoded form, multipart, or JSON: `application/json` and `application/…+json`); for
+/// any other request adapters need not read the body and may pass an empty one.
 ///
 /// # Examples
 ///
@@ -89,7 +107,9 @@ fn body_kind(content_type: &str) -> Option<BodyKind> {
 ///
 /// assert!(decodes_body(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
 /// assert!(decodes_body(Some(&HeaderValue::from_static("multipart/form-data; boundary=x"))));
-/// assert!(!decodes_body(Some(&HeaderValue::from_static("application/json"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/json"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/merge-patch+json"))));
+/// assert!(!decodes_body(Some(&HeaderValue::from_static("text/plain"))));
 /// assert!(!decodes_body(None));
 /// ```
 pub fn decodes_body(content_type: Option<&HeaderValue>) -> bool {
@@ -114,13 +134,34 @@ impl ParamMap {
         Ok(Self { pairs })
     }
 
-    /// Decodes the query plus a body of type `application/x-www-form-urlencoded` or
-    /// `multipart/form-data` (text fields only; files are skipped). Other bodies are ignored.
+    /// Decodes the query plus a body of type `application/x-www-form-urlencoded`,
+    /// `multipart/form-data` (text fields only; files are skipped) or JSON (one object, see
+    /// the [module docs](self#json-bodies)). Other bodies are ignored.
     ///
     /// # Errors
     ///
-    /// [`ParamsError::Malformed`] when the query or body is not validly encoded,
-    /// [`ParamsError::TooMany`] for more than [`MAX_PAIRS`] parameters in both together.
+    /// [`ParamsError::Malformed`] when the query or body is not validly encoded (or a JSON
+    /// body is not a flat object), [`ParamsError::TooMany`] for more than [`MAX_PAIRS`]
+    /// parameters in both together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use canister_core::ParamMap;
+    /// use http::HeaderValue;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), canister_core::ParamsError> {
+    /// let json = HeaderValue::from_static("application/json");
+    /// let body = r#"{"foo": "x", "n": 3, "tags": ["a", "b"]}"#;
+    /// let map = ParamMap::from_parts(Some("foo=q&bar=y"), Some(&json), body.into()).await?;
+    /// assert_eq!(map.get("foo"), Some("x")); // the body wins over the query
+    /// assert_eq!(map.get("bar"), Some("y"));
+    /// assert_eq!(map.get("n"), Some("3"));
+    /// assert_eq!(map.get_all("tags").collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn from_parts(
         query: Option<&str>,
         content_type: Option<&HeaderValue>,
@@ -139,6 +180,7 @@ impl ParamMap {
             Some(BodyKind::Multipart) => {
                 decode_multipart(ct, body, &mut body_pairs, budget).await?;
             }
+            Some(BodyKind::Json) => json::decode(&body, &mut body_pairs, budget)?,
             None => return Ok(map),
         }
         // Body values replace the query's for the same name. A set of the body's names keeps
@@ -344,5 +386,6 @@ async fn decode_multipart(
     }
 }
 
+mod json;
 #[cfg(test)]
 mod tests;

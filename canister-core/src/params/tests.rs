@@ -168,15 +168,99 @@ async fn garbage_multipart_is_malformed_not_a_panic() {
 
 #[tokio::test]
 async fn other_bodies_are_ignored() {
-    let json = HeaderValue::from_static("application/json");
-    let map = ParamMap::from_parts(
-        Some("foo=a"),
-        Some(&json),
-        Bytes::from_static(b"{\"foo\":1}"),
+    let text = HeaderValue::from_static("text/plain");
+    let map = ParamMap::from_parts(Some("foo=a"), Some(&text), Bytes::from_static(b"foo=b"))
+        .await
+        .unwrap();
+    assert_eq!(map.get("foo"), Some("a"));
+}
+
+fn json() -> Option<HeaderValue> {
+    Some(HeaderValue::from_static("application/json; charset=utf-8"))
+}
+
+async fn from_json(query: Option<&str>, body: &str) -> Result<ParamMap, ParamsError> {
+    ParamMap::from_parts(query, json().as_ref(), Bytes::from(body.to_owned())).await
+}
+
+/// Issue #17 (F11): `{"foo":"x"}` used to be ignored, and `Params` answered 400 `missing
+/// parameter 'foo'`. A JSON object's members are parameters, merged with the query as a
+/// form's fields are.
+#[tokio::test]
+async fn json_object_members_are_parameters() {
+    let hi: Hi = from_json(None, r#"{"foo":"x"}"#)
+        .await
+        .unwrap()
+        .deserialize()
+        .unwrap();
+    assert_eq!(hi.foo, "x");
+    assert_eq!(hi.bar, None);
+
+    // The body wins over the query; `null` is absent; scalars are their JSON text.
+    let map = from_json(
+        Some("foo=q&bar=y&n=0"),
+        r#" {"foo": "b\u00e9", "bar": null, "n": 42, "flag": true, "x": -1.5, "tags": ["a", 2, null]} "#,
     )
     .await
     .unwrap();
-    assert_eq!(map.get("foo"), Some("a"));
+    assert_eq!(map.get("foo"), Some("bé"));
+    assert_eq!(map.get("bar"), Some("y"));
+    assert_eq!(map.get("n"), Some("42"));
+    assert_eq!(map.get("x"), Some("-1.5"));
+    assert_eq!(map.get_all("tags").collect::<Vec<_>>(), ["a", "2"]);
+    let typed: Typed = map.deserialize().unwrap();
+    assert_eq!(typed.n, 42);
+    assert!(typed.flag);
+
+    // `application/…+json` too; an empty body carries nothing.
+    let patch = HeaderValue::from_static("application/merge-patch+json");
+    let map = ParamMap::from_parts(None, Some(&patch), Bytes::from_static(b"{\"foo\":\"p\"}"))
+        .await
+        .unwrap();
+    assert_eq!(map.get("foo"), Some("p"));
+    assert!(from_json(Some("a=1"), "  ").await.unwrap().get("a") == Some("1"));
+}
+
+#[tokio::test]
+async fn json_that_is_not_a_flat_object_is_a_400_saying_so() {
+    for (body, says) in [
+        (r#"{"foo": {"x": 1}}"#, "parameter 'foo'"),
+        (r#"{"foo": [[1]]}"#, "in an array"),
+        (r#"{"foo": [{"x": 1}]}"#, "in an array"),
+        (r#"["foo"]"#, "a JSON object of parameters"),
+        (r#""foo""#, "a JSON object of parameters"),
+        (r#"{"foo": "x"} trailing"#, "trailing characters"),
+        (r#"{"foo": "x""#, "EOF"),
+        ("{\"foo\": \"\\ud800\"}", "escape"),
+        (
+            &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            "object",
+        ),
+        (&format!("{{\"a\":{}", "[".repeat(10_000)), "in an array"),
+    ] {
+        let err = from_json(None, body).await.unwrap_err();
+        let ParamsError::Malformed(message) = &err else {
+            panic!("{body:.40}: {err:?}");
+        };
+        assert!(message.starts_with("JSON body: "), "{message}");
+        assert!(message.contains(says), "{body:.40}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn json_members_count_against_max_pairs() {
+    let members: Vec<String> = (0..MAX_PAIRS).map(|i| format!("\"k{i}\": 1")).collect();
+    let at_limit = format!("{{{}}}", members.join(","));
+    assert_eq!(
+        from_json(None, &at_limit).await.unwrap().pairs().len(),
+        MAX_PAIRS
+    );
+    let err = from_json(Some("q=1"), &at_limit).await.unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
+    // Array elements count one each.
+    let array = format!("{{\"a\": [{}]}}", vec!["1"; MAX_PAIRS + 1].join(","));
+    let err = from_json(None, &array).await.unwrap_err();
+    assert_eq!(err, ParamsError::TooMany { limit: MAX_PAIRS });
 }
 
 #[test]
