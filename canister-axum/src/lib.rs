@@ -2,9 +2,10 @@
 //! CORS and CSRF protection, installed with one line.
 //!
 //! The decisions live in [`canister_core`]; this crate only translates: [`CanisterLayer`]
-//! runs each request through [`Canister::enter`](canister_core::Canister::enter) and
+//! (from [`canister_tower`], shared with canister-warp) runs each request through
+//! [`Canister::enter`](canister_core::Canister::enter) and
 //! [`Canister::finish`](canister_core::Canister::finish), and the extractors read the
-//! request's [`Visit`](canister_core::Visit).
+//! request's [`Visit`](canister_core::Visit) from the request extensions.
 //!
 //! # Example
 //!
@@ -177,6 +178,10 @@
 //!   what the route changed in the session, sets or clears the cookie, adds CORS headers and
 //!   logs the response. When the store cannot save, the response becomes the engine's 503.
 //! - Response bodies pass through untouched (streaming included), except for that 503.
+//! - The client's address comes from axum's `ConnectInfo<SocketAddr>` (serve with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`), or a
+//!   [`canister_tower::PeerAddr`] extension; without either the log shows `-`.
+//! - Dropping the response future (a client gone, a timeout) releases the session's lock.
 //!
 //! # Extractors
 //!
@@ -212,11 +217,9 @@
 #![forbid(unsafe_code)]
 
 mod extract;
-mod layer;
 
+pub use canister_tower::{CanisterLayer, CanisterService, ResponseFuture};
 pub use extract::{Log, Params, Session, User};
-pub use layer::{CanisterLayer, CanisterService, ResponseFuture};
-
 /// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
 /// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
 /// macros without a `slog` dependency of its own (and always at canister's version).

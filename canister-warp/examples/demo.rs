@@ -11,11 +11,10 @@ use std::process::ExitCode;
 
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
-use canister_warp::{Session, User, Warp};
+use canister_warp::{CanisterFilters, Session, User};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
+use warp::{Filter, Rejection, Reply};
 
 /// The demo's command line.
 #[derive(Debug, Default)]
@@ -58,11 +57,10 @@ struct IndexBody<'a> {
     user: Option<&'a str>,
 }
 
-/// The demo's routes, wrapped by `canister`.
+/// The demo's routes, using `canister`'s filters (run by `canister.service(..)`).
 pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
-    canister: &Warp<S, A, L>,
-) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
-{
+    canister: &CanisterFilters<S, A, L>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
     // `log()` comes before `session()` on purpose: its lines still carry the session's tag.
     let index = warp::path::end()
         .and(warp::get())
@@ -147,7 +145,7 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
             warp::reply::json(&session.data()).into_response()
         });
 
-    canister.wrap(index.or(hi).or(secret).or(login).or(logout).or(set))
+    index.or(hi).or(secret).or(login).or(logout).or(set)
 }
 
 /// Serves the demo on `listener` until `shutdown` completes, then flushes the logs.
@@ -156,12 +154,14 @@ pub async fn serve<S: SessionStore, A: Authenticator, L: LogSink>(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let canister = Warp::new(canister);
-    warp::serve(app(&canister))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
+    let canister = CanisterFilters::new(canister);
+    let service = canister.service(app(&canister));
+    let served = canister_warp::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
         .await;
+    if let Err(error) = served {
+        eprintln!("serving: {error}");
+    }
     canister.flush();
 }
 

@@ -1,231 +1,102 @@
 //! [warp](https://docs.rs/warp) 0.4 adapter for canister: sessions, authentication, request
 //! logs, parameters, CORS and CSRF for warp routes.
 //!
-//! [`Warp`] holds a [`Canister`] and gives one wrapper and a few filters:
-//!
-//! - [`wrap(routes)`](Warp::wrap) runs canister's first pass before the routes and its second
-//!   pass after them, so the session cookie, the CORS headers and the log line are applied to
-//!   every reply, 404s and rejections included. A CORS preflight or a CSRF refusal is
-//!   answered without running the routes.
-//! - [`session()`](Warp::session) extracts the [`Session`], [`user()`](Warp::user) the
-//!   [`User`] (else a 401 with the configured challenges),
-//!   [`optional_user()`](Warp::optional_user) an `Option<User>`,
-//!   [`params::<T>()`](Warp::params) typed parameters from the query and an url-encoded,
-//!   multipart or JSON-object body (else a 400 naming the field), [`log()`](Warp::log) a request
-//!   [`slog::Logger`].
-//!
-//! The filters reject with a [`CanisterRejection`] carrying canister's response; the wrapper
-//! answers it, and so does [`recover`] for filters used elsewhere.
-//!
-//! # Example
+//! [`CanisterFilters`] holds a [`Canister`] and gives filters ([`session()`](CanisterFilters::session),
+//! [`user()`](CanisterFilters::user), [`optional_user()`](CanisterFilters::optional_user),
+//! [`params::<T>()`](CanisterFilters::params), [`log()`](CanisterFilters::log)) and
+//! [`service(routes)`](CanisterFilters::service): `warp::service(routes)` inside canister's
+//! tower [`CanisterLayer`], which [`serve`] runs as `warp::serve(routes).run(..)` would.
 //!
 //! ```no_run
-//! use canister_core::{Canister, Config};
-//! use canister_warp::{Session, User, Warp};
+//! use canister_core::Canister;
+//! use canister_warp::{CanisterFilters, Session, User};
 //! use warp::Filter;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let canister = Warp::new(Canister::from_config(Config::default())?);
-//!
+//!     let canister = CanisterFilters::new(Canister::from_config_file("canister.ini")?);
 //!     let counter = warp::path::end().and(canister.session()).map(|session: Session| {
 //!         let visits = session.get::<u64>("visits").map_or(1, |n| n + 1);
 //!         let _ = session.insert("visits", visits);
 //!         format!("visit number {visits}")
 //!     });
+//!     // The path first, then `user()` (see below).
 //!     let secret = warp::path!("secret")
 //!         .and(canister.user())
 //!         .map(|user: User| format!("hello {}", user.name()));
-//!
-//!     let app = canister.wrap(counter.or(secret));
-//!     warp::serve(app).run(([127, 0, 0, 1], 8080)).await;
-//!     canister.flush(); // `Warp` derefs to the `Canister`
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     canister_warp::serve(listener, canister.service(counter.or(secret))).await?;
+//!     canister.flush(); // `CanisterFilters` derefs to the `Canister`
 //!     Ok(())
 //! }
 //! ```
 //!
-//! # Login and logout
+//! # Rejections, your own `recover`, filter order
 //!
-//! A login form for browser pages: pages take [`optional_user()`](Warp::optional_user) and
-//! redirect anonymous visitors to the form; an API route keeps [`user()`](Warp::user), whose
-//! rejection is a plain 401.
+//! The filters reject with a [`CanisterRejection`] carrying canister's response (401, 400,
+//! 413, 503). Your `recover`, infallible or not, may answer it (a redirect to a login form)
+//! or not: a 500 for it (the usual catch-all, or warp's "Unhandled rejection") is replaced
+//! by canister's response, so an anonymous `GET /secret` stays a 401 with its challenge.
 //!
-//! The users: an htpasswd file of bcrypt hashes (`htpasswd -B users.htpasswd alice`), or one
-//! user in `auth_basic_username` / `auth_basic_password`, or your own check
-//! ([`Basic::with_check`](canister_core::Basic::with_check), e.g. your database). With
-//! `auth_basic_challenge = false`, a 401 carries no `WWW-Authenticate: Basic`, so browsers
-//! show your form rather than their own password dialog (Basic headers still work):
+//! Put [`user()`](CanisterFilters::user) **after** the path filters
+//! (`warp::path!("admin").and(canister.user())`): before them, every anonymous request
+//! reaching the route, typo URLs included, gets a 401 and a Basic dialog instead of a 404.
 //!
-//! ```ini
-//! [canister]
-//! auth_basic_htpasswd = users.htpasswd
-//! auth_basic_challenge = false
-//! ```
+//! # Serving
 //!
-//! `verify_password` answers `NotMine` when no users are configured: treat it as a refusal,
-//! as below, or anyone could log in as anyone.
-//!
-//! Logging out comes in two strengths. [`logout`](canister_core::Session::logout) forgets
-//! the user and gives the session a new id, keeping its other data (a cart, a language);
-//! [`destroy`](canister_core::Session::destroy) ends the session: deleted from the store,
-//! cookie cleared.
-//!
-//! ```no_run
-//! use canister_core::{AuthOutcome, Canister};
-//! use canister_warp::{Session, User, Warp};
-//! use warp::http::{StatusCode, Uri};
-//! use warp::reply::{html, with_status, Response};
-//! use warp::{Filter, Reply};
-//!
-//! #[derive(serde::Deserialize)]
-//! struct Login {
-//!     username: String,
-//!     password: String,
-//! }
-//!
-//! #[tokio::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let canister = Warp::new(Canister::from_config_file("canister.ini")?);
-//!
-//!     // A browser page: anonymous visitors are sent to the form, not shown a 401.
-//!     let home = warp::path::end()
-//!         .and(warp::get())
-//!         .and(canister.optional_user())
-//!         .map(|user: Option<User>| -> Response {
-//!             match user {
-//!                 Some(user) => html(format!(
-//!                     "<p>Hello {}</p><form method=post action=/logout><button>Log out</button></form>",
-//!                     user.name()
-//!                 ))
-//!                 .into_response(),
-//!                 None => warp::redirect::see_other(Uri::from_static("/login")).into_response(),
-//!             }
-//!         });
-//!     let login_form = warp::path!("login").and(warp::get()).map(|| {
-//!         html(
-//!             "<form method=post action=/login><input name=username>\
-//!              <input name=password type=password><button>Log in</button></form>",
-//!         )
-//!     });
-//!     // `params()` reads the form (or a JSON object).
-//!     let login = warp::path!("login")
-//!         .and(warp::post())
-//!         .and(canister.session())
-//!         .and(canister.params::<Login>())
-//!         .then(|session: Session, form: Login| async move {
-//!             match session.verify_password(&form.username, &form.password).await {
-//!                 AuthOutcome::Authenticated(user) => {
-//!                     session.login(user); // the session id changes: no fixation
-//!                     warp::redirect::see_other(Uri::from_static("/")).into_response()
-//!                 }
-//!                 // Refused, or NotMine: no users configured. Never log anyone in then.
-//!                 _ => with_status("wrong username or password", StatusCode::UNAUTHORIZED)
-//!                     .into_response(),
-//!             }
-//!         });
-//!     // The user leaves; the session's other data stays.
-//!     let logout = warp::path!("logout")
-//!         .and(warp::post())
-//!         .and(canister.session())
-//!         .map(|session: Session| {
-//!             session.logout();
-//!             warp::redirect::see_other(Uri::from_static("/login"))
-//!         });
-//!     // Everything goes: the session is deleted and its cookie cleared.
-//!     let forget_me = warp::path!("forget-me")
-//!         .and(warp::post())
-//!         .and(canister.session())
-//!         .map(|session: Session| {
-//!             session.destroy();
-//!             warp::redirect::see_other(Uri::from_static("/"))
-//!         });
-//!     // An API: a plain 401 for scripts (`user()` after the path filters).
-//!     let api_me = warp::path!("api" / "me")
-//!         .and(canister.user())
-//!         .map(|user: User| user.name().to_owned());
-//!
-//!     let routes = home
-//!         .or(login_form)
-//!         .or(login)
-//!         .or(logout)
-//!         .or(forget_me)
-//!         .or(api_me);
-//!     warp::serve(canister.wrap(routes)).run(([127, 0, 0, 1], 8080)).await;
-//!     canister.flush();
-//!     Ok(())
-//! }
-//! ```
-//!
-//! # Why `canister.wrap(routes)` and not `routes.with(canister.wrap())`
-//!
-//! warp 0.4 keeps its `Wrap` trait and the type `warp::wrap_fn` returns unnameable, so no
-//! function outside warp can return a wrapper for `Filter::with`. `wrap` takes the routes
-//! instead; `routes.with(warp::wrap_fn(|routes| canister.wrap(routes)))` is the same thing
-//! spelled with `with`.
-//!
-//! # How the visit reaches the filters
-//!
-//! warp 0.4 lets no filter write into the request nor run code around another filter, so the
-//! wrapper registers each request's [`Visit`] under the tokio task serving it, and the
-//! filters look it up there. warp's server serves every request on its own task, so
-//! concurrent requests each find their own visit. Two wrapped requests polled at once on one
-//! task (a `join!` of `warp::test` requests) cannot be told apart: their filters answer a
-//! 500 instead of guessing; spawn each on its own task.
+//! `warp::serve` takes no tower layer: [`serve`] is its accept loop around `service(routes)`.
+//! The README says what that changes (`warp::addr::remote()`, `.tls()`).
+#![doc = include_str!("../docs/login.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
-mod reply;
-mod travel;
+mod rejection;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::pin;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use canister_core::{
-    Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
-    MemoryStore, SessionStore,
-};
+use canister_core::{Authenticator, Canister, DefaultAuthenticator, DefaultLogSink};
+use canister_core::{LogSink, MemoryStore, SessionStore};
 use futures_util::{Stream, StreamExt};
 use http::header::{HeaderValue, CONTENT_TYPE};
-use http::request;
 use serde::de::DeserializeOwned;
-use warp::filters::path::FullPath;
+use tower_layer::Layer;
+use tower_service::Service;
 use warp::{Filter, Rejection, Reply};
 
 pub use canister_core::{Session, User, Visit};
-pub use reply::{recover, CanisterRejection};
+pub use canister_tower::{serve, CanisterLayer, PeerAddr, Serve};
+pub use rejection::{recover, CanisterRejection};
+pub use slog;
 
-/// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
-/// [`Warp::log`] gives a `slog::Logger`; with this, an app can name that type and use slog's
-/// macros without a `slog` dependency of its own (and always at canister's version).
-///
-/// ```
-/// use canister_warp::slog::{self, Logger};
-///
-/// fn greet(log: &Logger, name: &str) {
-///     slog::info!(log, "greeting {}", name);
-/// }
-/// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
-/// ```
-pub use canister_core::slog;
+use rejection::{reject, Here, Recovered};
 
-use travel::{Installed, Lookup};
-
-/// The largest request body [`params`](Warp::params) reads, in bytes; a larger one is
-/// answered 413.
+/// The largest request body [`params`](CanisterFilters::params) reads, in bytes; a larger
+/// one is answered 413.
 pub const PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// canister for warp: a [`Canister`] with its wrapper and filters.
+/// canister for warp: a [`Canister`] with its filters and the [`service`](Self::service) that
+/// runs them. Named for what it hands out, as `CanisterLayer` and `CanisterFairing` are.
 ///
-/// Cheap to clone (clones share the engine); dereferences to the [`Canister`]
-/// (`flush`, `logger`, `config`). Every filter needs the routes it is part of to be wrapped
-/// by [`wrap`](Self::wrap); elsewhere it answers a 500 saying so (and logs it once).
+/// Cheap to clone (clones share the engine); dereferences to the [`Canister`] (`flush`,
+/// `logger`, `config`). Outside [`service`](Self::service) the filters answer a 500 saying
+/// so (printed once).
 #[derive(Debug)]
-pub struct Warp<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
+pub struct CanisterFilters<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
     canister: Canister<S, A, L>,
 }
 
-impl<S, A, L> Clone for Warp<S, A, L> {
+/// The former name of [`CanisterFilters`].
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `CanisterFilters`; `wrap(routes)` became `service(routes)` run by `canister_warp::serve`"
+)]
+pub type Warp<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> =
+    CanisterFilters<S, A, L>;
+
+impl<S, A, L> Clone for CanisterFilters<S, A, L> {
     fn clone(&self) -> Self {
         Self {
             canister: self.canister.clone(),
@@ -233,13 +104,7 @@ impl<S, A, L> Clone for Warp<S, A, L> {
     }
 }
 
-impl<S, A, L> From<Canister<S, A, L>> for Warp<S, A, L> {
-    fn from(canister: Canister<S, A, L>) -> Self {
-        Self { canister }
-    }
-}
-
-impl<S, A, L> Deref for Warp<S, A, L> {
+impl<S, A, L> Deref for CanisterFilters<S, A, L> {
     type Target = Canister<S, A, L>;
 
     fn deref(&self) -> &Self::Target {
@@ -247,92 +112,45 @@ impl<S, A, L> Deref for Warp<S, A, L> {
     }
 }
 
-impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
-    /// canister's wrapper and filters for `canister`.
+impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
+    /// canister's filters for `canister`.
     pub fn new(canister: Canister<S, A, L>) -> Self {
         Self { canister }
     }
 
-    /// The engine.
-    pub fn canister(&self) -> &Canister<S, A, L> {
-        &self.canister
-    }
-
-    /// Wraps `routes`: canister's first pass before them, its second pass after them.
+    /// `routes` as a tower service inside [`CanisterLayer`], for [`serve`] (or any hyper
+    /// server that puts a [`PeerAddr`] into the request extensions).
     ///
-    /// A CORS preflight or a CSRF refusal (and nothing else) is answered without running
-    /// `routes`. Otherwise the routes run with the request's [`Visit`] available to the
-    /// filters, their rejections become replies here (canister's own as [`recover`] does,
-    /// the others as warp would answer them), and the reply gets its session cookie, CORS
-    /// headers and log line; a session that cannot be saved turns it into a 503.
-    ///
-    /// Because it answers every request, the wrapped filter never rejects: put it outermost,
-    /// after any `or` and `recover` of yours.
-    pub fn wrap<F, R>(
+    /// `routes` run as `warp::service(routes)` runs them, with the request's [`Visit`] in its
+    /// extensions; a 500 reply after one of canister's filters rejected becomes canister's
+    /// response ([crate documentation](crate#rejections-your-own-recover-filter-order)).
+    pub fn service<F, B>(
         &self,
         routes: F,
-    ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible>
-           + Clone
+    ) -> impl Service<
+        http::Request<B>,
+        Response = warp::reply::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
            + Send
            + Sync
            + 'static
     where
-        F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
-        R: Reply,
+        F: Filter + Clone + Send + Sync + 'static,
+        F::Extract: Reply,
+        B: http_body::Body + Send + Sync + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let entering = self.clone();
-        let finishing = self.clone();
-        let routes = routes.map(|reply: R| reply.into_response()).or_else(
-            |rejection: Rejection| async move { Ok::<_, Infallible>((reply::answer(&rejection),)) },
-        );
-        request_parts()
-            .and_then(move |parts: request::Parts, peer: Option<SocketAddr>| {
-                let canister = entering.clone();
-                async move {
-                    match canister.enter(&parts, peer).await {
-                        Entry::Respond(response) => Err(reply::reject(response)),
-                        Entry::Proceed(visit) => Ok(Installed::new(visit)),
-                    }
-                }
-            })
-            .and(routes)
-            .then(
-                move |installed: Installed, response: warp::reply::Response| {
-                    let canister = finishing.clone();
-                    async move {
-                        let visit = installed.into_visit();
-                        let (mut parts, body) = response.into_parts();
-                        match canister.finish(visit, &mut parts).await {
-                            Finish::Keep => warp::reply::Response::from_parts(parts, body),
-                            Finish::ReplaceBody(bytes) => {
-                                http::Response::from_parts(parts, bytes).into_response()
-                            }
-                        }
-                    }
-                },
-            )
-            // Only the first pass rejects here: its early answer is the whole response.
-            .or_else(|rejection: Rejection| async move {
-                Ok::<_, Infallible>((reply::answer(&rejection),))
-            })
+        let routes = Recovered(warp::service(routes));
+        CanisterLayer::new(self.canister.clone()).layer(routes)
     }
 
     /// The request's [`Visit`], for what the other filters do not cover.
     pub fn visit(
         &self,
     ) -> impl Filter<Extract = (Visit,), Error = Rejection> + Clone + Send + Sync + 'static {
-        warp::any().and_then(move || {
-            let found = match travel::current() {
-                Lookup::Found(visit) => Ok(visit),
-                Lookup::Missing => Err(not_installed(
-                    "wrap the routes with `canister.wrap(routes)` (canister_warp::Warp)",
-                )),
-                Lookup::Ambiguous => Err(not_installed(
-                    "several wrapped requests run at once on this task; run each on its own task",
-                )),
-            };
-            std::future::ready(found)
-        })
+        here().map(|here: Here| here.visit)
     }
 
     /// The request's [`Session`], loaded from the store the first time it is asked for;
@@ -340,21 +158,23 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
     pub fn session(
         &self,
     ) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone + Send + Sync + 'static {
-        self.visit()
-            .and_then(|visit: Visit| async move { visit.session().await.map_err(reply::reject) })
+        here().and_then(|here: Here| async move {
+            here.visit.session().await.map_err(|r| here.reject(r))
+        })
     }
 
     /// The request's [`User`] (its `Authorization` header's, else its session's); rejects with
     /// the 401 carrying a `WWW-Authenticate` challenge per configured scheme when there is
-    /// none (or the 503 of a failed store). With `auth_basic_challenge = false` the 401
-    /// carries no Basic challenge; for browser pages take
-    /// [`optional_user()`](Self::optional_user) and redirect (crate docs, "Login and
-    /// logout").
+    /// none (or the 503 of a failed store).
+    ///
+    /// Put it after the path filters of its route ([crate documentation](crate#rejections-your-own-recover-filter-order)).
+    /// With `auth_basic_challenge = false` the 401 carries no Basic challenge; for browser
+    /// pages take [`optional_user()`](Self::optional_user) and redirect.
     pub fn user(
         &self,
     ) -> impl Filter<Extract = (User,), Error = Rejection> + Clone + Send + Sync + 'static {
-        self.visit().and_then(|visit: Visit| async move {
-            visit.require_user().await.map_err(reply::reject)
+        here().and_then(|here: Here| async move {
+            here.visit.require_user().await.map_err(|r| here.reject(r))
         })
     }
 
@@ -363,8 +183,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
         &self,
     ) -> impl Filter<Extract = (Option<User>,), Error = Rejection> + Clone + Send + Sync + 'static
     {
-        self.visit()
-            .and_then(|visit: Visit| async move { visit.user().await.map_err(reply::reject) })
+        here().and_then(
+            |here: Here| async move { here.visit.user().await.map_err(|r| here.reject(r)) },
+        )
     }
 
     /// The request's parameters as a `T`: query string, then an url-encoded, multipart or
@@ -385,27 +206,34 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
             .map(Some)
             .or(warp::any().map(|| None))
             .unify();
-        self.visit()
-            .and(raw_query())
+        let query = warp::query::raw()
+            .map(Some)
+            .or(warp::any().map(|| None))
+            .unify();
+        here()
+            .and(query)
             .and(content_type)
             .and(warp::body::stream())
             .and_then(
-                |visit: Visit, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
+                |here: Here, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
                     // Only forms, multipart and JSON bodies are decoded: leave any other unread.
                     let body = if canister_core::params::decodes_body(content_type.as_ref()) {
-                        read_body(body, PARAMS_BODY_LIMIT).await?
+                        read_body(body, PARAMS_BODY_LIMIT)
+                            .await
+                            .map_err(|r| here.reject(r))?
                     } else {
                         Bytes::new()
                     };
-                    visit
+                    here.visit
                         .params::<T>(query.as_deref(), content_type.as_ref(), body)
                         .await
-                        .map_err(reply::reject)
+                        .map_err(|r| here.reject(r))
                 },
             )
     }
 
-    /// A logger carrying the request's context (client address and session tag).
+    /// A logger carrying the request's context (client address and session tag). Its type
+    /// is [`slog::Logger`], re-exported as `canister_warp::slog`.
     ///
     /// The tag is read as each line is written, so filter order does not matter: a `log()`
     /// before `session()` still logs the session's tag once it is loaded (`...` until then).
@@ -413,62 +241,34 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Warp<S, A, L> {
         &self,
     ) -> impl Filter<Extract = (slog::Logger,), Error = Rejection> + Clone + Send + Sync + 'static
     {
-        self.visit().map(|visit: Visit| visit.logger())
+        here().map(|here: Here| here.visit.logger())
     }
 }
 
-/// The request as `http` parts (method, path and query, headers) and the peer address.
-fn request_parts(
-) -> impl Filter<Extract = (request::Parts, Option<SocketAddr>), Error = Infallible> + Clone {
-    warp::method()
-        .and(warp::path::full())
-        .and(raw_query())
-        .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
-        .map(
-            |method, path: FullPath, query: Option<String>, headers, peer| {
-                let (mut parts, ()) = http::Request::new(()).into_parts();
-                parts.method = method;
-                parts.headers = headers;
-                let target = match query {
-                    Some(query) => format!("{}?{query}", path.as_str()),
-                    None => path.as_str().to_owned(),
-                };
-                parts.uri = target.parse().unwrap_or_default();
-                (parts, peer)
-            },
-        )
-        .untuple_one()
-}
-
-/// The raw query string, if the request has one.
-fn raw_query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify()
+/// The request's visit and rejection slot, put there by [`CanisterFilters::service`].
+fn here() -> impl Filter<Extract = (Here,), Error = Rejection> + Clone + Send + Sync + 'static {
+    let fix = "run the routes with `canister.service(routes)` (canister_warp::CanisterFilters)";
+    warp::ext::optional::<Visit>()
+        .and(warp::ext::optional())
+        .and_then(move |visit: Option<Visit>, pending| async move {
+            let visit = visit.ok_or_else(|| reject(canister_core::response::not_installed(fix)))?;
+            Ok::<_, Rejection>(Here { visit, pending })
+        })
 }
 
 /// Reads the body, refusing one longer than `limit` bytes (413) or cut short (400).
 async fn read_body<B: Buf>(
     body: impl Stream<Item = Result<B, warp::Error>>,
     limit: usize,
-) -> Result<Bytes, Rejection> {
+) -> Result<Bytes, http::Response<Bytes>> {
     let mut body = pin!(body);
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| reply::reject(canister_core::response::unreadable_body()))?;
+        let chunk = chunk.map_err(|_| canister_core::response::unreadable_body())?;
         if out.len() + chunk.remaining() > limit {
-            return Err(reply::reject(canister_core::response::payload_too_large(
-                limit,
-            )));
+            return Err(canister_core::response::payload_too_large(limit));
         }
         out.put(chunk);
     }
     Ok(out.freeze())
-}
-
-/// The 500 of a filter that finds no visit (the core reports it once per process).
-fn not_installed(fix: &str) -> Rejection {
-    reply::reject(canister_core::response::not_installed(fix))
 }
