@@ -218,8 +218,6 @@
 
 mod extract;
 
-pub use canister_tower::{CanisterLayer, CanisterService, ResponseFuture};
-pub use extract::{Log, Params, Session, User};
 /// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
 /// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
 /// macros without a `slog` dependency of its own (and always at canister's version).
@@ -233,3 +231,5 @@ pub use extract::{Log, Params, Session, User};
 /// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
 /// ```
 pub use canister_core::slog;
+pub use canister_tower::{CanisterLayer, CanisterService, ResponseFuture};
+pub use extract::{Log, Params, Session, User};

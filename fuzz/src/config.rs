@@ -105,7 +105,10 @@ pub(crate) fn run(data: &[u8]) {
         return;
     };
     let Some((_, made)) = round(&engine, &name, None) else {
-        assert!(max_bytes < 16, "a 2-byte session refused under {max_bytes} bytes");
+        assert!(
+            max_bytes < 16,
+            "a 2-byte session refused under {max_bytes} bytes"
+        );
         return;
     };
     let SetCookie::Set(id) = made else {
