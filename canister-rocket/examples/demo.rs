@@ -126,6 +126,22 @@ fn set(session: Session, form: Params<Set>) -> (Status, (ContentType, String)) {
     (Status::Ok, (ContentType::JSON, body))
 }
 
+#[derive(Deserialize)]
+struct Wait {
+    ms: u64,
+}
+
+/// `GET /wait?ms=N`: loads the session (its lock with `session_locking`), then waits N
+/// milliseconds (at most a minute). Rocket runs a handler to its end even when the client
+/// has gone, so the lock is released when the wait is over (docs/ADAPTERS.md).
+#[get("/wait")]
+async fn wait(session: Session, query: Params<Wait>) -> String {
+    let counter = session.get::<i64>("counter").unwrap_or(0);
+    let ms = query.into_inner().ms.min(60_000);
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    format!("waited; counter = {counter}")
+}
+
 #[post("/logout")]
 fn logout(session: Session) -> &'static str {
     session.logout();
@@ -155,7 +171,7 @@ where
         .attach(CanisterFairing::new(canister))
         .mount(
             "/",
-            routes![index, hi_get, hi_post, secret, login, logout, set],
+            routes![index, hi_get, hi_post, secret, login, logout, set, wait],
         )
 }
 

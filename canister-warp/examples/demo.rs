@@ -145,7 +145,30 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
             warp::reply::json(&session.data()).into_response()
         });
 
-    index.or(hi).or(secret).or(login).or(logout).or(set)
+    // `GET /wait?ms=N`: loads the session (its lock with `session_locking`), then waits N
+    // milliseconds (at most a minute), so the suite can cancel a request mid-handler.
+    let wait = warp::path!("wait")
+        .and(warp::get())
+        .and(canister.session())
+        .and(canister.params::<Wait>())
+        .then(|session: Session, wait: Wait| async move {
+            let counter = session.get::<i64>("counter").unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(wait.ms.min(60_000))).await;
+            format!("waited; counter = {counter}")
+        });
+
+    index
+        .or(hi)
+        .or(secret)
+        .or(login)
+        .or(logout)
+        .or(set)
+        .or(wait)
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    ms: u64,
 }
 
 /// Serves the demo on `listener` until `shutdown` completes, then flushes the logs.

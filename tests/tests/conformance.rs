@@ -39,7 +39,7 @@ tests::conformance! {
     login_form_with_htpasswd_and_no_challenge,
     lock_released_when_the_client_goes_away => tests::config_with(&[
         ("session_locking", "true"),
-        ("session_lock_timeout", "3"),
+        ("session_lock_timeout", "2"),
     ]),
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/set", post(set))
+        .route("/wait", get(wait))
         .layer(CanisterLayer::new(canister))
 }
 
@@ -134,4 +135,18 @@ async fn logout(session: Session) -> impl IntoResponse {
     session.logout();
     session.destroy();
     text(StatusCode::OK, "Logged out".to_owned())
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    ms: u64,
+}
+
+/// `GET /wait?ms=N`: loads the session (taking its lock with `session_locking`), then waits
+/// `N` milliseconds (at most a minute) before answering, so the suite can cancel a request
+/// in the middle of its handler.
+async fn wait(session: Session, Params(wait): Params<Wait>) -> impl IntoResponse {
+    let counter = session.get::<i64>("counter").unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(wait.ms.min(60_000))).await;
+    text(StatusCode::OK, format!("waited; counter = {counter}"))
 }
