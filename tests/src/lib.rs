@@ -34,6 +34,13 @@ use outage::{Outage, OutageStore};
     unreachable_pub,
     reason = "the demo's main and flags are not used"
 )]
+#[path = "../../canister-actix/examples/demo.rs"]
+mod actix_demo;
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the demo's main and flags are not used"
+)]
 #[path = "../../canister-axum/examples/demo/app.rs"]
 mod axum_demo;
 #[allow(
@@ -417,6 +424,46 @@ impl Adapter for Warp {
     }
 }
 
+/// canister-actix: the demo's server, run by an actix system on a thread of its own (actix-web
+/// runs its workers on single-threaded runtimes of their own).
+#[derive(Debug)]
+pub struct Actix;
+
+impl Adapter for Actix {
+    const NAME: &'static str = "actix";
+
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+        async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
+            let listener =
+                std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+            let base = format!(
+                "http://{}",
+                listener.local_addr().expect("the bound address")
+            );
+            let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+            let engine = canister.clone();
+            let thread = std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let server = actix_demo::server(engine, listener, 2).expect("actix listens");
+                    let _ = handle_tx.send(server.handle());
+                    let _ = server.await;
+                });
+            });
+            let handle = handle_rx.await.expect("the actix server starts");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                let _ = stopped.await;
+                handle.stop(false).await;
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+                // As the demo's main does once the server has stopped.
+                canister.flush();
+            });
+            Server::new(base, stop, task)
+        }
+        async move { with_store!(config, store, serve) }
+    }
+}
+
 /// Expands every scenario of [`scenarios`] named in the list into one test per adapter ×
 /// store: modules `axum_memory`, `axum_redis`, `rocket_memory`, … each holding one
 /// `#[tokio::test]` per scenario.
@@ -457,6 +504,8 @@ macro_rules! conformance {
         $crate::conformance!(@cell rocket_redis, $crate::Rocket, redis; $($scenario $(=> $config)?),*);
         $crate::conformance!(@cell warp_memory, $crate::Warp, memory; $($scenario $(=> $config)?),*);
         $crate::conformance!(@cell warp_redis, $crate::Warp, redis; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell actix_memory, $crate::Actix, memory; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell actix_redis, $crate::Actix, redis; $($scenario $(=> $config)?),*);
     };
 }
 

@@ -53,5 +53,8 @@ async fn cross_adapter_session_over_one_redis() {
     let axum = tests::Axum::start(tests::config(), fixture.store()).await;
     let rocket = tests::Rocket::start(tests::config(), fixture.store()).await;
     let warp = tests::Warp::start(tests::config(), fixture.store()).await;
-    tests::scenarios::shared_session(&[&axum, &rocket, &warp]).await;
+    let actix = tests::Actix::start(tests::config(), fixture.store()).await;
+    tests::scenarios::shared_session(&[&axum, &rocket, &warp, &actix]).await;
+    // And the other way round: made by actix, read and updated by the others.
+    tests::scenarios::shared_session(&[&actix, &axum, &rocket, &warp]).await;
 }

@@ -490,6 +490,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             header_user,
             refusal,
             state: Default::default(),
+            loading: Default::default(),
         }))
     }
 

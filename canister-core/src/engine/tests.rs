@@ -764,6 +764,105 @@ async fn a_held_lock_times_out_with_503_instead_of_hanging() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// A memory store whose loads are pending once before they answer, as a networked store's
+/// are: two loads of one request then overlap.
+#[derive(Debug, Default, Clone)]
+struct SlowLoads(MemoryStore);
+
+impl SessionStore for SlowLoads {
+    type Lock = <MemoryStore as SessionStore>::Lock;
+    async fn load(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        self.0.load(key, ttl).await
+    }
+    async fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.create(key, record, ttl).await
+    }
+    async fn cycle(
+        &self,
+        old: &StoreKey,
+        new: &StoreKey,
+        record: &Record,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.cycle(old, new, record, ttl).await
+    }
+    async fn save(
+        &self,
+        key: &StoreKey,
+        change: &Change,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.save(key, change, ttl).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn lock(&self, key: &StoreKey, wait: Duration) -> Result<Self::Lock, StoreError> {
+        self.0.lock(key, wait).await
+    }
+    async fn unlock(&self, lock: Self::Lock) {
+        self.0.unlock(lock).await;
+    }
+}
+
+/// actix-web runs a handler's extractors concurrently: two loads of one request's session
+/// (`Session` and `Option<User>`) must not wait for each other's session lock.
+#[tokio::test]
+async fn concurrent_loads_of_one_request_share_its_lock() {
+    let config =
+        Config::from_ini_str("[canister]\nsession_locking = true\nsession_lock_timeout = 0.05")
+            .unwrap();
+    let canister = Canister::builder()
+        .config(config)
+        .store(SlowLoads::default())
+        .build()
+        .unwrap();
+    let request = || Request::get("/").body(()).unwrap().into_parts().0;
+    let Entry::Proceed(visit) = canister.enter(&request(), peer()).await else {
+        panic!()
+    };
+    visit.session().await.unwrap().insert("n", 1).unwrap();
+    let mut parts = Response::new(()).into_parts().0;
+    assert!(matches!(
+        canister.finish(visit, &mut parts).await,
+        Finish::Keep
+    ));
+    let cookie = parts.headers[header::SET_COOKIE].to_str().unwrap();
+    let mut parts = request();
+    parts.headers.insert(
+        header::COOKIE,
+        HeaderValue::from_str(cookie.split(';').next().unwrap()).unwrap(),
+    );
+    let Entry::Proceed(visit) = canister.enter(&parts, peer()).await else {
+        panic!()
+    };
+    let (session, user) = futures_util::future::join(visit.session(), visit.user()).await;
+    assert_eq!(
+        session.map_err(|r| r.status()).unwrap().get::<i64>("n"),
+        Some(1)
+    );
+    assert!(user.is_ok(), "{:?}", user.err().map(|r| r.status()));
+}
+
 /// A store that fails every operation, to check the 503 path.
 #[derive(Debug, Default, Clone)]
 struct DownStore {

@@ -42,6 +42,10 @@ pub(crate) struct VisitInner {
     pub(crate) header_user: Option<User>,
     pub(crate) refusal: Option<Refusal>,
     pub(crate) state: Mutex<State>,
+    /// Held while the session is being loaded: a second load of the same request (actix-web
+    /// runs a handler's extractors concurrently) waits for the first instead of waiting for
+    /// the session lock the first holds.
+    pub(crate) loading: futures_util::lock::Mutex<()>,
 }
 
 /// The session as this request sees it.
@@ -175,6 +179,10 @@ impl Visit {
     /// The 503 response to send when the store failed (with
     /// `session_on_store_error = fail`, the default).
     pub async fn session(&self) -> Result<Session, Response<Bytes>> {
+        if self.is_loaded() {
+            return Ok(self.handle());
+        }
+        let _loading = self.inner.loading.lock().await;
         if self.is_loaded() {
             return Ok(self.handle());
         }

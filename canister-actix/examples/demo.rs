@@ -1,0 +1,318 @@
+//! canister's demo application on actix-web (docs/ADAPTERS.md, "The demo").
+//!
+//! ```text
+//! cargo run -p canister-actix --example demo -- [--config FILE] [--bind ADDR] [--redis URL]
+//! ```
+//!
+//! Prints `listening on http://ADDR` once it accepts connections; stops on Ctrl-C or SIGTERM.
+//! The routes are shared with the conformance suite (`#[path]`), which drives exactly these.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use canister_actix::{slog, CanisterMiddleware, Log, Params, Session, User};
+use canister_core::session::Data;
+use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Foo {
+    foo: Option<String>,
+}
+
+/// The body of `/`.
+#[derive(Serialize)]
+struct IndexBody<'a> {
+    claims: Option<&'a Claims>,
+    data: Data,
+    foo: Option<String>,
+    sid: String,
+    user: Option<&'a str>,
+}
+
+// `log` comes before `session` on purpose: its lines still carry the session's tag.
+async fn index(log: Log, session: Session, user: Option<User>, query: Params<Foo>) -> HttpResponse {
+    let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);
+    // An i64 always serializes.
+    let _ = session.insert("counter", counter);
+    slog::info!(log, "counter = {counter}");
+    HttpResponse::Ok().json(IndexBody {
+        claims: user.as_ref().and_then(|u| u.claims()),
+        data: session.data(),
+        foo: query.into_inner().foo,
+        sid: session.id(),
+        user: user.as_ref().map(|u| u.name()),
+    })
+}
+
+fn text(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+#[derive(Deserialize)]
+struct Hi {
+    foo: String,
+    bar: Option<String>,
+}
+
+async fn hi(hi: Params<Hi>) -> HttpResponse {
+    let hi = hi.into_inner();
+    let body = match hi.bar.filter(|bar| !bar.is_empty()) {
+        Some(bar) => format!("Hi {} and {bar}!", hi.foo),
+        None => format!("Hi {}!", hi.foo),
+    };
+    text(StatusCode::OK, body)
+}
+
+async fn secret(user: User) -> HttpResponse {
+    text(
+        StatusCode::OK,
+        format!("You are authenticated as {}", user.name()),
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(session: Session, form: Params<Login>) -> HttpResponse {
+    let Login { username, password } = form.into_inner();
+    let user = match session.verify_password(&username, &password).await {
+        AuthOutcome::Authenticated(user) => user,
+        AuthOutcome::NotMine => canister_core::User::new(username),
+        AuthOutcome::Refused(_) => {
+            let refusal = "invalid username or password".to_owned();
+            return text(StatusCode::UNAUTHORIZED, refusal);
+        }
+    };
+    let message = format!("Logged in as {}", user.name());
+    session.login(user);
+    text(StatusCode::OK, message)
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.logout();
+    session.destroy();
+    text(StatusCode::OK, "Logged out".to_owned())
+}
+
+#[derive(Deserialize)]
+struct Set {
+    key: String,
+    value: String,
+}
+
+async fn set(session: Session, form: Params<Set>) -> HttpResponse {
+    let Set { key, value } = form.into_inner();
+    // A String always serializes: the only refusal is a session past `session_max_bytes`
+    // (413, the session left as it was).
+    if let Err(error) = session.insert(&key, value) {
+        let status =
+            StatusCode::from_u16(error.status().as_u16()).unwrap_or(StatusCode::PAYLOAD_TOO_LARGE);
+        return text(status, format!("{error}\n"));
+    }
+    HttpResponse::Ok().json(session.data())
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    ms: u64,
+}
+
+/// `GET /wait?ms=N`: loads the session (its lock with `session_locking`), then waits N
+/// milliseconds (at most a minute), so the suite can cancel a request mid-handler.
+async fn wait(session: Session, wait: Params<Wait>) -> HttpResponse {
+    let counter = session.get::<i64>("counter").unwrap_or(0);
+    let ms = wait.into_inner().ms.min(60_000);
+    actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+    text(StatusCode::OK, format!("waited; counter = {counter}"))
+}
+
+/// The demo's routes, for `App::configure`.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(index))
+        .route("/hi", web::get().to(hi))
+        .route("/hi", web::post().to(hi))
+        .route("/secret", web::get().to(secret))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout))
+        .route("/set", web::post().to(set))
+        .route("/wait", web::get().to(wait));
+}
+
+/// The demo's server on `listener` (not yet running: await it), without signal handling:
+/// stop it through its handle.
+pub fn server<S: SessionStore, A: Authenticator, L: LogSink>(
+    canister: Canister<S, A, L>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(CanisterMiddleware::new(canister.clone()))
+            .configure(routes)
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+#[derive(Default)]
+struct Args {
+    config: Option<String>,
+    bind: Option<String>,
+    redis: Option<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--config" => &mut parsed.config,
+            "--bind" => &mut parsed.bind,
+            "--redis" => &mut parsed.redis,
+            other => return Err(format!("unknown argument {other:?}")),
+        };
+        *slot = Some(args.next().ok_or_else(|| format!("{flag} needs a value"))?);
+    }
+    Ok(parsed)
+}
+
+async fn run<S: SessionStore>(canister: Canister<S>, bind: &str) -> ExitCode {
+    let listener = match TcpListener::bind(bind) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("--bind {bind}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| bind.to_owned(), |a| a.to_string());
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let server = match server(canister.clone(), listener, workers) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("--bind {bind}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    let mut stdout = std::io::stdout();
+    // The listener accepts from here on; tell whoever waits for us.
+    if writeln!(stdout, "listening on http://{address}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    let served = server.await;
+    canister.flush();
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo: server error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if actix_web::rt::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    futures_util::future::select(std::pin::pin!(ctrl_c), std::pin::pin!(terminate)).await;
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}\nusage: demo [--config FILE] [--bind ADDR] [--redis URL]");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &args.config {
+        Some(path) => Config::from_file(path),
+        None => {
+            let mut config = Config::default();
+            config
+                .apply_env(std::env::vars_os())
+                .and_then(|()| config.validate())
+                .map(|()| config)
+        }
+    };
+    let mut config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(url) = &args.redis {
+        if let Err(error) = config.set("session_store", url) {
+            eprintln!("--redis: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
+    if config.session_store.is_none() {
+        return match Canister::from_config(config) {
+            Ok(canister) => run(canister, bind).await,
+            Err(error) => {
+                eprintln!("configuration: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let store = match canister_store_redis::RedisStore::from_config(&config) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("--redis: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = store.ping().await {
+        eprintln!("--redis: {error}");
+        return ExitCode::from(2);
+    }
+    match Canister::builder().config(config).store(store).build() {
+        Ok(canister) => run(canister, bind).await,
+        Err(error) => {
+            eprintln!("configuration: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The extractors: [`Session`], [`User`], `Option<User>`, [`Params`] and [`Log`].
+
+use std::fmt;
+use std::future::{ready, Future, Ready};
+use std::ops::Deref;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
+use bytes::Bytes;
+use canister_core::Visit;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::middleware::{to_actix, to_actix_status};
+
+const FIX: &str = "wrap the app: `App::new().wrap(CanisterMiddleware::new(canister))`";
+
+/// Why a canister extractor failed: the core's response (status, `WWW-Authenticate`
+/// challenges, `Retry-After`, body), sent as it is. An actix-web [`ResponseError`], so a
+/// handler taking `Result<User, Rejection>` can look at it and decide.
+#[derive(Debug, Clone)]
+pub struct Rejection(Box<(StatusCode, HeaderMap, Bytes)>);
+
+impl Rejection {
+    fn new(response: http::Response<Bytes>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self(Box::new((parts.status, parts.headers, body)))
+    }
+
+    /// The status code (401, 400, 503, ...).
+    pub fn status(&self) -> StatusCode {
+        self.0 .0
+    }
+
+    /// The headers (e.g. `WWW-Authenticate`).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.0 .1
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.0 .2
+    }
+
+    pub(crate) fn to_actix(&self) -> HttpResponse {
+        to_actix(self.status(), self.headers(), self.body().clone())
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let body = String::from_utf8_lossy(self.body());
+        write!(f, "{}: {}", self.status(), body.trim_end())
+    }
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        to_actix_status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.to_actix()
+    }
+}
+
+/// A store failure (503) an extractor met, kept for the middleware: it replaces the response
+/// even when an `Option<_>` extractor turned the failure into `None`.
+pub(crate) struct Failed(pub(crate) Rejection);
+
+/// The request's visit, or the "canister is not installed" 500 (reported once).
+fn visit(request: &HttpRequest) -> Result<Visit, Rejection> {
+    request
+        .extensions()
+        .get::<Visit>()
+        .cloned()
+        .ok_or_else(|| Rejection::new(canister_core::response::not_installed(FIX)))
+}
+
+/// The core's refusal as the extractor's error; a 503 is also kept for the middleware.
+fn refuse(request: &HttpRequest, response: http::Response<Bytes>) -> Rejection {
+    let rejection = Rejection::new(response);
+    if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
+        request.extensions_mut().insert(Failed(rejection.clone()));
+    }
+    rejection
+}
+
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
+
+/// `Deref` for the newtype extractors.
+macro_rules! deref {
+    ($($ty:ident$(<$t:ident>)? => $target:ty),*) => {$(
+        impl$(<$t>)? Deref for $ty$(<$t>)? {
+            type Target = $target;
+            fn deref(&self) -> &$target { &self.0 }
+        }
+    )*};
+}
+deref!(Session => canister_core::Session, User => canister_core::User, Log => slog::Logger, Params<T> => T);
+
+/// `FromRequest` for an extractor the visit answers with `$call` (a store failure: 503).
+macro_rules! from_visit {
+    ($($ty:ident => $call:ident),*) => {$(
+        impl FromRequest for $ty {
+            type Error = Rejection;
+            type Future = Extracted<Self>;
+            fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let request = request.clone();
+                Box::pin(async move {
+                    let answer = visit(&request)?.$call().await;
+                    answer.map($ty).map_err(|r| refuse(&request, r))
+                })
+            }
+        }
+    )*};
+}
+from_visit!(Session => session, User => require_user);
+
+/// The request's session (derefs to [`canister_core::Session`]), loaded when first asked
+/// for and saved after the handler if it changed. Fails with 503 when the store is down.
+#[derive(Debug, Clone)]
+pub struct Session(pub canister_core::Session);
+
+/// The user the `Authorization` header proved, else the session's (derefs to
+/// [`canister_core::User`]). Absent: the core's 401 with its challenges; `Option<User>` is
+/// `None` then, yet a store failure still answers 503 (the middleware sends it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User(pub canister_core::User);
+
+/// The query and an url-encoded, multipart or flat JSON body, decoded into `T` by the core.
+/// The body is limited by actix-web's [`PayloadConfig`](actix_web::web::PayloadConfig)
+/// (256 KiB unless the app sets it; larger: 413). Fails with 400 naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Params<T>(pub T);
+
+impl<T> Params<T> {
+    /// The decoded parameters.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Params<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let content_type = request
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
+        // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
+        let body = canister_core::params::decodes_body(content_type.as_ref())
+            .then(|| Bytes::from_request(&request, payload));
+        Box::pin(async move {
+            let visit = visit(&request)?;
+            let body = match body {
+                Some(body) => body.await?,
+                None => Bytes::new(),
+            };
+            let params = visit.params(request.uri().query(), content_type.as_ref(), body);
+            Ok(params.await.map(Params).map_err(|r| refuse(&request, r))?)
+        })
+    }
+}
+
+/// The request's [`slog::Logger`]: its lines carry the client and the session tag (read as
+/// each line is written, so extractor order does not matter).
+#[derive(Debug, Clone)]
+pub struct Log(pub slog::Logger);
+
+impl FromRequest for Log {
+    type Error = Rejection;
+    type Future = Ready<Result<Self, Rejection>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(visit(request).map(|visit| Log(visit.logger())))
+    }
+}
