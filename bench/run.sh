@@ -12,17 +12,17 @@
 #   SESSIONS=1000000                  sessions created by session_memory (0: skip)
 #   FLOOD=1000000                     cookieless requests of the flood check (0: skip)
 #
-# Every server runs with one worker (TOKIO_WORKER_THREADS=1, and ROCKET_WORKERS=1 for
-# Rocket's runtime). A round runs every stack once, `wrk -t1 -c64 -d${SECS}s`, the order
-# rotated from round to round; every stack with sessions gets one session cookie first and
+# Every server runs with one worker (TOKIO_WORKER_THREADS=1, ROCKET_WORKERS=1 for Rocket's
+# runtime, ACTIX_WORKERS=1 for the actix demo; bare_actix has one). A round runs every stack
+# once, `wrk -t1 -c64 -d${SECS}s`, the order rotated from round to round; every stack with sessions gets one session cookie first and
 # sends it on every request, so each request loads, updates and saves the same session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 SECS=${2:-10}
-DEFAULT_STACKS="bare_axum bare_rocket bare_warp ts_memory ts_redis axum_info axum_warning axum_redis rocket_warning rocket_redis warp_warning warp_redis"
+DEFAULT_STACKS="bare_axum bare_rocket bare_warp bare_actix ts_memory ts_redis axum_info axum_warning axum_redis rocket_warning rocket_redis warp_warning warp_redis actix_warning actix_redis"
 # Also available: ts_memory_nolog ts_redis_nolog (no TraceLayer), axum_redis_info,
-# rocket_info, warp_info.
+# rocket_info, warp_info, actix_info.
 STACKS=${STACKS:-$DEFAULT_STACKS}
 [[ " $STACKS " == *" bare_axum "* ]] || STACKS="bare_axum $STACKS"
 read -r -a LIST <<< "$STACKS"
@@ -59,8 +59,8 @@ trap 'stop_all; rm -rf "$WORK"' EXIT
 echo "building (release)..." >&2
 cargo build -q --release -p canister-bench --bins
 BIN=$TARGET/release
-# The three demos are all `examples/demo`: copy each aside before building the next.
-for fw in axum rocket warp; do
+# The four demos are all `examples/demo`: copy each aside before building the next.
+for fw in axum rocket warp actix; do
     if uses "$fw"_ || { [ "$fw" = axum ] && [ "$FLOOD" != 0 ]; }; then
         cargo build -q --release -p "canister-$fw" --example demo
         cp "$TARGET/release/examples/demo" "$WORK/demo-$fw"
@@ -98,7 +98,7 @@ start() { # name port: starts the stack's server, waits for "listening on"
             [[ $s == *_redis* ]] && cmd+=(--redis "$REDIS_URL")
             [[ $s == *_nolog ]] || cmd+=(--log-dir "$WORK/logs-$s")
             ;;
-        axum_* | rocket_* | warp_* | flood)
+        axum_* | rocket_* | warp_* | actix_* | flood)
             local fw=${s%%_*} config=$WORK/warning.ini
             [ "$s" = flood ] && fw=axum
             if [[ $s == *_info ]]; then
@@ -110,7 +110,7 @@ start() { # name port: starts the stack's server, waits for "listening on"
             ;;
         *) echo "unknown stack $s" >&2; exit 1 ;;
     esac
-    TOKIO_WORKER_THREADS=1 ROCKET_WORKERS=1 "${cmd[@]}" > "$WORK/$s.out" 2> "$WORK/$s.err" &
+    TOKIO_WORKER_THREADS=1 ROCKET_WORKERS=1 ACTIX_WORKERS=1 "${cmd[@]}" > "$WORK/$s.out" 2> "$WORK/$s.err" &
     echo $! > "$WORK/$s.pid"
     for _ in $(seq 150); do grep -q "listening on" "$WORK/$s.out" 2> /dev/null && return; sleep 0.1; done
     echo "$s did not start: ${cmd[*]}" >&2; cat "$WORK/$s.err" >&2; exit 1

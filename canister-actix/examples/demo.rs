@@ -201,7 +201,11 @@ async fn run<S: SessionStore>(canister: Canister<S>, bind: &str) -> ExitCode {
     let address = listener
         .local_addr()
         .map_or_else(|_| bind.to_owned(), |a| a.to_string());
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    // One worker per core, or `ACTIX_WORKERS` (bench/run.sh runs every server on one).
+    let workers = std::env::var("ACTIX_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let server = match server(canister.clone(), listener, workers) {
         Ok(server) => server,
         Err(error) => {
