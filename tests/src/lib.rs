@@ -540,7 +540,7 @@ impl Cell {
         }
     }
 
-    /// The adapter's name (`axum`, `rocket`, `warp`).
+    /// The adapter's name (`axum`, `rocket`, `warp`, `actix`).
     pub fn adapter(&self) -> &'static str {
         self.adapter
     }
