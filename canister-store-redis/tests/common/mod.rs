@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canister_core::session::StoreKey;
+use canister_core::session::{SessionStore as _, StoreKey};
 use canister_store_redis::RedisStore;
 use redis::{Client, ConnectionAddr, IntoConnectionInfo};
 use tempfile::TempDir;
@@ -69,6 +69,86 @@ impl Redis {
     }
 }
 
+/// Throwaway certificates, made at run time in a temporary directory: a CA, a server
+/// certificate it signed (for `localhost` and `127.0.0.1`), a client certificate it signed,
+/// and an unrelated CA (`other-ca.pem`) that signed nothing the server holds.
+pub(crate) struct Tls {
+    dir: TempDir,
+}
+
+impl Tls {
+    pub(crate) fn generate() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        let ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let (ca_cert, issuer) = ca("canister test CA");
+        write("ca.pem", ca_cert.pem());
+        let (other_cert, _) = ca("some other CA");
+        write("other-ca.pem", other_cert.pem());
+        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cert: &str, key: &str| {
+            let key_pair = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cert);
+            params.extended_key_usages = vec![usage];
+            let signed = params.signed_by(&key_pair, &issuer).unwrap();
+            write(cert, signed.pem());
+            write(key, key_pair.serialize_pem());
+        };
+        leaf(
+            vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            "server.pem",
+            "server.key",
+        );
+        leaf(
+            vec!["canister-client".to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            "client.pem",
+            "client.key",
+        );
+        Self { dir }
+    }
+
+    /// `ca.pem`, `other-ca.pem`, `server.pem`, `server.key`, `client.pem`, `client.key`.
+    pub(crate) fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap()
+    }
+
+    /// `redis-server` arguments serving TLS on `port` with these certificates; clients must
+    /// present a certificate of the CA when `client_certs`.
+    pub(crate) fn server_args(&self, port: u16, client_certs: bool) -> Vec<String> {
+        let p = |n: &str| self.path(n).display().to_string();
+        vec![
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            p("server.pem"),
+            "--tls-key-file".to_owned(),
+            p("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            p("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            if client_certs { "yes" } else { "no" }.to_owned(),
+        ]
+    }
+}
+
 /// A `redis-server` process of our own, killed on drop.
 pub(crate) struct Server {
     port: u16,
@@ -85,15 +165,38 @@ impl Server {
 
     /// Starts a server on a free port with extra command-line arguments.
     pub(crate) fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_owned(extra.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    pub(crate) fn start_with_owned(extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Self {
             port: free_port(),
             dir,
             child: None,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            extra,
         };
         server.restart();
         server
+    }
+
+    /// A replica of `master`.
+    pub(crate) fn replica_of(master: &Server) -> Self {
+        Self::start_with_owned(vec![
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            master.port().to_string(),
+        ])
+    }
+
+    /// A server that also serves TLS with `tls`'s certificates, on the port it returns
+    /// (its plain port stays open on loopback for the test's own checks).
+    pub(crate) fn start_tls(tls: &Tls, client_certs: bool) -> (Self, u16) {
+        let tls_port = free_port();
+        (
+            Self::start_with_owned(tls.server_args(tls_port, client_certs)),
+            tls_port,
+        )
     }
 
     pub(crate) fn port(&self) -> u16 {
@@ -126,6 +229,9 @@ impl Server {
             "no".to_owned(),
             "--logfile".to_owned(),
             "redis.log".to_owned(),
+            // Replicas sync at once instead of waiting 5 s for others to join.
+            "--repl-diskless-sync-delay".to_owned(),
+            "0".to_owned(),
         ];
         args.extend(self.extra.iter().cloned());
         self.child = Some(spawn_server(&args, self.dir.path()));
@@ -151,6 +257,12 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn start() -> Self {
+        Self::start_with_timeout(5000)
+    }
+
+    /// A cluster whose nodes declare a silent node failed after `node_timeout_ms`.
+    pub(crate) fn start_with_timeout(node_timeout_ms: u32) -> Self {
+        let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
         for _ in 0..6 {
             let bus = free_port();
@@ -160,9 +272,12 @@ impl Cluster {
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "5000",
+                &node_timeout,
                 "--cluster-port",
                 &bus.to_string(),
+                // The other masters keep serving their slots while one is failing over.
+                "--cluster-require-full-coverage",
+                "no",
             ]));
         }
         let mut create = Command::new("redis-cli");
@@ -190,8 +305,77 @@ impl Cluster {
         self.nodes.iter().map(Server::url).collect()
     }
 
-    /// Waits until every node reports `cluster_state:ok`.
+    /// The node serving `key` as master, as the first node that answers sees it.
+    pub(crate) fn master_of(&self, key: &str) -> usize {
+        for node in &self.nodes {
+            let Ok(mut conn) = Client::open(node.url()).unwrap().get_connection() else {
+                continue;
+            };
+            let Ok(slot) = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query::<i64>(&mut conn)
+            else {
+                continue;
+            };
+            let Ok(shards) = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query::<Vec<Vec<redis::Value>>>(&mut conn)
+            else {
+                continue;
+            };
+            for shard in shards {
+                let (Some(redis::Value::Int(from)), Some(redis::Value::Int(to))) =
+                    (shard.first(), shard.get(1))
+                else {
+                    continue;
+                };
+                if !(*from..=*to).contains(&slot) {
+                    continue;
+                }
+                if let Some(redis::Value::Array(master)) = shard.get(2) {
+                    if let Some(redis::Value::Int(port)) = master.get(1) {
+                        if let Some(i) =
+                            self.nodes.iter().position(|n| i64::from(n.port()) == *port)
+                        {
+                            return i;
+                        }
+                    }
+                }
+            }
+        }
+        panic!("no node says which master serves {key}");
+    }
+
+    /// Kills node `i` (SIGKILL).
+    pub(crate) fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Waits until every node reports `cluster_state:ok` and every replica is in sync.
     fn wait_until_ok(&self) {
+        self.wait_until_cluster_ok();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info: String = Client::open(node.url())
+                    .unwrap()
+                    .get_connection()
+                    .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
+                    .unwrap_or_default();
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replica not in sync in 30 s:\n{info}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn wait_until_cluster_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in &self.nodes {
             loop {
@@ -210,6 +394,112 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// A master, replicas and one sentinel watching them as service `canister`: the sentinel
+/// declares the master down after 1 s without an answer and promotes the replica.
+pub(crate) struct SentinelSet {
+    pub(crate) master: Server,
+    pub(crate) replicas: Vec<Server>,
+    sentinel: Option<Child>,
+    sentinel_port: u16,
+    _dir: TempDir,
+}
+
+impl SentinelSet {
+    /// With `n` replicas.
+    pub(crate) fn start(n: usize) -> Self {
+        let master = Server::start();
+        let replicas = (0..n).map(|_| Server::replica_of(&master)).collect();
+        wait_for_replicas(&master, n);
+        let dir = tempfile::tempdir().unwrap();
+        let sentinel_port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {sentinel_port}\nbind 127.0.0.1\nlogfile sentinel.log\n\
+                 sentinel monitor canister 127.0.0.1 {} 1\n\
+                 sentinel down-after-milliseconds canister 1000\n\
+                 sentinel failover-timeout canister 10000\n\
+                 sentinel parallel-syncs canister 1\n",
+                master.port()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server --sentinel ({e})"));
+        let set = Self {
+            master,
+            replicas,
+            sentinel: Some(child),
+            sentinel_port,
+            _dir: dir,
+        };
+        // Ready once the sentinel knows the master and its replica.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let replicas: Option<Vec<redis::Value>> =
+                Client::open(format!("redis://127.0.0.1:{sentinel_port}"))
+                    .unwrap()
+                    .get_connection()
+                    .and_then(|mut c| {
+                        redis::cmd("SENTINEL")
+                            .arg("REPLICAS")
+                            .arg("canister")
+                            .query(&mut c)
+                    })
+                    .ok();
+            if replicas.is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "sentinel not ready in 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        set
+    }
+
+    /// `redis+sentinel://127.0.0.1:PORT/canister`.
+    pub(crate) fn url(&self) -> String {
+        format!("redis+sentinel://127.0.0.1:{}/canister", self.sentinel_port)
+    }
+}
+
+impl Drop for SentinelSet {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.sentinel.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `master` reports `n` connected replicas in sync.
+pub(crate) fn wait_for_replicas(master: &Server, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info: String = Client::open(master.url())
+            .unwrap()
+            .get_connection()
+            .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
+            .unwrap_or_default();
+        let online = info.matches("state=online").count();
+        if online >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{online} of {n} replicas online after 20 s:\n{info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -430,5 +720,118 @@ fn wait_until_up(port: u16, child: &mut Child, extra: &[String], dir: &Path) {
             "redis-server on port {port} did not answer in 10 s"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A change setting `n`.
+pub(crate) fn set_n(n: i64) -> canister_core::session::Change {
+    canister_core::session::Change {
+        set: vec![("n".to_owned(), n.into())],
+        ..canister_core::session::Change::default()
+    }
+}
+
+const FAILOVER_TTL: Option<Duration> = Some(Duration::from_secs(600));
+
+/// What a failover did to the sessions under load.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// From the first failed operation to the last one.
+    pub(crate) window: Duration,
+    /// From the kill to the first success after the last failure.
+    pub(crate) recovery: Duration,
+    pub(crate) failures: usize,
+    pub(crate) lost_acknowledged: usize,
+    /// The sessions that saw at least one failure.
+    pub(crate) failed_sessions: Vec<usize>,
+}
+
+/// Saves in a loop over `sessions`, kills via `kill` after a warm-up, and goes on until
+/// service has been back for 200 operations. Checks that no session was reset (a save
+/// answering "gone") and counts acknowledged writes the survivors do not hold.
+pub(crate) async fn failover_under_load(
+    store: &RedisStore,
+    sessions: &[StoreKey],
+    kill: impl FnOnce(),
+) -> Outcome {
+    let mut acked = vec![0i64; sessions.len()];
+    let mut kill = Some(kill);
+    let mut killed_at = None;
+    let mut first_failure: Option<Instant> = None;
+    let mut last_failure: Option<Instant> = None;
+    let mut back_at: Option<Instant> = None;
+    let mut failures = 0;
+    let mut ok_since_failure = 0;
+    let mut op = 0usize;
+    let mut failed_sessions = Vec::new();
+    loop {
+        let i = op % sessions.len();
+        op += 1;
+        if op == 300 {
+            if let Some(kill) = kill.take() {
+                kill();
+                killed_at = Some(Instant::now());
+            }
+        }
+        match store
+            .save(&sessions[i], &set_n(acked[i] + 1), FAILOVER_TTL)
+            .await
+        {
+            Ok(true) => {
+                acked[i] += 1;
+                if last_failure.is_some() && back_at.is_none() {
+                    back_at = Some(Instant::now());
+                }
+                ok_since_failure += 1;
+            }
+            Ok(false) => panic!("session {i} was reset by the failover"),
+            Err(e) => {
+                failures += 1;
+                if !failed_sessions.contains(&i) {
+                    failed_sessions.push(i);
+                }
+                let now = Instant::now();
+                first_failure.get_or_insert(now);
+                last_failure = Some(now);
+                back_at = None;
+                ok_since_failure = 0;
+                if failures % 20 == 1 {
+                    eprintln!("failure {failures}: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        if killed_at.is_some() && back_at.is_some() && ok_since_failure >= 200 {
+            break;
+        }
+        let since = killed_at.map_or(Duration::ZERO, |k| k.elapsed());
+        assert!(
+            since < Duration::from_secs(60),
+            "service did not return within 60 s of the kill"
+        );
+    }
+    let killed_at = killed_at.unwrap();
+    let mut lost = 0;
+    for (i, key) in sessions.iter().enumerate() {
+        let record = store
+            .load(key, FAILOVER_TTL)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("session {i} is gone after the failover"));
+        let n = record.data["n"].as_i64().unwrap();
+        // A failed save may have been applied (acked + 1); fewer is a lost acknowledged write.
+        if n < acked[i] {
+            lost += usize::try_from(acked[i] - n).unwrap();
+        }
+    }
+    Outcome {
+        window: match (first_failure, last_failure) {
+            (Some(a), Some(b)) => b - a,
+            _ => Duration::ZERO,
+        },
+        recovery: back_at.map_or(Duration::ZERO, |b| b - killed_at),
+        failures,
+        lost_acknowledged: lost,
+        failed_sessions,
     }
 }
