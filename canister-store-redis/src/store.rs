@@ -472,7 +472,7 @@ impl RedisStore {
                 | ErrorKind::Server(ServerErrorKind::BusyLoading)
                 | ErrorKind::Server(ServerErrorKind::NoPerm)
         );
-        let moved = matches!(*self.target, Target::Sentinel(_) | Target::Cluster(_))
+        let moved = matches!(*self.target, Target::Sentinel(_))
             && (error.is_connection_dropped()
                 || error.is_connection_refusal()
                 || error.is_timeout()
@@ -535,7 +535,7 @@ impl RedisStore {
     /// The error of an operation that ran out of time. Behind Sentinel the connection is
     /// dropped too: a master that stopped answering may have been replaced.
     fn timed_out(&self) -> StoreError {
-        if matches!(*self.target, Target::Sentinel(_) | Target::Cluster(_)) {
+        if matches!(*self.target, Target::Sentinel(_)) {
             self.forget();
         }
         StoreError::Timeout(self.timeout)

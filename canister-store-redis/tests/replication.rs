@@ -17,8 +17,8 @@ use canister_core::session::{Record, SessionStore, StoreError, StoreKey};
 use canister_store_redis::RedisStore;
 
 use common::{
-    failover_under_load, new_key, set_n, unique_prefix, wait_for_replicas, Outcome, SentinelSet,
-    Server,
+    failover_under_load, new_key, set_n, unique_prefix, wait_for_replicas, CountingProxy, Outcome,
+    SentinelSet, Server,
 };
 
 const TTL: Option<Duration> = Some(Duration::from_secs(600));
@@ -98,18 +98,25 @@ async fn replicas_cost_per_save() {
         .prefix(unique_prefix("cost"));
     let key = new_key();
     assert!(base.create(&key, &Record::default(), TTL).await.unwrap());
-    for replicas in [0, 1, 0, 1] {
+    // Batches alternate between the two settings; the fastest batch of each is reported,
+    // the least disturbed by other work on the machine.
+    let mut best = [Duration::MAX; 2];
+    let rounds: u32 = 300;
+    for batch in 0..10u32 {
+        let replicas = batch % 2;
         let store = base.clone().replicas(replicas);
         let started = Instant::now();
-        let rounds = 2000;
         for i in 0..rounds {
-            assert!(store.save(&key, &set_n(i), TTL).await.unwrap());
+            assert!(store.save(&key, &set_n(i64::from(i)), TTL).await.unwrap());
         }
-        eprintln!(
-            "session_store_replicas = {replicas}: {:?} per save (loopback, {rounds} saves)",
-            started.elapsed() / u32::try_from(rounds).unwrap()
-        );
+        let per_save = started.elapsed() / rounds;
+        let slot = &mut best[usize::try_from(replicas).unwrap()];
+        *slot = (*slot).min(per_save);
     }
+    eprintln!(
+        "per save, fastest of 5 batches of {rounds}: session_store_replicas = 0: {:?}, = 1: {:?}",
+        best[0], best[1]
+    );
 }
 
 async fn sentinel_failover(replicas: u32) -> Outcome {
@@ -181,4 +188,28 @@ async fn sentinel_failover_loses_no_acknowledged_write() {
     );
     let without = sentinel_failover(0).await;
     assert!(without.failures > 0, "{without:?}");
+}
+
+/// With `session_store_replicas`, a write is its command and `WAIT` in one pipeline: one
+/// batch on the wire (one round trip), two commands; reads are unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_write_is_still_one_round_trip() {
+    let master = Server::start();
+    let _replica = Server::replica_of(&master);
+    wait_for_replicas(&master, 1);
+    let proxy = CountingProxy::start(&master.url()).await;
+    let store = proxy.store("one_trip").replicas(1);
+    let key = new_key();
+    store.ping().await.unwrap();
+    // Warm: scripts loaded.
+    assert!(store.create(&key, &Record::default(), TTL).await.unwrap());
+    assert!(store.save(&key, &set_n(0), TTL).await.unwrap());
+    store.load(&key, TTL).await.unwrap();
+    proxy.take();
+    for i in 1..=20 {
+        assert!(store.save(&key, &set_n(i), TTL).await.unwrap());
+    }
+    assert_eq!(proxy.take_both(), (40, 20), "20 saves: (commands, batches)");
+    store.load(&key, TTL).await.unwrap();
+    assert_eq!(proxy.take_both(), (1, 1), "a load");
 }

@@ -257,14 +257,15 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn start() -> Self {
-        Self::start_with_timeout(5000)
+        Self::start_with_timeout(5000, 1)
     }
 
-    /// A cluster whose nodes declare a silent node failed after `node_timeout_ms`.
-    pub(crate) fn start_with_timeout(node_timeout_ms: u32) -> Self {
+    /// A cluster of 3 masters with `replicas` replicas each, whose nodes declare a silent
+    /// node failed after `node_timeout_ms`.
+    pub(crate) fn start_with_timeout(node_timeout_ms: u32, replicas: usize) -> Self {
         let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..3 * (1 + replicas) {
             let bus = free_port();
             nodes.push(Server::start_with(&[
                 "--cluster-enabled",
@@ -285,7 +286,7 @@ impl Cluster {
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port()));
         }
-        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let output = create
             .stdin(Stdio::null())
             .output()
@@ -509,6 +510,9 @@ pub(crate) fn wait_for_replicas(master: &Server, n: usize) {
 pub(crate) struct CountingProxy {
     port: u16,
     commands: Arc<AtomicUsize>,
+    /// Reads from a client that held at least one command: on loopback, one per write the
+    /// client made, so a pipeline counts once (an estimate of round trips).
+    batches: Arc<AtomicUsize>,
     upstream: redis::ConnectionInfo,
     task: tokio::task::JoinHandle<()>,
 }
@@ -525,10 +529,13 @@ impl CountingProxy {
         let port = listener.local_addr().unwrap().port();
         let commands = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&commands);
+        let batches = Arc::new(AtomicUsize::new(0));
+        let batch_counter = Arc::clone(&batches);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let target = target.clone();
                 let counter = Arc::clone(&counter);
+                let batch_counter = Arc::clone(&batch_counter);
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                         return;
@@ -543,7 +550,11 @@ impl CountingProxy {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => n,
                             };
-                            counter.fetch_add(parser.feed(&buf[..n]), Ordering::SeqCst);
+                            let complete = parser.feed(&buf[..n]);
+                            counter.fetch_add(complete, Ordering::SeqCst);
+                            if complete > 0 {
+                                batch_counter.fetch_add(1, Ordering::SeqCst);
+                            }
                             if server_write.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -561,6 +572,7 @@ impl CountingProxy {
         Self {
             port,
             commands,
+            batches,
             upstream,
             task,
         }
@@ -577,7 +589,16 @@ impl CountingProxy {
 
     /// Commands sent through the proxy since the last call.
     pub(crate) fn take(&self) -> usize {
+        self.batches.swap(0, Ordering::SeqCst);
         self.commands.swap(0, Ordering::SeqCst)
+    }
+
+    /// Commands and batches (see `batches`) sent since the last call.
+    pub(crate) fn take_both(&self) -> (usize, usize) {
+        (
+            self.commands.swap(0, Ordering::SeqCst),
+            self.batches.swap(0, Ordering::SeqCst),
+        )
     }
 }
 
