@@ -267,7 +267,7 @@ async fn demo_binary_refuses_bad_flags_and_unreachable_redis() {
         (&["--frobnicate", "x"][..], "unknown argument --frobnicate"),
         (
             &["--redis", "redis://127.0.0.1:1/0", "--bind", "127.0.0.1:0"][..],
-            "--redis:",
+            "session_store redis://127.0.0.1:1/0",
         ),
     ] {
         let output = Command::new(&binary).args(args).output().unwrap();

@@ -105,6 +105,7 @@
 //! | `create` | script: `HSET` + `PEXPIRE` only if the key does not exist | 1 |
 //! | `save` | script: `HDEL`/`HSET` of the changed fields + `PEXPIRE` only if the key exists | 1 |
 //! | `cycle` | script: create new + delete old, only if old exists and new is free | 1 (cluster: 2) |
+//! | any write, with `session_store_replicas = N` | the same, pipelined with `WAIT N <ms>` | same |
 //! | `delete` | `DEL` | 1 |
 //! | `lock` / `unlock` | `SET NX PX` per attempt / script | 1 per attempt / 1 |
 //!
@@ -129,6 +130,16 @@
 //! yet, so no other request can observe that short-lived copy. (A hash tag such as
 //! `{…}` cannot help: it would have to be shared by old and new keys, putting every session of
 //! a lineage — or every session — in one slot.)
+//!
+//! Issue #21 asked for this change of id to be atomic on a Cluster, by hash tags or a
+//! single-slot script. Neither fits the key layout: a session's key is derived from its id
+//! alone (the store is never told the previous id when it loads), so old and new keys can
+//! only share a slot if every key does. This version keeps the two steps and documents what
+//! they allow: a save to the *old* id that lands between the two steps is lost (its request
+//! still saw success), and a crash between them leaves the old, pre-login session alive until
+//! it expires (it never holds the login, so there is no fixation). The remedy that keeps
+//! Cluster's spreading — choosing the new id so that its key falls in the old key's slot —
+//! needs the engine's id generation and a new key layout, and is not done.
 //!
 //! # Failures
 //!
