@@ -11,7 +11,7 @@ use std::time::Duration;
 use canister_core::session::{Change, Record, SessionStore};
 use canister_core::Config;
 use canister_store_redis::RedisStore;
-use common::{new_key, unique_prefix, Server, Tls};
+use common::{new_key, unique_prefix, SentinelSet, Server, Tls};
 
 const TTL: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -165,4 +165,37 @@ async fn tls_settings_are_checked_before_connecting() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("session_store"), "{err}");
+}
+
+/// `rediss+sentinel://`: TLS to the sentinel and to the master it names, both trusted
+/// through `session_store_tls_ca`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_over_tls() {
+    let tls = Tls::generate();
+    let set = SentinelSet::start_tls(&tls);
+    let config = config(&[
+        ("session_store", set.url()),
+        (
+            "session_store_tls_ca",
+            tls.path("ca.pem").display().to_string(),
+        ),
+        ("session_store_prefix", unique_prefix("tls_sentinel")),
+    ]);
+    assert!(set.url().starts_with("rediss+sentinel://"));
+    let store = RedisStore::connect(&config).await.unwrap().unwrap();
+    let key = new_key();
+    assert!(store.create(&key, &Record::default(), TTL).await.unwrap());
+    assert!(store.load(&key, TTL).await.unwrap().is_some());
+    // The master holds it (read on its plain port).
+    let mut raw = redis::Client::open(set.master.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.redis_key(&key))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 1);
 }

@@ -405,27 +405,77 @@ pub(crate) struct SentinelSet {
     pub(crate) replicas: Vec<Server>,
     sentinel: Option<Child>,
     sentinel_port: u16,
+    tls: bool,
     _dir: TempDir,
 }
 
 impl SentinelSet {
     /// With `n` replicas.
     pub(crate) fn start(n: usize) -> Self {
-        let master = Server::start();
-        let replicas = (0..n).map(|_| Server::replica_of(&master)).collect();
+        Self::start_inner(n, None)
+    }
+
+    /// Everything over TLS with `tls`'s certificates: the master and its replica serve TLS
+    /// and replicate over it, the sentinel serves TLS (`sentinel_tls_port`) and watches the
+    /// master's TLS port, so the sentinel answers TLS addresses.
+    pub(crate) fn start_tls(tls: &Tls) -> Self {
+        Self::start_inner(1, Some(tls))
+    }
+
+    fn start_inner(n: usize, tls: Option<&Tls>) -> Self {
+        let tls_args = |port: u16| -> Vec<String> {
+            let mut args = tls.map(|t| t.server_args(port, false)).unwrap_or_default();
+            if tls.is_some() {
+                args.extend(["--tls-replication".to_owned(), "yes".to_owned()]);
+            }
+            args
+        };
+        let master_tls = free_port();
+        let master = Server::start_with_owned(tls_args(master_tls));
+        let master_port = if tls.is_some() {
+            master_tls
+        } else {
+            master.port()
+        };
+        let replicas = (0..n)
+            .map(|_| {
+                let mut args = tls_args(free_port());
+                args.extend([
+                    "--replicaof".to_owned(),
+                    "127.0.0.1".to_owned(),
+                    master_port.to_string(),
+                ]);
+                Server::start_with_owned(args)
+            })
+            .collect();
         wait_for_replicas(&master, n);
         let dir = tempfile::tempdir().unwrap();
         let sentinel_port = free_port();
         let conf = dir.path().join("sentinel.conf");
+        let sentinel_tls = match tls {
+            Some(tls) => format!(
+                "tls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+                 tls-auth-clients no\ntls-replication yes\n",
+                sentinel_port,
+                tls.path("server.pem").display(),
+                tls.path("server.key").display(),
+                tls.path("ca.pem").display(),
+            ),
+            None => String::new(),
+        };
+        let plain_port = if tls.is_some() {
+            free_port()
+        } else {
+            sentinel_port
+        };
         std::fs::write(
             &conf,
             format!(
-                "port {sentinel_port}\nbind 127.0.0.1\nlogfile sentinel.log\n\
-                 sentinel monitor canister 127.0.0.1 {} 1\n\
+                "port {plain_port}\nbind 127.0.0.1\nlogfile sentinel.log\n{sentinel_tls}\
+                 sentinel monitor canister 127.0.0.1 {master_port} 1\n\
                  sentinel down-after-milliseconds canister 1000\n\
                  sentinel failover-timeout canister 10000\n\
-                 sentinel parallel-syncs canister 1\n",
-                master.port()
+                 sentinel parallel-syncs canister 1\n"
             ),
         )
         .unwrap();
@@ -443,13 +493,14 @@ impl SentinelSet {
             replicas,
             sentinel: Some(child),
             sentinel_port,
+            tls: tls.is_some(),
             _dir: dir,
         };
         // Ready once the sentinel knows the master and its replica.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let replicas: Option<Vec<redis::Value>> =
-                Client::open(format!("redis://127.0.0.1:{sentinel_port}"))
+                Client::open(format!("redis://127.0.0.1:{plain_port}"))
                     .unwrap()
                     .get_connection()
                     .and_then(|mut c| {
@@ -468,9 +519,17 @@ impl SentinelSet {
         set
     }
 
-    /// `redis+sentinel://127.0.0.1:PORT/canister`.
+    /// `redis+sentinel://127.0.0.1:PORT/canister` (`rediss+sentinel://` over TLS).
     pub(crate) fn url(&self) -> String {
-        format!("redis+sentinel://127.0.0.1:{}/canister", self.sentinel_port)
+        format!(
+            "{}://127.0.0.1:{}/canister",
+            if self.tls {
+                "rediss+sentinel"
+            } else {
+                "redis+sentinel"
+            },
+            self.sentinel_port
+        )
     }
 }
 
