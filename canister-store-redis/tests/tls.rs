@@ -11,7 +11,7 @@ use std::time::Duration;
 use canister_core::session::{Change, Record, SessionStore};
 use canister_core::Config;
 use canister_store_redis::RedisStore;
-use common::{new_key, unique_prefix, SentinelSet, Server, Tls};
+use common::{new_key, unique_prefix, Cluster, SentinelSet, Server, Tls};
 
 const TTL: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -198,4 +198,45 @@ async fn sentinel_over_tls() {
         .await
         .unwrap();
     assert_eq!(exists, 1);
+}
+
+/// A Redis Cluster over TLS: `rediss://` seed URLs, the CA from `session_store_tls_ca`; the
+/// nodes also talk TLS to each other. Every operation, the cross-slot login id change
+/// included, works; a wrong CA stops start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls() {
+    let tls = Tls::generate();
+    let cluster = Cluster::start_tls(&tls);
+    let config = config(&[
+        ("session_store", cluster.tls_urls().join(",")),
+        (
+            "session_store_tls_ca",
+            tls.path("ca.pem").display().to_string(),
+        ),
+        ("session_store_prefix", unique_prefix("tls_cluster")),
+    ]);
+    let store = RedisStore::connect(&config).await.unwrap().unwrap();
+    assert!(format!("{store:?}").contains("cluster"));
+    let keys: Vec<_> = (0..10).map(|_| new_key()).collect();
+    for key in &keys {
+        assert!(store.create(key, &Record::default(), TTL).await.unwrap());
+        let change = Change {
+            set: vec![("n".to_owned(), 1.into())],
+            ..Change::default()
+        };
+        assert!(store.save(key, &change, TTL).await.unwrap());
+        assert_eq!(store.load(key, TTL).await.unwrap().unwrap().data["n"], 1);
+    }
+    let new = new_key();
+    assert!(store
+        .cycle(&keys[0], &new, &Record::default(), TTL)
+        .await
+        .unwrap());
+    assert!(store.load(&keys[0], TTL).await.unwrap().is_none());
+
+    let mut wrong = config.clone();
+    wrong.session_store_tls_ca = Some(tls.path("other-ca.pem"));
+    wrong.session_store_timeout = Duration::from_secs(3);
+    let text = start_up_error(&wrong).await;
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
 }

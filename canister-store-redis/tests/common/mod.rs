@@ -97,24 +97,29 @@ impl Tls {
         write("ca.pem", ca_cert.pem());
         let (other_cert, _) = ca("some other CA");
         write("other-ca.pem", other_cert.pem());
-        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cert: &str, key: &str| {
-            let key_pair = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(names).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cert);
-            params.extended_key_usages = vec![usage];
-            let signed = params.signed_by(&key_pair, &issuer).unwrap();
-            write(cert, signed.pem());
-            write(key, key_pair.serialize_pem());
-        };
+        let leaf =
+            |names: Vec<String>, usage: Vec<ExtendedKeyUsagePurpose>, cert: &str, key: &str| {
+                let key_pair = KeyPair::generate().unwrap();
+                let mut params = CertificateParams::new(names).unwrap();
+                params.distinguished_name.push(DnType::CommonName, cert);
+                params.extended_key_usages = usage;
+                let signed = params.signed_by(&key_pair, &issuer).unwrap();
+                write(cert, signed.pem());
+                write(key, key_pair.serialize_pem());
+            };
         leaf(
             vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            // Also a client's: cluster nodes present it to each other on the TLS bus.
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
             "server.pem",
             "server.key",
         );
         leaf(
             vec!["canister-client".to_owned()],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
             "client.pem",
             "client.key",
         );
@@ -253,6 +258,7 @@ impl Drop for Server {
 /// A Redis Cluster of 3 masters and 3 replicas on loopback ports, torn down on drop.
 pub(crate) struct Cluster {
     nodes: Vec<Server>,
+    tls_ports: Vec<u16>,
 }
 
 impl Cluster {
@@ -263,11 +269,22 @@ impl Cluster {
     /// A cluster of 3 masters with `replicas` replicas each, whose nodes declare a silent
     /// node failed after `node_timeout_ms`.
     pub(crate) fn start_with_timeout(node_timeout_ms: u32, replicas: usize) -> Self {
+        Self::start_inner(node_timeout_ms, replicas, None)
+    }
+
+    /// A cluster (3 masters, 1 replica each) whose nodes also serve TLS with `tls`'s
+    /// certificates and talk TLS to each other; [`Cluster::tls_urls`] names the TLS ports.
+    pub(crate) fn start_tls(tls: &Tls) -> Self {
+        Self::start_inner(5000, 1, Some(tls))
+    }
+
+    fn start_inner(node_timeout_ms: u32, replicas: usize, tls: Option<&Tls>) -> Self {
         let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
+        let mut tls_ports = Vec::new();
         for _ in 0..3 * (1 + replicas) {
             let bus = free_port();
-            nodes.push(Server::start_with(&[
+            let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -279,12 +296,31 @@ impl Cluster {
                 // The other masters keep serving their slots while one is failing over.
                 "--cluster-require-full-coverage",
                 "no",
-            ]));
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+            if let Some(tls) = tls {
+                let port = free_port();
+                tls_ports.push(port);
+                args.extend(tls.server_args(port, false));
+                args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+            }
+            nodes.push(Server::start_with_owned(args));
         }
         let mut create = Command::new("redis-cli");
-        create.arg("--cluster").arg("create");
-        for node in &nodes {
-            create.arg(format!("127.0.0.1:{}", node.port()));
+        if let Some(tls) = tls {
+            // Over TLS the nodes know each other by their TLS ports: create it through them.
+            create.arg("--tls").arg("--cacert").arg(tls.path("ca.pem"));
+            create.arg("--cluster").arg("create");
+            for port in &tls_ports {
+                create.arg(format!("127.0.0.1:{port}"));
+            }
+        } else {
+            create.arg("--cluster").arg("create");
+            for node in &nodes {
+                create.arg(format!("127.0.0.1:{}", node.port()));
+            }
         }
         create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let output = create
@@ -297,9 +333,17 @@ impl Cluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, tls_ports };
         cluster.wait_until_ok();
         cluster
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT` of every node of a [`Cluster::start_tls`] cluster.
+    pub(crate) fn tls_urls(&self) -> Vec<String> {
+        self.tls_ports
+            .iter()
+            .map(|p| format!("rediss://127.0.0.1:{p}"))
+            .collect()
     }
 
     pub(crate) fn urls(&self) -> Vec<String> {
