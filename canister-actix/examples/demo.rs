@@ -292,27 +292,25 @@ async fn main() -> ExitCode {
         }
     }
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
-    if config.session_store.is_none() {
-        return match Canister::from_config(config) {
-            Ok(canister) => run(canister, bind).await,
-            Err(error) => {
-                eprintln!("configuration: {error}");
-                ExitCode::from(2)
+    // The store the configuration (or `--redis`) names, checked at start: the constructor
+    // every demo and application shares.
+    let built = match canister_store_redis::RedisStore::connect(&config).await {
+        Ok(Some(store)) => Canister::builder().config(config).store(store).build(),
+        Ok(None) => {
+            return match Canister::from_config(config) {
+                Ok(canister) => run(canister, bind).await,
+                Err(error) => {
+                    eprintln!("configuration: {error}");
+                    ExitCode::from(2)
+                }
             }
-        };
-    }
-    let store = match canister_store_redis::RedisStore::from_config(&config) {
-        Ok(store) => store,
+        }
         Err(error) => {
-            eprintln!("--redis: {error}");
+            eprintln!("{error}");
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = store.ping().await {
-        eprintln!("--redis: {error}");
-        return ExitCode::from(2);
-    }
-    match Canister::builder().config(config).store(store).build() {
+    match built {
         Ok(canister) => run(canister, bind).await,
         Err(error) => {
             eprintln!("configuration: {error}");

@@ -267,13 +267,43 @@ async fn demo_binary_refuses_bad_flags_and_unreachable_redis() {
         (&["--frobnicate", "x"][..], "unknown argument --frobnicate"),
         (
             &["--redis", "redis://127.0.0.1:1/0", "--bind", "127.0.0.1:0"][..],
-            "--redis:",
+            "session_store redis://127.0.0.1:1/0",
+        ),
+        // Every URL form is accepted on --redis; unreachable, each stops start-up naming it
+        // (password masked).
+        (
+            &[
+                "--redis",
+                "rediss://u:pw-1234@127.0.0.1:1",
+                "--bind",
+                "127.0.0.1:0",
+            ][..],
+            "session_store rediss://u:********@127.0.0.1:1",
+        ),
+        (
+            &[
+                "--redis",
+                "redis://127.0.0.1:1,redis://127.0.0.1:2",
+                "--bind",
+                "127.0.0.1:0",
+            ][..],
+            "session_store redis://127.0.0.1:1,redis://127.0.0.1:2",
+        ),
+        (
+            &[
+                "--redis",
+                "redis+sentinel://127.0.0.1:1,127.0.0.1:2/svc",
+                "--bind",
+                "127.0.0.1:0",
+            ][..],
+            "session_store redis+sentinel://127.0.0.1:1,127.0.0.1:2/svc",
         ),
     ] {
         let output = Command::new(&binary).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("pw-1234"), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }

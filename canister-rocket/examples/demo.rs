@@ -267,27 +267,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    // `--redis` or the configuration's `session_store` (as the axum demo).
-    let built = if config.session_store.is_some() {
-        match canister_store_redis::RedisStore::from_config(&config) {
-            Ok(store) => {
-                if let Err(error) = store.ping().await {
-                    eprintln!("demo: session_store: {error}");
-                    return ExitCode::FAILURE;
-                }
-                Canister::builder()
-                    .config(config)
-                    .store(store)
-                    .build()
-                    .map(Err)
-            }
-            Err(error) => {
-                eprintln!("demo: session_store: {error}");
-                return ExitCode::from(2);
-            }
+    // `--redis` or the configuration's `session_store`, checked at start: the constructor
+    // every demo and application shares.
+    let built = match canister_store_redis::RedisStore::connect(&config).await {
+        Ok(Some(store)) => Canister::builder()
+            .config(config)
+            .store(store)
+            .build()
+            .map(Err),
+        Ok(None) => Canister::from_config(config).map(Ok),
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::FAILURE;
         }
-    } else {
-        Canister::from_config(config).map(Ok)
     };
     match built {
         Ok(Ok(canister)) => serve(canister, addr).await,

@@ -35,9 +35,40 @@
 //! # }
 //! ```
 //!
-//! With a canister configuration, `session_store = redis://…` (several comma-separated URLs
-//! for a cluster), `session_store_prefix` and `session_store_timeout` are read by
-//! [`RedisStore::from_config`]. For a cluster in code, use [`RedisStore::cluster`].
+//! With a canister configuration, [`RedisStore::connect`] is the one constructor applications
+//! (and canister's demos) use: it reads the `session_store*` settings, returns `None` for the
+//! memory store, and pings Redis so that a wrong URL, password or certificate stops start-up.
+//! [`RedisStore::from_config`] does the same without connecting. For a cluster in code, use
+//! [`RedisStore::cluster`]; for Sentinel, [`RedisStore::sentinel`].
+//!
+//! # Redis in production
+//!
+//! | `session_store` | what |
+//! |---|---|
+//! | `redis://[user:password@]host[:port][/db]` | one server; a user name selects an ACL user |
+//! | `rediss://…` | the same over TLS (rustls): the server's certificate must chain to the system roots or to `session_store_tls_ca` |
+//! | `redis://h1:p1,redis://h2:p2,…` (or `rediss://`) | a Redis Cluster, through any of these seed nodes |
+//! | `redis+sentinel://[user:password@]host[:port][,host2[:port2]…]/service_name[/db]` | the master of a Sentinel service (port 26379 by default); `rediss+sentinel://` is TLS to both the sentinels and the data nodes. The user and password are the data nodes' |
+//!
+//! - **TLS**: `session_store_tls_ca` (PEM CA certificates; unset: the system roots),
+//!   `session_store_tls_cert` and `session_store_tls_key` (PEM client certificate and key,
+//!   for servers started with `tls-auth-clients yes`). The files are read when the store is
+//!   built: a missing file, or TLS files with a plain `redis://` URL, stop start-up. A server
+//!   certificate that does not chain to the trusted CAs, or a server that refuses the
+//!   client's certificate, fails the handshake: [`RedisStore::connect`] stops start-up, and
+//!   a store built without connecting answers [`StoreError::Unavailable`](canister_core::session::StoreError)
+//!   (a 503), never a success.
+//! - **Passwords** are masked (`********`) in the banner (`canister_core::config::mask_url`),
+//!   in every error message of this crate and so in every log line the engine writes about
+//!   the store, and in `Debug` output.
+//! - **`session_store_replicas = N`**: every write is pipelined with `WAIT N <ms>` (one
+//!   round trip still) and acknowledged only once N replicas hold it; fewer within
+//!   `session_store_timeout` is a 503. See [`RedisStore::replicas`].
+//! - **Failover**: behind Sentinel, a broken, refused or timed-out connection, or one that
+//!   finds a replica (`READONLY`), is dropped and the sentinels are asked again; on a
+//!   Cluster, the client follows the new slot map. Meanwhile the sessions on the lost master
+//!   answer 503; none is reset or brought back. The figures measured are in HARDENING.md
+//!   ("Redis failures").
 //!
 //! # Stored format
 //!
@@ -74,6 +105,7 @@
 //! | `create` | script: `HSET` + `PEXPIRE` only if the key does not exist | 1 |
 //! | `save` | script: `HDEL`/`HSET` of the changed fields + `PEXPIRE` only if the key exists | 1 |
 //! | `cycle` | script: create new + delete old, only if old exists and new is free | 1 (cluster: 2) |
+//! | any write, with `session_store_replicas = N` | the same, pipelined with `WAIT N <ms>` | same |
 //! | `delete` | `DEL` | 1 |
 //! | `lock` / `unlock` | `SET NX PX` per attempt / script | 1 per attempt / 1 |
 //!
@@ -99,6 +131,16 @@
 //! `{…}` cannot help: it would have to be shared by old and new keys, putting every session of
 //! a lineage — or every session — in one slot.)
 //!
+//! Issue #21 asked for this change of id to be atomic on a Cluster, by hash tags or a
+//! single-slot script. Neither fits the key layout: a session's key is derived from its id
+//! alone (the store is never told the previous id when it loads), so old and new keys can
+//! only share a slot if every key does. This version keeps the two steps and documents what
+//! they allow: a save to the *old* id that lands between the two steps is lost (its request
+//! still saw success), and a crash between them leaves the old, pre-login session alive until
+//! it expires (it never holds the login, so there is no fixation). The remedy that keeps
+//! Cluster's spreading — choosing the new id so that its key falls in the old key's slot —
+//! needs the engine's id generation and a new key layout, and is not done.
+//!
 //! # Failures
 //!
 //! Every operation, connecting included, is bounded by [`RedisStore::timeout`] (default 2 s,
@@ -115,12 +157,14 @@
 //! | `tokio` | operation timeouts and the pauses while waiting for a lock (the `redis` crate runs on tokio) |
 //! | `serde_json` | values and the user are stored as JSON text |
 //! | `getrandom` | lock tokens from the operating system's random source |
-//!
-//! `rediss://` (TLS) needs the `redis` crate's TLS support, which this build does not enable.
+//! | `rustls` | TLS for `rediss://` (through the `redis` crate's `tokio-rustls-comp`), with the `ring` provider: no C toolchain beyond a C compiler, no OpenSSL. Installed as the process default only if the application installed none |
+//! | `percent-encoding` | the user and password of `redis+sentinel://` URLs |
 #![forbid(unsafe_code)]
 
+mod connect;
 mod layout;
 mod scripts;
 mod store;
 
+pub use redis::{ClientTlsConfig, TlsCertificates};
 pub use store::{RedisLock, RedisStore, DEFAULT_LOCK_LEASE, DEFAULT_PREFIX, DEFAULT_TIMEOUT};

@@ -11,8 +11,13 @@ use canister_core::session::{Change, Record, SessionStore, StoreError, StoreKey}
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
+use redis::sentinel::SentinelClient;
+use redis::{
+    Client, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script,
+    ServerErrorKind, TlsCertificates, Value,
+};
 
+use crate::connect::{self, mask_password, scrub, unavailable, SentinelUrl};
 use crate::{layout, scripts};
 
 /// Default key prefix, as `session_store_prefix`.
@@ -76,21 +81,90 @@ pub struct RedisStore {
     prefix: String,
     timeout: Duration,
     lock_lease: Duration,
+    replicas: u32,
+    /// The URL(s) the store was opened with, to mask their passwords in error messages;
+    /// never printed.
+    url: Arc<str>,
 }
 
 impl RedisStore {
     /// A store on one Redis server (or a proxy in front of several).
     ///
-    /// `url` is `redis://[[user]:password@]host[:port][/db]`, `redis+unix:///path` or
-    /// `unix:///path`; `rediss://` (TLS) is refused because this build has no TLS support. No
-    /// connection is made yet.
+    /// `url` is `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS, trusting
+    /// the system roots), `redis+unix:///path` or `unix:///path`. A user name selects a Redis
+    /// ACL user. No connection is made yet.
+    ///
+    /// For a CA file or a client certificate, use [`RedisStore::from_config`] (or
+    /// [`RedisStore::open_tls`]); for Sentinel, `redis+sentinel://` URLs go through
+    /// [`RedisStore::from_config`] too.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the URL does not parse (the message masks its password).
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        if connect::is_sentinel(url) {
+            return Self::sentinel(url, None);
+        }
+        if connect::is_tls(url) {
+            connect::install_crypto_provider();
+        }
         let client = Client::open(url).map_err(|e| bad_url(url, &e))?;
-        Ok(Self::from_client(client))
+        Ok(Self::from_client(client).with_url(url))
+    }
+
+    /// A store on one Redis server over TLS (`rediss://`), trusting the CA certificates and
+    /// presenting the client certificate of `certificates` (PEM).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URL does not parse or is not `rediss://`, or a
+    /// certificate or key does not parse.
+    pub fn open_tls(url: &str, certificates: TlsCertificates) -> Result<Self, StoreError> {
+        if connect::is_sentinel(url) {
+            return Self::sentinel(url, Some(certificates));
+        }
+        if !connect::is_tls(url) {
+            return Err(unavailable(format!(
+                "session_store: TLS certificates are set (session_store_tls_*) but {:?} is not \
+                 a rediss:// URL",
+                mask_password(url)
+            )));
+        }
+        connect::install_crypto_provider();
+        let client = Client::build_with_tls(url, certificates).map_err(|e| bad_url(url, &e))?;
+        Ok(Self::from_client(client).with_url(url))
+    }
+
+    /// A store on the master of a Redis Sentinel service:
+    /// `redis+sentinel://[user:password@]host[:port][,host2[:port2]…]/service_name[/db]`
+    /// (`rediss+sentinel://`: TLS to the sentinels and the data nodes). The port defaults to
+    /// 26379. The user and password are those of the data nodes (the sentinels are asked
+    /// without credentials). `certificates`: CA and client certificate for TLS.
+    ///
+    /// Each new connection asks the sentinels for the current master. A connection that
+    /// breaks, times out or finds a replica (`READONLY`, after a failover) is dropped, so the
+    /// next operation asks again: service returns by itself once the sentinels have promoted
+    /// a replica.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URL does not parse.
+    pub fn sentinel(url: &str, certificates: Option<TlsCertificates>) -> Result<Self, StoreError> {
+        let parsed = SentinelUrl::parse(url)?;
+        if parsed.tls {
+            connect::install_crypto_provider();
+        } else if certificates.is_some() {
+            return Err(unavailable(format!(
+                "session_store: TLS certificates are set (session_store_tls_*) but {:?} is not \
+                 a rediss+sentinel:// URL",
+                mask_password(url)
+            )));
+        }
+        let client = parsed
+            .builder(certificates)?
+            .build()
+            .map_err(|e| bad_url(url, &e))?;
+        Ok(Self::with_target(Target::Sentinel(tokio::sync::Mutex::new(client))).with_url(url))
     }
 
     /// A store on a Redis Cluster, reached through any of the seed `urls` (one is enough; more
@@ -104,46 +178,145 @@ impl RedisStore {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        Self::cluster_with(urls, None)
+    }
+
+    /// A store on a Redis Cluster whose nodes are reached over TLS (`rediss://` seed URLs),
+    /// with the CA and client certificate of `certificates` (`None`: the system roots, no
+    /// client certificate).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when a URL does not parse or the list is empty.
+    pub fn cluster_with<I, S>(
+        urls: I,
+        certificates: Option<TlsCertificates>,
+    ) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
         let joined = urls.join(",");
-        let client = ClusterClient::builder(urls.iter().map(String::as_str))
+        let tls = urls.iter().any(|u| connect::is_tls(u));
+        if tls {
+            connect::install_crypto_provider();
+        } else if certificates.is_some() {
+            return Err(unavailable(format!(
+                "session_store: TLS certificates are set (session_store_tls_*) but {:?} are not \
+                 rediss:// URLs",
+                mask_password(&joined)
+            )));
+        }
+        let mut builder = ClusterClient::builder(urls.iter().map(String::as_str))
             .connection_timeout(DEFAULT_TIMEOUT)
-            .response_timeout(DEFAULT_TIMEOUT)
-            .build()
-            .map_err(|e| bad_url(&joined, &e))?;
-        Ok(Self::from_cluster_client(client))
+            .response_timeout(DEFAULT_TIMEOUT);
+        if let Some(certificates) = certificates {
+            builder = builder.certs(certificates);
+        }
+        let client = builder.build().map_err(|e| bad_url(&joined, &e))?;
+        Ok(Self::from_cluster_client(client).with_url(&joined))
     }
 
     /// A store from the `session_store*` settings of a canister configuration:
-    /// `session_store` (the URL; several comma-separated URLs mean a cluster),
-    /// `session_store_prefix` and `session_store_timeout`.
+    ///
+    /// - `session_store`: `redis://` or `rediss://` (one server), several comma-separated
+    ///   `redis://` / `rediss://` URLs (a cluster), or `redis+sentinel://` /
+    ///   `rediss+sentinel://` (a Sentinel service; see [`RedisStore::sentinel`]);
+    /// - `session_store_tls_ca`, `session_store_tls_cert`, `session_store_tls_key`: PEM files
+    ///   for TLS, read now (they need a `rediss` URL);
+    /// - `session_store_prefix`, `session_store_timeout`, `session_store_replicas`.
+    ///
+    /// No connection is made: see [`RedisStore::connect`] for the constructor that also checks
+    /// that Redis answers, as applications should at start-up.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when `session_store` is not set (the memory store is
-    /// configured) or its URL does not parse.
+    /// configured), its URL does not parse, or a TLS file cannot be read or parsed. Messages
+    /// mask passwords.
     pub fn from_config(config: &Config) -> Result<Self, StoreError> {
         let Some(url) = &config.session_store else {
-            return Err(StoreError::Unavailable {
-                message: "session_store is memory: expected a redis:// URL".to_owned(),
-                source: None,
-            });
+            return Err(unavailable(
+                "session_store is memory: expected a redis://, rediss:// or redis+sentinel:// URL",
+            ));
         };
-        let url = url.expose();
-        let store = if url.contains(',') {
-            Self::cluster(url.split(',').map(str::trim).filter(|u| !u.is_empty()))?
+        let url = url.expose().trim();
+        let certificates = connect::tls_certificates(config)?;
+        let store = if connect::is_sentinel(url) {
+            Self::sentinel(url, certificates)?
+        } else if url.contains(',') {
+            Self::cluster_with(
+                url.split(',').map(str::trim).filter(|u| !u.is_empty()),
+                certificates,
+            )?
+        } else if let Some(certificates) = certificates {
+            Self::open_tls(url, certificates)?
         } else {
             Self::open(url)?
         };
         Ok(store
             .prefix(config.session_store_prefix.clone())
-            .timeout(config.session_store_timeout))
+            .timeout(config.session_store_timeout)
+            .replicas(config.session_store_replicas))
+    }
+
+    /// The store a configuration asks for, ready to serve: `Ok(None)` when `session_store`
+    /// is memory (the engine then keeps sessions itself), else the store of
+    /// [`RedisStore::from_config`] once it has answered a `PING`.
+    ///
+    /// This is the one constructor applications and canister's demos share, so that a wrong
+    /// URL, password, CA or client certificate stops start-up with a clear message instead of
+    /// failing the first requests:
+    ///
+    /// ```no_run
+    /// # async fn run(config: canister_core::Config) -> Result<(), Box<dyn std::error::Error>> {
+    /// match canister_store_redis::RedisStore::connect(&config).await? {
+    ///     Some(store) => { /* Canister::builder().config(config).store(store).build()? */ }
+    ///     None => { /* Canister::builder().config(config).build()? (memory) */ }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`RedisStore::from_config`], and those of [`RedisStore::ping`] (Redis down,
+    /// refused credentials, TLS handshake refused), each prefixed with `session_store` and the
+    /// masked URL.
+    pub async fn connect(config: &Config) -> Result<Option<Self>, StoreError> {
+        let Some(url) = &config.session_store else {
+            return Ok(None);
+        };
+        let store = Self::from_config(config)?;
+        store.ping().await.map_err(|e| {
+            let url = canister_core::config::mask_url(url.expose());
+            match e {
+                StoreError::Unavailable { message, source } => StoreError::Unavailable {
+                    message: format!("session_store {url}: {message}"),
+                    source,
+                },
+                other => unavailable(format!("session_store {url}: {other}")),
+            }
+        })?;
+        Ok(Some(store))
     }
 
     /// A store on one Redis server through an existing client (e.g. built from a
     /// `redis::ConnectionInfo`).
     pub fn from_client(client: Client) -> Self {
         Self::with_target(Target::Single(client))
+    }
+
+    /// A store on the master of a Sentinel service through an existing sentinel client (see
+    /// [`RedisStore::sentinel`]).
+    pub fn from_sentinel_client(client: SentinelClient) -> Self {
+        Self::with_target(Target::Sentinel(tokio::sync::Mutex::new(client)))
+    }
+
+    fn with_url(mut self, url: &str) -> Self {
+        self.url = Arc::from(url);
+        self
     }
 
     /// A store on a Redis Cluster through an existing cluster client. Its connection and
@@ -166,6 +339,23 @@ impl RedisStore {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets how many replicas must hold a write before it is acknowledged (default 0,
+    /// `session_store_replicas`).
+    ///
+    /// With `n > 0`, every write (create, save, login id change, delete) is sent in one
+    /// pipeline with `WAIT n <ms>`: still one round trip, answered once `n` replicas hold it.
+    /// When fewer do within the timeout, the operation fails with
+    /// [`StoreError::Unavailable`] (a 503): the write may be on the master, but it was not
+    /// acknowledged, so a failover may lose it. Then a failover that promotes one of those
+    /// replicas loses no write a client saw succeed (Redis's replication stays asynchronous:
+    /// `WAIT` does not make it strongly consistent, but it bounds what an acknowledged write
+    /// can lose to a failover that promotes a replica which did not acknowledge).
+    #[must_use]
+    pub fn replicas(mut self, n: u32) -> Self {
+        self.replicas = n;
         self
     }
 
@@ -211,6 +401,8 @@ impl RedisStore {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             lock_lease: DEFAULT_LOCK_LEASE,
+            replicas: 0,
+            url: Arc::from(""),
         }
     }
 
@@ -241,6 +433,17 @@ impl RedisStore {
             Target::Cluster(client) => {
                 Conn::Cluster(Box::new(client.get_async_connection().await?))
             }
+            Target::Sentinel(sentinel) => {
+                // Ask the sentinels for the current master, then keep one multiplexed
+                // connection to it; it is dropped on errors (see `forget_connection`), so a
+                // failover is followed by asking again.
+                let client = sentinel.lock().await.async_get_client().await?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(0);
+                Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+            }
         };
         // Two first operations may race here: keep the first connection, drop the other.
         let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -258,6 +461,10 @@ impl RedisStore {
     /// connection manager only reconnects after I/O errors, so a failed handshake (wrong
     /// password, or `LOADING` while a restarted Redis reads its dump) would otherwise be
     /// answered forever, even after Redis is fixed.
+    ///
+    /// Behind Sentinel, a connection is also dropped when it broke, was refused or timed out,
+    /// or found a replica (`READONLY`, `MASTERDOWN`): the master may have changed, and the
+    /// next operation asks the sentinels again.
     fn forget_connection(&self, error: &RedisError) {
         let stuck = matches!(
             error.kind(),
@@ -265,9 +472,23 @@ impl RedisStore {
                 | ErrorKind::Server(ServerErrorKind::BusyLoading)
                 | ErrorKind::Server(ServerErrorKind::NoPerm)
         );
-        if stuck {
-            *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let moved = matches!(*self.target, Target::Sentinel(_))
+            && (error.is_connection_dropped()
+                || error.is_connection_refusal()
+                || error.is_timeout()
+                || error.is_io_error()
+                || matches!(
+                    error.kind(),
+                    ErrorKind::Server(ServerErrorKind::ReadOnly)
+                        | ErrorKind::Server(ServerErrorKind::MasterDown)
+                ));
+        if stuck || moved {
+            self.forget();
         }
+    }
+
+    fn forget(&self) {
+        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     fn is_cluster(&self) -> bool {
@@ -292,14 +513,14 @@ impl RedisStore {
     {
         let started = tokio::time::Instant::now();
         let first = match tokio::time::timeout(self.timeout, attempt()).await {
-            Err(_) => return Err(StoreError::Timeout(self.timeout)),
+            Err(_) => return Err(self.timed_out()),
             Ok(result) => result,
         };
         let result = match first {
             Err(e) if retry == Retry::Once && is_broken(&e) => {
                 let left = self.timeout.saturating_sub(started.elapsed());
                 match tokio::time::timeout(left, attempt()).await {
-                    Err(_) => return Err(StoreError::Timeout(self.timeout)),
+                    Err(_) => return Err(self.timed_out()),
                     Ok(result) => result,
                 }
             }
@@ -309,6 +530,15 @@ impl RedisStore {
             self.forget_connection(&e);
             self.map_error(op, e)
         })
+    }
+
+    /// The error of an operation that ran out of time. Behind Sentinel the connection is
+    /// dropped too: a master that stopped answering may have been replaced.
+    fn timed_out(&self) -> StoreError {
+        if matches!(*self.target, Target::Sentinel(_)) {
+            self.forget();
+        }
+        StoreError::Timeout(self.timeout)
     }
 
     fn map_error(&self, op: &'static str, error: RedisError) -> StoreError {
@@ -321,21 +551,90 @@ impl RedisStore {
             ));
         }
         let text = error.to_string();
-        match self.password().filter(|p| !p.is_empty()) {
-            // Never let a password through, even if a future redis version prints it.
-            Some(password) if text.contains(password) => StoreError::Unavailable {
-                message: format!("redis {op} failed: {}", text.replace(password, "********")),
+        let mut clean = scrub(&text, &self.url);
+        if let Some(password) = self.password().filter(|p| !p.is_empty()) {
+            clean = clean.replace(password, "********");
+        }
+        if clean == text {
+            StoreError::unavailable(format!("redis {op} failed: {text}"), error)
+        } else {
+            // Never let a password through, even if a future redis version prints it: the
+            // source error is dropped too, as it would print it.
+            StoreError::Unavailable {
+                message: format!("redis {op} failed: {clean}"),
                 source: None,
-            },
-            _ => StoreError::unavailable(format!("redis {op} failed: {text}"), error),
+            }
         }
     }
 
     fn password(&self) -> Option<&str> {
         match &*self.target {
             Target::Single(client) => client.get_connection_info().redis_settings().password(),
-            // The cluster client does not expose its credentials; its errors name nodes only.
-            Target::Cluster(_) => None,
+            // The cluster and sentinel clients do not expose their credentials: the URL the
+            // store was opened with is scrubbed instead.
+            Target::Cluster(_) | Target::Sentinel(_) => None,
+        }
+    }
+
+    /// Sends `command` and, with [`RedisStore::replicas`] set, `WAIT n <ms>` in the same
+    /// pipeline (one round trip); fails unless `n` replicas acknowledged the write.
+    async fn write<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        command: Cmd,
+    ) -> Result<T, RedisError> {
+        if self.replicas == 0 {
+            return command.query_async(conn).await;
+        }
+        // WAIT's own timeout leaves a quarter of the operation's for the answer to come
+        // back, so that the caller learns how many replicas answered rather than a bare
+        // timeout.
+        let wait_ms = u64::try_from((self.timeout * 3 / 4).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut pipe = redis::pipe();
+        pipe.add_command(command)
+            .cmd("WAIT")
+            .arg(self.replicas)
+            .arg(wait_ms);
+        let (value, acked): (T, i64) = pipe.query_async(conn).await?;
+        if acked < i64::from(self.replicas) {
+            // Not an I/O error: the connection is fine, and the write is not retried.
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "not acknowledged by enough replicas",
+                format!(
+                    "{acked} of the {} replicas of session_store_replicas held the write \
+                     within {wait_ms} ms",
+                    self.replicas
+                ),
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Runs `script` on `keys` and `args` as a write (see [`RedisStore::write`]): `EVALSHA`,
+    /// and on `NOSCRIPT` (Redis restarted or flushed its scripts) `SCRIPT LOAD` and once more
+    /// — safe, as a `NOSCRIPT` answer means nothing ran.
+    async fn write_script<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        script: &Script,
+        keys: &[&str],
+        args: impl Fn(&mut Cmd),
+    ) -> Result<T, RedisError> {
+        let command = || {
+            let mut eval = redis::cmd("EVALSHA");
+            eval.arg(script.get_hash()).arg(keys.len()).arg(keys);
+            args(&mut eval);
+            eval
+        };
+        match self.write(conn, command()).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                script.load_async(conn).await?;
+                self.write(conn, command()).await
+            }
+            other => other,
         }
     }
 
@@ -351,9 +650,10 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         self.run("create", retry, || async {
             let mut conn = self.conn().await?;
-            let mut call = scripts::CREATE.prepare_invoke();
-            call.key(key).arg(ttl_ms(ttl)).arg(pairs);
-            call.invoke_async::<i64>(&mut conn).await
+            self.write_script::<i64>(&mut conn, &scripts::CREATE, &[key], |c| {
+                c.arg(ttl_ms(ttl)).arg(pairs);
+            })
+            .await
         })
         .await
         .map(|n| n == 1)
@@ -364,10 +664,9 @@ impl RedisStore {
     async fn delete_at(&self, key: &str, retry: Retry) -> Result<bool, StoreError> {
         self.run("delete", retry, || async {
             let mut conn = self.conn().await?;
-            redis::cmd("DEL")
-                .arg(key)
-                .query_async::<i64>(&mut conn)
-                .await
+            let mut del = redis::cmd("DEL");
+            del.arg(key);
+            self.write::<i64>(&mut conn, del).await
         })
         .await
         .map(|n| n > 0)
@@ -377,16 +676,17 @@ impl RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The clients' Debug output would show the password: print the kind only.
-        let kind = if self.is_cluster() {
-            "cluster"
-        } else {
-            "single"
+        let kind = match *self.target {
+            Target::Single(_) => "single",
+            Target::Cluster(_) => "cluster",
+            Target::Sentinel(_) => "sentinel",
         };
         f.debug_struct("RedisStore")
             .field("kind", &kind)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("lock_lease", &self.lock_lease)
+            .field("replicas", &self.replicas)
             .finish_non_exhaustive()
     }
 }
@@ -436,9 +736,10 @@ impl SessionStore for RedisStore {
         // Never repeated: see "Broken connections" on `RedisStore`.
         self.run("save", Retry::Never, || async {
             let mut conn = self.conn().await?;
-            let mut call = scripts::SAVE.prepare_invoke();
-            call.key(&key).arg(ttl_ms(ttl)).arg(&args);
-            call.invoke_async::<i64>(&mut conn).await
+            self.write_script::<i64>(&mut conn, &scripts::SAVE, &[&key], |c| {
+                c.arg(ttl_ms(ttl)).arg(&args);
+            })
+            .await
         })
         .await
         .map(|n| n == 1)
@@ -470,9 +771,10 @@ impl SessionStore for RedisStore {
         }
         self.run("cycle", Retry::Never, || async {
             let mut conn = self.conn().await?;
-            let mut call = scripts::CYCLE.prepare_invoke();
-            call.key(&old).key(&new).arg(ttl_ms(ttl)).arg(&pairs);
-            call.invoke_async::<i64>(&mut conn).await
+            self.write_script::<i64>(&mut conn, &scripts::CYCLE, &[&old, &new], |c| {
+                c.arg(ttl_ms(ttl)).arg(&pairs);
+            })
+            .await
         })
         .await
         .map(|n| n == 1)
@@ -626,6 +928,8 @@ fn is_broken(error: &RedisError) -> bool {
 enum Target {
     Single(Client),
     Cluster(Box<ClusterClient>),
+    /// Asked for the master at each new connection.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
 /// One shared, multiplexed connection (cheap to clone).
@@ -687,35 +991,12 @@ fn token() -> Result<String, StoreError> {
 
 fn bad_url(url: &str, error: &RedisError) -> StoreError {
     let masked = mask_password(url);
-    let mut text = error.to_string();
-    if let Some(password) = password_of(url).filter(|p| !p.is_empty()) {
-        text = text.replace(password, "********");
-    }
-    StoreError::Unavailable {
-        message: format!(
-            "session_store: invalid redis URL {masked:?}: {text}; expected \
-             redis://[[user]:password@]host[:port][/db] or redis+unix:///path"
-        ),
-        source: None,
-    }
-}
-
-/// The password part of a URL's user info, if any.
-fn password_of(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let userinfo = &rest[..rest.find('@')?];
-    userinfo.split_once(':').map(|(_, p)| p)
-}
-
-/// The URL with its password replaced by `********` (several URLs: each one).
-fn mask_password(url: &str) -> String {
-    url.split(',')
-        .map(|one| match password_of(one).filter(|p| !p.is_empty()) {
-            Some(password) => one.replacen(password, "********", 1),
-            None => one.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let text = scrub(&error.to_string(), url);
+    unavailable(format!(
+        "session_store {masked:?}: {text}; expected \
+         redis://[[user]:password@]host[:port][/db], rediss://… (TLS), redis+unix:///path or \
+         redis+sentinel://[user:password@]host[:port][,host2[:port2]…]/service_name[/db]"
+    ))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use canister_core::User;
 use canister_store_redis::RedisStore;
 use serde_json::json;
 
-use common::{new_key, unique_prefix, Cluster};
+use common::{failover_under_load, new_key, unique_prefix, Cluster};
 
 const TTL: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -118,4 +118,58 @@ async fn locked_increments_are_exact_on_a_cluster() {
     }
     let record = store.load(&key, TTL).await.unwrap().unwrap();
     assert_eq!(record.data["counter"], json!(150));
+}
+
+/// A master killed under load (`cluster-node-timeout` 2 s): the sessions it held answer
+/// errors until its replica takes over, the others never do; no session is reset or
+/// resurrected and service returns by itself. Prints the 503 window and the recovery time.
+///
+/// With `session_store_replicas = 1` each master has two replicas, so that the promoted one
+/// still has a replica to acknowledge writes; then no acknowledged write may be lost.
+async fn master_killed_under_load(replicas: u32) {
+    let mut cluster = Cluster::start_with_timeout(2000, 1 + replicas as usize);
+    let store = RedisStore::cluster(cluster.urls())
+        .unwrap()
+        .prefix(unique_prefix("cluster_failover"))
+        .timeout(Duration::from_millis(500))
+        .replicas(replicas);
+    let sessions: Vec<_> = (0..30).map(|_| new_key()).collect();
+    for key in &sessions {
+        assert!(store.create(key, &Record::default(), TTL).await.unwrap());
+    }
+    let gone = new_key();
+    assert!(store.create(&gone, &Record::default(), TTL).await.unwrap());
+    store.delete(&gone).await.unwrap();
+    let victim = cluster.master_of(&store.redis_key(&sessions[0]));
+    let on_victim: Vec<usize> = (0..sessions.len())
+        .filter(|&i| cluster.master_of(&store.redis_key(&sessions[i])) == victim)
+        .collect();
+    let outcome = failover_under_load(&store, &sessions, || cluster.kill(victim)).await;
+    eprintln!(
+        "cluster master kill, session_store_replicas = {replicas}: {outcome:?}; {} of {} \
+         sessions on the killed master",
+        on_victim.len(),
+        sessions.len()
+    );
+    assert!(outcome.failures > 0, "the kill must have been noticed");
+    for i in &outcome.failed_sessions {
+        assert!(
+            on_victim.contains(i),
+            "session {i} was on a live master but failed: {outcome:?}"
+        );
+    }
+    if replicas > 0 {
+        assert_eq!(outcome.lost_acknowledged, 0, "{outcome:?}");
+    }
+    assert_eq!(store.load(&gone, TTL).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_killed_under_load_fails_over() {
+    master_killed_under_load(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_killed_under_load_fails_over_with_replicas() {
+    master_killed_under_load(1).await;
 }

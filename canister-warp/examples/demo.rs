@@ -281,21 +281,22 @@ async fn main() -> ExitCode {
         }
     }
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
-    // `--redis` or the configuration's `session_store` (as the axum demo).
-    if config.session_store.is_none() {
-        return match Canister::from_config(config) {
-            Ok(canister) => run(canister, bind).await,
-            Err(error) => {
-                eprintln!("configuration: {error}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    let store = match canister_store_redis::RedisStore::from_config(&config) {
-        Ok(store) => store,
+    // `--redis` or the configuration's `session_store`, checked at start (a wrong URL,
+    // password or certificate stops here): the constructor every demo and application shares.
+    let store = match canister_store_redis::RedisStore::connect(&config).await {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            return match Canister::from_config(config) {
+                Ok(canister) => run(canister, bind).await,
+                Err(error) => {
+                    eprintln!("configuration: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Err(error) => {
-            eprintln!("session_store: {error}");
-            return ExitCode::from(2);
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
         }
     };
     match Canister::builder().config(config).store(store).build() {

@@ -65,10 +65,12 @@ pub enum Store {
     Memory,
     /// A `RedisStore` on `url`, its keys under `prefix` (so tests may share one Redis).
     Redis {
-        /// `redis://host:port`.
+        /// `redis://host:port`, or `rediss://host:port` with `tls_ca`.
         url: String,
         /// The store's key prefix.
         prefix: String,
+        /// The CA file a `rediss://` server is trusted through (`session_store_tls_ca`).
+        tls_ca: Option<PathBuf>,
     },
     /// A `MemoryStore` that fails while `Outage` is on (the memory cells' "store down").
     MemoryWithOutage(Outage),
@@ -80,6 +82,7 @@ impl Store {
         Self::Redis {
             url: url.to_owned(),
             prefix: unique_prefix(),
+            tls_ca: None,
         }
     }
 }
@@ -296,12 +299,24 @@ macro_rules! with_store {
                     .expect("the suite's engine");
                 $serve(canister).await
             }
-            Store::Redis { url, prefix } => {
-                let store = RedisStore::open(&url)
-                    .unwrap_or_else(|e| panic!("RedisStore::open({url}): {e}"))
-                    .prefix(prefix);
+            Store::Redis {
+                url,
+                prefix,
+                tls_ca,
+            } => {
+                // The constructor the demos and applications use, from the store settings
+                // (the engine's configuration stays the scenario's).
+                let config: Config = $config;
+                let mut settings = Config::default();
+                settings
+                    .set("session_store", &url)
+                    .unwrap_or_else(|e| panic!("session_store = {url}: {e}"));
+                settings.session_store_tls_ca = tls_ca;
+                settings.session_store_prefix = prefix;
+                let store = RedisStore::from_config(&settings)
+                    .unwrap_or_else(|e| panic!("RedisStore::from_config({url}): {e}"));
                 let canister = Canister::builder()
-                    .config($config)
+                    .config(config)
                     .store(store)
                     .build()
                     .expect("the suite's engine");
@@ -497,6 +512,12 @@ macro_rules! conformance {
             )*
         }
     };
+    (tls: $($scenario:ident $(=> $config:expr)?),* $(,)?) => {
+        $crate::conformance!(@cell axum_redis_tls, $crate::Axum, redis_tls; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell rocket_redis_tls, $crate::Rocket, redis_tls; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell warp_redis_tls, $crate::Warp, redis_tls; $($scenario $(=> $config)?),*);
+        $crate::conformance!(@cell actix_redis_tls, $crate::Actix, redis_tls; $($scenario $(=> $config)?),*);
+    };
     ($($scenario:ident $(=> $config:expr)?),* $(,)?) => {
         $crate::conformance!(@cell axum_memory, $crate::Axum, memory; $($scenario $(=> $config)?),*);
         $crate::conformance!(@cell axum_redis, $crate::Axum, redis; $($scenario $(=> $config)?),*);
@@ -653,6 +674,20 @@ impl Fixture {
         let redis = redis_server::Redis::start().await;
         Self {
             store: Store::redis(redis.url()),
+            redis: Some(redis),
+        }
+    }
+
+    /// A Redis store over TLS: a private `redis-server` serving `rediss://` with a throwaway
+    /// CA, trusted through `session_store_tls_ca` (whatever `REDIS_URL` says).
+    pub async fn redis_tls() -> Self {
+        let redis = redis_server::Redis::start_tls().await;
+        Self {
+            store: Store::Redis {
+                url: redis.url().to_owned(),
+                prefix: unique_prefix(),
+                tls_ca: redis.tls_ca(),
+            },
             redis: Some(redis),
         }
     }

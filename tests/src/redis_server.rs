@@ -1,6 +1,10 @@
 //! The Redis the Redis cells run on: `REDIS_URL` if set, else a private `redis-server` on a
 //! free loopback port, killed when dropped. Never the system Redis on 6379.
 //!
+//! [`Redis::start_tls`] always starts a private `redis-server` serving TLS only, with a
+//! throwaway CA and server certificate made at run time (rcgen); its URL is `rediss://` and
+//! [`Redis::tls_ca`] names the CA file clients must trust.
+//!
 //! [`Redis::start_restartable`] always starts a private `redis-server` (whatever `REDIS_URL`
 //! says), with its data in an append-only file flushed at every write, so that a scenario can
 //! kill it ([`Redis::stop`]) and start it again on the same port with the same data
@@ -10,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use canister_store_redis::RedisStore;
+use canister_store_redis::{RedisStore, TlsCertificates};
 
 use crate::TempDir;
 
@@ -24,6 +28,8 @@ pub struct Redis {
     child: Option<Child>,
     /// Port and data directory of a restartable private server.
     restartable: Option<(u16, TempDir)>,
+    /// The certificates of a TLS server (`ca.pem`, `server.pem`, `server.key`).
+    tls: Option<TempDir>,
 }
 
 impl Redis {
@@ -36,6 +42,7 @@ impl Redis {
                     url,
                     child: None,
                     restartable: None,
+                    tls: None,
                 };
                 if let Err(error) = redis.wait_until_up(None).await {
                     panic!("{REDIS_URL}={} does not answer: {error}", redis.url);
@@ -60,8 +67,9 @@ impl Redis {
             let port = free_port();
             let mut redis = Self {
                 url: format!("redis://127.0.0.1:{port}"),
-                child: Some(spawn(port, dir.as_ref().map(TempDir::path))),
+                child: Some(spawn(port, dir.as_ref().map(TempDir::path), None)),
                 restartable: None,
+                tls: None,
             };
             match redis.wait_until_up(Some(port)).await {
                 Ok(()) => {
@@ -75,9 +83,55 @@ impl Redis {
         panic!("redis-server did not start: {last}");
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// A private `redis-server` that serves TLS only (no plain port), with certificates made
+    /// now: `rediss://127.0.0.1:PORT`, trusting [`tls_ca`](Self::tls_ca).
+    pub async fn start_tls() -> Self {
+        let mut last = String::new();
+        // A free port may be taken between our probe and redis-server's bind: try again.
+        for _ in 0..5 {
+            let certs = TempDir::new("redis-tls");
+            write_certificates(certs.path());
+            let port = free_port();
+            let mut redis = Self {
+                url: format!("rediss://127.0.0.1:{port}"),
+                child: Some(spawn(0, None, Some((port, certs.path())))),
+                restartable: None,
+                tls: Some(certs),
+            };
+            match redis.wait_until_up(Some(port)).await {
+                Ok(()) => return redis,
+                Err(message) => last = message,
+            }
+            redis.kill();
+        }
+        panic!("redis-server (TLS) did not start: {last}");
+    }
+
+    /// `redis://127.0.0.1:PORT` (`rediss://` for [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The CA file a client of a [`start_tls`](Self::start_tls) server trusts.
+    pub fn tls_ca(&self) -> Option<std::path::PathBuf> {
+        self.tls.as_ref().map(|dir| dir.path().join("ca.pem"))
+    }
+
+    /// A store on this Redis (trusting its CA when it serves TLS).
+    pub fn store(&self) -> RedisStore {
+        let opened = match self.tls_ca() {
+            Some(ca) => RedisStore::open_tls(
+                &self.url,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(
+                        std::fs::read(&ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display())),
+                    ),
+                },
+            ),
+            None => RedisStore::open(&self.url),
+        };
+        opened.unwrap_or_else(|e| panic!("{REDIS_URL}={}: {e}", self.url))
     }
 
     /// Kills a server started by [`start_restartable`](Self::start_restartable) (`SIGKILL`:
@@ -98,15 +152,14 @@ impl Redis {
         };
         let port = *port;
         assert!(self.child.is_none(), "restart a Redis that was stopped");
-        self.child = Some(spawn(port, Some(dir.path())));
+        self.child = Some(spawn(port, Some(dir.path()), None));
         if let Err(error) = self.wait_until_up(Some(port)).await {
             panic!("redis-server did not restart on port {port}: {error}");
         }
     }
 
     async fn wait_until_up(&mut self, port: Option<u16>) -> Result<(), String> {
-        let store =
-            RedisStore::open(&self.url).unwrap_or_else(|e| panic!("{REDIS_URL}={}: {e}", self.url));
+        let store = self.store();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -140,12 +193,23 @@ impl Drop for Redis {
 }
 
 /// Starts `redis-server` on `127.0.0.1:port`: without persistence, or with an append-only
-/// file in `dir`.
-fn spawn(port: u16, dir: Option<&Path>) -> Child {
+/// file in `dir`; with `tls` (`(tls_port, certificates directory)`), serving TLS there too.
+fn spawn(port: u16, dir: Option<&Path>, tls: Option<(u16, &Path)>) -> Child {
     let mut command = Command::new("redis-server");
     command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", ""]);
+    if let Some((tls_port, certs)) = tls {
+        command
+            .args(["--tls-port", &tls_port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(certs.join("server.pem"))
+            .arg("--tls-key-file")
+            .arg(certs.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(certs.join("ca.pem"))
+            .args(["--tls-auth-clients", "no"]);
+    }
     match dir {
         Some(dir) => {
             command
@@ -179,4 +243,30 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// Writes a throwaway CA (`ca.pem`) and a server certificate it signed for `127.0.0.1` and
+/// `localhost` (`server.pem`, `server.key`) into `dir`.
+fn write_certificates(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("cannot write {name}: {e}"));
+    };
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "canister conformance CA");
+    write("ca.pem", ca.self_signed(&ca_key).expect("the CA").pem());
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("a server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server parameters")
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    write("server.pem", server.pem());
+    write("server.key", key.serialize_pem());
 }

@@ -43,6 +43,33 @@ tests::conformance! {
     ]),
 }
 
+// Issue #21: the basic scenarios over TLS on every adapter: a private `redis-server` serving
+// `rediss://` only, with a CA made at run time and trusted through `session_store_tls_ca`
+// (modules `axum_redis_tls`, `rocket_redis_tls`, `warp_redis_tls`, `actix_redis_tls`).
+tests::conformance! { tls:
+    counter,
+    lazy_session,
+    login_and_logout,
+    basic_auth,
+    expiry => tests::config_with(&[("session_timeout", "1")]),
+    locking => tests::config_with(&[("session_locking", "true")]),
+    concurrent_writers,
+    log_lines,
+}
+
+/// The cross-adapter session of the test below, over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_adapter_session_over_one_redis_tls() {
+    use tests::Adapter as _;
+
+    let fixture = tests::Fixture::redis_tls().await;
+    let axum = tests::Axum::start(tests::config(), fixture.store()).await;
+    let rocket = tests::Rocket::start(tests::config(), fixture.store()).await;
+    let warp = tests::Warp::start(tests::config(), fixture.store()).await;
+    let actix = tests::Actix::start(tests::config(), fixture.store()).await;
+    tests::scenarios::shared_session(&[&axum, &rocket, &warp, &actix]).await;
+}
+
 /// A session created through axum is read and incremented through Rocket and warp, then
 /// axum again, over one Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

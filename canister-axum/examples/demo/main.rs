@@ -86,18 +86,15 @@ async fn main() -> ExitCode {
             return fail(&format!("--redis: {error}"));
         }
     }
-    if config.session_store.is_some() {
-        let store = match RedisStore::from_config(&config) {
-            Ok(store) => store,
-            Err(error) => return fail(&format!("--redis: {error}")),
-        };
-        if let Err(error) = store.ping().await {
-            return fail(&format!("--redis: {error}"));
+    // The store the configuration (or `--redis`) names, checked at start: the constructor
+    // every demo and application shares.
+    match RedisStore::connect(&config).await {
+        Ok(Some(store)) => {
+            let canister = Canister::builder().config(config).store(store).build();
+            serve(canister, &args.bind).await
         }
-        let canister = Canister::builder().config(config).store(store).build();
-        serve(canister, &args.bind).await
-    } else {
-        serve(Canister::builder().config(config).build(), &args.bind).await
+        Ok(None) => serve(Canister::builder().config(config).build(), &args.bind).await,
+        Err(error) => fail(&error.to_string()),
     }
 }
 

@@ -146,11 +146,30 @@ pub const KEYS: &[KeyInfo] = &[
         "the most bytes of data one session holds (integer from 1 to 67108864, default 65536)",
     ),
     key("session_on_store_error", "fail or anonymous"),
-    secret("session_store", "memory, or a redis:// / rediss:// URL"),
+    secret(
+        "session_store",
+        "memory, or a redis://, rediss://, redis+sentinel:// or rediss+sentinel:// URL (several comma-separated redis:// or rediss:// URLs: a cluster)",
+    ),
     key("session_store_prefix", "a key prefix for the store"),
     key(
         "session_store_timeout",
         "seconds a store operation may take (number > 0)",
+    ),
+    key(
+        "session_store_tls_ca",
+        "the path of a PEM file of the CA certificates a rediss:// server is checked against (unset: the system roots)",
+    ),
+    key(
+        "session_store_tls_cert",
+        "the path of a PEM client certificate (chain) for rediss://, with session_store_tls_key",
+    ),
+    key(
+        "session_store_tls_key",
+        "the path of the PEM private key of session_store_tls_cert",
+    ),
+    key(
+        "session_store_replicas",
+        "the number of replicas that must hold a save before it is acknowledged (integer from 0 to 16)",
     ),
     key(
         "cors",
@@ -217,6 +236,8 @@ pub const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 86_400)
 /// The longest `session_lock_timeout`: one hour. A request that waits longer for its
 /// session is better answered 503 (`1e19` seconds used to panic on every request).
 pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// The most replicas `session_store_replicas` may wait for.
+pub const MAX_STORE_REPLICAS: u32 = 16;
 /// The longest `session_store_timeout`: one hour.
 pub const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(3_600);
 /// The shortest `session_lock_timeout` and `session_store_timeout`: one millisecond (shorter
@@ -264,6 +285,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
     ("session_max", "0 (no cap) to 1000000000 sessions"),
     ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
+    ("session_store_replicas", "0 to 16 replicas"),
     (
         "cors_max_age",
         "0 to 86400 seconds (one day; browsers cap it lower)",
@@ -518,6 +540,18 @@ pub struct Config {
     pub session_store_prefix: String,
     /// How long one store operation may take. Default 2 s.
     pub session_store_timeout: Duration,
+    /// PEM file of the CA certificates a `rediss://` server must chain to. `None`: the
+    /// system roots.
+    pub session_store_tls_ca: Option<PathBuf>,
+    /// PEM file of the client certificate (chain) presented to a `rediss://` server that
+    /// asks for one; needs [`session_store_tls_key`](Self::session_store_tls_key).
+    pub session_store_tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of
+    /// [`session_store_tls_cert`](Self::session_store_tls_cert).
+    pub session_store_tls_key: Option<PathBuf>,
+    /// How many replicas must hold a save before the store acknowledges it (`WAIT`). Default
+    /// 0: acknowledged once the master holds it. Accepted 0 to 16.
+    pub session_store_replicas: u32,
     /// The `CORS` setting. Default disabled.
     pub cors: CorsOrigins,
     /// Methods a preflight allows. Default GET, HEAD, POST, PUT, PATCH, DELETE.
@@ -637,6 +671,10 @@ impl Default for Config {
             session_store: None,
             session_store_prefix: "canister:session:".to_owned(),
             session_store_timeout: Duration::from_secs(2),
+            session_store_tls_ca: None,
+            session_store_tls_cert: None,
+            session_store_tls_key: None,
+            session_store_replicas: 0,
             cors: CorsOrigins::Disabled,
             cors_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
                 .iter()
@@ -1167,6 +1205,8 @@ impl Config {
                     None
                 } else if lower.starts_with("redis://")
                     || lower.starts_with("rediss://")
+                    || lower.starts_with("redis+sentinel://")
+                    || lower.starts_with("rediss+sentinel://")
                     || lower.starts_with("redis+unix://")
                     || lower.starts_with("unix://")
                 {
@@ -1178,6 +1218,16 @@ impl Config {
             "session_store_prefix" => self.session_store_prefix = v.to_owned(),
             "session_store_timeout" => {
                 self.session_store_timeout = parse_secs(v).ok_or_else(bad)?;
+            }
+            "session_store_tls_ca" => self.session_store_tls_ca = non_empty(v).map(PathBuf::from),
+            "session_store_tls_cert" => {
+                self.session_store_tls_cert = non_empty(v).map(PathBuf::from);
+            }
+            "session_store_tls_key" => {
+                self.session_store_tls_key = non_empty(v).map(PathBuf::from);
+            }
+            "session_store_replicas" => {
+                self.session_store_replicas = v.trim().parse().map_err(|_| bad())?;
             }
             "cors" => {
                 self.cors = if v.is_empty() || v.eq_ignore_ascii_case("false") {
@@ -1290,6 +1340,7 @@ impl Config {
             "session_lock_timeout" => timeout(self.session_lock_timeout, MAX_LOCK_TIMEOUT),
             "session_max" => self.session_max.is_none_or(|n| n <= MAX_SESSION_MAX),
             "session_store_timeout" => timeout(self.session_store_timeout, MAX_STORE_TIMEOUT),
+            "session_store_replicas" => self.session_store_replicas <= MAX_STORE_REPLICAS,
             "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
             "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
             _ => true,
@@ -1343,6 +1394,21 @@ impl Config {
                 "session_max_bytes",
                 "must be from 1 to 67108864 (64 MiB)",
             ));
+        }
+        match (&self.session_store_tls_cert, &self.session_store_tls_key) {
+            (Some(_), None) => {
+                return Err(conflict(
+                    "session_store_tls_cert",
+                    "needs session_store_tls_key, the client certificate's private key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(conflict(
+                    "session_store_tls_key",
+                    "needs session_store_tls_cert, the client certificate it is the key of",
+                ));
+            }
+            _ => {}
         }
         if self.cors_credentials && self.cors == CorsOrigins::Any {
             return Err(conflict(
@@ -1492,6 +1558,22 @@ impl Config {
             ("session_store_prefix", self.session_store_prefix.clone()),
             ("session_store_timeout", secs(&self.session_store_timeout)),
             (
+                "session_store_tls_ca",
+                opt(&self.session_store_tls_ca.as_ref().map(|p| p.display())),
+            ),
+            (
+                "session_store_tls_cert",
+                opt(&self.session_store_tls_cert.as_ref().map(|p| p.display())),
+            ),
+            (
+                "session_store_tls_key",
+                opt(&self.session_store_tls_key.as_ref().map(|p| p.display())),
+            ),
+            (
+                "session_store_replicas",
+                self.session_store_replicas.to_string(),
+            ),
+            (
                 "cors",
                 match &self.cors {
                     CorsOrigins::Disabled => "false".to_owned(),
@@ -1591,6 +1673,10 @@ impl fmt::Display for Config {
 
 /// Replaces the password of a URL (`scheme://user:password@host`) with `********`.
 pub fn mask_url(url: &str) -> String {
+    // A cluster is several comma-separated URLs, each with its own password.
+    if url.contains(',') {
+        return url.split(',').map(mask_url).collect::<Vec<_>>().join(",");
+    }
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find('/').unwrap_or(rest.len());

@@ -414,6 +414,7 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
         ("session_max", "1000000001", "1000000000"),
         ("session_store_timeout", "3600.5", "3600"),
         ("session_store_timeout", "1e-9", "0.001"),
+        ("session_store_replicas", "17", "16"),
         ("cors_max_age", "86401", "86400"),
         ("auth_jwt_leeway", "3601", "3600"),
     ];
@@ -462,7 +463,7 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
 #[test]
 fn validate_bounds_fields_set_in_code() {
     type Set = fn(&mut Config);
-    let cases: [(&str, Set); 8] = [
+    let cases: [(&str, Set); 9] = [
         ("log_days", |c| c.log_days = u32::MAX),
         ("log_slow_ms", |c| c.log_slow_ms = u64::MAX),
         ("session_timeout", |c| {
@@ -477,6 +478,7 @@ fn validate_bounds_fields_set_in_code() {
         }),
         ("cors_max_age", |c| c.cors_max_age = Some(u64::MAX)),
         ("auth_jwt_leeway", |c| c.auth_jwt_leeway = u64::MAX),
+        ("session_store_replicas", |c| c.session_store_replicas = 17),
     ];
     for (key, set) in cases {
         let mut c = Config::default();
@@ -704,5 +706,42 @@ fn auth_client_id_is_read_ignored_and_warned_about() {
         c.warnings()[0].contains("(from environment variable CANISTER_AUTH_CLIENT_ID)"),
         "{:?}",
         c.warnings()
+    );
+}
+
+/// Issue #21: the store's production settings. Sentinel URLs are accepted, TLS client
+/// certificate and key go together, and every password of a cluster or sentinel URL is
+/// masked wherever the configuration is printed.
+#[test]
+fn redis_production_settings() {
+    let c = Config::from_ini_str(
+        "[canister]\nsession_store = rediss+sentinel://u:pw-one@h1,h2:26380/svc/2\n\
+         session_store_tls_ca = ca.pem\nsession_store_tls_cert = c.pem\n\
+         session_store_tls_key = c.key\nsession_store_replicas = 2",
+    )
+    .unwrap();
+    assert_eq!(c.session_store_replicas, 2);
+    assert_eq!(c.session_store_tls_ca.as_deref(), Some(Path::new("ca.pem")));
+    let printed = c.to_string();
+    assert!(!printed.contains("pw-one"), "{printed}");
+    assert!(
+        printed.contains("rediss+sentinel://u:********@h1,h2:26380/svc/2"),
+        "{printed}"
+    );
+    assert!(Config::from_ini_str("[canister]\nsession_store = redis+sentinel://h/s").is_ok());
+    assert!(Config::from_ini_str("[canister]\nsession_store_replicas = -1").is_err());
+    assert!(Config::from_ini_str("[canister]\nsession_store_replicas = two").is_err());
+    for (only, missing) in [
+        ("session_store_tls_cert", "session_store_tls_key"),
+        ("session_store_tls_key", "session_store_tls_cert"),
+    ] {
+        let err = Config::from_ini_str(&format!("[canister]\n{only} = x.pem")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(only) && text.contains(missing), "{text}");
+    }
+    // A cluster: each URL's password.
+    assert_eq!(
+        mask_url("redis://:a1@h1,redis://u:b2@h2"),
+        "redis://:********@h1,redis://u:********@h2"
     );
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use canister_core::session::StoreKey;
+use canister_core::session::{SessionStore as _, StoreKey};
 use canister_store_redis::RedisStore;
 use redis::{Client, ConnectionAddr, IntoConnectionInfo};
 use tempfile::TempDir;
@@ -69,6 +69,91 @@ impl Redis {
     }
 }
 
+/// Throwaway certificates, made at run time in a temporary directory: a CA, a server
+/// certificate it signed (for `localhost` and `127.0.0.1`), a client certificate it signed,
+/// and an unrelated CA (`other-ca.pem`) that signed nothing the server holds.
+pub(crate) struct Tls {
+    dir: TempDir,
+}
+
+impl Tls {
+    pub(crate) fn generate() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        let ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let (ca_cert, issuer) = ca("canister test CA");
+        write("ca.pem", ca_cert.pem());
+        let (other_cert, _) = ca("some other CA");
+        write("other-ca.pem", other_cert.pem());
+        let leaf =
+            |names: Vec<String>, usage: Vec<ExtendedKeyUsagePurpose>, cert: &str, key: &str| {
+                let key_pair = KeyPair::generate().unwrap();
+                let mut params = CertificateParams::new(names).unwrap();
+                params.distinguished_name.push(DnType::CommonName, cert);
+                params.extended_key_usages = usage;
+                let signed = params.signed_by(&key_pair, &issuer).unwrap();
+                write(cert, signed.pem());
+                write(key, key_pair.serialize_pem());
+            };
+        leaf(
+            vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            // Also a client's: cluster nodes present it to each other on the TLS bus.
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            "server.pem",
+            "server.key",
+        );
+        leaf(
+            vec!["canister-client".to_owned()],
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+            "client.pem",
+            "client.key",
+        );
+        Self { dir }
+    }
+
+    /// `ca.pem`, `other-ca.pem`, `server.pem`, `server.key`, `client.pem`, `client.key`.
+    pub(crate) fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap()
+    }
+
+    /// `redis-server` arguments serving TLS on `port` with these certificates; clients must
+    /// present a certificate of the CA when `client_certs`.
+    pub(crate) fn server_args(&self, port: u16, client_certs: bool) -> Vec<String> {
+        let p = |n: &str| self.path(n).display().to_string();
+        vec![
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            p("server.pem"),
+            "--tls-key-file".to_owned(),
+            p("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            p("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            if client_certs { "yes" } else { "no" }.to_owned(),
+        ]
+    }
+}
+
 /// A `redis-server` process of our own, killed on drop.
 pub(crate) struct Server {
     port: u16,
@@ -85,15 +170,38 @@ impl Server {
 
     /// Starts a server on a free port with extra command-line arguments.
     pub(crate) fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_owned(extra.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    pub(crate) fn start_with_owned(extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Self {
             port: free_port(),
             dir,
             child: None,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            extra,
         };
         server.restart();
         server
+    }
+
+    /// A replica of `master`.
+    pub(crate) fn replica_of(master: &Server) -> Self {
+        Self::start_with_owned(vec![
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            master.port().to_string(),
+        ])
+    }
+
+    /// A server that also serves TLS with `tls`'s certificates, on the port it returns
+    /// (its plain port stays open on loopback for the test's own checks).
+    pub(crate) fn start_tls(tls: &Tls, client_certs: bool) -> (Self, u16) {
+        let tls_port = free_port();
+        (
+            Self::start_with_owned(tls.server_args(tls_port, client_certs)),
+            tls_port,
+        )
     }
 
     pub(crate) fn port(&self) -> u16 {
@@ -126,6 +234,9 @@ impl Server {
             "no".to_owned(),
             "--logfile".to_owned(),
             "redis.log".to_owned(),
+            // Replicas sync at once instead of waiting 5 s for others to join.
+            "--repl-diskless-sync-delay".to_owned(),
+            "0".to_owned(),
         ];
         args.extend(self.extra.iter().cloned());
         self.child = Some(spawn_server(&args, self.dir.path()));
@@ -147,30 +258,71 @@ impl Drop for Server {
 /// A Redis Cluster of 3 masters and 3 replicas on loopback ports, torn down on drop.
 pub(crate) struct Cluster {
     nodes: Vec<Server>,
+    tls_ports: Vec<u16>,
 }
 
 impl Cluster {
     pub(crate) fn start() -> Self {
+        Self::start_with_timeout(5000, 1)
+    }
+
+    /// A cluster of 3 masters with `replicas` replicas each, whose nodes declare a silent
+    /// node failed after `node_timeout_ms`.
+    pub(crate) fn start_with_timeout(node_timeout_ms: u32, replicas: usize) -> Self {
+        Self::start_inner(node_timeout_ms, replicas, None)
+    }
+
+    /// A cluster (3 masters, 1 replica each) whose nodes also serve TLS with `tls`'s
+    /// certificates and talk TLS to each other; [`Cluster::tls_urls`] names the TLS ports.
+    pub(crate) fn start_tls(tls: &Tls) -> Self {
+        Self::start_inner(5000, 1, Some(tls))
+    }
+
+    fn start_inner(node_timeout_ms: u32, replicas: usize, tls: Option<&Tls>) -> Self {
+        let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
-        for _ in 0..6 {
+        let mut tls_ports = Vec::new();
+        for _ in 0..3 * (1 + replicas) {
             let bus = free_port();
-            nodes.push(Server::start_with(&[
+            let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "5000",
+                &node_timeout,
                 "--cluster-port",
                 &bus.to_string(),
-            ]));
+                // The other masters keep serving their slots while one is failing over.
+                "--cluster-require-full-coverage",
+                "no",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+            if let Some(tls) = tls {
+                let port = free_port();
+                tls_ports.push(port);
+                args.extend(tls.server_args(port, false));
+                args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+            }
+            nodes.push(Server::start_with_owned(args));
         }
         let mut create = Command::new("redis-cli");
-        create.arg("--cluster").arg("create");
-        for node in &nodes {
-            create.arg(format!("127.0.0.1:{}", node.port()));
+        if let Some(tls) = tls {
+            // Over TLS the nodes know each other by their TLS ports: create it through them.
+            create.arg("--tls").arg("--cacert").arg(tls.path("ca.pem"));
+            create.arg("--cluster").arg("create");
+            for port in &tls_ports {
+                create.arg(format!("127.0.0.1:{port}"));
+            }
+        } else {
+            create.arg("--cluster").arg("create");
+            for node in &nodes {
+                create.arg(format!("127.0.0.1:{}", node.port()));
+            }
         }
-        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let output = create
             .stdin(Stdio::null())
             .output()
@@ -181,17 +333,94 @@ impl Cluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, tls_ports };
         cluster.wait_until_ok();
         cluster
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT` of every node of a [`Cluster::start_tls`] cluster.
+    pub(crate) fn tls_urls(&self) -> Vec<String> {
+        self.tls_ports
+            .iter()
+            .map(|p| format!("rediss://127.0.0.1:{p}"))
+            .collect()
     }
 
     pub(crate) fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(Server::url).collect()
     }
 
-    /// Waits until every node reports `cluster_state:ok`.
+    /// The node serving `key` as master, as the first node that answers sees it.
+    pub(crate) fn master_of(&self, key: &str) -> usize {
+        for node in &self.nodes {
+            let Ok(mut conn) = Client::open(node.url()).unwrap().get_connection() else {
+                continue;
+            };
+            let Ok(slot) = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query::<i64>(&mut conn)
+            else {
+                continue;
+            };
+            let Ok(shards) = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query::<Vec<Vec<redis::Value>>>(&mut conn)
+            else {
+                continue;
+            };
+            for shard in shards {
+                let (Some(redis::Value::Int(from)), Some(redis::Value::Int(to))) =
+                    (shard.first(), shard.get(1))
+                else {
+                    continue;
+                };
+                if !(*from..=*to).contains(&slot) {
+                    continue;
+                }
+                if let Some(redis::Value::Array(master)) = shard.get(2) {
+                    if let Some(redis::Value::Int(port)) = master.get(1) {
+                        if let Some(i) =
+                            self.nodes.iter().position(|n| i64::from(n.port()) == *port)
+                        {
+                            return i;
+                        }
+                    }
+                }
+            }
+        }
+        panic!("no node says which master serves {key}");
+    }
+
+    /// Kills node `i` (SIGKILL).
+    pub(crate) fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Waits until every node reports `cluster_state:ok` and every replica is in sync.
     fn wait_until_ok(&self) {
+        self.wait_until_cluster_ok();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info: String = Client::open(node.url())
+                    .unwrap()
+                    .get_connection()
+                    .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
+                    .unwrap_or_default();
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replica not in sync in 30 s:\n{info}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn wait_until_cluster_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in &self.nodes {
             loop {
@@ -213,12 +442,180 @@ impl Cluster {
     }
 }
 
+/// A master, replicas and one sentinel watching them as service `canister`: the sentinel
+/// declares the master down after 1 s without an answer and promotes the replica.
+pub(crate) struct SentinelSet {
+    pub(crate) master: Server,
+    pub(crate) replicas: Vec<Server>,
+    sentinel: Option<Child>,
+    sentinel_port: u16,
+    tls: bool,
+    _dir: TempDir,
+}
+
+impl SentinelSet {
+    /// With `n` replicas.
+    pub(crate) fn start(n: usize) -> Self {
+        Self::start_inner(n, None)
+    }
+
+    /// Everything over TLS with `tls`'s certificates: the master and its replica serve TLS
+    /// and replicate over it, the sentinel serves TLS (`sentinel_tls_port`) and watches the
+    /// master's TLS port, so the sentinel answers TLS addresses.
+    pub(crate) fn start_tls(tls: &Tls) -> Self {
+        Self::start_inner(1, Some(tls))
+    }
+
+    fn start_inner(n: usize, tls: Option<&Tls>) -> Self {
+        let tls_args = |port: u16| -> Vec<String> {
+            let mut args = tls.map(|t| t.server_args(port, false)).unwrap_or_default();
+            if tls.is_some() {
+                args.extend(["--tls-replication".to_owned(), "yes".to_owned()]);
+            }
+            args
+        };
+        let master_tls = free_port();
+        let master = Server::start_with_owned(tls_args(master_tls));
+        let master_port = if tls.is_some() {
+            master_tls
+        } else {
+            master.port()
+        };
+        let replicas = (0..n)
+            .map(|_| {
+                let mut args = tls_args(free_port());
+                args.extend([
+                    "--replicaof".to_owned(),
+                    "127.0.0.1".to_owned(),
+                    master_port.to_string(),
+                ]);
+                Server::start_with_owned(args)
+            })
+            .collect();
+        wait_for_replicas(&master, n);
+        let dir = tempfile::tempdir().unwrap();
+        let sentinel_port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        let sentinel_tls = match tls {
+            Some(tls) => format!(
+                "tls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+                 tls-auth-clients no\ntls-replication yes\n",
+                sentinel_port,
+                tls.path("server.pem").display(),
+                tls.path("server.key").display(),
+                tls.path("ca.pem").display(),
+            ),
+            None => String::new(),
+        };
+        let plain_port = if tls.is_some() {
+            free_port()
+        } else {
+            sentinel_port
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "port {plain_port}\nbind 127.0.0.1\nlogfile sentinel.log\n{sentinel_tls}\
+                 sentinel monitor canister 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds canister 1000\n\
+                 sentinel failover-timeout canister 10000\n\
+                 sentinel parallel-syncs canister 1\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server --sentinel ({e})"));
+        let set = Self {
+            master,
+            replicas,
+            sentinel: Some(child),
+            sentinel_port,
+            tls: tls.is_some(),
+            _dir: dir,
+        };
+        // Ready once the sentinel knows the master and its replica.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let replicas: Option<Vec<redis::Value>> =
+                Client::open(format!("redis://127.0.0.1:{plain_port}"))
+                    .unwrap()
+                    .get_connection()
+                    .and_then(|mut c| {
+                        redis::cmd("SENTINEL")
+                            .arg("REPLICAS")
+                            .arg("canister")
+                            .query(&mut c)
+                    })
+                    .ok();
+            if replicas.is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "sentinel not ready in 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        set
+    }
+
+    /// `redis+sentinel://127.0.0.1:PORT/canister` (`rediss+sentinel://` over TLS).
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}/canister",
+            if self.tls {
+                "rediss+sentinel"
+            } else {
+                "redis+sentinel"
+            },
+            self.sentinel_port
+        )
+    }
+}
+
+impl Drop for SentinelSet {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.sentinel.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `master` reports `n` connected replicas in sync.
+pub(crate) fn wait_for_replicas(master: &Server, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info: String = Client::open(master.url())
+            .unwrap()
+            .get_connection()
+            .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
+            .unwrap_or_default();
+        let online = info.matches("state=online").count();
+        if online >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{online} of {n} replicas online after 20 s:\n{info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A TCP proxy in front of a Redis server that counts the commands clients send through it
 /// (each RESP array is one command). Pipelined commands count one each, so the count is an
 /// upper bound of the round trips.
 pub(crate) struct CountingProxy {
     port: u16,
     commands: Arc<AtomicUsize>,
+    /// Reads from a client that held at least one command: on loopback, one per write the
+    /// client made, so a pipeline counts once (an estimate of round trips).
+    batches: Arc<AtomicUsize>,
     upstream: redis::ConnectionInfo,
     task: tokio::task::JoinHandle<()>,
 }
@@ -235,10 +632,13 @@ impl CountingProxy {
         let port = listener.local_addr().unwrap().port();
         let commands = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&commands);
+        let batches = Arc::new(AtomicUsize::new(0));
+        let batch_counter = Arc::clone(&batches);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let target = target.clone();
                 let counter = Arc::clone(&counter);
+                let batch_counter = Arc::clone(&batch_counter);
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                         return;
@@ -253,7 +653,11 @@ impl CountingProxy {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => n,
                             };
-                            counter.fetch_add(parser.feed(&buf[..n]), Ordering::SeqCst);
+                            let complete = parser.feed(&buf[..n]);
+                            counter.fetch_add(complete, Ordering::SeqCst);
+                            if complete > 0 {
+                                batch_counter.fetch_add(1, Ordering::SeqCst);
+                            }
                             if server_write.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -271,6 +675,7 @@ impl CountingProxy {
         Self {
             port,
             commands,
+            batches,
             upstream,
             task,
         }
@@ -287,7 +692,16 @@ impl CountingProxy {
 
     /// Commands sent through the proxy since the last call.
     pub(crate) fn take(&self) -> usize {
+        self.batches.swap(0, Ordering::SeqCst);
         self.commands.swap(0, Ordering::SeqCst)
+    }
+
+    /// Commands and batches (see `batches`) sent since the last call.
+    pub(crate) fn take_both(&self) -> (usize, usize) {
+        (
+            self.commands.swap(0, Ordering::SeqCst),
+            self.batches.swap(0, Ordering::SeqCst),
+        )
     }
 }
 
@@ -430,5 +844,118 @@ fn wait_until_up(port: u16, child: &mut Child, extra: &[String], dir: &Path) {
             "redis-server on port {port} did not answer in 10 s"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A change setting `n`.
+pub(crate) fn set_n(n: i64) -> canister_core::session::Change {
+    canister_core::session::Change {
+        set: vec![("n".to_owned(), n.into())],
+        ..canister_core::session::Change::default()
+    }
+}
+
+const FAILOVER_TTL: Option<Duration> = Some(Duration::from_secs(600));
+
+/// What a failover did to the sessions under load.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// From the first failed operation to the last one.
+    pub(crate) window: Duration,
+    /// From the kill to the first success after the last failure.
+    pub(crate) recovery: Duration,
+    pub(crate) failures: usize,
+    pub(crate) lost_acknowledged: usize,
+    /// The sessions that saw at least one failure.
+    pub(crate) failed_sessions: Vec<usize>,
+}
+
+/// Saves in a loop over `sessions`, kills via `kill` after a warm-up, and goes on until
+/// service has been back for 200 operations. Checks that no session was reset (a save
+/// answering "gone") and counts acknowledged writes the survivors do not hold.
+pub(crate) async fn failover_under_load(
+    store: &RedisStore,
+    sessions: &[StoreKey],
+    kill: impl FnOnce(),
+) -> Outcome {
+    let mut acked = vec![0i64; sessions.len()];
+    let mut kill = Some(kill);
+    let mut killed_at = None;
+    let mut first_failure: Option<Instant> = None;
+    let mut last_failure: Option<Instant> = None;
+    let mut back_at: Option<Instant> = None;
+    let mut failures = 0;
+    let mut ok_since_failure = 0;
+    let mut op = 0usize;
+    let mut failed_sessions = Vec::new();
+    loop {
+        let i = op % sessions.len();
+        op += 1;
+        if op == 300 {
+            if let Some(kill) = kill.take() {
+                kill();
+                killed_at = Some(Instant::now());
+            }
+        }
+        match store
+            .save(&sessions[i], &set_n(acked[i] + 1), FAILOVER_TTL)
+            .await
+        {
+            Ok(true) => {
+                acked[i] += 1;
+                if last_failure.is_some() && back_at.is_none() {
+                    back_at = Some(Instant::now());
+                }
+                ok_since_failure += 1;
+            }
+            Ok(false) => panic!("session {i} was reset by the failover"),
+            Err(e) => {
+                failures += 1;
+                if !failed_sessions.contains(&i) {
+                    failed_sessions.push(i);
+                }
+                let now = Instant::now();
+                first_failure.get_or_insert(now);
+                last_failure = Some(now);
+                back_at = None;
+                ok_since_failure = 0;
+                if failures % 20 == 1 {
+                    eprintln!("failure {failures}: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        if killed_at.is_some() && back_at.is_some() && ok_since_failure >= 200 {
+            break;
+        }
+        let since = killed_at.map_or(Duration::ZERO, |k| k.elapsed());
+        assert!(
+            since < Duration::from_secs(60),
+            "service did not return within 60 s of the kill"
+        );
+    }
+    let killed_at = killed_at.unwrap();
+    let mut lost = 0;
+    for (i, key) in sessions.iter().enumerate() {
+        let record = store
+            .load(key, FAILOVER_TTL)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("session {i} is gone after the failover"));
+        let n = record.data["n"].as_i64().unwrap();
+        // A failed save may have been applied (acked + 1); fewer is a lost acknowledged write.
+        if n < acked[i] {
+            lost += usize::try_from(acked[i] - n).unwrap();
+        }
+    }
+    Outcome {
+        window: match (first_failure, last_failure) {
+            (Some(a), Some(b)) => b - a,
+            _ => Duration::ZERO,
+        },
+        recovery: back_at.map_or(Duration::ZERO, |b| b - killed_at),
+        failures,
+        lost_acknowledged: lost,
+        failed_sessions,
     }
 }
