@@ -1347,8 +1347,11 @@ pub async fn session_too_large(server: &Server) {
 pub struct LogLine<'a> {
     /// `INFO`, `WARNING`, …
     pub level: &'a str,
-    /// What is in the brackets: `MainThread`, or `<client ip>-<tag or ...>`.
+    /// What is in the brackets before the request id: `MainThread`, or
+    /// `<client ip>-<tag or ...>`.
     pub context: &'a str,
+    /// The request id after ` req=` (every line of a request has one).
+    pub request_id: Option<&'a str>,
     /// The session tag of a request context (`None` for `...` and `MainThread`).
     pub tag: Option<&'a str>,
     /// The message after the three spaces.
@@ -1359,7 +1362,7 @@ pub struct LogLine<'a> {
 /// has no regex dependency):
 ///
 /// ```text
-/// ^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\[(MainThread|[^\]]+-([A-Za-z0-9_-]{6}|\.\.\.))\]   (.*)$
+/// ^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\[(MainThread|[^\]]+-([A-Za-z0-9_-]{6}|\.\.\.)( req=[!-~]+)?)\]   (.*)$
 /// ```
 ///
 /// with the level padded to 8 characters plus one space, as Python's `%(levelname)-8s`.
@@ -1391,6 +1394,15 @@ pub fn parse_log_line(line: &str) -> Result<LogLine<'_>, String> {
     if context.contains(']') {
         return Err(err("context"));
     }
+    let (context, request_id) = match context.split_once(" req=") {
+        Some((context, id)) => {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(err("request id"));
+            }
+            (context, Some(id))
+        }
+        None => (context, None),
+    };
     let tag = if context == "MainThread" {
         None
     } else {
@@ -1399,6 +1411,7 @@ pub fn parse_log_line(line: &str) -> Result<LogLine<'_>, String> {
     Ok(LogLine {
         level,
         context,
+        request_id,
         tag,
         message,
     })
@@ -1447,10 +1460,11 @@ fn request_lines<'l, 'a>(lines: &'l [LogLine<'a>], request: &str) -> Vec<&'l Log
         .iter()
         .position(|l| l.message == request)
         .unwrap_or_else(|| panic!("no line {request:?} in the log"));
-    let client = split_context(lines[start].context).map(|(client, _)| client);
+    let id = lines[start].request_id;
+    assert!(id.is_some(), "no request id on {:?}", lines[start]);
     let mut out = Vec::new();
     for line in &lines[start..] {
-        if split_context(line.context).map(|(client, _)| client) != client {
+        if line.request_id != id {
             continue;
         }
         out.push(line);
@@ -1498,6 +1512,12 @@ pub async fn log_lines(cell: &mut Cell) {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let hi = send(client.get(server.url("/hi?foo=x&password=hunter2"))).await;
     assert_eq!(hi.status(), StatusCode::OK);
+    let hi_id = hi
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an x-request-id on the response")
+        .to_owned();
     let login = send(
         client
             .post(server.url("/login"))
@@ -1559,6 +1579,18 @@ pub async fn log_lines(cell: &mut Cell) {
     assert!(
         lines.iter().any(|l| l.message == "Logged in as: alice"),
         "no login line in:\n{log}"
+    );
+    // Request ids: every line of a request carries it, as its response header does.
+    let hi_lines = request_lines(&lines, &masked);
+    assert!(hi_lines.len() >= 2, "{hi_lines:?}");
+    for line in &hi_lines {
+        assert_eq!(line.request_id, Some(hi_id.as_str()), "{line:?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .all(|l| (l.context == "MainThread") == l.request_id.is_none()),
+        "a request line without its id, or a MainThread line with one:\n{log}"
     );
 
     // Context tags: the first two requests share a session, hence a tag; after login another.
