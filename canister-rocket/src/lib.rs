@@ -208,13 +208,19 @@
 //! | `slog` | the [`Log`] guard's logger |
 //! | `serde` | [`Params<T>`] is generic over `Deserialize` types |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;
 mod fairing;
 mod guards;
+#[cfg(feature = "tracing")]
+mod traced;
 
 pub use fairing::{CanisterFairing, RESPOND_PATH};
 pub use guards::{Log, Params, Rejection, Session, User};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use traced::traced;
 
 /// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
 /// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's
