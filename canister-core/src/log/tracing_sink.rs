@@ -337,3 +337,174 @@ impl slog::Serializer for KvText<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+
+    use crate::{Canister, Config, Entry, Finish};
+
+    fn canister(ini: &str) -> Canister {
+        let config = Config::from_ini_str(&format!("[canister]\nlog_sink = tracing\n{ini}"));
+        Canister::from_config(config.unwrap()).unwrap()
+    }
+
+    /// One request through the engine: a handler that stores a value and logs through its
+    /// `Log` and `tracing` inside the span. Returns the response's request id.
+    async fn one_request(canister: &Canister) -> String {
+        let (parts, ()) = Request::get("http://localhost/p?token=s3cr3t")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .body(())
+            .unwrap()
+            .into_parts();
+        let Entry::Proceed(visit) = canister
+            .enter(&parts, Some("10.1.2.3:4000".parse().unwrap()))
+            .await
+        else {
+            panic!("proceed")
+        };
+        let session = visit.session().await.unwrap();
+        session.insert("n", 1).unwrap();
+        slog::info!(visit.logger(), "from the Log"; "k" => 7);
+        visit
+            .span()
+            .in_scope(|| tracing::info!(target: "app", "from tracing"));
+        let (mut parts, body) = Response::new(Bytes::new()).into_parts();
+        let Finish::Keep = canister.finish(visit, &mut parts).await else {
+            panic!("keep")
+        };
+        drop(body);
+        parts.headers["x-request-id"].to_str().unwrap().to_owned()
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn events_are_json_in_the_request_span() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter("canister=info,app=info")
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let canister = canister("");
+        let id = one_request(&canister).await;
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|e: &serde_json::Value| e["span"]["request_id"] == id.as_str())
+            .collect();
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|e| e["fields"]["event"].as_str().unwrap_or("-").to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["request", "-", "-", "session_created", "response"],
+            "{text}"
+        );
+        for event in &events {
+            let span = &event["span"];
+            assert_eq!(span["client"], "10.1.2.3");
+            assert_eq!(span["method"], "GET");
+            assert_eq!(span["uri"], "http://localhost/p?token=********");
+            assert_eq!(span["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
+        assert_eq!(events[1]["target"], "canister::app");
+        assert_eq!(events[1]["fields"]["message"], "from the Log k=7");
+        assert_eq!(events[2]["target"], "app");
+        assert_eq!(events[4]["fields"]["status"], 200);
+        assert!(events[4]["fields"]["latency_ms"].is_u64());
+        assert_eq!(events[4]["span"]["session"].as_str().unwrap().len(), 6);
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn log_level_still_filters() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("canister=trace")
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let canister = canister("log_level = WARNING");
+        one_request(&canister).await;
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("\"INFO\""), "{text}");
+    }
+
+    /// A subscriber that wants nothing of `canister` and counts what reaches it anyway.
+    #[derive(Default)]
+    struct NotCanister {
+        spans: AtomicUsize,
+        events: AtomicUsize,
+    }
+
+    impl tracing::Subscriber for NotCanister {
+        fn register_callsite(
+            &self,
+            metadata: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            if metadata.target().starts_with("canister") {
+                tracing::subscriber::Interest::never()
+            } else {
+                tracing::subscriber::Interest::always()
+            }
+        }
+        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+            !metadata.target().starts_with("canister")
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            self.spans.fetch_add(1, Ordering::Relaxed);
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {
+            self.events.fetch_add(1, Ordering::Relaxed);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn nothing_reaches_a_subscriber_that_filters_canister_out() {
+        let subscriber = Arc::new(NotCanister::default());
+        let _guard = tracing::subscriber::set_default(Arc::clone(&subscriber));
+        let canister = canister("log_level = DEBUG");
+        assert!(!crate::LogSink::enabled(
+            canister.log_sink(),
+            crate::Level::Critical
+        ));
+        one_request(&canister).await;
+        // Only the test's own `app` event: no span, no canister event was built.
+        assert_eq!(subscriber.spans.load(Ordering::Relaxed), 0);
+        assert_eq!(subscriber.events.load(Ordering::Relaxed), 1);
+    }
+}
