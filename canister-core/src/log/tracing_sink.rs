@@ -298,7 +298,7 @@ impl slog::Drain for TracingDrain {
         values: &slog::OwnedKVList,
     ) -> Result<(), slog::Never> {
         let level = Level::from(record.level());
-        if !self.min.is_some_and(|min| level >= min) || !app_enabled(level) {
+        if self.min.is_none_or(|min| level < min) || !app_enabled(level) {
             return Ok(());
         }
         let mut message = String::new();
