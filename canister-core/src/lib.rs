@@ -75,7 +75,7 @@
 //! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
 //! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
-//! | `tracing` (feature `tracing`, off here, on by default in the adapters) | [`TracingSink`](log::TracingSink) (`log_sink = tracing`) and the request span |
+//! | `tracing` (feature `tracing`, off here, on by default in the adapters) | `log::TracingSink` (`log_sink = tracing`) and the request span |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -122,7 +122,7 @@ pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKe
 pub use slog;
 
 /// [`tracing`](https://docs.rs/tracing), re-exported (feature `tracing`): the crate of
-/// [`TracingSink`](log::TracingSink) and of [`Visit::span`], at the version canister was
+/// `log::TracingSink` and of [`Visit::span`], at the version canister was
 /// built with.
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]

@@ -333,7 +333,7 @@ pub enum LogSinkKind {
     #[default]
     Canister,
     /// `tracing` events in a span per request, for the application's subscriber
-    /// ([`TracingSink`](crate::log::TracingSink), feature `tracing`).
+    /// (`log::TracingSink`, feature `tracing`).
     Tracing,
 }
 

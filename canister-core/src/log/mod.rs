@@ -522,7 +522,7 @@ pub trait LogSink: Send + Sync + 'static {
     /// span).
     ///
     /// The engine calls this for every event of a request. The default calls
-    /// [`log`](Self::log) with [`context.now()`](LiveContext::now); [`TracingSink`] overrides
+    /// [`log`](Self::log) with [`context.now()`](LiveContext::now); `TracingSink` overrides
     /// it to emit the event inside the request's span.
     fn log_request(&self, context: &LiveContext, event: &Event<'_>) {
         self.log(&context.now(), event);

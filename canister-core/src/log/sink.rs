@@ -115,7 +115,7 @@ pub enum LogError {
 /// # Ok::<(), canister_core::log::LogError>(())
 /// ```
 ///
-/// With `log_sink = tracing` (feature `tracing`) it is a [`TracingSink`](super::TracingSink)
+/// With `log_sink = tracing` (feature `tracing`) it is a `log::TracingSink`
 /// instead: no thread, no file; events go to the application's `tracing` subscriber.
 pub struct DefaultLogSink {
     active: Option<Active>,
