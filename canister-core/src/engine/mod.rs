@@ -23,11 +23,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink};
+use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink, RequestId};
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
-use crate::log::RequestId;
 use cookie::{CookieAction, CookieSpec};
 use persist::Plan;
 #[cfg(feature = "tracing")]
@@ -392,6 +391,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
+    /// Gives the request its id ([`RequestId`]: a new one, or with `request_id_trust` a valid
+    /// incoming `request_id_header`), which every log line of the request carries and every
+    /// response gets in `request_id_header`, the [`Entry::Respond`] ones included. With the
+    /// `tracing` sink it opens the request's span (`Visit::span`, feature `tracing`).
+    ///
     /// Logs the request, answers CORS preflights (204; without CORS headers for an origin
     /// that is not allowed) and refuses cross-origin unsafe requests,
     /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
@@ -528,8 +532,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     ///
     /// What it does to the parts, which adapters may rely on: with [`Finish::Keep`] it
     /// leaves the status alone, reads no header, appends `Set-Cookie` and `Vary`, and sets
-    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials` and `-Expose-Headers`;
-    /// nothing else. So an adapter may hand it parts holding only the status and add what
+    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers` and
+    /// the request id's `request_id_header` (default `x-request-id`); nothing else. So an adapter may hand it parts holding only the status and add what
     /// it finds afterwards (the Rocket fairing does). With [`Finish::ReplaceBody`] status and
     /// headers are the 503's, replacing all of the handler's.
     pub async fn finish(&self, visit: Visit, parts: &mut response::Parts) -> Finish {
