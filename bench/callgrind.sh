@@ -2,7 +2,10 @@
 # Instructions per request of canister-axum's demo, whole process (every thread: the request
 # thread, the log writer, tokio's), counted by callgrind: `log_level = INFO` to a daily file,
 # `log_level = WARNING` (nothing logged for a 200), and `log_sink = tracing` (the demo's JSON
-# formatter on standard error, redirected to a file). Issue #19, item 4.
+# formatter on standard error, redirected to a file). Then the tracing sink beside tower-http's
+# `TraceLayer` on one subscriber (tracing-subscriber's JSON formatter to a daily file through
+# tracing-appender's non-blocking writer): bench's `tracing_axum --mode canister|trace-layer`.
+# Issue #19, item 4.
 #
 # Usage: bench/callgrind.sh [REQUESTS]     (default 2000)
 #
@@ -29,18 +32,25 @@ trap cleanup EXIT
 
 echo "building (release)..." >&2
 cargo build -q --release -p canister-axum --example demo
+cargo build -q --release -p canister-bench --bin tracing_axum
 DEMO=$TARGET/release/examples/demo
+TRACING_AXUM=$TARGET/release/tracing_axum
 
-run() { # run NAME CONFIG-LINES...
+run() { # run NAME CONFIG-LINES... (the demo), or run NAME --mode MODE (tracing_axum)
     local name=$1
     shift
-    mkdir -p "$WORK/$name"
-    { echo "[canister]"; printf '%s\n' "$@"; } > "$WORK/$name/canister.ini"
+    mkdir -p "$WORK/$name/logs"
     local port=18290
     while (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; do port=$((port + 1)); done
+    local command
+    if [ "$1" = --mode ]; then
+        command=("$TRACING_AXUM" "127.0.0.1:$port" --mode "$2" --log-dir "$WORK/$name/logs")
+    else
+        { echo "[canister]"; printf '%s\n' "$@"; } > "$WORK/$name/canister.ini"
+        command=("$DEMO" --config "$WORK/$name/canister.ini" --bind "127.0.0.1:$port")
+    fi
     TOKIO_WORKER_THREADS=1 RUST_LOG=info valgrind --tool=callgrind \
-        --callgrind-out-file="$WORK/$name/cg.out" \
-        "$DEMO" --config "$WORK/$name/canister.ini" --bind "127.0.0.1:$port" \
+        --callgrind-out-file="$WORK/$name/cg.out" "${command[@]}" \
         > "$WORK/$name/stdout" 2> "$WORK/$name/stderr" &
     PID=$!
     for _ in $(seq 600); do grep -q "listening on" "$WORK/$name/stdout" && break; sleep 0.1; done
@@ -58,14 +68,16 @@ run() { # run NAME CONFIG-LINES...
     dump=$(ls "$WORK/$name"/cg.out.* 2> /dev/null | sort -t. -k3 -n | head -1)
     local ir
     ir=$(grep -m1 '^summary:\|^totals:' "$dump" | awk '{print $2}')
-    local lines=0
-    [ -d "$WORK/$name/logs" ] && lines=$(cat "$WORK/$name"/logs/log.* | wc -l)
+    local lines
+    lines=$(cat "$WORK/$name"/logs/* 2> /dev/null | wc -l)
     [ "$name" = tracing ] && lines=$(grep -c '"target":"canister' "$WORK/$name/stderr" || true)
     awk -v name="$name" -v ir="$ir" -v n="$N" -v lines="$lines" 'BEGIN {
-        printf "%-10s %14d Ir  %9.0f Ir/request  (%d log lines or canister events in all)\n",
+        printf "%-11s %14d Ir  %9.0f Ir/request  (%d log lines or canister events in all)\n",
             name, ir, ir / n, lines }'
 }
 
 run warning "log_level = WARNING" "log_path = $WORK/warning/logs"
 run info "log_level = INFO" "log_path = $WORK/info/logs"
 run tracing "log_level = INFO" "log_sink = tracing"
+run sink-json --mode canister
+run tracelayer --mode trace-layer
