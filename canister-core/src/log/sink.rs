@@ -315,6 +315,13 @@ impl Drop for DefaultLogSink {
 
 impl fmt::Debug for DefaultLogSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "tracing")]
+        if let Some(tracing) = &self.tracing {
+            return f
+                .debug_struct("DefaultLogSink")
+                .field("tracing", tracing)
+                .finish();
+        }
         match &self.active {
             Some(a) => f
                 .debug_struct("DefaultLogSink")
