@@ -8,6 +8,7 @@
 # Issue #19, item 4.
 #
 # Usage: bench/callgrind.sh [REQUESTS]     (default 2000)
+#        DEMO_ONLY=1 bench/callgrind.sh    (the demo's three rows only: no canister-bench build)
 #
 # Instruction counts do not depend on what else runs on the machine, unlike wall-clock
 # figures; but they are not CPU time either (no cache misses, no system-call cost beyond the
@@ -32,7 +33,7 @@ trap cleanup EXIT
 
 echo "building (release)..." >&2
 cargo build -q --release -p canister-axum --example demo
-cargo build -q --release -p canister-bench --bin tracing_axum
+[ -n "${DEMO_ONLY:-}" ] || cargo build -q --release -p canister-bench --bin tracing_axum
 DEMO=$TARGET/release/examples/demo
 TRACING_AXUM=$TARGET/release/tracing_axum
 
@@ -57,9 +58,9 @@ run() { # run NAME CONFIG-LINES... (the demo), or run NAME --mode MODE (tracing_
     local base=http://127.0.0.1:$port
     curl -s -o /dev/null -c "$WORK/$name/jar" "$base/"
     curl -s -o /dev/null -b "$WORK/$name/jar" "$base/?warm=[1-200]"
-    callgrind_control -z "$PID" > /dev/null
+    callgrind_control -z "$PID" > /dev/null 2>&1
     curl -s -o /dev/null -b "$WORK/$name/jar" "$base/?n=[1-$N]"
-    callgrind_control -d "$PID" > /dev/null
+    callgrind_control -d "$PID" > /dev/null 2>&1
     kill -INT "$PID"
     wait "$PID" 2> /dev/null || true
     PID=
@@ -69,7 +70,7 @@ run() { # run NAME CONFIG-LINES... (the demo), or run NAME --mode MODE (tracing_
     local ir
     ir=$(grep -m1 '^summary:\|^totals:' "$dump" | awk '{print $2}')
     local lines
-    lines=$(cat "$WORK/$name"/logs/* 2> /dev/null | wc -l)
+    lines=$( (cat "$WORK/$name"/logs/* 2> /dev/null || true) | wc -l)
     [ "$name" = tracing ] && lines=$(grep -c '"target":"canister' "$WORK/$name/stderr" || true)
     awk -v name="$name" -v ir="$ir" -v n="$N" -v lines="$lines" 'BEGIN {
         printf "%-11s %14d Ir  %9.0f Ir/request  (%d log lines or canister events in all)\n",
@@ -79,5 +80,7 @@ run() { # run NAME CONFIG-LINES... (the demo), or run NAME --mode MODE (tracing_
 run warning "log_level = WARNING" "log_path = $WORK/warning/logs"
 run info "log_level = INFO" "log_path = $WORK/info/logs"
 run tracing "log_level = INFO" "log_sink = tracing"
-run sink-json --mode canister
-run tracelayer --mode trace-layer
+if [ -z "${DEMO_ONLY:-}" ]; then
+    run sink-json --mode canister
+    run tracelayer --mode trace-layer
+fi
