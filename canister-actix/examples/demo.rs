@@ -40,6 +40,9 @@ async fn index(log: Log, session: Session, user: Option<User>, query: Params<Foo
     // An i64 always serializes.
     let _ = session.insert("counter", counter);
     slog::info!(log, "counter = {counter}");
+    // The handler runs inside the request's span: with `log_sink = tracing` this event
+    // carries its `request_id`, `session`, ...
+    tracing::info!(target: "demo", counter, "counted");
     HttpResponse::Ok().json(IndexBody {
         claims: user.as_ref().and_then(|u| u.claims()),
         data: session.data(),
@@ -259,6 +262,22 @@ async fn shutdown_signal() {
     futures_util::future::select(std::pin::pin!(ctrl_c), std::pin::pin!(terminate)).await;
 }
 
+/// With `log_sink = tracing`: tracing-subscriber's JSON formatter on standard error
+/// (`RUST_LOG` filters; default `info`), as DESIGN.md's demo contract asks.
+fn install_json_subscriber(config: &Config) {
+    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -291,6 +310,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    install_json_subscriber(&config);
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
     // The store the configuration (or `--redis`) names, checked at start: the constructor
     // every demo and application shares.

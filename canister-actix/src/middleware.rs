@@ -101,38 +101,47 @@ where
                 Entry::Proceed(visit) => visit,
             };
             request.extensions_mut().insert(visit.clone());
-            match inner.call(request).await {
-                Ok(response) => {
-                    let mut response = response.map_into_left_body();
-                    let failed = {
-                        let mut extensions = response.request().extensions_mut();
-                        extensions.remove::<Visit>();
-                        extensions.remove::<Failed>()
-                    };
-                    // A 503 an `Option<_>` extractor swallowed replaces the response.
-                    if let Some(Failed(rejection)) = failed {
-                        *response.response_mut() = rejection.to_actix().map_into_right_body();
+            #[cfg(feature = "tracing")]
+            let span = visit.span().clone();
+            let handled = async move {
+                match inner.call(request).await {
+                    Ok(response) => {
+                        let mut response = response.map_into_left_body();
+                        let failed = {
+                            let mut extensions = response.request().extensions_mut();
+                            extensions.remove::<Visit>();
+                            extensions.remove::<Failed>()
+                        };
+                        // A 503 an `Option<_>` extractor swallowed replaces the response.
+                        if let Some(Failed(rejection)) = failed {
+                            *response.response_mut() = rejection.to_actix().map_into_right_body();
+                        }
+                        Ok(
+                            match finish(&canister, visit, response.response_mut()).await {
+                                Finish::Keep => response,
+                                Finish::ReplaceBody(body) => {
+                                    response.map_body(|_, _| EitherBody::right(BoxBody::new(body)))
+                                }
+                            },
+                        )
                     }
-                    Ok(
-                        match finish(&canister, visit, response.response_mut()).await {
-                            Finish::Keep => response,
-                            Finish::ReplaceBody(body) => {
-                                response.map_body(|_, _| EitherBody::right(BoxBody::new(body)))
-                            }
-                        },
-                    )
-                }
-                // An error from a middleware inside: actix-web writes its response later,
-                // so finish that response and hand it back in the error.
-                Err(error) => {
-                    let mut response = error.error_response();
-                    if let Finish::ReplaceBody(body) = finish(&canister, visit, &mut response).await
-                    {
-                        response = response.set_body(BoxBody::new(body));
+                    // An error from a middleware inside: actix-web writes its response later,
+                    // so finish that response and hand it back in the error.
+                    Err(error) => {
+                        let mut response = error.error_response();
+                        if let Finish::ReplaceBody(body) =
+                            finish(&canister, visit, &mut response).await
+                        {
+                            response = response.set_body(BoxBody::new(body));
+                        }
+                        Err(InternalError::from_response(error, response).into())
                     }
-                    Err(InternalError::from_response(error, response).into())
                 }
-            }
+            };
+            // With `log_sink = tracing`, every poll of the app runs inside the request's span.
+            #[cfg(feature = "tracing")]
+            let handled = tracing::Instrument::instrument(handled, span);
+            handled.await
         })
     }
 }

@@ -213,6 +213,42 @@
 //! ```
 //!
 //! `Router::route_layer` instead wraps only matched routes, so 404s skip canister.
+//!
+//! # Logging with `tracing`
+//!
+//! With `log_sink = tracing` (feature `tracing`, on by default) each request runs in a
+//! `tracing` span carrying `request_id`, `client`, `session` (the 6-character tag), `user`,
+//! `method`, `uri` and `trace_id` (from a W3C `traceparent`); the route's future runs
+//! instrumented with it, so the handler's own events carry those fields. The engine's events
+//! have target `canister` ([`canister_core::log::TracingSink`] lists them). Every response
+//! carries the request id in `x-request-id` (`request_id_header`), with either sink.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use canister_axum::{CanisterLayer, Session};
+//! use canister_core::Canister;
+//!
+//! async fn index(session: Session) -> String {
+//!     tracing::info!("inside the request's span"); // carries request_id, session, ...
+//!     format!("{:?}", session.get::<i64>("counter"))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     tracing_subscriber::fmt()
+//!         .json()
+//!         .with_current_span(true)
+//!         .with_env_filter("info,canister=info")
+//!         .init();
+//!     // canister.ini: [canister] log_sink = tracing
+//!     let canister = Canister::from_config_file("canister.ini")?;
+//!     let app = Router::new().route("/", get(index)).layer(CanisterLayer::new(canister));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -75,8 +75,10 @@
 //! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
 //! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
+//! | `tracing` (feature `tracing`, off here, on by default in the adapters) | `log::TracingSink` (`log_sink = tracing`) and the request span |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
 mod clock;
@@ -94,11 +96,13 @@ pub use auth::{
     DefaultAuthenticator, DynAuthenticator, FnAuthenticator, Jwt, JwtBuilder, Refusal, User,
 };
 pub use clock::{Clock, SystemClock, TestClock};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LogSinkKind};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
+#[cfg(feature = "tracing")]
+pub use log::TracingSink;
 pub use log::{
     DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LiveContext, LogContext, LogError,
-    LogSink, SlogSink,
+    LogSink, RequestId, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
@@ -116,3 +120,10 @@ pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKe
 /// greet(&Logger::root(slog::Discard, slog::o!()), "alice");
 /// ```
 pub use slog;
+
+/// [`tracing`](https://docs.rs/tracing), re-exported (feature `tracing`): the crate of
+/// `log::TracingSink` and of [`Visit::span`], at the version canister was
+/// built with.
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use tracing;

@@ -54,6 +54,9 @@ fn index(
     let counter = session.get("counter").map_or(0, |n: i64| n + 1);
     let _ = session.insert("counter", counter);
     slog::info!(log, "counter = {counter}");
+    // With `traced(routes![..])` the handler runs inside the request's span: with
+    // `log_sink = tracing` this event carries its `request_id`, `session`, ...
+    tracing::info!(target: "demo", counter, "counted");
     let body = IndexBody {
         claims: user.as_ref().and_then(|u| u.claims()),
         data: session.data(),
@@ -171,7 +174,10 @@ where
         .attach(CanisterFairing::new(canister))
         .mount(
             "/",
-            routes![index, hi_get, hi_post, secret, login, logout, set, wait],
+            // `traced`: each handler runs inside its request's span (`log_sink = tracing`).
+            canister_rocket::traced(routes![
+                index, hi_get, hi_post, secret, login, logout, set, wait
+            ]),
         )
 }
 
@@ -241,6 +247,23 @@ fn config(path: Option<&str>) -> Result<Config, canister_core::ConfigError> {
     }
 }
 
+/// With `log_sink = tracing`: tracing-subscriber's JSON formatter, one object per line on
+/// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
+/// (default `info`); canister's `log_level` filters canister's events before that.
+fn install_json_subscriber(config: &Config) {
+    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 #[rocket::main]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -267,6 +290,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    install_json_subscriber(&config);
     // `--redis` or the configuration's `session_store`, checked at start: the constructor
     // every demo and application shares.
     let built = match canister_store_redis::RedisStore::connect(&config).await {

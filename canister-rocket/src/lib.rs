@@ -199,6 +199,16 @@
 //! (sessions are lazy), just the log lines and CORS headers. To leave paths to Rocket
 //! entirely (health checks, static files), use [`CanisterFairing::exclude`].
 //!
+//! # Request ids and `tracing`
+//!
+//! Every response canister handles carries the request's id in `x-request-id`
+//! (`request_id_header`), the fairing's own answers included. With `log_sink = tracing`
+//! (feature `tracing`, on by default) the engine's events and the [`Log`] guard's lines go
+//! to the application's `tracing` subscriber inside the request's span; mount routes through
+//! `traced(routes![...])` (feature `tracing`) so that the handler, guards included, runs
+//! inside that span and its own `tracing::info!` carries the request's fields: a fairing
+//! cannot wrap the handler's future.
+//!
 //! # Dependencies
 //!
 //! | crate | why |
@@ -208,13 +218,19 @@
 //! | `slog` | the [`Log`] guard's logger |
 //! | `serde` | [`Params<T>`] is generic over `Deserialize` types |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;
 mod fairing;
 mod guards;
+#[cfg(feature = "tracing")]
+mod traced;
 
 pub use fairing::{CanisterFairing, RESPOND_PATH};
 pub use guards::{Log, Params, Rejection, Session, User};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use traced::traced;
 
 /// [`slog`](https://docs.rs/slog), re-exported from [`canister_core`]:
 /// [`Log`] derefs to a `slog::Logger`; with this, an app can name that type and use slog's

@@ -51,6 +51,11 @@ pub fn default_peer(extensions: &Extensions) -> Option<SocketAddr> {
 ///   the CORS headers and a log line. A session that cannot be saved turns the response into
 ///   the engine's 503 (the inner body is dropped unread).
 ///
+/// Every response, canister's own answers included, carries the request's id in
+/// `request_id_header` (default `x-request-id`). With `log_sink = tracing` (feature
+/// `tracing`, on by default) the inner service's future runs instrumented with the request's
+/// span (`tracing::Instrument`): every poll of the handler is inside it.
+///
 /// Response bodies otherwise pass through untouched, streaming included. Clones share the
 /// engine (sessions, logs).
 ///
@@ -201,13 +206,22 @@ where
                 Entry::Proceed(visit) => visit,
             };
             parts.extensions.insert(visit.clone());
-            let response = inner.call(Request::from_parts(parts, body)).await?;
-            let (mut parts, body) = response.into_parts();
-            let body = match canister.finish(visit, &mut parts).await {
-                Finish::Keep => body,
-                Finish::ReplaceBody(bytes) => RB::from(bytes),
+            #[cfg(feature = "tracing")]
+            let span = visit.span().clone();
+            let handled = async move {
+                let response = inner.call(Request::from_parts(parts, body)).await?;
+                let (mut parts, body) = response.into_parts();
+                let body = match canister.finish(visit, &mut parts).await {
+                    Finish::Keep => body,
+                    Finish::ReplaceBody(bytes) => RB::from(bytes),
+                };
+                Ok(Response::from_parts(parts, body))
             };
-            Ok(Response::from_parts(parts, body))
+            // The inner service (the handler) and `finish` run inside the request's span on
+            // every poll, so the handler's own `tracing` events carry its fields.
+            #[cfg(feature = "tracing")]
+            let handled = tracing::Instrument::instrument(handled, span);
+            handled.await
         });
         ResponseFuture { inner }
     }

@@ -69,6 +69,7 @@
 //! |---|---|
 //! | `axum` | reads axum's `ConnectInfo<SocketAddr>` (canister-axum enables it) |
 //! | `serve` | [`serve`]: a hyper-util accept loop on a tokio `TcpListener` (canister-warp enables it) |
+//! | `tracing` (default) | canister-core's `tracing` sink (`log_sink = tracing`); the inner service runs instrumented with each request's span |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -75,6 +75,9 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
                     return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 }
                 slog::info!(log, "counter = {counter}");
+                // The handler runs inside the request's span: with `log_sink = tracing` this
+                // event carries its `request_id`, `session`, ...
+                tracing::info!(target: "demo", counter, "counted");
                 warp::reply::json(&IndexBody {
                     claims: user.as_ref().and_then(User::claims),
                     data: session.data(),
@@ -251,6 +254,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// With `log_sink = tracing`: tracing-subscriber's JSON formatter, one object per line on
+/// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
+/// (default `info`); canister's `log_level` filters canister's events before that.
+fn install_json_subscriber(config: &Config) {
+    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -280,6 +300,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    install_json_subscriber(&config);
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
     // `--redis` or the configuration's `session_store`, checked at start (a wrong URL,
     // password or certificate stops here): the constructor every demo and application shares.

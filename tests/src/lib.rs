@@ -733,3 +733,73 @@ impl Fixture {
         self.store.clone()
     }
 }
+
+/// What tracing-subscriber's JSON formatter wrote in this process: one object per line,
+/// each event with its span's fields (`span`), as the demos write them to standard error
+/// with `log_sink = tracing`.
+///
+/// The first call installs that formatter as the process's global subscriber (targets
+/// `canister`, `canister::app` and the demos' `demo`, every level), writing to memory.
+/// Request ids are unique in the process, so a scenario picks its own requests' events by
+/// `span.request_id` whatever other tests run beside it.
+pub fn tracing_json() -> &'static JsonCapture {
+    static CAPTURE: std::sync::OnceLock<JsonCapture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = JsonCapture::default();
+        let writer = capture.clone();
+        let installed = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "canister=trace,canister::app=trace,demo=trace",
+            ))
+            .with_writer(move || writer.clone())
+            .try_init();
+        assert!(
+            installed.is_ok(),
+            "another global tracing subscriber is installed: {installed:?}"
+        );
+        capture
+    })
+}
+
+/// The lines a JSON subscriber wrote ([`tracing_json`]).
+#[derive(Debug, Clone, Default)]
+pub struct JsonCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl JsonCapture {
+    /// Every JSON object written so far, in order (lines that are not JSON fail the test).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    /// The events whose span (`span.request_id`) is the request `id`.
+    pub fn of_request(&self, id: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["span"]["request_id"] == id)
+            .collect()
+    }
+}
+
+impl std::io::Write for JsonCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1347,8 +1347,11 @@ pub async fn session_too_large(server: &Server) {
 pub struct LogLine<'a> {
     /// `INFO`, `WARNING`, …
     pub level: &'a str,
-    /// What is in the brackets: `MainThread`, or `<client ip>-<tag or ...>`.
+    /// What is in the brackets before the request id: `MainThread`, or
+    /// `<client ip>-<tag or ...>`.
     pub context: &'a str,
+    /// The request id after ` req=` (every line of a request has one).
+    pub request_id: Option<&'a str>,
     /// The session tag of a request context (`None` for `...` and `MainThread`).
     pub tag: Option<&'a str>,
     /// The message after the three spaces.
@@ -1359,7 +1362,7 @@ pub struct LogLine<'a> {
 /// has no regex dependency):
 ///
 /// ```text
-/// ^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\[(MainThread|[^\]]+-([A-Za-z0-9_-]{6}|\.\.\.))\]   (.*)$
+/// ^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\[(MainThread|[^\]]+-([A-Za-z0-9_-]{6}|\.\.\.)( req=[!-~]+)?)\]   (.*)$
 /// ```
 ///
 /// with the level padded to 8 characters plus one space, as Python's `%(levelname)-8s`.
@@ -1391,6 +1394,15 @@ pub fn parse_log_line(line: &str) -> Result<LogLine<'_>, String> {
     if context.contains(']') {
         return Err(err("context"));
     }
+    let (context, request_id) = match context.split_once(" req=") {
+        Some((context, id)) => {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(err("request id"));
+            }
+            (context, Some(id))
+        }
+        None => (context, None),
+    };
     let tag = if context == "MainThread" {
         None
     } else {
@@ -1399,6 +1411,7 @@ pub fn parse_log_line(line: &str) -> Result<LogLine<'_>, String> {
     Ok(LogLine {
         level,
         context,
+        request_id,
         tag,
         message,
     })
@@ -1447,10 +1460,11 @@ fn request_lines<'l, 'a>(lines: &'l [LogLine<'a>], request: &str) -> Vec<&'l Log
         .iter()
         .position(|l| l.message == request)
         .unwrap_or_else(|| panic!("no line {request:?} in the log"));
-    let client = split_context(lines[start].context).map(|(client, _)| client);
+    let id = lines[start].request_id;
+    assert!(id.is_some(), "no request id on {:?}", lines[start]);
     let mut out = Vec::new();
     for line in &lines[start..] {
-        if split_context(line.context).map(|(client, _)| client) != client {
+        if line.request_id != id {
             continue;
         }
         out.push(line);
@@ -1498,6 +1512,12 @@ pub async fn log_lines(cell: &mut Cell) {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let hi = send(client.get(server.url("/hi?foo=x&password=hunter2"))).await;
     assert_eq!(hi.status(), StatusCode::OK);
+    let hi_id = hi
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an x-request-id on the response")
+        .to_owned();
     let login = send(
         client
             .post(server.url("/login"))
@@ -1559,6 +1579,18 @@ pub async fn log_lines(cell: &mut Cell) {
     assert!(
         lines.iter().any(|l| l.message == "Logged in as: alice"),
         "no login line in:\n{log}"
+    );
+    // Request ids: every line of a request carries it, as its response header does.
+    let hi_lines = request_lines(&lines, &masked);
+    assert!(hi_lines.len() >= 2, "{hi_lines:?}");
+    for line in &hi_lines {
+        assert_eq!(line.request_id, Some(hi_id.as_str()), "{line:?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .all(|l| (l.context == "MainThread") == l.request_id.is_none()),
+        "a request line without its id, or a MainThread line with one:\n{log}"
     );
 
     // Context tags: the first two requests share a session, hence a tag; after login another.
@@ -1961,4 +1993,280 @@ pub async fn login_form_with_htpasswd_and_no_challenge(cell: &mut Cell) {
         (StatusCode::OK, "You are authenticated as alice".to_owned())
     );
     server.stop().await;
+}
+
+// --- request ids and the tracing sink (#19) ------------------------------------------------------
+
+/// The request id a response carries in `x-request-id` (panics naming `what` without one).
+fn request_id(response: &Response, what: &str) -> String {
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .unwrap_or_else(|| panic!("{what}: no x-request-id on the {}", response.status()))
+        .to_str()
+        .unwrap_or_else(|_| panic!("{what}: x-request-id not visible ASCII"))
+        .to_owned();
+    assert!(
+        (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()),
+        "{what}: request id {id:?}"
+    );
+    id
+}
+
+/// Every kind of response carries a request id in `x-request-id`, each its own: a 200, the
+/// router's 404, a CORS preflight (answered by the engine), a CSRF refusal (engine), a 401
+/// (a guard), a 400 (parameters) and the 503 of a store that is down.
+pub async fn request_id_on_every_response(cell: &mut Cell) {
+    cell.fixture().make_breakable().await;
+    let server = cell.start().await;
+    let client = jar();
+    let mut seen = BTreeSet::new();
+    let mut check = |response: &Response, status: StatusCode, what: &str| {
+        assert_eq!(response.status(), status, "{what}");
+        let id = request_id(response, what);
+        assert!(seen.insert(id.clone()), "{what}: request id {id} repeated");
+    };
+    let ok = send(client.get(server.url("/"))).await;
+    check(&ok, StatusCode::OK, "GET /");
+    let not_found = send(client.get(server.url("/nope"))).await;
+    check(&not_found, StatusCode::NOT_FOUND, "GET /nope");
+    let preflight = send(
+        bare()
+            .request(Method::OPTIONS, server.url("/set"))
+            .header("origin", "https://a.example")
+            .header("access-control-request-method", "POST"),
+    )
+    .await;
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    check(&preflight, preflight.status(), "a preflight");
+    let refused = send(with_headers(
+        client
+            .post(server.url("/login"))
+            .form(&[("username", "alice"), ("password", "my-secret")]),
+        &CROSS_SITE,
+    ))
+    .await;
+    check(&refused, StatusCode::FORBIDDEN, "a cross-site POST");
+    let unauthorized = send(bare().get(server.url("/secret"))).await;
+    check(&unauthorized, StatusCode::UNAUTHORIZED, "GET /secret");
+    let bad = send(bare().get(server.url("/hi"))).await;
+    check(&bad, StatusCode::BAD_REQUEST, "GET /hi without foo");
+    cell.fixture().take_down();
+    let down = send(client.get(server.url("/"))).await;
+    check(
+        &down,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "GET / with the store down",
+    );
+    cell.fixture().bring_back().await;
+}
+
+/// `request_id_trust = false` (the default): an incoming `x-request-id` is never kept.
+pub async fn request_id_untrusted(server: &Server) {
+    for path in ["/", "/nope"] {
+        let response = send(
+            bare()
+                .get(server.url(path))
+                .header("x-request-id", "mine-123"),
+        )
+        .await;
+        let id = request_id(&response, path);
+        assert_ne!(id, "mine-123", "{path}: an untrusted incoming id was kept");
+    }
+}
+
+/// `request_id_trust = true`: an incoming id of 1 to 128 visible ASCII characters is kept
+/// (on a handled request, a 404 and a preflight); any other is replaced by a new one.
+pub async fn request_id_trusted(server: &Server) {
+    for path in ["/", "/nope"] {
+        let response = send(
+            bare()
+                .get(server.url(path))
+                .header("x-request-id", "mine-123"),
+        )
+        .await;
+        assert_eq!(request_id(&response, path), "mine-123", "{path}");
+    }
+    let preflight = send(
+        bare()
+            .request(Method::OPTIONS, server.url("/set"))
+            .header("origin", "https://a.example")
+            .header("access-control-request-method", "POST")
+            .header("x-request-id", "pre-1"),
+    )
+    .await;
+    assert_eq!(request_id(&preflight, "a preflight"), "pre-1");
+    let long = "x".repeat(129);
+    let longest = "y".repeat(128);
+    assert_eq!(
+        request_id(
+            &send(bare().get(server.url("/")).header("x-request-id", &longest)).await,
+            "128 characters"
+        ),
+        longest
+    );
+    for bad in ["two words", "tab\there", long.as_str(), "caf\u{e9}"] {
+        let value = reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).expect("a value");
+        let response = send(bare().get(server.url("/")).header("x-request-id", value)).await;
+        let id = request_id(&response, bad);
+        assert_ne!(id, bad, "an invalid incoming id was kept");
+    }
+}
+
+/// `log_sink = tracing`: the demo's requests reach a tracing-subscriber JSON formatter as
+/// events with target `canister` inside a span per request whose `request_id` is the
+/// response's `x-request-id`, with `client`, `session` (the 6-character tag), `user`,
+/// `method`, `uri` and, from a valid `traceparent`, `trace_id`; the engine's events carry
+/// their fields (`event`, `status`, `latency_ms`, `user`, `kind`), the handler's `Log` and
+/// its own `tracing::info!` write into the span, and no session id or secret is in any of it.
+pub async fn tracing_events(server: &Server) {
+    let capture = crate::tracing_json();
+    let client = jar();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let first = send(
+        client
+            .get(server.url("/?foo=x&password=hunter2"))
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01")),
+    )
+    .await;
+    let first_id = request_id(&first, "GET /");
+    let first_body = index_response(first).await;
+    let sid = first_body["sid"].as_str().expect("sid").to_owned();
+    let second = send(
+        client
+            .get(server.url("/"))
+            .header("traceparent", "00-garbage"),
+    )
+    .await;
+    let second_id = request_id(&second, "GET / again");
+    let basic = send(
+        bare()
+            .get(server.url("/secret"))
+            .basic_auth("alice", Some("my-secret")),
+    )
+    .await;
+    assert_eq!(basic.status(), StatusCode::OK);
+    let basic_id = request_id(&basic, "GET /secret");
+    let bearer_token = "tok.zq9Xw3RtY7uI1oP5aS8dF2gH6jK0lL4";
+    let refused = send(
+        bare()
+            .get(server.url("/secret"))
+            .header(AUTHORIZATION, format!("Bearer {bearer_token}")),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let refused_id = request_id(&refused, "a refused Bearer token");
+    let login = send(
+        client
+            .post(server.url("/login"))
+            .form(&[("username", "alice"), ("password", "my-secret")]),
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let login_id = request_id(&login, "POST /login");
+    let after = index_response(send(client.get(server.url("/"))).await).await;
+    let after_sid = after["sid"].as_str().expect("sid").to_owned();
+
+    let events = |id: &str| {
+        let events = capture.of_request(id);
+        assert!(!events.is_empty(), "no JSON event of request {id}");
+        events
+    };
+    let find = |events: &[Value], event: &str| -> Value {
+        events
+            .iter()
+            .find(|e| e["fields"]["event"] == event)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {event:?} event in {events:#?}"))
+    };
+
+    // The first request: its span and the engine's events.
+    let first = events(&first_id);
+    for event in &first {
+        let span = &event["span"];
+        assert_eq!(span["name"], "request", "{event}");
+        assert_eq!(span["client"], "127.0.0.1", "{event}");
+        assert_eq!(span["method"], "GET", "{event}");
+        let uri = span["uri"].as_str().expect("a uri");
+        assert!(
+            uri.ends_with("/?foo=x&password=********"),
+            "the span's uri is not masked: {uri}"
+        );
+        assert_eq!(span["trace_id"], trace, "{event}");
+    }
+    let request = find(&first, "request");
+    assert_eq!(request["target"], "canister");
+    assert_eq!(request["level"], "INFO");
+    assert_eq!(request["fields"]["method"], "GET");
+    let created = find(&first, "session_created");
+    let tag = created["span"]["session"]
+        .as_str()
+        .expect("the session tag on the span once the session exists")
+        .to_owned();
+    assert_eq!(tag.len(), 6, "{created}");
+    assert!(!sid.contains(&tag), "the tag is a piece of the id");
+    let response = find(&first, "response");
+    assert_eq!(response["fields"]["status"], 200, "{response}");
+    assert!(
+        response["fields"]["latency_ms"].is_u64(),
+        "latency_ms: {response}"
+    );
+    assert_eq!(response["span"]["session"], tag.as_str());
+    // The handler's `Log` (slog) writes into the span ...
+    let counter = first
+        .iter()
+        .find(|e| e["target"] == "canister::app")
+        .unwrap_or_else(|| panic!("no event of the handler's Log in {first:#?}"));
+    assert_eq!(counter["fields"]["message"], "counter = 0", "{counter}");
+    // ... and so does its own `tracing::info!`: the handler runs inside the span.
+    let counted = first
+        .iter()
+        .find(|e| e["target"] == "demo")
+        .unwrap_or_else(|| panic!("the handler's tracing event is not in its span: {first:#?}"));
+    assert_eq!(counted["fields"]["counter"], 0, "{counted}");
+
+    // No trace id from an invalid traceparent; the same session's tag.
+    let second = events(&second_id);
+    assert!(
+        second.iter().all(|e| e["span"].get("trace_id").is_none()),
+        "{second:#?}"
+    );
+    assert_eq!(
+        find(&second, "session_found")["span"]["session"],
+        tag.as_str()
+    );
+
+    // A Basic user: a login event and the span's user.
+    let basic = events(&basic_id);
+    assert_eq!(find(&basic, "login")["fields"]["user"], "alice");
+    assert_eq!(find(&basic, "response")["span"]["user"], "alice");
+    // A refused token: a refusal at WARN.
+    let refusal = find(&events(&refused_id), "refusal");
+    assert_eq!(refusal["level"], "WARN");
+    assert_eq!(refusal["fields"]["kind"], "auth");
+    assert_eq!(
+        find(&events(&refused_id), "response")["fields"]["status"],
+        401
+    );
+    // A form login.
+    let login = events(&login_id);
+    assert_eq!(find(&login, "login")["fields"]["user"], "alice");
+
+    // No session id, no secret, in any field of any of these requests.
+    let header = format!("Basic {}", base64(b"alice:my-secret"));
+    let all: String = [&first_id, &second_id, &basic_id, &refused_id, &login_id]
+        .iter()
+        .flat_map(|id| capture.of_request(id))
+        .map(|e| e.to_string())
+        .collect();
+    for (what, secret) in [
+        ("a session id", sid.as_str()),
+        ("the session id after login", after_sid.as_str()),
+        ("the Basic password", "my-secret"),
+        ("the Basic credentials", &header["Basic ".len()..]),
+        ("a Bearer token", bearer_token),
+        ("a password in the query", "hunter2"),
+    ] {
+        assert!(!all.contains(secret), "{what} in the JSON events:\n{all}");
+    }
 }

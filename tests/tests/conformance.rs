@@ -37,6 +37,10 @@ tests::conformance! {
     cookie_tossing,
     write_straddling_a_login,
     login_form_with_htpasswd_and_no_challenge,
+    request_id_on_every_response,
+    request_id_untrusted,
+    request_id_trusted => tests::config_with(&[("request_id_trust", "true")]),
+    tracing_events => tests::config_with(&[("log_sink", "tracing"), ("log_level", "INFO")]),
     lock_released_when_the_client_goes_away => tests::config_with(&[
         ("session_locking", "true"),
         ("session_lock_timeout", "2"),

@@ -60,6 +60,9 @@ async fn index(
     // An i64 always serializes.
     let _ = session.insert("counter", counter);
     slog::info!(log, "counter = {counter}");
+    // The handler runs inside the request's span: with `log_sink = tracing` this event
+    // carries its `request_id`, `session`, ...
+    tracing::info!(target: "demo", counter, "counted");
     Json(IndexBody {
         claims: user.as_ref().and_then(|u| u.claims()),
         data: session.data(),

@@ -57,6 +57,23 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// With `log_sink = tracing`: tracing-subscriber's JSON formatter, one object per line on
+/// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
+/// (default `info`); canister's `log_level` filters canister's events before that.
+fn install_json_subscriber(config: &Config) {
+    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -86,6 +103,7 @@ async fn main() -> ExitCode {
             return fail(&format!("--redis: {error}"));
         }
     }
+    install_json_subscriber(&config);
     // The store the configuration (or `--redis`) names, checked at start: the constructor
     // every demo and application shares.
     match RedisStore::connect(&config).await {

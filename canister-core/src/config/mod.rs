@@ -117,6 +117,15 @@ pub const KEYS: &[KeyInfo] = &[
         "octal permissions for a new log directory, at least 0700 and at most 0777 (e.g. 0750)",
     ),
     key(
+        "log_sink",
+        "canister (canister's line layout, default) or tracing (the application's tracing subscriber)",
+    ),
+    key(
+        "request_id_header",
+        "the header name that carries the request id (default x-request-id)",
+    ),
+    key("request_id_trust", BOOL),
+    key(
         "session_timeout",
         "seconds of inactivity before a session expires (≤ 0: never)",
     ),
@@ -337,6 +346,19 @@ pub enum CookieSecure {
     Never,
 }
 
+/// Where the engine's events go (`log_sink`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogSinkKind {
+    /// Canister's line layout, on stderr or in daily files (`log_path`): the default, so
+    /// canister's configuration files keep their meaning.
+    #[default]
+    Canister,
+    /// `tracing` events in a span per request, for the application's subscriber
+    /// (`log::TracingSink`, feature `tracing`).
+    Tracing,
+}
+
 /// What happens when the session store fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnStoreError {
@@ -477,6 +499,16 @@ pub struct Config {
     /// already exists keeps its permissions: canister never loosens or tightens them behind
     /// the administrator's back. Not used outside Unix.
     pub log_dir_mode: u32,
+    /// Where the engine's events go: canister's lines (default) or `tracing`.
+    pub log_sink: LogSinkKind,
+    /// The header that carries a request's id, on every response (and, with
+    /// `request_id_trust`, read from the request). Default `x-request-id`.
+    pub request_id_header: HeaderName,
+    /// Keep a request's incoming `request_id_header` as its id when it is 1 to 128 visible
+    /// ASCII characters. Default false: every request gets a new id, so a client cannot
+    /// choose what the logs call its request. Set it when a proxy you control (or a caller
+    /// you trust) makes the ids.
+    pub request_id_trust: bool,
     /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
     pub session_timeout: Option<Duration>,
     /// The session cookie's name. Default `session_id`, as canister.
@@ -656,6 +688,9 @@ impl Default for Config {
             log_trust_proxy: 0,
             log_file_mode: 0o600,
             log_dir_mode: 0o700,
+            log_sink: LogSinkKind::Canister,
+            request_id_header: HeaderName::from_static("x-request-id"),
+            request_id_trust: false,
             session_timeout: Some(Duration::from_secs(3600)),
             session_cookie: "session_id".to_owned(),
             session_cookie_samesite: SameSite::Lax,
@@ -1124,6 +1159,17 @@ impl Config {
             }
             "log_file_mode" => self.log_file_mode = parse_mode(v, 0o600).ok_or_else(bad)?,
             "log_dir_mode" => self.log_dir_mode = parse_mode(v, 0o700).ok_or_else(bad)?,
+            "log_sink" => {
+                self.log_sink = match v.to_ascii_lowercase().as_str() {
+                    "canister" => LogSinkKind::Canister,
+                    "tracing" => LogSinkKind::Tracing,
+                    _ => return Err(bad()),
+                }
+            }
+            "request_id_header" => {
+                self.request_id_header = HeaderName::from_bytes(v.as_bytes()).map_err(|_| bad())?;
+            }
+            "request_id_trust" => self.request_id_trust = parse_bool(v).ok_or_else(bad)?,
             "session_timeout" => {
                 let secs: f64 = v.parse().map_err(|_| bad())?;
                 if !secs.is_finite() {
@@ -1519,6 +1565,19 @@ impl Config {
             ),
             ("log_file_mode", format!("{:04o}", self.log_file_mode)),
             ("log_dir_mode", format!("{:04o}", self.log_dir_mode)),
+            (
+                "log_sink",
+                match self.log_sink {
+                    LogSinkKind::Canister => "canister",
+                    LogSinkKind::Tracing => "tracing",
+                }
+                .to_owned(),
+            ),
+            (
+                "request_id_header",
+                self.request_id_header.as_str().to_owned(),
+            ),
+            ("request_id_trust", self.request_id_trust.to_string()),
             (
                 "session_timeout",
                 self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),

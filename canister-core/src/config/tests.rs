@@ -745,3 +745,46 @@ fn redis_production_settings() {
         "redis://:********@h1,redis://u:********@h2"
     );
 }
+
+#[test]
+fn log_sink_and_request_id_keys() {
+    let c = Config::default();
+    assert_eq!(c.log_sink, LogSinkKind::Canister);
+    assert_eq!(c.request_id_header, "x-request-id");
+    assert!(!c.request_id_trust);
+    let c = Config::from_ini_str(
+        "[canister]\nLOG_SINK = Tracing\nrequest_id_header = X-Correlation-ID\nrequest_id_trust = yes",
+    )
+    .unwrap();
+    assert_eq!(c.log_sink, LogSinkKind::Tracing);
+    assert_eq!(c.request_id_header, "x-correlation-id");
+    assert!(c.request_id_trust);
+    let entries = c.entries();
+    assert!(entries.contains(&("log_sink", "tracing".to_owned())));
+    assert!(entries.contains(&("request_id_header", "x-correlation-id".to_owned())));
+    for (key, bad) in [
+        ("log_sink", "syslog"),
+        ("request_id_header", "bad header"),
+        ("request_id_header", ""),
+        ("request_id_trust", "maybe"),
+    ] {
+        let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidValue { key: k, .. } if k == key),
+            "{key} = {bad}: {err}"
+        );
+    }
+    let mut env = Config::default();
+    env.apply_env([("CANISTER_LOG_SINK", "tracing")]).unwrap();
+    assert_eq!(env.log_sink, LogSinkKind::Tracing);
+}
+
+#[cfg(not(feature = "tracing"))]
+#[test]
+fn log_sink_tracing_without_the_feature_is_a_clear_error() {
+    let config = Config::from_ini_str("[canister]\nlog_sink = tracing").unwrap();
+    let err = crate::Canister::from_config(config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`tracing` feature"), "{err}");
+}

@@ -23,12 +23,14 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink};
+use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink, RequestId};
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
 use cookie::{CookieAction, CookieSpec};
 use persist::Plan;
+#[cfg(feature = "tracing")]
+pub(crate) use request_log::request_url;
 pub use visit::{InsertError, Session, Visit};
 use visit::{State, VisitInner};
 
@@ -132,6 +134,8 @@ pub(crate) struct Settings {
     pub(crate) on_store_error: OnStoreError,
     pub(crate) trust_proxy: u8,
     pub(crate) remember: bool,
+    pub(crate) request_id_header: header::HeaderName,
+    pub(crate) request_id_trust: bool,
 }
 
 /// The engine as visits see it: no type parameters, so adapters' extractors need none.
@@ -313,6 +317,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
             on_store_error: config.session_on_store_error,
             trust_proxy: config.log_trust_proxy,
             remember: config.auth_remember,
+            request_id_header: config.request_id_header.clone(),
+            request_id_trust: config.request_id_trust,
             config,
         };
         crate::log::log_banner_for(&sink, &settings.config, self.store_given);
@@ -385,6 +391,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 
     /// First pass of a request: before the handler.
     ///
+    /// Gives the request its id ([`RequestId`]: a new one, or with `request_id_trust` a valid
+    /// incoming `request_id_header`), which every log line of the request carries and every
+    /// response gets in `request_id_header`, the [`Entry::Respond`] ones included. With the
+    /// `tracing` sink it opens the request's span (`Visit::span`, feature `tracing`).
+    ///
     /// Logs the request, answers CORS preflights (204; without CORS headers for an origin
     /// that is not allowed) and refuses cross-origin unsafe requests,
     /// with or without the session cookie ([`Entry::Respond`], see `csrf` in
@@ -400,32 +411,46 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let started = inner.clock.now();
         let client = request_log::client_ip(&parts.headers, peer, settings.trust_proxy);
         let secure = is_https(parts);
-        let context = LogContext::new(client);
+        let request_id = settings
+            .request_id_trust
+            .then(|| parts.headers.get(&settings.request_id_header))
+            .flatten()
+            .and_then(RequestId::from_header)
+            .unwrap_or_else(RequestId::generate);
+        let id_value = request_id.to_header_value();
+        let live = self.live_context(parts, client, secure, request_id.clone());
         if inner.sink.enabled(Level::Info) {
             let url = request_log::request_url(parts, secure);
-            inner.sink.log(
-                &context,
+            inner.sink.log_request(
+                &live,
                 &Event::Request {
                     method: &parts.method,
                     url: &url,
                 },
             );
         }
+        // The engine's own answers carry the request id too.
+        let respond = |mut response: Response<Bytes>| {
+            response
+                .headers_mut()
+                .insert(settings.request_id_header.clone(), id_value.clone());
+            Entry::Respond(response)
+        };
 
         match settings.cors.preflight(parts) {
             Preflight::None => {}
             Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
-                self.log_response(&context, response.status(), started);
-                return Entry::Respond(response);
+                self.log_response(&live, response.status(), started);
+                return respond(response);
             }
             Preflight::Refused(origin) => {
                 // Answered here, not by the router (a 405 in axum): a 204 without CORS
                 // headers, which the browser takes as a refusal (cors.rs).
                 if inner.sink.enabled(Level::Warning) {
                     let text = format!("CORS preflight refused: origin {origin} is not allowed");
-                    inner.sink.log(
-                        &context,
+                    inner.sink.log_request(
+                        &live,
                         &Event::Message {
                             level: Level::Warning,
                             text: &text,
@@ -433,21 +458,23 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     );
                 }
                 let response = responses::preflight(Cors::refused_preflight_headers());
-                self.log_response(&context, response.status(), started);
-                return Entry::Respond(response);
+                self.log_response(&live, response.status(), started);
+                return respond(response);
             }
         }
 
         // Every unsafe request, cookie or not: a cross-site login, a session swap and cached
         // Basic credentials carry no session cookie (DESIGN.md, CSRF).
         if let Err(origin) = settings.csrf.check(parts, host(parts), &settings.cors) {
-            inner.sink.log(&context, &Event::CsrfRefused { origin });
+            inner
+                .sink
+                .log_request(&live, &Event::CsrfRefused { origin });
             let mut response = responses::csrf_refused();
             settings
                 .cors
                 .apply(parts.headers.get(header::ORIGIN), response.headers_mut());
-            self.log_response(&context, response.status(), started);
-            return Entry::Respond(response);
+            self.log_response(&live, response.status(), started);
+            return respond(response);
         }
 
         let cookie = settings.cookie.find(&parts.headers);
@@ -464,13 +491,14 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             },
         };
         if let Some(user) = &header_user {
+            live.set_user(user.name());
             inner
                 .sink
-                .log(&context, &Event::LoggedIn { name: user.name() });
+                .log_request(&live, &Event::LoggedIn { name: user.name() });
         }
         if let Some(refusal) = &refusal {
-            inner.sink.log(
-                &context,
+            inner.sink.log_request(
+                &live,
                 &Event::AuthRefused {
                     scheme: refusal.scheme(),
                     reason: refusal.reason(),
@@ -482,7 +510,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         Entry::Proceed(Visit::new(VisitInner {
             engine,
             client,
-            live: LiveContext::new(client),
+            live,
+            request_id,
+            id_value,
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,
@@ -503,8 +533,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     ///
     /// What it does to the parts, which adapters may rely on: with [`Finish::Keep`] it
     /// leaves the status alone, reads no header, appends `Set-Cookie` and `Vary`, and sets
-    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials` and `-Expose-Headers`;
-    /// nothing else. So an adapter may hand it parts holding only the status and add what
+    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers` and
+    /// the request id's `request_id_header` (default `x-request-id`); nothing else. So an adapter may hand it parts holding only the status and add what
     /// it finds afterwards (the Rocket fairing does). With [`Finish::ReplaceBody`] status and
     /// headers are the 503's, replacing all of the handler's.
     pub async fn finish(&self, visit: Visit, parts: &mut response::Parts) -> Finish {
@@ -527,7 +557,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let context = visit_inner.live.now();
+        let live = &visit_inner.live;
         self.report_evictions();
 
         let mut replaced = None;
@@ -540,7 +570,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             Err(error) => {
                 inner
                     .sink
-                    .log(&context, &Event::StoreError { error: &error });
+                    .log_request(live, &Event::StoreError { error: &error });
                 if settings.on_store_error == OnStoreError::Fail || state.identity_changed {
                     let (fresh, body) = responses::store_unavailable().into_parts();
                     parts.status = fresh.status;
@@ -561,7 +591,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         settings
             .cors
             .apply(visit_inner.origin.as_ref(), &mut parts.headers);
-        self.log_response(&context, parts.status, visit_inner.started);
+        parts.headers.insert(
+            settings.request_id_header.clone(),
+            visit_inner.id_value.clone(),
+        );
+        self.log_response(live, parts.status, visit_inner.started);
         match replaced {
             Some(body) => Finish::ReplaceBody(body),
             None => Finish::Keep,
@@ -579,11 +613,13 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let inner = &self.inner;
         let store = &inner.store;
         let ttl = inner.settings.ttl;
-        let context = visit.live.now();
+        let live = &visit.live;
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
         let ended = || {
-            inner.sink.log(&context, &Event::SessionEndedConcurrently);
+            inner
+                .sink
+                .log_request(live, &Event::SessionEndedConcurrently);
             Ok(CookieAction::None)
         };
         match plan {
@@ -593,7 +629,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 if let Some(key) = key {
                     store.delete(&key).await?;
                 }
-                inner.sink.log(&context, &Event::SessionDestroyed);
+                inner.sink.log_request(live, &Event::SessionDestroyed);
                 Ok(if clear_cookie {
                     CookieAction::Clear
                 } else {
@@ -626,8 +662,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
                         visit.live.set_tag(crate::session::tag_of(&key));
-                        let context = visit.live.now();
-                        inner.sink.log(&context, &Event::SessionCreated);
+                        inner.sink.log_request(live, &Event::SessionCreated);
                         return Ok(CookieAction::Set(id));
                     }
                     id = new_id()?;
@@ -664,7 +699,36 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
     }
 
-    fn log_response(&self, context: &LogContext, status: StatusCode, started: SystemTime) {
+    /// The request's log context: client, request id and, when the sink traces requests, its
+    /// `tracing` span (made only when the subscriber wants it).
+    fn live_context(
+        &self,
+        parts: &request::Parts,
+        client: Option<std::net::IpAddr>,
+        secure: bool,
+        request_id: RequestId,
+    ) -> LiveContext {
+        #[cfg(feature = "tracing")]
+        if self.inner.sink.traces_requests() {
+            let trace_id = parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::log::trace_id_of);
+            let span = crate::log::tracing_sink::request_span(
+                parts,
+                &request_id,
+                client,
+                secure,
+                trace_id,
+            );
+            return LiveContext::with_span(client, Some(request_id), span);
+        }
+        let _ = (parts, secure);
+        LiveContext::new(client, Some(request_id))
+    }
+
+    fn log_response(&self, live: &LiveContext, status: StatusCode, started: SystemTime) {
         let sink = &self.inner.sink;
         let elapsed = self
             .inner
@@ -675,8 +739,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let slow = elapsed >= self.inner.settings.slow;
         let level = if slow { Level::Warning } else { Level::Info };
         if sink.enabled(level) {
-            sink.log(
-                context,
+            sink.log_request(
+                live,
                 &Event::Response {
                     status,
                     elapsed,

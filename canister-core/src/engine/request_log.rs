@@ -68,7 +68,7 @@ fn parse_forwarded(entry: &str) -> Option<IpAddr> {
 /// hid the whole query from the mask). The host is logged only when it is a well-formed
 /// `host[:port]` of at most [`MAX_LOGGED_HOST`] bytes; otherwise the line shows the path
 /// and query alone, as for a request without any host.
-pub(super) fn request_url(parts: &request::Parts, secure: bool) -> String {
+pub(crate) fn request_url(parts: &request::Parts, secure: bool) -> String {
     let scheme = if secure { "https" } else { "http" };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let path = crate::log::mask_query(path);

@@ -34,6 +34,13 @@ fn harness_with<A: Authenticator>(ini: &str, auth: A) -> Harness<A> {
     let lines: Lines = Arc::default();
     let sink_lines = Arc::clone(&lines);
     let sink: Sink = Box::new(move |ctx: &LogContext, ev: &Event<'_>| {
+        // Every request line carries its id; these tests look at the rest of the context
+        // (`request_ids_*` below check the id).
+        assert!(
+            ctx.request_id().is_some() || ctx.client().is_none(),
+            "{ctx}"
+        );
+        let ctx = ctx.clone().with_request_id(None);
         sink_lines
             .lock()
             .unwrap()
@@ -2068,7 +2075,10 @@ impl slog::Drain for CollectContexts {
                 val: &std::fmt::Arguments<'_>,
             ) -> slog::Result {
                 if key == crate::log::CONTEXT_KEY && self.0.is_none() {
-                    self.0 = Some(val.to_string());
+                    // `ip-tag req=ID`: the id is checked elsewhere.
+                    let text = val.to_string();
+                    let context = text.split_once(" req=").map_or(&*text, |(c, _)| c);
+                    self.0 = Some(context.to_owned());
                 }
                 Ok(())
             }
@@ -2153,4 +2163,151 @@ async fn a_logger_taken_before_the_session_writes_its_tag() {
             ("after finish".to_owned(), with_tag),
         ]
     );
+}
+
+/// A harness whose sink keeps the request id of every line (`None` outside requests).
+fn harness_ids(ini: &str) -> (Harness, Arc<Mutex<Vec<Option<String>>>>) {
+    let config = Config::from_ini_str(&format!("[canister]\n{ini}")).expect("config");
+    let clock = TestClock::new();
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let ids: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let sink_ids = Arc::clone(&ids);
+    let sink: Sink = Box::new(move |ctx: &LogContext, _: &Event<'_>| {
+        let id = ctx.request_id().map(ToString::to_string);
+        assert!(
+            ctx.to_string()
+                .ends_with(&format!(" req={}", id.as_deref().unwrap_or("")))
+                || id.is_none()
+        );
+        sink_ids.lock().unwrap().push(id);
+    });
+    let canister = Canister::builder()
+        .config(config)
+        .store(store.clone())
+        .authenticator(())
+        .log_sink(sink)
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    ids.lock().unwrap().clear(); // the banner
+    let h = Harness {
+        canister,
+        clock,
+        store,
+        lines: Arc::default(),
+    };
+    (h, ids)
+}
+
+fn request_id_of(response: &Response<Bytes>, header: &str) -> String {
+    response
+        .headers()
+        .get(header)
+        .unwrap_or_else(|| panic!("no {header} on {:?}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn request_ids_on_every_response_and_every_line() {
+    let (h, ids) = harness_ids("CORS = https://app.example");
+    let mut seen = std::collections::HashSet::new();
+    // A handled request.
+    let (response, _) = h.count(None).await;
+    let id = request_id_of(&response, "x-request-id");
+    assert!(seen.insert(id.clone()));
+    {
+        let lines = ids.lock().unwrap();
+        assert!(lines.len() >= 3, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| l.as_deref() == Some(&id)),
+            "{lines:?} {id}"
+        );
+    }
+    // A preflight and a CSRF refusal, answered by the engine.
+    for request in [
+        cors_request(
+            "OPTIONS",
+            Some("https://app.example"),
+            &[("access-control-request-method", "DELETE")],
+        ),
+        cors_request(
+            "OPTIONS",
+            Some("https://evil.example"),
+            &[("access-control-request-method", "DELETE")],
+        ),
+        Request::post("http://localhost:8080/set")
+            .header(header::ORIGIN, "https://evil.example")
+            .body(())
+            .unwrap(),
+    ] {
+        ids.lock().unwrap().clear();
+        let response = h.run(request, |_| async { ok() }).await;
+        let id = request_id_of(&response, "x-request-id");
+        assert!(seen.insert(id.clone()), "{id} repeated");
+        let lines = ids.lock().unwrap();
+        assert!(!lines.is_empty());
+        assert!(
+            lines.iter().all(|l| l.as_deref() == Some(&id)),
+            "{lines:?} {id}"
+        );
+    }
+    // The handler's 404 and the store's 503 (a handler's response) carry it too.
+    let response = h
+        .run(
+            Request::get("http://localhost/x").body(()).unwrap(),
+            |v| async move {
+                assert!(!v.request_id().to_string().is_empty());
+                Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .header("x-request-id", "from-the-handler")
+                    .body(Bytes::new())
+                    .unwrap()
+            },
+        )
+        .await;
+    assert_ne!(request_id_of(&response, "x-request-id"), "from-the-handler");
+}
+
+#[tokio::test]
+async fn incoming_request_ids_are_kept_only_when_trusted_and_valid() {
+    let incoming = |id: &'static str| {
+        Request::get("http://localhost/")
+            .header("x-corr", id)
+            .body(())
+            .unwrap()
+    };
+    let (untrusting, _) = harness_ids("request_id_header = X-Corr");
+    let response = untrusting
+        .run(incoming("abc-123"), |_| async { ok() })
+        .await;
+    assert_ne!(request_id_of(&response, "x-corr"), "abc-123");
+    assert!(response.headers().get("x-request-id").is_none());
+
+    let (trusting, ids) = harness_ids("request_id_header = X-Corr\nrequest_id_trust = true");
+    let response = trusting.run(incoming("abc-123"), |_| async { ok() }).await;
+    assert_eq!(request_id_of(&response, "x-corr"), "abc-123");
+    assert!(ids
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|l| l.as_deref() == Some("abc-123")));
+    let long = Box::leak("x".repeat(129).into_boxed_str());
+    for bad in ["has space", "é", long] {
+        let request = Request::get("http://localhost/")
+            .header(
+                "x-corr",
+                http::HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            )
+            .body(())
+            .unwrap();
+        let response = trusting.run(request, |_| async { ok() }).await;
+        let id = request_id_of(&response, "x-corr");
+        assert_ne!(id, bad);
+        assert!(
+            id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()),
+            "{id}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use super::cookie::RequestCookie;
 use super::{new_id, Engine, HeldLock};
 use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
-use crate::log::{Event, Level, LiveContext, LogContext};
+use crate::log::{Event, Level, LiveContext, LogContext, RequestId};
 use crate::params::{ParamMap, ParamsError};
 use crate::response as responses;
 use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
@@ -35,6 +35,9 @@ pub(crate) struct VisitInner {
     pub(crate) client: Option<IpAddr>,
     /// The client and the session's tag, once known: read by loggers as they write.
     pub(crate) live: LiveContext,
+    pub(crate) request_id: RequestId,
+    /// The request id as the response header carries it.
+    pub(crate) id_value: HeaderValue,
     pub(crate) secure: bool,
     pub(crate) origin: Option<HeaderValue>,
     pub(crate) started: SystemTime,
@@ -168,8 +171,34 @@ impl Visit {
     fn log(&self, event: &Event<'_>) {
         let sink = self.inner.engine.sink();
         if sink.enabled(event.level()) {
-            sink.log(&self.context(), event);
+            sink.log_request(&self.inner.live, event);
         }
+    }
+
+    /// The request's id: the value of `request_id_header` on its response, in every log line
+    /// of it and in its `tracing` span.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn handler(visit: canister_core::Visit) {
+    /// let id = visit.request_id().to_string(); // e.g. `Kq3xZp7a-17`
+    /// # let _ = id; }
+    /// ```
+    pub fn request_id(&self) -> &RequestId {
+        &self.inner.request_id
+    }
+
+    /// The request's `tracing` span (feature `tracing`): the span its handler runs in, or
+    /// [`Span::none`](tracing::Span::none) when the sink is not the `tracing` one or the
+    /// subscriber does not want it.
+    ///
+    /// The adapters run the handler inside it; run work you spawn inside it too
+    /// (`tokio::spawn(work.instrument(visit.span().clone()))`) to keep the request's fields.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        self.inner.live.span()
     }
 
     /// The session, loaded from the store the first time it is asked for.
@@ -231,6 +260,9 @@ impl Visit {
                                 state.id = Some(id.clone());
                                 state.record = record;
                                 self.inner.live.set_tag(tag_of(&key));
+                                if let Some(user) = &state.record.user {
+                                    self.inner.live.set_user(user.name());
+                                }
                                 state.lock = lock;
                                 (None, Some(Event::SessionFound))
                             }
@@ -539,6 +571,7 @@ impl Session {
             state.identity_changed |= explicit;
             Self::cycle(&mut state);
         }
+        self.visit.inner.live.set_user(user.name());
         self.visit.log(&Event::LoggedIn { name: user.name() });
     }
 

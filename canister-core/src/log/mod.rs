@@ -97,34 +97,45 @@ impl fmt::Display for Level {
     }
 }
 
-/// Who a log line is about: the client's address and a short tag of its session.
+/// Who a log line is about: the client's address, a short tag of its session and the
+/// request's id.
 ///
 /// Displays as canister's thread name, `<client ip>-<tag>`, with `...` as the tag before a
-/// session exists. The tag is the first 6 characters of a hash of the session id, never
-/// the id itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// session exists, followed by ` req=<request id>` inside a request:
+/// `149.172.44.162-VJ8zq5 req=Kq3xZp7a-17`. The tag is the first 6 characters of a hash of
+/// the session id, never the id itself; the request id is the one the response carries in
+/// `request_id_header` ([`RequestId`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogContext {
     client: Option<IpAddr>,
     tag: Option<[u8; 6]>,
+    request_id: Option<RequestId>,
 }
 
 impl LogContext {
     /// The context of a request from `client`, before any session is known.
     pub fn new(client: Option<IpAddr>) -> Self {
-        Self { client, tag: None }
+        Self {
+            client,
+            tag: None,
+            request_id: None,
+        }
     }
 
     /// The context outside of any request (start-up, shutdown).
     pub fn main() -> Self {
-        Self {
-            client: None,
-            tag: None,
-        }
+        Self::new(None)
     }
 
     /// The same context with a session tag (6 ASCII characters of the id's hash).
     pub fn with_tag(mut self, tag: Option<[u8; 6]>) -> Self {
         self.tag = tag;
+        self
+    }
+
+    /// The same context with the request's id.
+    pub fn with_request_id(mut self, id: Option<RequestId>) -> Self {
+        self.request_id = id;
         self
     }
 
@@ -137,17 +148,26 @@ impl LogContext {
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_ref().and_then(|t| std::str::from_utf8(t).ok())
     }
+
+    /// The request's id, inside a request.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.request_id.as_ref()
+    }
 }
 
 impl fmt::Display for LogContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.client {
             Some(ip) => write!(f, "{ip}")?,
+            None if self.request_id.is_some() => f.write_str("-")?,
             None => f.write_str("MainThread")?,
         }
-        if self.client.is_some() {
+        if self.client.is_some() || self.request_id.is_some() {
             f.write_str("-")?;
             f.write_str(self.tag().unwrap_or("..."))?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " req={id}")?;
         }
         Ok(())
     }
@@ -174,9 +194,22 @@ impl fmt::Display for LogContext {
 /// ```
 #[derive(Clone)]
 pub struct LiveContext {
-    client: Option<IpAddr>,
-    tag: Arc<AtomicU64>,
+    inner: Arc<LiveInner>,
 }
+
+struct LiveInner {
+    client: Option<IpAddr>,
+    tag: AtomicU64,
+    request_id: Option<RequestId>,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+// slog asks loggers' values and drains to be unwind-safe; a `tracing::Span` is not (its
+// dispatcher is a `dyn Subscriber`), though nothing here is left half-updated by a panic: the
+// tag is one atomic word, and the span is only read.
+impl std::panic::RefUnwindSafe for LiveInner {}
+impl std::panic::UnwindSafe for LiveInner {}
 
 /// Marks a stored tag: the tag's 6 bytes sit below it, so no tag is stored as 0.
 const TAG_SET: u64 = 1 << 48;
@@ -185,7 +218,7 @@ impl LiveContext {
     /// A context that stays `context` (what the engine's request loggers are not: their tag
     /// follows the session). For tests and for sinks that log outside requests.
     pub fn fixed(context: LogContext) -> Self {
-        let live = Self::new(context.client);
+        let live = Self::new(context.client, context.request_id);
         if let Some(tag) = context.tag {
             live.set_tag(tag);
         }
@@ -193,29 +226,85 @@ impl LiveContext {
     }
 
     /// The context of a request from `client`, before any session is known.
-    pub(crate) fn new(client: Option<IpAddr>) -> Self {
+    pub(crate) fn new(client: Option<IpAddr>, request_id: Option<RequestId>) -> Self {
         Self {
-            client,
-            tag: Arc::new(AtomicU64::new(0)),
+            inner: Arc::new(LiveInner {
+                client,
+                tag: AtomicU64::new(0),
+                request_id,
+                #[cfg(feature = "tracing")]
+                span: tracing::Span::none(),
+            }),
         }
     }
 
-    /// Records the session's tag: every line written from now on carries it.
+    /// The context of a request, with its `tracing` span.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn with_span(
+        client: Option<IpAddr>,
+        request_id: Option<RequestId>,
+        span: tracing::Span,
+    ) -> Self {
+        Self {
+            inner: Arc::new(LiveInner {
+                client,
+                tag: AtomicU64::new(0),
+                request_id,
+                span,
+            }),
+        }
+    }
+
+    /// Records the session's tag: every line written from now on carries it (and the
+    /// request's span, with the `tracing` sink, gets it as its `session` field).
     pub(crate) fn set_tag(&self, tag: [u8; 6]) {
         let mut word = [0u8; 8];
         word[..6].copy_from_slice(&tag);
-        self.tag
+        self.inner
+            .tag
             .store(u64::from_le_bytes(word) | TAG_SET, Ordering::Release);
+        #[cfg(feature = "tracing")]
+        if !self.inner.span.is_none() {
+            if let Ok(tag) = std::str::from_utf8(&tag) {
+                self.inner.span.record("session", tag);
+            }
+        }
     }
 
-    /// The context as it is now: the client and the session's tag, if known yet.
+    /// Records the request's user (the `user` field of its span with the `tracing` sink;
+    /// canister's line layout does not show it).
+    pub(crate) fn set_user(&self, name: &str) {
+        #[cfg(feature = "tracing")]
+        if !self.inner.span.is_none() {
+            self.inner.span.record("user", name);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = name;
+    }
+
+    /// The context as it is now: the client, the session's tag if known yet, the request id.
     pub fn now(&self) -> LogContext {
-        let word = self.tag.load(Ordering::Acquire);
+        let word = self.inner.tag.load(Ordering::Acquire);
         let tag = (word & TAG_SET != 0).then(|| {
             let bytes = word.to_le_bytes();
             [bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]]
         });
-        LogContext::new(self.client).with_tag(tag)
+        LogContext::new(self.inner.client)
+            .with_tag(tag)
+            .with_request_id(self.inner.request_id.clone())
+    }
+
+    /// The request's id.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.inner.request_id.as_ref()
+    }
+
+    /// The request's `tracing` span (feature `tracing`): [`Span::none`](tracing::Span::none)
+    /// unless the sink is [`TracingSink`] and the subscriber wants the span.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        &self.inner.span
     }
 }
 
@@ -428,6 +517,28 @@ pub trait LogSink: Send + Sync + 'static {
     /// Receives one event.
     fn log(&self, context: &LogContext, event: &Event<'_>);
 
+    /// Receives one event of a request, whose context is `context` as it is now (its
+    /// session tag follows the session; with the `tracing` feature it holds the request's
+    /// span).
+    ///
+    /// The engine calls this for every event of a request. The default calls
+    /// [`log`](Self::log) with [`context.now()`](LiveContext::now); `TracingSink` overrides
+    /// it to emit the event inside the request's span.
+    fn log_request(&self, context: &LiveContext, event: &Event<'_>) {
+        self.log(&context.now(), event);
+    }
+
+    /// Whether the engine opens a `tracing` span for each request (feature `tracing`).
+    ///
+    /// The default is `false`: no span is made, which costs nothing. [`TracingSink`] (and
+    /// [`DefaultLogSink`] with `log_sink = tracing`) answer `true`; the subscriber still
+    /// decides whether the span is recorded.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    fn traces_requests(&self) -> bool {
+        false
+    }
+
     /// A `slog::Logger` for application code, carrying `context`.
     ///
     /// The default discards what it is given.
@@ -486,8 +597,8 @@ impl slog::Value for LogContext {
         key: slog::Key,
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
-        // Formatted on the stack: no allocation for a context.
-        let text = queue::Text::<64>::format(format_args!("{self}"));
+        // Formatted on the stack: no allocation for a context (but for a long trusted id).
+        let text = queue::Text::<128>::format(format_args!("{self}"));
         serializer.emit_str(key, text.as_str())
     }
 }
@@ -522,10 +633,17 @@ mod daily;
 mod format;
 mod mask;
 mod queue;
+mod request_id;
 mod sink;
+#[cfg(feature = "tracing")]
+pub(crate) mod tracing_sink;
 
 pub(crate) use banner::log_banner_for;
 pub use banner::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use daily::DailyFiles;
 pub use mask::mask_query;
+pub use request_id::{trace_id_of, RequestId, MAX_REQUEST_ID_LEN};
 pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use tracing_sink::{TracingSink, APP_TARGET, TARGET};

@@ -43,7 +43,8 @@ pub(crate) const IDLE_POLLS: u32 = 50;
 /// Bytes of message text kept inline in a [`Line`]; longer messages go to the heap.
 const INLINE: usize = 118;
 
-/// Bytes of slog-provided context text kept inline (`<ipv6>-<tag>` fits).
+/// Bytes of slog-provided context text kept inline (`<ipv4>-<tag> req=<generated id>` fits;
+/// a long IPv6 address with a request id goes to the heap, keeping every queued line small).
 const INLINE_CONTEXT: usize = 54;
 
 /// The most bytes of text one line keeps (message and key-values, or a context); the rest is

@@ -114,8 +114,13 @@ pub enum LogError {
 /// assert!(sink.enabled(Level::Debug));
 /// # Ok::<(), canister_core::log::LogError>(())
 /// ```
+///
+/// With `log_sink = tracing` (feature `tracing`) it is a `log::TracingSink`
+/// instead: no thread, no file; events go to the application's `tracing` subscriber.
 pub struct DefaultLogSink {
     active: Option<Active>,
+    #[cfg(feature = "tracing")]
+    tracing: Option<super::TracingSink>,
 }
 
 /// A sink that writes: its logger, queue and writer thread.
@@ -169,6 +174,21 @@ impl DefaultLogSink {
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        if config.log_sink == crate::config::LogSinkKind::Tracing {
+            #[cfg(feature = "tracing")]
+            return Ok(Self {
+                active: None,
+                tracing: Some(super::TracingSink::from_config(config)),
+            });
+            #[cfg(not(feature = "tracing"))]
+            return Err(ConfigError::conflict(
+                config,
+                "log_sink",
+                "is `tracing`, but canister-core was built without its `tracing` feature: \
+                 enable it (`canister-core = { features = [\"tracing\"] }`; the adapters enable \
+                 it by default) or set `log_sink = canister`",
+            ));
+        }
         let mut builder = Self::builder()
             .log_level(config.log_level)
             .log_days(config.log_days)
@@ -185,7 +205,11 @@ impl DefaultLogSink {
 
     /// A sink that writes nothing (`log_level = DISABLED`).
     pub fn disabled() -> Self {
-        Self { active: None }
+        Self {
+            active: None,
+            #[cfg(feature = "tracing")]
+            tracing: None,
+        }
     }
 
     /// A logger with no request context (lines show `[MainThread]`), for start-up,
@@ -204,17 +228,29 @@ impl DefaultLogSink {
     }
 }
 
+/// With `log_sink = tracing`, hands `$call` to the tracing sink and returns.
+macro_rules! to_tracing {
+    ($self:ident, |$t:ident| $call:expr) => {
+        #[cfg(feature = "tracing")]
+        if let Some($t) = &$self.tracing {
+            return $call;
+        }
+    };
+}
+
 impl LogSink for DefaultLogSink {
     fn enabled(&self, level: Level) -> bool {
+        to_tracing!(self, |t| t.enabled(level));
         self.active.as_ref().is_some_and(|a| level >= a.queue.min())
     }
 
     fn log(&self, context: &LogContext, event: &Event<'_>) {
+        to_tracing!(self, |t| t.log(context, event));
         if let Some(active) = &self.active {
             let level = event.level();
             if level >= active.queue.min() {
-                let context = if context.client().is_some() {
-                    Context::Request(*context)
+                let context = if context.client().is_some() || context.request_id().is_some() {
+                    Context::Request(context.clone())
                 } else {
                     Context::Main
                 };
@@ -223,7 +259,22 @@ impl LogSink for DefaultLogSink {
         }
     }
 
+    fn log_request(&self, context: &LiveContext, event: &Event<'_>) {
+        to_tracing!(self, |t| t.log_request(context, event));
+        if let Some(active) = &self.active {
+            let level = event.level();
+            if level >= active.queue.min() {
+                active.queue.line(
+                    level,
+                    Context::Request(context.now()),
+                    format_args!("{event}"),
+                );
+            }
+        }
+    }
+
     fn logger(&self, context: &LogContext) -> slog::Logger {
+        to_tracing!(self, |t| t.logger(context));
         match &self.active {
             Some(active) => active.sink.logger(context),
             None => discard(),
@@ -231,10 +282,16 @@ impl LogSink for DefaultLogSink {
     }
 
     fn request_logger(&self, context: &LiveContext) -> slog::Logger {
+        to_tracing!(self, |t| t.request_logger(context));
         match &self.active {
             Some(active) => active.sink.request_logger(context),
             None => discard(),
         }
+    }
+
+    #[cfg(feature = "tracing")]
+    fn traces_requests(&self) -> bool {
+        self.tracing.as_ref().is_some_and(|t| t.traces_requests())
     }
 
     fn flush(&self) {
@@ -258,6 +315,13 @@ impl Drop for DefaultLogSink {
 
 impl fmt::Debug for DefaultLogSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "tracing")]
+        if let Some(tracing) = &self.tracing {
+            return f
+                .debug_struct("DefaultLogSink")
+                .field("tracing", tracing)
+                .finish();
+        }
         match &self.active {
             Some(a) => f
                 .debug_struct("DefaultLogSink")
@@ -399,6 +463,8 @@ impl DefaultLogSinkBuilder {
                 queue,
                 destination: description,
             }),
+            #[cfg(feature = "tracing")]
+            tracing: None,
         })
     }
 }
@@ -486,7 +552,7 @@ impl LogSink for SlogSink {
     }
 
     fn logger(&self, context: &LogContext) -> slog::Logger {
-        self.logger.new(slog::o!(CONTEXT_KEY => *context))
+        self.logger.new(slog::o!(CONTEXT_KEY => context.clone()))
     }
 
     fn request_logger(&self, context: &LiveContext) -> slog::Logger {
@@ -515,7 +581,7 @@ fn emit(logger: &slog::Logger, context: &LogContext, event: &Event<'_>) {
     logger.log(&slog::Record::new(
         &rs,
         &format_args!("{}", message.as_str()),
-        slog::b!(CONTEXT_KEY => *context),
+        slog::b!(CONTEXT_KEY => context),
     ));
 }
 
