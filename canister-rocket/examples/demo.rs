@@ -88,6 +88,13 @@ fn secret(user: User) -> String {
     format!("You are authenticated as {}", user.name())
 }
 
+/// A route for tokens granting the `orders:read` scope (403 `insufficient_scope` else).
+#[get("/orders")]
+fn orders(user: User) -> Result<String, canister_rocket::Rejection> {
+    user.require_scope("orders:read")?;
+    Ok(format!("Orders of {}", user.name()))
+}
+
 #[post("/login", data = "<form>")]
 async fn login(session: Session, form: Params<Login>) -> (Status, String) {
     let Login { username, password } = form.into_inner();
@@ -155,7 +162,7 @@ where
         .attach(CanisterFairing::new(canister))
         .mount(
             "/",
-            routes![index, hi_get, hi_post, secret, login, logout, set],
+            routes![index, hi_get, hi_post, secret, orders, login, logout, set],
         )
 }
 
@@ -251,6 +258,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                eprintln!("demo: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let keys = provider.as_ref().map(canister_oidc::Provider::keys);
     // `--redis` or the configuration's `session_store` (as the axum demo).
     let built = if config.session_store.is_some() {
         match canister_store_redis::RedisStore::from_config(&config) {
@@ -259,11 +280,13 @@ async fn main() -> ExitCode {
                     eprintln!("demo: session_store: {error}");
                     return ExitCode::FAILURE;
                 }
-                Canister::builder()
-                    .config(config)
-                    .store(store)
-                    .build()
-                    .map(Err)
+                let builder = Canister::builder().config(config).store(store);
+                match keys {
+                    Some(keys) => builder.jwks(keys),
+                    None => builder,
+                }
+                .build()
+                .map(Err)
             }
             Err(error) => {
                 eprintln!("demo: session_store: {error}");
@@ -271,11 +294,28 @@ async fn main() -> ExitCode {
             }
         }
     } else {
-        Canister::from_config(config).map(Ok)
+        let builder = Canister::builder().config(config);
+        match keys {
+            Some(keys) => builder.jwks(keys),
+            None => builder,
+        }
+        .build()
+        .map(Ok)
+    };
+    let spawn = |logger| {
+        if let Some(provider) = provider {
+            provider.spawn(logger);
+        }
     };
     match built {
-        Ok(Ok(canister)) => serve(canister, addr).await,
-        Ok(Err(canister)) => serve(canister, addr).await,
+        Ok(Ok(canister)) => {
+            spawn(canister.logger());
+            serve(canister, addr).await
+        }
+        Ok(Err(canister)) => {
+            spawn(canister.logger());
+            serve(canister, addr).await
+        }
         Err(error) => {
             eprintln!("demo: {error}");
             ExitCode::from(2)

@@ -41,6 +41,14 @@ tests::conformance! {
         ("session_locking", "true"),
         ("session_lock_timeout", "3"),
     ]),
+    oidc_algorithms_and_key_selection,
+    oidc_discovery_and_issuer,
+    oidc_rotation,
+    oidc_provider_down_keeps_the_last_good_keys,
+    oidc_no_key_is_503_then_recovers,
+    oidc_token_from_a_cookie,
+    oidc_scope_required,
+    jwt_previous_secret => tests::scenarios::jwt_rotated_config(),
 }
 
 /// A session created through axum is read and incremented through Rocket and warp, then

@@ -86,6 +86,16 @@ async fn main() -> ExitCode {
             return fail(&format!("--redis: {error}"));
         }
     }
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => return fail(&error.to_string()),
+        }
+    } else {
+        None
+    };
     if config.session_store.is_some() {
         let store = match RedisStore::from_config(&config) {
             Ok(store) => store,
@@ -94,21 +104,34 @@ async fn main() -> ExitCode {
         if let Err(error) = store.ping().await {
             return fail(&format!("--redis: {error}"));
         }
-        let canister = Canister::builder().config(config).store(store).build();
-        serve(canister, &args.bind).await
+        let builder = Canister::builder().config(config).store(store);
+        let builder = match &provider {
+            Some(provider) => builder.jwks(provider.keys()),
+            None => builder,
+        };
+        serve(builder.build(), provider, &args.bind).await
     } else {
-        serve(Canister::builder().config(config).build(), &args.bind).await
+        let builder = Canister::builder().config(config);
+        let builder = match &provider {
+            Some(provider) => builder.jwks(provider.keys()),
+            None => builder,
+        };
+        serve(builder.build(), provider, &args.bind).await
     }
 }
 
 async fn serve<S: SessionStore>(
     canister: Result<Canister<S>, canister_core::ConfigError>,
+    provider: Option<canister_oidc::Provider>,
     bind: &str,
 ) -> ExitCode {
     let canister = match canister {
         Ok(canister) => canister,
         Err(error) => return fail(&error.to_string()),
     };
+    if let Some(provider) = provider {
+        provider.spawn(canister.logger());
+    }
     let listener = match tokio::net::TcpListener::bind(bind).await {
         Ok(listener) => listener,
         Err(error) => return fail(&format!("cannot listen on {bind}: {error}")),
