@@ -59,7 +59,10 @@ fn verify(c: &mut Criterion) {
 
     // RS256, 2048-bit key.
     let key = jwk("rsa-a");
-    let (n, e) = (b64(key["n"].as_str().unwrap()), b64(key["e"].as_str().unwrap()));
+    let (n, e) = (
+        b64(key["n"].as_str().unwrap()),
+        b64(key["e"].as_str().unwrap()),
+    );
     let (msg, sig) = parts(&token("rs256"));
     let rsa_key = || {
         rsa::RsaPublicKey::new(

@@ -250,6 +250,7 @@ fn config_keys_and_their_checks() {
         "auth_oidc_issuer = not a url",
         "auth_oidc_issuer = https://other.example",
         "auth_jwt_secret_previous = old",
+        "auth_jwt_cookie = session_id",
     ] {
         let result = Config::from_ini_str(&format!(
             "[canister]\nauth_jwt_client_id = alice\n\
@@ -258,6 +259,8 @@ fn config_keys_and_their_checks() {
         ));
         assert!(result.is_err(), "{bad} must be refused");
     }
+    let err = Config::from_ini_str("[canister]\nauth_jwt_cookie = access_token\n").unwrap_err();
+    assert!(err.to_string().contains("auth_jwt_client_id"), "{err}");
     // The banner shows the previous secret masked.
     let config = Config::from_ini_str(
         "[canister]\nauth_jwt_client_id = a\nauth_jwt_secret = new-secret-1\n\

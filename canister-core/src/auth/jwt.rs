@@ -20,6 +20,10 @@ use super::{
 use crate::config::{JwtAlgorithm, JwtEncoding};
 use crate::{Clock, SystemClock};
 
+/// The longest a request waits for the fetch its unknown `kid` caused (the refresher's own
+/// HTTP timeout is 10 s).
+const MAX_KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The longest bearer token read, in bytes.
 const MAX_TOKEN_LEN: usize = 8192;
 
@@ -367,7 +371,10 @@ impl Authenticator for Jwt {
             let waiting = self.jwks.as_ref().and_then(JwksCache::request_refresh);
             match waiting {
                 Some(listener) => {
-                    listener.await;
+                    // Bounded: a refresher that stopped (its task aborted, its runtime shut
+                    // down) must not hold requests forever.
+                    let bound = futures_timer::Delay::new(MAX_KEY_WAIT);
+                    futures_util::future::select(listener, bound).await;
                     match self.check(token) {
                         Ok(user) => AuthOutcome::Authenticated(user),
                         Err(Failure::Refused(refusal) | Failure::NeedKeys(refusal)) => {

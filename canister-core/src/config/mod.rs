@@ -1505,6 +1505,20 @@ impl Config {
                 ));
             }
         }
+        if let Some(name) = &self.auth_jwt_cookie {
+            if self.auth_jwt_client_id.is_none() {
+                return Err(conflict(
+                    "auth_jwt_cookie",
+                    "is set but auth_jwt_client_id is not: the cookie's token is a JWT, set the client id tokens carry in `aud`",
+                ));
+            }
+            if *name == self.session_cookie {
+                return Err(conflict(
+                    "auth_jwt_cookie",
+                    "names the session cookie (session_cookie): give the token cookie another name",
+                ));
+            }
+        }
         if self.auth_jwt_secret_previous.is_some() && self.auth_jwt_secret.is_none() {
             return Err(conflict(
                 "auth_jwt_secret_previous",

@@ -265,7 +265,9 @@ impl<S, A, L> Builder<S, A, L> {
     /// `.jwks(provider.keys())`. The configured authenticator is then built with them.
     ///
     /// canister-core does no I/O, so [`build`](Self::build) refuses a configuration that
-    /// names a provider without its keys given here.
+    /// names a provider without its keys given here. This sets the authenticator back to
+    /// the configured one ([`DefaultAuthenticator`]): call it instead of
+    /// [`authenticator`](Self::authenticator), not after it.
     pub fn jwks(self, keys: crate::auth::JwksCache) -> Builder<S, DefaultAuthenticator, L> {
         Builder {
             config: self.config,
