@@ -100,6 +100,10 @@ impl User {
     /// # Errors
     ///
     /// The 403 response.
+    #[allow(
+        clippy::result_large_err,
+        reason = "axum's Response, as every rejection of this crate; built only on refusal"
+    )]
     pub fn require_scope(&self, scope: &str) -> Result<(), Response> {
         self.0.require_scope(scope).map_err(respond)
     }

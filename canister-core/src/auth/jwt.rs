@@ -1,7 +1,6 @@
 //! Bearer JSON Web Tokens (RFC 6750, RFC 7519).
 
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -219,7 +218,7 @@ impl Jwt {
         let algorithm = from_jwt_algorithm(header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or_else(|| refusal(format!("algorithm {:?} is not accepted", header.alg)))?;
-        let signing_input = &token[..head.len() + 1 + payload.len()].as_bytes();
+        let signing_input = &token.as_bytes()[..head.len() + 1 + payload.len()];
         let verify = |key: &DecodingKey| match jsonwebtoken::crypto::verify(
             signature,
             signing_input,
@@ -352,38 +351,33 @@ impl fmt::Debug for Jwt {
 }
 
 impl Authenticator for Jwt {
-    fn authenticate<'a>(
-        &'a self,
-        credentials: &'a Credentials<'a>,
-    ) -> impl Future<Output = AuthOutcome> + Send + 'a {
-        async move {
-            if !credentials.is_scheme("bearer") {
-                return AuthOutcome::NotMine;
-            }
-            let token = credentials.token();
-            let outcome = match self.check(token) {
-                Ok(user) => return AuthOutcome::Authenticated(user),
-                Err(Failure::Refused(refusal)) => return AuthOutcome::Refused(refusal),
-                Err(Failure::NeedKeys(refusal)) => refusal,
-            };
-            // An unknown `kid` (a rotation at the provider) or no keys yet: ask for a fetch
-            // and, when one is coming, check again once it has ended.
-            let waiting = self.jwks.as_ref().and_then(JwksCache::request_refresh);
-            match waiting {
-                Some(listener) => {
-                    // Bounded: a refresher that stopped (its task aborted, its runtime shut
-                    // down) must not hold requests forever.
-                    let bound = futures_timer::Delay::new(MAX_KEY_WAIT);
-                    futures_util::future::select(listener, bound).await;
-                    match self.check(token) {
-                        Ok(user) => AuthOutcome::Authenticated(user),
-                        Err(Failure::Refused(refusal) | Failure::NeedKeys(refusal)) => {
-                            AuthOutcome::Refused(refusal)
-                        }
+    async fn authenticate<'a>(&'a self, credentials: &'a Credentials<'a>) -> AuthOutcome {
+        if !credentials.is_scheme("bearer") {
+            return AuthOutcome::NotMine;
+        }
+        let token = credentials.token();
+        let outcome = match self.check(token) {
+            Ok(user) => return AuthOutcome::Authenticated(user),
+            Err(Failure::Refused(refusal)) => return AuthOutcome::Refused(refusal),
+            Err(Failure::NeedKeys(refusal)) => refusal,
+        };
+        // An unknown `kid` (a rotation at the provider) or no keys yet: ask for a fetch
+        // and, when one is coming, check again once it has ended.
+        let waiting = self.jwks.as_ref().and_then(JwksCache::request_refresh);
+        match waiting {
+            Some(listener) => {
+                // Bounded: a refresher that stopped (its task aborted, its runtime shut
+                // down) must not hold requests forever.
+                let bound = futures_timer::Delay::new(MAX_KEY_WAIT);
+                futures_util::future::select(listener, bound).await;
+                match self.check(token) {
+                    Ok(user) => AuthOutcome::Authenticated(user),
+                    Err(Failure::Refused(refusal) | Failure::NeedKeys(refusal)) => {
+                        AuthOutcome::Refused(refusal)
                     }
                 }
-                None => AuthOutcome::Refused(outcome),
             }
+            None => AuthOutcome::Refused(outcome),
         }
     }
 

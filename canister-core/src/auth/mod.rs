@@ -97,6 +97,10 @@ impl User {
     /// # Errors
     ///
     /// The 403 response when the scope is missing.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the response type every Visit method answers; built only on refusal"
+    )]
     pub fn require_scope(&self, scope: &str) -> Result<(), http::Response<bytes::Bytes>> {
         if self.has_scope(scope) {
             Ok(())
