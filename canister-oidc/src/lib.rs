@@ -108,10 +108,12 @@ pub enum OidcError {
     #[error("cannot build the HTTPS client: {0}")]
     Client(#[source] reqwest::Error),
     /// The request failed: connection, TLS, timeout, or a body that could not be read.
-    #[error("cannot fetch {url}: {source}")]
+    #[error("cannot fetch {url}: {cause}")]
     Fetch {
         /// The URL.
         url: String,
+        /// The innermost cause, as text (connection refused, certificate unknown, timeout).
+        cause: String,
         /// What went wrong.
         #[source]
         source: reqwest::Error,
@@ -344,9 +346,18 @@ impl Provider {
     /// GETs `url`: the body (at most [`MAX_DOCUMENT_LEN`] bytes) and the `Cache-Control`
     /// max-age.
     async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), OidcError> {
-        let fetch = |source| OidcError::Fetch {
-            url: url.to_owned(),
-            source,
+        let fetch = |source: reqwest::Error| {
+            // reqwest's message is "error sending request"; the reason is at the end of the
+            // chain.
+            let mut cause: &dyn std::error::Error = &source;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            OidcError::Fetch {
+                url: url.to_owned(),
+                cause: cause.to_string(),
+                source,
+            }
         };
         let mut response = self
             .client
