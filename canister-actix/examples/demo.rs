@@ -80,6 +80,12 @@ async fn secret(user: User) -> HttpResponse {
     )
 }
 
+/// A route for tokens granting the `orders:read` scope (403 `insufficient_scope` else).
+async fn orders(user: User) -> Result<HttpResponse, canister_actix::Rejection> {
+    user.require_scope("orders:read")?;
+    Ok(text(StatusCode::OK, format!("Orders of {}", user.name())))
+}
+
 #[derive(Deserialize)]
 struct Login {
     username: String,
@@ -146,6 +152,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/hi", web::get().to(hi))
         .route("/hi", web::post().to(hi))
         .route("/secret", web::get().to(secret))
+        .route("/orders", web::get().to(orders))
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/set", web::post().to(set))
@@ -312,26 +319,52 @@ async fn main() -> ExitCode {
     }
     install_json_subscriber(&config);
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
-    // The store the configuration (or `--redis`) names, checked at start: the constructor
-    // every demo and application shares.
-    let built = match canister_store_redis::RedisStore::connect(&config).await {
-        Ok(Some(store)) => Canister::builder().config(config).store(store).build(),
-        Ok(None) => {
-            return match Canister::from_config(config) {
-                Ok(canister) => run(canister, bind).await,
-                Err(error) => {
-                    eprintln!("configuration: {error}");
-                    ExitCode::from(2)
-                }
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                eprintln!("identity provider: {error}");
+                return ExitCode::from(2);
             }
         }
+    } else {
+        None
+    };
+    let keys = provider.as_ref().map(canister_oidc::Provider::keys);
+    // The store the configuration (or `--redis`) names, checked at start: the constructor
+    // every demo and application shares.
+    let store = match canister_store_redis::RedisStore::connect(&config).await {
+        Ok(store) => store,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::from(2);
         }
     };
+    let spawn = |canister_logger| {
+        if let Some(provider) = provider {
+            provider.spawn(canister_logger);
+        }
+    };
+    let builder = Canister::builder().config(config);
+    let builder = match keys {
+        Some(keys) => builder.jwks(keys),
+        None => builder,
+    };
+    let built = match store {
+        Some(store) => builder.store(store).build().map(Err),
+        None => builder.build().map(Ok),
+    };
     match built {
-        Ok(canister) => run(canister, bind).await,
+        Ok(Ok(canister)) => {
+            spawn(canister.logger());
+            run(canister, bind).await
+        }
+        Ok(Err(canister)) => {
+            spawn(canister.logger());
+            run(canister, bind).await
+        }
         Err(error) => {
             eprintln!("configuration: {error}");
             ExitCode::from(2)

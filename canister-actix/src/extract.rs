@@ -65,8 +65,7 @@ impl ResponseError for Rejection {
     }
 }
 
-/// A store failure (503) an extractor met, kept for the middleware: it replaces the response
-/// even when an `Option<_>` extractor turned the failure into `None`.
+/// A store failure (503) an extractor met: the middleware sends it even if `Option` hid it.
 pub(crate) struct Failed(pub(crate) Rejection);
 
 /// The request's visit, or the "canister is not installed" 500 (reported once).
@@ -128,6 +127,14 @@ pub struct Session(pub canister_core::Session);
 /// `None` then, yet a store failure still answers 503 (the middleware sends it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct User(pub canister_core::User);
+
+impl User {
+    /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim); else the 403
+    /// with `WWW-Authenticate: Bearer error="insufficient_scope"`, for `?` in a handler.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
+        self.0.require_scope(scope).map_err(Rejection::new)
+    }
+}
 
 /// The query and an url-encoded, multipart or flat JSON body, decoded into `T` by the core.
 /// The body is limited by actix-web's [`PayloadConfig`](actix_web::web::PayloadConfig)

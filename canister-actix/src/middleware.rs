@@ -1,5 +1,4 @@
-//! [`CanisterMiddleware`], and the conversions between actix-web's `http` 0.2 types and the
-//! core's `http` 1.
+//! [`CanisterMiddleware`], and conversions between actix-web's `http` 0.2 and the core's 1.
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
@@ -54,11 +53,8 @@ where
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, inner: I) -> Self::Future {
-        let canister = self.canister.clone();
-        ready(Ok(CanisterService {
-            inner: Rc::new(inner),
-            canister,
-        }))
+        let (inner, canister) = (Rc::new(inner), self.canister.clone());
+        ready(Ok(CanisterService { inner, canister }))
     }
 }
 
@@ -104,29 +100,9 @@ where
             #[cfg(feature = "tracing")]
             let span = visit.span().clone();
             let handled = async move {
-                match inner.call(request).await {
-                    Ok(response) => {
-                        let mut response = response.map_into_left_body();
-                        let failed = {
-                            let mut extensions = response.request().extensions_mut();
-                            extensions.remove::<Visit>();
-                            extensions.remove::<Failed>()
-                        };
-                        // A 503 an `Option<_>` extractor swallowed replaces the response.
-                        if let Some(Failed(rejection)) = failed {
-                            *response.response_mut() = rejection.to_actix().map_into_right_body();
-                        }
-                        Ok(
-                            match finish(&canister, visit, response.response_mut()).await {
-                                Finish::Keep => response,
-                                Finish::ReplaceBody(body) => {
-                                    response.map_body(|_, _| EitherBody::right(BoxBody::new(body)))
-                                }
-                            },
-                        )
-                    }
-                    // An error from a middleware inside: actix-web writes its response later,
-                    // so finish that response and hand it back in the error.
+                let response = match inner.call(request).await {
+                    Ok(response) => response.map_into_left_body(),
+                    // An inner middleware's error: finish the response actix-web will write.
                     Err(error) => {
                         let mut response = error.error_response();
                         if let Finish::ReplaceBody(body) =
@@ -134,9 +110,23 @@ where
                         {
                             response = response.set_body(BoxBody::new(body));
                         }
-                        Err(InternalError::from_response(error, response).into())
+                        return Err(InternalError::from_response(error, response).into());
                     }
+                };
+                let (request, mut response) = response.into_parts();
+                let failed = {
+                    let mut extensions = request.extensions_mut();
+                    extensions.remove::<Visit>();
+                    extensions.remove::<Failed>()
+                };
+                // A 503 an `Option<_>` extractor swallowed replaces the response.
+                if let Some(Failed(rejection)) = failed {
+                    response = rejection.to_actix().map_into_right_body();
                 }
+                if let Finish::ReplaceBody(body) = finish(&canister, visit, &mut response).await {
+                    response = response.set_body(EitherBody::right(BoxBody::new(body)));
+                }
+                Ok(ServiceResponse::new(request, response))
             };
             // With `log_sink = tracing`, every poll of the app runs inside the request's span.
             #[cfg(feature = "tracing")]
@@ -163,8 +153,7 @@ async fn finish<RB, S: SessionStore, A: Authenticator, L: LogSink>(
     finish
 }
 
-/// The request head in the core's types. actix-web parsed it already, so a conversion can
-/// only fail on a value the two `http` crates judge differently: a 400 then, not a panic.
+/// The request head in the core's types (parsed by actix-web already: `None` is not expected).
 fn request_head(request: &HttpRequest) -> Option<http::request::Parts> {
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = request.method().as_str().parse().ok()?;

@@ -81,6 +81,32 @@ impl User {
     pub fn into_inner(self) -> canister_core::User {
         self.0
     }
+
+    /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
+    /// else the 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750
+    /// section 3.1), ready for `?` in a handler returning `Result<_, Response>`.
+    ///
+    /// ```
+    /// use axum::response::Response;
+    /// use canister_axum::User;
+    ///
+    /// async fn orders(user: User) -> Result<String, Response> {
+    ///     user.require_scope("orders:read")?;
+    ///     Ok(format!("orders of {}", user.name()))
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/orders", axum::routing::get(orders));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The 403 response.
+    #[allow(
+        clippy::result_large_err,
+        reason = "axum's Response, as every rejection of this crate; built only on refusal"
+    )]
+    pub fn require_scope(&self, scope: &str) -> Result<(), Response> {
+        self.0.require_scope(scope).map_err(respond)
+    }
 }
 
 impl Deref for User {

@@ -45,6 +45,43 @@ pub fn store_unavailable() -> Response<Bytes> {
     response
 }
 
+/// 503 for a Bearer token that cannot be checked yet: the identity provider's keys were
+/// never fetched. `Retry-After` says when to try again; service returns by itself once the
+/// keys arrive.
+pub fn auth_unavailable() -> Response<Bytes> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "token keys unavailable: the identity provider could not be reached, please retry shortly\n",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::auth::RETRY_AFTER_SECS),
+    );
+    response
+}
+
+/// 403 for a valid token that does not grant `scope` (RFC 6750 section 3.1), with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="<scope>"`.
+pub fn insufficient_scope(scope: &str) -> Response<Bytes> {
+    let mut response = text(
+        StatusCode::FORBIDDEN,
+        format!("insufficient scope: this resource needs {scope}\n"),
+    );
+    // RFC 6750 3: scope tokens are %x21 / %x23-5B / %x5D-7E; anything else is dropped.
+    let scope: String = scope
+        .chars()
+        .filter(|c| matches!(c, '!' | '#'..='[' | ']'..='~' | ' '))
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+    )) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// 400 for parameters that are missing or malformed; the body names the problem.
 pub fn bad_params(error: &ParamsError) -> Response<Bytes> {
     text(StatusCode::BAD_REQUEST, format!("{error}\n"))

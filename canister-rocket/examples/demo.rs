@@ -91,6 +91,13 @@ fn secret(user: User) -> String {
     format!("You are authenticated as {}", user.name())
 }
 
+/// A route for tokens granting the `orders:read` scope (403 `insufficient_scope` else).
+#[get("/orders")]
+fn orders(user: User) -> Result<String, canister_rocket::Rejection> {
+    user.require_scope("orders:read")?;
+    Ok(format!("Orders of {}", user.name()))
+}
+
 #[post("/login", data = "<form>")]
 async fn login(session: Session, form: Params<Login>) -> (Status, String) {
     let Login { username, password } = form.into_inner();
@@ -176,7 +183,7 @@ where
             "/",
             // `traced`: each handler runs inside its request's span (`log_sink = tracing`).
             canister_rocket::traced(routes![
-                index, hi_get, hi_post, secret, login, logout, set, wait
+                index, hi_get, hi_post, secret, orders, login, logout, set, wait
             ]),
         )
 }
@@ -291,23 +298,60 @@ async fn main() -> ExitCode {
         }
     }
     install_json_subscriber(&config);
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                eprintln!("demo: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let keys = provider.as_ref().map(canister_oidc::Provider::keys);
     // `--redis` or the configuration's `session_store`, checked at start: the constructor
     // every demo and application shares.
     let built = match canister_store_redis::RedisStore::connect(&config).await {
-        Ok(Some(store)) => Canister::builder()
-            .config(config)
-            .store(store)
+        Ok(Some(store)) => {
+            let builder = Canister::builder().config(config).store(store);
+            match keys {
+                Some(keys) => builder.jwks(keys),
+                None => builder,
+            }
             .build()
-            .map(Err),
-        Ok(None) => Canister::from_config(config).map(Ok),
+            .map(Err)
+        }
+        Ok(None) => {
+            let builder = Canister::builder().config(config);
+            match keys {
+                Some(keys) => builder.jwks(keys),
+                None => builder,
+            }
+            .build()
+            .map(Ok)
+        }
         Err(error) => {
             eprintln!("demo: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let spawn = |logger| {
+        if let Some(provider) = provider {
+            provider.spawn(logger);
+        }
+    };
     match built {
-        Ok(Ok(canister)) => serve(canister, addr).await,
-        Ok(Err(canister)) => serve(canister, addr).await,
+        Ok(Ok(canister)) => {
+            spawn(canister.logger());
+            serve(canister, addr).await
+        }
+        Ok(Err(canister)) => {
+            spawn(canister.logger());
+            serve(canister, addr).await
+        }
         Err(error) => {
             eprintln!("demo: {error}");
             ExitCode::from(2)

@@ -139,6 +139,33 @@ impl Deref for User {
     }
 }
 
+impl User {
+    /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
+    /// else the 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750
+    /// section 3.1), a [`Responder`] ready for `?` in a handler returning
+    /// `Result<_, Rejection>`.
+    ///
+    /// ```
+    /// use canister_rocket::{Rejection, User};
+    ///
+    /// #[rocket::get("/orders")]
+    /// fn orders(user: User) -> Result<String, Rejection> {
+    ///     user.require_scope("orders:read")?;
+    ///     Ok(format!("orders of {}", user.name()))
+    /// }
+    /// # let _ = rocket::routes![orders];
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The 403 as a [`Rejection`].
+    pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
+        self.0
+            .require_scope(scope)
+            .map_err(|response| Rejection(Box::new(response.into())))
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for User {
     type Error = Rejection;

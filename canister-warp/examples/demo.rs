@@ -102,6 +102,12 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
         .and(canister.user())
         .map(|user: User| format!("You are authenticated as {}", user.name()));
 
+    // Tokens granting the `orders:read` scope (403 `insufficient_scope` else).
+    let orders = warp::path!("orders")
+        .and(warp::get())
+        .and(canister.scope("orders:read"))
+        .map(|user: User| format!("Orders of {}", user.name()));
+
     let login = warp::path!("login")
         .and(warp::post())
         .and(canister.session())
@@ -163,6 +169,7 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
     index
         .or(hi)
         .or(secret)
+        .or(orders)
         .or(login)
         .or(logout)
         .or(set)
@@ -302,13 +309,40 @@ async fn main() -> ExitCode {
     }
     install_json_subscriber(&config);
     let bind = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => {
+                eprintln!("identity provider: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let keys = provider.as_ref().map(canister_oidc::Provider::keys);
+    let spawn = |logger| {
+        if let Some(provider) = provider {
+            provider.spawn(logger);
+        }
+    };
     // `--redis` or the configuration's `session_store`, checked at start (a wrong URL,
     // password or certificate stops here): the constructor every demo and application shares.
     let store = match canister_store_redis::RedisStore::connect(&config).await {
         Ok(Some(store)) => store,
         Ok(None) => {
-            return match Canister::from_config(config) {
-                Ok(canister) => run(canister, bind).await,
+            let builder = Canister::builder().config(config);
+            let builder = match keys {
+                Some(keys) => builder.jwks(keys),
+                None => builder,
+            };
+            return match builder.build() {
+                Ok(canister) => {
+                    spawn(canister.logger());
+                    run(canister, bind).await
+                }
                 Err(error) => {
                     eprintln!("configuration: {error}");
                     ExitCode::from(2)
@@ -320,8 +354,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match Canister::builder().config(config).store(store).build() {
-        Ok(canister) => run(canister, bind).await,
+    let builder = Canister::builder().config(config).store(store);
+    let builder = match keys {
+        Some(keys) => builder.jwks(keys),
+        None => builder,
+    };
+    match builder.build() {
+        Ok(canister) => {
+            spawn(canister.logger());
+            run(canister, bind).await
+        }
         Err(error) => {
             eprintln!("configuration: {error}");
             ExitCode::from(2)

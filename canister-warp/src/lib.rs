@@ -178,6 +178,35 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
         })
     }
 
+    /// The request's [`User`] when its token grants `scope` (its `scope` or `scp` claim lists
+    /// it); rejects with the 401 (no user, as [`user()`](Self::user)) or the 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 section 3.1).
+    ///
+    /// ```
+    /// # fn routes(canister: canister_warp::CanisterFilters) {
+    /// use warp::Filter;
+    /// let orders = warp::path!("orders")
+    ///     .and(canister.scope("orders:read"))
+    ///     .map(|user: canister_warp::User| format!("orders of {}", user.name()));
+    /// # let _ = orders;
+    /// # }
+    /// ```
+    pub fn scope(
+        &self,
+        scope: impl Into<String>,
+    ) -> impl Filter<Extract = (User,), Error = Rejection> + Clone + Send + Sync + 'static {
+        let scope: std::sync::Arc<str> = scope.into().into();
+        here().and_then(move |here: Here| {
+            let scope = std::sync::Arc::clone(&scope);
+            async move {
+                here.visit
+                    .require_scope(&scope)
+                    .await
+                    .map_err(|r| here.reject(r))
+            }
+        })
+    }
+
     /// The request's [`User`] if there is one; rejects only with the 503 of a failed store.
     pub fn optional_user(
         &self,

@@ -23,6 +23,9 @@ use canister_core::{Canister, Config, SessionStore};
 use canister_store_redis::RedisStore;
 
 pub mod outage;
+// The local identity provider of canister-oidc's tests: one implementation for both.
+#[path = "../../canister-oidc/tests/provider/mod.rs"]
+pub mod provider;
 pub mod redis_server;
 pub mod scenarios;
 
@@ -285,18 +288,42 @@ pub trait Adapter {
 
 /// Builds the engine for `config` and `store` and hands it to `serve`, which is generic over
 /// the store: `$serve(canister).await` for every kind.
+///
+/// A configuration naming an identity provider gets its keys from canister-oidc, as the
+/// demos' `main` does: `.jwks(provider.keys())`, then the refresher spawned.
 macro_rules! with_store {
-    ($config:expr, $store:expr, $serve:ident) => {
+    ($config:expr, $store:expr, $serve:ident) => {{
+        let config: Config = $config;
+        let provider = config.has_jwt_provider().then(|| {
+            canister_oidc::Provider::from_config(&config).expect("the suite's identity provider")
+        });
+        let keys = provider.as_ref().map(canister_oidc::Provider::keys);
+        let spawn = |canister_logger| {
+            if let Some(provider) = provider {
+                provider.spawn(canister_logger);
+            }
+        };
         match $store {
             Store::Memory => {
-                $serve(Canister::from_config($config).expect("the suite's engine")).await
+                let builder = Canister::builder().config(config);
+                let builder = match keys {
+                    Some(keys) => builder.jwks(keys),
+                    None => builder,
+                };
+                let canister = builder.build().expect("the suite's engine");
+                spawn(canister.logger());
+                $serve(canister).await
             }
             Store::MemoryWithOutage(outage) => {
-                let canister = Canister::builder()
-                    .config($config)
-                    .store(OutageStore::new(outage))
-                    .build()
-                    .expect("the suite's engine");
+                let builder = Canister::builder()
+                    .config(config)
+                    .store(OutageStore::new(outage));
+                let builder = match keys {
+                    Some(keys) => builder.jwks(keys),
+                    None => builder,
+                };
+                let canister = builder.build().expect("the suite's engine");
+                spawn(canister.logger());
                 $serve(canister).await
             }
             Store::Redis {
@@ -306,7 +333,6 @@ macro_rules! with_store {
             } => {
                 // The constructor the demos and applications use, from the store settings
                 // (the engine's configuration stays the scenario's).
-                let config: Config = $config;
                 let mut settings = Config::default();
                 settings
                     .set("session_store", &url)
@@ -315,15 +341,17 @@ macro_rules! with_store {
                 settings.session_store_prefix = prefix;
                 let store = RedisStore::from_config(&settings)
                     .unwrap_or_else(|e| panic!("RedisStore::from_config({url}): {e}"));
-                let canister = Canister::builder()
-                    .config(config)
-                    .store(store)
-                    .build()
-                    .expect("the suite's engine");
+                let builder = Canister::builder().config(config).store(store);
+                let builder = match keys {
+                    Some(keys) => builder.jwks(keys),
+                    None => builder,
+                };
+                let canister = builder.build().expect("the suite's engine");
+                spawn(canister.logger());
                 $serve(canister).await
             }
         }
-    };
+    }};
 }
 
 async fn listener() -> (tokio::net::TcpListener, String) {

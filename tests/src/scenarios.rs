@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use canister_core::config::BasicEncryption;
 use canister_core::Config;
 use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE,
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE,
+    WWW_AUTHENTICATE,
 };
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::Value;
@@ -2269,4 +2270,264 @@ pub async fn tracing_events(server: &Server) {
     ] {
         assert!(!all.contains(secret), "{what} in the JSON events:\n{all}");
     }
+}
+
+// --- Tokens from an identity provider (issue #20) -------------------------------------------
+//
+// Each scenario starts the local provider (`crate::provider`, 127.0.0.1) serving key sets
+// made by PyJWT (`canister-core/tests/data/oidc/make_oidc.py`), and the demo with the
+// provider's keys fetched by canister-oidc.
+
+use crate::provider::{self, LocalProvider, Mode};
+
+/// `config()` + the provider's key set URL and the fixed tokens' audience and issuer.
+fn oidc_config(local: &LocalProvider, extra: &[(&str, &str)]) -> Config {
+    let url = local.jwks_url();
+    let mut settings = vec![
+        ("auth_jwt_client_id", "alice"),
+        ("auth_jwt_jwks_url", url.as_str()),
+        ("auth_jwt_issuer", "https://issuer.example"),
+    ];
+    settings.extend_from_slice(extra);
+    crate::config_with(&settings)
+}
+
+/// `GET path` with `Authorization: Bearer <token>`: status and body.
+async fn get_bearer(server: &Server, path: &str, token: &str) -> Response {
+    send(
+        bare()
+            .get(server.url(path))
+            .header(AUTHORIZATION, bearer(token)),
+    )
+    .await
+}
+
+async fn secret_as(server: &Server, token: &str) -> (StatusCode, String) {
+    text(get_bearer(server, "/secret", token).await).await
+}
+
+fn carol() -> (StatusCode, String) {
+    (StatusCode::OK, "You are authenticated as carol".to_owned())
+}
+
+/// Waits (30 s at most) until `/secret` accepts `token`: the refresher works on its own.
+async fn until_accepted(server: &Server, token: &str) {
+    for _ in 0..300 {
+        if secret_as(server, token).await == carol() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the token was not accepted within 30 s");
+}
+
+/// RS256/384/512, PS256/384/512, ES256/384 and EdDSA tokens made by PyJWT verify with the
+/// provider's keys, chosen by `kid`; a key's `alg` must be the token's; `oct` keys and keys
+/// whose `use` is `enc` verify nothing.
+pub async fn oidc_algorithms_and_key_selection(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let server = cell.start_with(oidc_config(&local, &[])).await;
+    until_accepted(&server, &provider::token("rs256")).await;
+    for name in [
+        "rs256", "rs384", "rs512", "ps256", "ps384", "ps512", "es256", "es384", "eddsa",
+    ] {
+        assert_eq!(
+            secret_as(&server, &provider::token(name)).await,
+            carol(),
+            "{name}"
+        );
+    }
+    for (name, reason) in [
+        (
+            "rs384_on_rs256_key",
+            "algorithm does not match the key (kid)",
+        ),
+        ("rs256_enc_key", "unknown key id (kid)"),
+        ("hs256_oct_key", "algorithm HS256 is not accepted"),
+        ("rs256_forged_kid", "bad signature"),
+        ("rs256_wrong_issuer", "wrong issuer (iss)"),
+    ] {
+        let response = get_bearer(&server, "/secret", &provider::token(name)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let challenges = challenges(&response);
+        assert!(
+            challenges.iter().any(|c| c.contains(reason)),
+            "{name}: {challenges:?}"
+        );
+    }
+    server.stop().await;
+}
+
+/// `auth_oidc_issuer`: discovery gives the key set, and every token's `iss` must be the
+/// issuer (tokens minted here for the provider's run-time URL, with the PyJWT-made key).
+pub async fn oidc_discovery_and_issuer(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let config = crate::config_with(&[
+        ("auth_jwt_client_id", "alice"),
+        ("auth_oidc_issuer", local.issuer()),
+    ]);
+    let server = cell.start_with(config).await;
+    let token = minted(local.issuer(), "rsa-a");
+    until_accepted(&server, &token).await;
+    let response = get_bearer(&server, "/secret", &provider::token("rs256")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        challenges(&response)
+            .iter()
+            .any(|c| c.contains("wrong issuer (iss)")),
+        "{:?}",
+        challenges(&response)
+    );
+    server.stop().await;
+}
+
+/// A rotation at the provider: the first token with the new `kid` causes one fetch and
+/// passes; many tokens with unknown kids within 10 s cause no further fetch; the old key is
+/// gone.
+pub async fn oidc_rotation(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let server = cell.start_with(oidc_config(&local, &[])).await;
+    until_accepted(&server, &provider::token("rs256")).await;
+    let before = local.jwks_fetches();
+    local.set_jwks(provider::JWKS_B);
+    assert_eq!(
+        secret_as(&server, &provider::token("rs256_rotated")).await,
+        carol()
+    );
+    assert_eq!(local.jwks_fetches(), before + 1);
+    let unknown = provider::token("rs256_unknown_kid");
+    for _ in 0..20 {
+        let response = get_bearer(&server, "/secret", &unknown).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        local.jwks_fetches(),
+        before + 1,
+        "one fetch per 10 s at most"
+    );
+    let response = get_bearer(&server, "/secret", &provider::token("rs256")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+/// The provider goes down (503, then garbage): the last good keys keep serving.
+pub async fn oidc_provider_down_keeps_the_last_good_keys(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let server = cell.start_with(oidc_config(&local, &[])).await;
+    until_accepted(&server, &provider::token("es256")).await;
+    let before = local.jwks_fetches();
+    for mode in [Mode::Down, Mode::Garbage] {
+        local.set_mode(mode);
+        // Forces a fetch (the first time; then rate-limited), which fails.
+        let response = get_bearer(&server, "/secret", &provider::token("rs256_unknown_kid")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{mode:?}");
+        assert_eq!(
+            secret_as(&server, &provider::token("es256")).await,
+            carol(),
+            "{mode:?}"
+        );
+    }
+    // No key set was served while down.
+    assert_eq!(local.jwks_fetches(), before);
+    local.set_mode(Mode::Up);
+    server.stop().await;
+}
+
+/// No key ever fetched (the provider is down at start-up): a Bearer request gets 503 with
+/// `Retry-After`, a request without a token is not affected, and service returns by itself.
+pub async fn oidc_no_key_is_503_then_recovers(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    local.set_mode(Mode::Down);
+    let server = cell.start_with(oidc_config(&local, &[])).await;
+    let response = get_bearer(&server, "/secret", &provider::token("rs256")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "10");
+    let response = send(bare().get(server.url("/secret"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    local.set_mode(Mode::Up);
+    until_accepted(&server, &provider::token("rs256")).await;
+    server.stop().await;
+}
+
+/// `auth_jwt_cookie`: the token in that cookie when there is no `Authorization` header.
+pub async fn oidc_token_from_a_cookie(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let server = cell
+        .start_with(oidc_config(&local, &[("auth_jwt_cookie", "access_token")]))
+        .await;
+    until_accepted(&server, &provider::token("es256")).await;
+    let with_cookie = |name: &str| {
+        bare().get(server.url("/secret")).header(
+            COOKIE,
+            format!("theme=dark; access_token={}", provider::token(name)),
+        )
+    };
+    assert_eq!(text(send(with_cookie("eddsa")).await).await, carol());
+    let response = send(with_cookie("rs256_expired")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+/// A route requiring a scope: 200 with it (`scope` or `scp`), 403 with
+/// `WWW-Authenticate: Bearer error="insufficient_scope"` without it, 401 without a token.
+pub async fn oidc_scope_required(cell: &mut Cell) {
+    let local = LocalProvider::start(provider::JWKS_A).await;
+    let server = cell.start_with(oidc_config(&local, &[])).await;
+    until_accepted(&server, &provider::token("rs256")).await;
+    for name in ["rs256_orders_read", "es256_scp_orders_read"] {
+        let response = get_bearer(&server, "/orders", &provider::token(name)).await;
+        assert_eq!(
+            text(response).await,
+            (StatusCode::OK, "Orders of carol".to_owned()),
+            "{name}"
+        );
+    }
+    let response = get_bearer(&server, "/orders", &provider::token("rs256")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenges(&response),
+        [r#"Bearer error="insufficient_scope", scope="orders:read""#]
+    );
+    let response = send(bare().get(server.url("/orders"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+/// `auth_jwt_secret_previous`: a token signed with the previous HS secret still verifies
+/// (the PyJWT HS256 token, signed with `secret`).
+pub async fn jwt_previous_secret(server: &Server) {
+    assert_eq!(
+        server
+            .config()
+            .auth_jwt_secret_previous
+            .as_ref()
+            .map(|s| s.expose()),
+        Some("secret")
+    );
+    assert_eq!(secret_as(server, &token("hs256")).await, carol());
+}
+
+/// [`jwt_config`] with a new secret and canister's `secret` as the previous one.
+pub fn jwt_rotated_config() -> Config {
+    crate::config_with(&[
+        ("auth_jwt_client_id", "alice"),
+        ("auth_jwt_secret", "a-new-secret-after-rotation"),
+        ("auth_jwt_secret_previous", "secret"),
+    ])
+}
+
+/// An RS256 token for `issuer`, signed with the PyJWT-made key `rsa-a`.
+fn minted(issuer: &str, kid: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+        "../../canister-core/tests/data/oidc/rsa_a_private.pem"
+    ))
+    .expect("the test key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 3600;
+    let claims = serde_json::json!({"sub": "carol", "aud": "alice", "iss": issuer, "exp": exp});
+    jsonwebtoken::encode(&header, &claims, &key).expect("a token")
 }

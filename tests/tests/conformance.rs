@@ -45,6 +45,14 @@ tests::conformance! {
         ("session_locking", "true"),
         ("session_lock_timeout", "2"),
     ]),
+    oidc_algorithms_and_key_selection,
+    oidc_discovery_and_issuer,
+    oidc_rotation,
+    oidc_provider_down_keeps_the_last_good_keys,
+    oidc_no_key_is_503_then_recovers,
+    oidc_token_from_a_cookie,
+    oidc_scope_required,
+    jwt_previous_secret => tests::scenarios::jwt_rotated_config(),
 }
 
 // Issue #21: the basic scenarios over TLS on every adapter: a private `redis-server` serving

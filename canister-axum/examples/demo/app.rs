@@ -19,6 +19,7 @@ pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
         .route("/", get(index))
         .route("/hi", get(hi).post(hi))
         .route("/secret", get(secret))
+        .route("/orders", get(orders))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/set", post(set))
@@ -92,6 +93,12 @@ async fn secret(user: User) -> impl IntoResponse {
         StatusCode::OK,
         format!("You are authenticated as {}", user.name()),
     )
+}
+
+/// A route for tokens granting the `orders:read` scope (403 `insufficient_scope` else).
+async fn orders(user: User) -> Result<impl IntoResponse, axum::response::Response> {
+    user.require_scope("orders:read")?;
+    Ok(text(StatusCode::OK, format!("Orders of {}", user.name())))
 }
 
 #[derive(Deserialize)]

@@ -104,26 +104,51 @@ async fn main() -> ExitCode {
         }
     }
     install_json_subscriber(&config);
+    // An identity provider (auth_oidc_issuer, auth_jwt_jwks_url): its keys come from
+    // canister-oidc, refreshed in the background once the engine is built.
+    let provider = if config.has_jwt_provider() {
+        match canister_oidc::Provider::from_config(&config) {
+            Ok(provider) => Some(provider),
+            Err(error) => return fail(&error.to_string()),
+        }
+    } else {
+        None
+    };
     // The store the configuration (or `--redis`) names, checked at start: the constructor
     // every demo and application shares.
     match RedisStore::connect(&config).await {
         Ok(Some(store)) => {
-            let canister = Canister::builder().config(config).store(store).build();
-            serve(canister, &args.bind).await
+            let builder = Canister::builder().config(config).store(store);
+            let builder = match &provider {
+                Some(provider) => builder.jwks(provider.keys()),
+                None => builder,
+            };
+            serve(builder.build(), provider, &args.bind).await
         }
-        Ok(None) => serve(Canister::builder().config(config).build(), &args.bind).await,
+        Ok(None) => {
+            let builder = Canister::builder().config(config);
+            let builder = match &provider {
+                Some(provider) => builder.jwks(provider.keys()),
+                None => builder,
+            };
+            serve(builder.build(), provider, &args.bind).await
+        }
         Err(error) => fail(&error.to_string()),
     }
 }
 
 async fn serve<S: SessionStore>(
     canister: Result<Canister<S>, canister_core::ConfigError>,
+    provider: Option<canister_oidc::Provider>,
     bind: &str,
 ) -> ExitCode {
     let canister = match canister {
         Ok(canister) => canister,
         Err(error) => return fail(&error.to_string()),
     };
+    if let Some(provider) = provider {
+        provider.spawn(canister.logger());
+    }
     let listener = match tokio::net::TcpListener::bind(bind).await {
         Ok(listener) => listener,
         Err(error) => return fail(&format!("cannot listen on {bind}: {error}")),

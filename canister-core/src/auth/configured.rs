@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use super::{AuthError, AuthOutcome, Authenticator, Basic, Credentials, Jwt, Refusal};
+use super::{AuthError, AuthOutcome, Authenticator, Basic, Credentials, JwksCache, Jwt, Refusal};
 use crate::config::{BasicEncryption, Config, ConfigError};
 use crate::{Clock, SystemClock};
 
@@ -78,6 +78,21 @@ impl DefaultAuthenticator {
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        Self::from_config_with(config, clock, None)
+    }
+
+    /// Like [`from_config_with_clock`](Self::from_config_with_clock), verifying asymmetric
+    /// tokens with an identity provider's keys (`auth_jwt_jwks_url`, `auth_oidc_issuer`),
+    /// when given. Every token's `iss` must then be `auth_oidc_issuer`, when set.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub fn from_config_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        jwks: Option<JwksCache>,
+    ) -> Result<Self, ConfigError> {
         let basic =
             match (&config.auth_basic_username, &config.auth_basic_password) {
                 (Some(username), Some(password)) => {
@@ -111,17 +126,24 @@ impl DefaultAuthenticator {
         let jwt = match &config.auth_jwt_client_id {
             Some(client_id) => {
                 let mut builder = Jwt::builder(client_id.clone())
-                    .algorithms(config.auth_jwt_algorithms.iter().copied())
+                    .algorithms(config.jwt_algorithms())
                     .leeway(config.auth_jwt_leeway)
                     .realm(config.auth_jwt_realm.clone())
                     .clock(clock);
                 if let Some(secret) = &config.auth_jwt_secret {
                     builder = builder.secret_encoded(secret.expose(), config.auth_jwt_encoding);
                 }
+                if let Some(previous) = &config.auth_jwt_secret_previous {
+                    builder = builder
+                        .secret_previous_encoded(previous.expose(), config.auth_jwt_encoding);
+                }
+                if let Some(keys) = jwks {
+                    builder = builder.jwks(keys);
+                }
                 if let Some(path) = &config.auth_jwt_public_key {
                     builder = builder.public_key_file(path.clone());
                 }
-                if let Some(issuer) = &config.auth_jwt_issuer {
+                if let Some(issuer) = config.auth_oidc_issuer.as_ref().or(config.auth_jwt_issuer.as_ref()) {
                     builder = builder.issuer(issuer.clone());
                 }
                 Some(builder.build().map_err(jwt_config_error)?)

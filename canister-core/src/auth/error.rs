@@ -47,7 +47,7 @@ pub enum AuthError {
     #[error("empty jwt audience: expected the client id that tokens carry in `aud`")]
     EmptyAudience,
     /// No JWT algorithm is accepted. List at least one (HS256 is the default).
-    #[error("no jwt algorithm accepted: expected at least one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256")]
+    #[error("no jwt algorithm accepted: expected at least one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA")]
     NoAlgorithms,
     /// The JWT secret is not valid in the encoding it was declared in.
     #[error("jwt secret is not valid {encoding}: expected {expected}")]

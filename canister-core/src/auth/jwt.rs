@@ -1,7 +1,6 @@
 //! Bearer JSON Web Tokens (RFC 6750, RFC 7519).
 
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -12,12 +11,17 @@ use http::HeaderValue;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+use super::jwks::JwksCache;
 use super::{
     quoted_string_content, AuthError, AuthOutcome, Authenticator, Claims, Credentials, Refusal,
     User,
 };
 use crate::config::{JwtAlgorithm, JwtEncoding};
 use crate::{Clock, SystemClock};
+
+/// The longest a request waits for the fetch its unknown `kid` caused (the refresher's own
+/// HTTP timeout is 10 s).
+const MAX_KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The longest bearer token read, in bytes.
 const MAX_TOKEN_LEN: usize = 8192;
@@ -99,8 +103,10 @@ const BASE64_URL_NO_PAD: GeneralPurpose = base64::engine::general_purpose::URL_S
 /// ```
 pub struct Jwt {
     algorithms: Vec<JwtAlgorithm>,
-    hmac: Option<DecodingKey>,
+    /// The secret, then the previous one (`auth_jwt_secret_previous`).
+    hmac: Vec<DecodingKey>,
     public: Option<DecodingKey>,
+    jwks: Option<JwksCache>,
     audience: String,
     issuer: Option<String>,
     leeway: u64,
@@ -115,7 +121,9 @@ impl Jwt {
         JwtBuilder {
             audience: audience.into(),
             secret: None,
+            secret_previous: None,
             public_key: None,
+            jwks: None,
             algorithms: vec![JwtAlgorithm::HS256],
             issuer: None,
             leeway: 0,
@@ -162,43 +170,100 @@ impl Jwt {
     ///
     /// A [`Refusal`] of scheme `Bearer` saying why the token is not accepted. The reason never
     /// contains the token.
+    ///
+    /// With an identity provider's keys ([`JwtBuilder::jwks`]), a token whose `kid` is
+    /// unknown is refused and asks the refresher for the keys again (at most once per 10 s);
+    /// [`authenticate`](Authenticator::authenticate) instead waits for that fetch and checks
+    /// the token again. While no key was ever fetched, the refusal is
+    /// [unavailable](Refusal::is_unavailable): a 503, not a 401.
     pub fn verify(&self, token: &str) -> Result<User, Refusal> {
+        match self.check(token) {
+            Ok(user) => Ok(user),
+            Err(Failure::Refused(refusal)) => Err(refusal),
+            Err(Failure::NeedKeys(refusal)) => {
+                if let Some(cache) = &self.jwks {
+                    let _ = cache.request_refresh();
+                }
+                Err(refusal)
+            }
+        }
+    }
+
+    /// The keys of the identity provider, when this authenticator uses one.
+    pub fn jwks(&self) -> Option<&JwksCache> {
+        self.jwks.as_ref()
+    }
+
+    fn check(&self, token: &str) -> Result<User, Failure> {
         if token.is_empty() {
-            return Err(refusal("empty token"));
+            return Err(refusal("empty token").into());
         }
         if token.len() > MAX_TOKEN_LEN {
-            return Err(refusal("token longer than 8192 bytes"));
+            return Err(refusal("token longer than 8192 bytes").into());
         }
         // Exactly three parts (a JWE's five, or garbage, is malformed).
         let mut parts = token.split('.');
         let (Some(head), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(header_refusal(token));
+            return Err(header_refusal(token).into());
         };
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_refusal(token))?;
         // RFC 7515 4.1.11: a recipient must refuse a token whose `crit` names an extension
         // it does not understand, and canister implements none (`b64: false` among them).
         // jsonwebtoken's `Header` drops the member, so look for it in the header's JSON.
         if has_crit(head) {
-            return Err(refusal("unsupported critical header parameters (crit)"));
+            return Err(refusal("unsupported critical header parameters (crit)").into());
         }
         let algorithm = from_jwt_algorithm(header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or_else(|| refusal(format!("algorithm {:?} is not accepted", header.alg)))?;
-        // HS tokens are checked against the secret only, others against the public key only.
-        let key = if algorithm.is_hmac() {
-            self.hmac.as_ref()
-        } else {
-            self.public.as_ref()
+        let signing_input = &token.as_bytes()[..head.len() + 1 + payload.len()];
+        let verify = |key: &DecodingKey| match jsonwebtoken::crypto::verify(
+            signature,
+            signing_input,
+            key,
+            header.alg,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(refusal("bad signature")),
+            Err(e) => Err(refusal(reason_of(e.kind()))),
         };
-        // Every accepted algorithm has its key (checked by `JwtBuilder::build`).
-        let key = key.ok_or_else(|| refusal("no key for the token's algorithm"))?;
-        let signing_input = &token[..head.len() + 1 + payload.len()];
-        match jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), key, header.alg) {
-            Ok(true) => {}
-            Ok(false) => return Err(refusal("bad signature")),
-            Err(e) => return Err(refusal(reason_of(e.kind()))),
+        // HS tokens are checked against the secrets only, others against the public key or
+        // the provider's keys only.
+        if algorithm.is_hmac() {
+            // Every accepted algorithm has its key (checked by `JwtBuilder::build`).
+            let mut result = Err(refusal("no key for the token's algorithm"));
+            for key in &self.hmac {
+                result = verify(key);
+                if result.is_ok() {
+                    break;
+                }
+            }
+            result?;
+        } else if let Some(cache) = &self.jwks {
+            let Some(keys) = cache.keys() else {
+                return Err(Failure::NeedKeys(Refusal::unavailable(
+                    "Bearer",
+                    "the identity provider's keys are not available yet",
+                )));
+            };
+            match keys.find(header.kid.as_deref(), algorithm) {
+                Some(key) => verify(key.decoding_key())?,
+                None => match &header.kid {
+                    Some(kid) if keys.has_kid(kid) => {
+                        return Err(refusal("algorithm does not match the key (kid)").into())
+                    }
+                    Some(_) => return Err(Failure::NeedKeys(refusal("unknown key id (kid)"))),
+                    None => return Err(refusal("missing key id (kid)").into()),
+                },
+            }
+        } else {
+            let key = self
+                .public
+                .as_ref()
+                .ok_or_else(|| refusal("no key for the token's algorithm"))?;
+            verify(key)?;
         }
         let claims = BASE64_URL_NO_PAD
             .decode(payload)
@@ -208,7 +273,7 @@ impl Jwt {
         self.check_claims(&claims)?;
         let sub = match claims.get("sub") {
             Some(serde_json::Value::String(sub)) if !sub.is_empty() => sub.clone(),
-            _ => return Err(refusal("missing subject (sub)")),
+            _ => return Err(refusal("missing subject (sub)").into()),
         };
         Ok(User::with_claims(sub, claims))
     }
@@ -286,19 +351,34 @@ impl fmt::Debug for Jwt {
 }
 
 impl Authenticator for Jwt {
-    fn authenticate<'a>(
-        &'a self,
-        credentials: &'a Credentials<'a>,
-    ) -> impl Future<Output = AuthOutcome> + Send + 'a {
-        let outcome = if credentials.is_scheme("bearer") {
-            match self.verify(credentials.token()) {
-                Ok(user) => AuthOutcome::Authenticated(user),
-                Err(refusal) => AuthOutcome::Refused(refusal),
-            }
-        } else {
-            AuthOutcome::NotMine
+    async fn authenticate<'a>(&'a self, credentials: &'a Credentials<'a>) -> AuthOutcome {
+        if !credentials.is_scheme("bearer") {
+            return AuthOutcome::NotMine;
+        }
+        let token = credentials.token();
+        let outcome = match self.check(token) {
+            Ok(user) => return AuthOutcome::Authenticated(user),
+            Err(Failure::Refused(refusal)) => return AuthOutcome::Refused(refusal),
+            Err(Failure::NeedKeys(refusal)) => refusal,
         };
-        std::future::ready(outcome)
+        // An unknown `kid` (a rotation at the provider) or no keys yet: ask for a fetch
+        // and, when one is coming, check again once it has ended.
+        let waiting = self.jwks.as_ref().and_then(JwksCache::request_refresh);
+        match waiting {
+            Some(listener) => {
+                // Bounded: a refresher that stopped (its task aborted, its runtime shut
+                // down) must not hold requests forever.
+                let bound = futures_timer::Delay::new(MAX_KEY_WAIT);
+                futures_util::future::select(listener, bound).await;
+                match self.check(token) {
+                    Ok(user) => AuthOutcome::Authenticated(user),
+                    Err(Failure::Refused(refusal) | Failure::NeedKeys(refusal)) => {
+                        AuthOutcome::Refused(refusal)
+                    }
+                }
+            }
+            None => AuthOutcome::Refused(outcome),
+        }
     }
 
     fn challenges(&self, refusal: Option<&Refusal>, out: &mut Vec<HeaderValue>) {
@@ -329,7 +409,9 @@ impl Authenticator for Jwt {
 pub struct JwtBuilder {
     audience: String,
     secret: Option<SecretInput>,
+    secret_previous: Option<SecretInput>,
     public_key: Option<PublicKeyInput>,
+    jwks: Option<JwksCache>,
     algorithms: Vec<JwtAlgorithm>,
     issuer: Option<String>,
     leeway: u64,
@@ -358,6 +440,32 @@ impl JwtBuilder {
     /// base64 forms accept the padding or its absence. Decoded by [`build`](Self::build).
     pub fn secret_encoded(mut self, secret: impl Into<String>, encoding: JwtEncoding) -> Self {
         self.secret = Some(SecretInput::Encoded(secret.into(), encoding));
+        self
+    }
+
+    /// The previous HMAC secret (`auth_jwt_secret_previous`), accepted beside the secret so
+    /// that it can be rotated without a flag day: tokens signed with either verify. Remove
+    /// it once the tokens signed with it have expired.
+    pub fn secret_previous(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret_previous = Some(SecretInput::Bytes(secret.as_ref().to_vec()));
+        self
+    }
+
+    /// The previous HMAC secret written in `encoding`, as [`secret_encoded`](Self::secret_encoded).
+    pub fn secret_previous_encoded(
+        mut self,
+        secret: impl Into<String>,
+        encoding: JwtEncoding,
+    ) -> Self {
+        self.secret_previous = Some(SecretInput::Encoded(secret.into(), encoding));
+        self
+    }
+
+    /// Verifies RS/PS/ES/EdDSA tokens with an identity provider's keys, chosen by `kid`
+    /// (`auth_jwt_jwks_url`, `auth_oidc_issuer`), instead of one PEM public key. The cache
+    /// is filled by a refresher (`canister-oidc`).
+    pub fn jwks(mut self, keys: JwksCache) -> Self {
+        self.jwks = Some(keys);
         self
     }
 
@@ -434,20 +542,25 @@ impl JwtBuilder {
             .filter(|a| !a.is_hmac())
             .collect();
 
-        let hmac = match (self.secret, hmac_algorithms.first()) {
+        let mut hmac = Vec::new();
+        match (self.secret, hmac_algorithms.first()) {
             (Some(secret), Some(_)) => {
-                let secret = decode_secret(secret)?;
-                if secret.is_empty() {
-                    return Err(AuthError::EmptySecret);
+                for secret in std::iter::once(secret).chain(self.secret_previous) {
+                    let secret = decode_secret(secret)?;
+                    if secret.is_empty() {
+                        return Err(AuthError::EmptySecret);
+                    }
+                    hmac.push(DecodingKey::from_secret(&secret));
                 }
-                Some(DecodingKey::from_secret(&secret))
             }
             (None, Some(&algorithm)) => return Err(AuthError::MissingSecret { algorithm }),
             (Some(_), None) => return Err(AuthError::UnusedSecret),
-            (None, None) => None,
-        };
+            (None, None) => {}
+        }
 
         let public = match (self.public_key, public_algorithms.first()) {
+            (Some(_), _) if self.jwks.is_some() => return Err(AuthError::UnusedPublicKey),
+            (None, Some(_)) if self.jwks.is_some() => None,
             (Some(input), Some(&first)) => {
                 if let Some(&second) = public_algorithms
                     .iter()
@@ -463,12 +576,13 @@ impl JwtBuilder {
                 let key = match key_kind(first) {
                     KeyKind::Rsa => DecodingKey::from_rsa_pem(&pem),
                     KeyKind::EcP256 | KeyKind::EcP384 => DecodingKey::from_ec_pem(&pem),
+                    KeyKind::Ed25519 => DecodingKey::from_ed_pem(&pem),
                 }
                 .map_err(|source| AuthError::InvalidPublicKey {
-                    kind: if key_kind(first) == KeyKind::Rsa {
-                        "RSA"
-                    } else {
-                        "EC"
+                    kind: match key_kind(first) {
+                        KeyKind::Rsa => "RSA",
+                        KeyKind::Ed25519 => "Ed25519",
+                        _ => "EC",
                     },
                     source,
                 })?;
@@ -486,6 +600,7 @@ impl JwtBuilder {
             algorithms,
             hmac,
             public,
+            jwks: self.jwks,
             audience: self.audience,
             issuer: self.issuer,
             leeway: self.leeway,
@@ -514,12 +629,14 @@ enum KeyKind {
     Rsa,
     EcP256,
     EcP384,
+    Ed25519,
 }
 
 fn key_kind(algorithm: JwtAlgorithm) -> KeyKind {
     match algorithm {
         JwtAlgorithm::ES256 => KeyKind::EcP256,
         JwtAlgorithm::ES384 => KeyKind::EcP384,
+        JwtAlgorithm::EdDSA => KeyKind::Ed25519,
         _ => KeyKind::Rsa,
     }
 }
@@ -572,6 +689,9 @@ fn from_jwt_algorithm(algorithm: Algorithm) -> Option<JwtAlgorithm> {
         Algorithm::ES256 => JwtAlgorithm::ES256,
         Algorithm::ES384 => JwtAlgorithm::ES384,
         Algorithm::PS256 => JwtAlgorithm::PS256,
+        Algorithm::PS384 => JwtAlgorithm::PS384,
+        Algorithm::PS512 => JwtAlgorithm::PS512,
+        Algorithm::EdDSA => JwtAlgorithm::EdDSA,
         _ => return None,
     })
 }
@@ -586,6 +706,21 @@ fn has_crit(head: &str) -> bool {
         })
         // jsonwebtoken read this header, so it is a JSON object; anything else is refused.
         .is_none_or(|members| members.contains_key("crit"))
+}
+
+/// Why [`Jwt::check`] did not accept a token.
+enum Failure {
+    /// Refused for good.
+    Refused(Refusal),
+    /// Refused unless a fetch of the provider's keys brings the key (unknown `kid`, no keys
+    /// yet).
+    NeedKeys(Refusal),
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Failure::Refused(refusal)
+    }
 }
 
 fn refusal(reason: impl Into<std::borrow::Cow<'static, str>>) -> Refusal {

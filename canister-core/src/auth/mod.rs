@@ -54,6 +54,60 @@ impl User {
     pub fn claims(&self) -> Option<&Claims> {
         self.claims.as_ref()
     }
+
+    /// Whether the token grants `scope`: its `scope` claim (a space-separated string, RFC
+    /// 8693 section 4.2; Keycloak, Auth0) or `scp` claim (a string or an array of strings;
+    /// Entra ID, Okta) lists it. Always `false` for Basic and form logins.
+    ///
+    /// ```
+    /// use canister_core::{Claims, User};
+    ///
+    /// let claims: Claims = serde_json::from_str(r#"{"scope": "openid orders:read"}"#).unwrap();
+    /// let user = User::with_claims("alice", claims);
+    /// assert!(user.has_scope("orders:read"));
+    /// assert!(!user.has_scope("orders:write"));
+    /// assert!(!User::new("bob").has_scope("orders:read"));
+    /// ```
+    pub fn has_scope(&self, scope: &str) -> bool {
+        let Some(claims) = &self.claims else {
+            return false;
+        };
+        ["scope", "scp"].iter().any(|name| match claims.get(*name) {
+            Some(serde_json::Value::String(list)) => list.split(' ').any(|s| s == scope),
+            Some(serde_json::Value::Array(list)) => list.iter().any(|s| s.as_str() == Some(scope)),
+            _ => false,
+        })
+    }
+
+    /// Whether the claim `name` is `value`, or an array containing it (e.g. `roles` holding
+    /// `admin`). Always `false` for Basic and form logins.
+    pub fn has_claim(&self, name: &str, value: &str) -> bool {
+        match self.claims.as_ref().and_then(|c| c.get(name)) {
+            Some(serde_json::Value::String(s)) => s == value,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|s| s.as_str() == Some(value)),
+            _ => false,
+        }
+    }
+
+    /// `Ok` when the token grants `scope` ([`has_scope`](Self::has_scope)); else the 403
+    /// to send, with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`
+    /// (RFC 6750 section 3.1). Each adapter's `User` has the same method returning its
+    /// framework's response.
+    ///
+    /// # Errors
+    ///
+    /// The 403 response when the scope is missing.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the response type every Visit method answers; built only on refusal"
+    )]
+    pub fn require_scope(&self, scope: &str) -> Result<(), http::Response<bytes::Bytes>> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(crate::response::insufficient_scope(scope))
+        }
+    }
 }
 
 impl fmt::Debug for User {
@@ -146,6 +200,7 @@ pub enum AuthOutcome {
 pub struct Refusal {
     scheme: Cow<'static, str>,
     reason: Cow<'static, str>,
+    unavailable: bool,
 }
 
 impl Refusal {
@@ -154,7 +209,26 @@ impl Refusal {
         Self {
             scheme: scheme.into(),
             reason: reason.into(),
+            unavailable: false,
         }
+    }
+
+    /// Credentials that cannot be checked now, for a reason on the server's side (the
+    /// identity provider's keys were never fetched): the request gets 503 with
+    /// `Retry-After`, not 401, so that clients retry instead of dropping their token.
+    pub fn unavailable(
+        scheme: impl Into<Cow<'static, str>>,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            unavailable: true,
+            ..Self::new(scheme, reason)
+        }
+    }
+
+    /// Whether the credentials could not be checked (see [`unavailable`](Self::unavailable)).
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 
     /// The scheme that refused (`Basic`, `Bearer`, or `-` when the header could not be parsed).
@@ -247,6 +321,7 @@ mod chain;
 mod configured;
 mod custom;
 mod error;
+mod jwks;
 mod jwt;
 
 pub use basic::{Basic, MAX_BCRYPT_COST};
@@ -254,5 +329,10 @@ pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;
 pub use custom::FnAuthenticator;
 pub use error::AuthError;
+pub use jwks::{
+    cache_max_age, Discovery, FetchFailure, Jwk, JwkSet, JwksCache, JwksError, KeyKind,
+    RefreshPolicy, MAX_DOCUMENT_LEN, MAX_RETRY, MIN_MAX_AGE, RETRY_AFTER_SECS,
+    UNKNOWN_KID_INTERVAL,
+};
 pub(crate) use jwt::{min_secret_len, secret_len};
 pub use jwt::{Jwt, JwtBuilder};

@@ -220,7 +220,7 @@ pub const KEYS: &[KeyInfo] = &[
     key("auth_jwt_encoding", "clear, base64std or base64url"),
     key(
         "auth_jwt_algorithms",
-        "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256",
+        "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA",
     ),
     secret(
         "auth_jwt_public_key",
@@ -232,6 +232,26 @@ pub const KEYS: &[KeyInfo] = &[
         "seconds of clock skew allowed on exp and nbf (integer ≥ 0)",
     ),
     key("auth_jwt_realm", "a realm name for the Bearer challenge"),
+    secret(
+        "auth_jwt_secret_previous",
+        "the previous HMAC secret, in auth_jwt_encoding, still accepted while tokens signed with it live",
+    ),
+    key(
+        "auth_jwt_jwks_url",
+        "the https:// (or http://) URL of the identity provider's JWK Set",
+    ),
+    key(
+        "auth_oidc_issuer",
+        "the OpenID Connect issuer URL (its /.well-known/openid-configuration names the JWK Set)",
+    ),
+    key(
+        "auth_jwt_jwks_refresh",
+        "seconds between refreshes of the JWK Set (integer from 10 to 86400, default 600)",
+    ),
+    key(
+        "auth_jwt_cookie",
+        "the name of a cookie holding the bearer token when there is no Authorization header",
+    ),
     key("auth_remember", BOOL),
 ];
 
@@ -300,6 +320,7 @@ pub const RANGES: &[(&str, &str)] = &[
         "0 to 86400 seconds (one day; browsers cap it lower)",
     ),
     ("auth_jwt_leeway", "0 to 3600 seconds (one hour)"),
+    ("auth_jwt_jwks_refresh", "10 to 86400 seconds (one day)"),
 ];
 
 /// A secret string (password, token secret, URL with a password): never printed.
@@ -402,9 +423,26 @@ pub enum JwtAlgorithm {
     ES256,
     ES384,
     PS256,
+    PS384,
+    PS512,
+    EdDSA,
 }
 
 impl JwtAlgorithm {
+    /// The algorithms accepted by default from an identity provider's keys
+    /// (`auth_jwt_jwks_url`, `auth_oidc_issuer`): every asymmetric one.
+    pub const PROVIDER_DEFAULT: [JwtAlgorithm; 9] = [
+        JwtAlgorithm::RS256,
+        JwtAlgorithm::RS384,
+        JwtAlgorithm::RS512,
+        JwtAlgorithm::PS256,
+        JwtAlgorithm::PS384,
+        JwtAlgorithm::PS512,
+        JwtAlgorithm::ES256,
+        JwtAlgorithm::ES384,
+        JwtAlgorithm::EdDSA,
+    ];
+
     /// The algorithm's name as in a JWT header.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -417,6 +455,9 @@ impl JwtAlgorithm {
             JwtAlgorithm::ES256 => "ES256",
             JwtAlgorithm::ES384 => "ES384",
             JwtAlgorithm::PS256 => "PS256",
+            JwtAlgorithm::PS384 => "PS384",
+            JwtAlgorithm::PS512 => "PS512",
+            JwtAlgorithm::EdDSA => "EdDSA",
         }
     }
 
@@ -443,6 +484,9 @@ impl FromStr for JwtAlgorithm {
             "ES256" => JwtAlgorithm::ES256,
             "ES384" => JwtAlgorithm::ES384,
             "PS256" => JwtAlgorithm::PS256,
+            "PS384" => JwtAlgorithm::PS384,
+            "PS512" => JwtAlgorithm::PS512,
+            "EDDSA" => JwtAlgorithm::EdDSA,
             _ => return Err(()),
         })
     }
@@ -666,6 +710,18 @@ pub struct Config {
     pub auth_jwt_leeway: u64,
     /// The Bearer challenge's realm. Default `private`.
     pub auth_jwt_realm: String,
+    /// The previous HMAC secret, still accepted for verification (HS secret rotation).
+    pub auth_jwt_secret_previous: Option<Secret>,
+    /// The identity provider's JWK Set URL. Fetched by `canister-oidc`, not by the core.
+    pub auth_jwt_jwks_url: Option<String>,
+    /// The OpenID Connect issuer: discovery gives the JWK Set, and every token's `iss` must
+    /// equal it.
+    pub auth_oidc_issuer: Option<String>,
+    /// Seconds between periodic refreshes of the JWK Set. Default 600; a shorter
+    /// `Cache-Control: max-age` from the provider is honoured.
+    pub auth_jwt_jwks_refresh: u64,
+    /// A cookie to read the bearer token from when there is no `Authorization` header.
+    pub auth_jwt_cookie: Option<String>,
     /// Keep a header-authenticated user in the session, as canister did. Default false: a
     /// cookie alone never replays an `Authorization` header's authority.
     pub auth_remember: bool,
@@ -735,6 +791,11 @@ impl Default for Config {
             auth_jwt_issuer: None,
             auth_jwt_leeway: 0,
             auth_jwt_realm: "private".to_owned(),
+            auth_jwt_secret_previous: None,
+            auth_jwt_jwks_url: None,
+            auth_oidc_issuer: None,
+            auth_jwt_jwks_refresh: 600,
+            auth_jwt_cookie: None,
             auth_remember: false,
             origins: Vec::new(),
             ignored_env: Vec::new(),
@@ -1347,6 +1408,31 @@ impl Config {
             "auth_jwt_issuer" => self.auth_jwt_issuer = non_empty(v).map(str::to_owned),
             "auth_jwt_leeway" => self.auth_jwt_leeway = v.parse().map_err(|_| bad())?,
             "auth_jwt_realm" => self.auth_jwt_realm = realm(v).ok_or_else(bad)?,
+            "auth_jwt_secret_previous" => {
+                self.auth_jwt_secret_previous = non_empty(v).map(Secret::new);
+            }
+            "auth_jwt_jwks_url" => {
+                self.auth_jwt_jwks_url = match non_empty(v) {
+                    Some(url) if is_http_url(url) => Some(url.to_owned()),
+                    Some(_) => return Err(bad()),
+                    None => None,
+                };
+            }
+            "auth_oidc_issuer" => {
+                self.auth_oidc_issuer = match non_empty(v) {
+                    Some(url) if is_http_url(url) => Some(url.to_owned()),
+                    Some(_) => return Err(bad()),
+                    None => None,
+                };
+            }
+            "auth_jwt_jwks_refresh" => self.auth_jwt_jwks_refresh = v.parse().map_err(|_| bad())?,
+            "auth_jwt_cookie" => {
+                self.auth_jwt_cookie = match non_empty(v) {
+                    Some(name) if is_cookie_name(name) => Some(name.to_owned()),
+                    Some(_) => return Err(bad()),
+                    None => None,
+                };
+            }
             "auth_remember" => self.auth_remember = parse_bool(v).ok_or_else(bad)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
@@ -1389,6 +1475,7 @@ impl Config {
             "session_store_replicas" => self.session_store_replicas <= MAX_STORE_REPLICAS,
             "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
             "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
+            "auth_jwt_jwks_refresh" => (10..=86_400).contains(&self.auth_jwt_jwks_refresh),
             _ => true,
         }
     }
@@ -1400,6 +1487,30 @@ impl Config {
             None => Some(crate::session::DEFAULT_MAX_SESSIONS),
             Some(0) => None,
             Some(n) => Some(n),
+        }
+    }
+
+    /// Whether the configuration names an identity provider whose keys must be fetched
+    /// (`auth_jwt_jwks_url` or `auth_oidc_issuer`): the engine then needs the keys from
+    /// `canister-oidc` ([`Builder::jwks`](crate::Builder::jwks)).
+    pub fn has_jwt_provider(&self) -> bool {
+        self.auth_jwt_jwks_url.is_some() || self.auth_oidc_issuer.is_some()
+    }
+
+    /// The JWT algorithms in force: `auth_jwt_algorithms`, except that with an identity
+    /// provider and no `auth_jwt_algorithms` given, every asymmetric algorithm
+    /// ([`JwtAlgorithm::PROVIDER_DEFAULT`]), plus HS256 when `auth_jwt_secret` is set.
+    pub fn jwt_algorithms(&self) -> Vec<JwtAlgorithm> {
+        let untouched = self.auth_jwt_algorithms == [JwtAlgorithm::HS256]
+            && self.origin("auth_jwt_algorithms").is_none();
+        if self.has_jwt_provider() && untouched {
+            let mut algorithms = JwtAlgorithm::PROVIDER_DEFAULT.to_vec();
+            if self.auth_jwt_secret.is_some() {
+                algorithms.insert(0, JwtAlgorithm::HS256);
+            }
+            algorithms
+        } else {
+            self.auth_jwt_algorithms.clone()
         }
     }
 
@@ -1495,13 +1606,60 @@ impl Config {
                 "Basic authentication needs both auth_basic_username and auth_basic_password",
             ));
         }
-        let asymmetric = self.auth_jwt_algorithms.iter().any(|a| !a.is_hmac());
-        let hmac = self.auth_jwt_algorithms.iter().any(|a| a.is_hmac());
-        if self.auth_jwt_client_id.is_some() {
-            if asymmetric && self.auth_jwt_public_key.is_none() {
+        let algorithms = self.jwt_algorithms();
+        let asymmetric = algorithms.iter().any(|a| !a.is_hmac());
+        let hmac = algorithms.iter().any(|a| a.is_hmac());
+        if let (Some(configured), Some(oidc)) = (&self.auth_jwt_issuer, &self.auth_oidc_issuer) {
+            if configured != oidc {
+                return Err(conflict(
+                    "auth_jwt_issuer",
+                    "differs from auth_oidc_issuer, whose value every token's iss must equal: remove auth_jwt_issuer",
+                ));
+            }
+        }
+        if let Some(name) = &self.auth_jwt_cookie {
+            if self.auth_jwt_client_id.is_none() {
+                return Err(conflict(
+                    "auth_jwt_cookie",
+                    "is set but auth_jwt_client_id is not: the cookie's token is a JWT, set the client id tokens carry in `aud`",
+                ));
+            }
+            if *name == self.session_cookie {
+                return Err(conflict(
+                    "auth_jwt_cookie",
+                    "names the session cookie (session_cookie): give the token cookie another name",
+                ));
+            }
+        }
+        if self.auth_jwt_secret_previous.is_some() && self.auth_jwt_secret.is_none() {
+            return Err(conflict(
+                "auth_jwt_secret_previous",
+                "is set but auth_jwt_secret is not: the previous secret is accepted beside the current one, set both",
+            ));
+        }
+        if self.has_jwt_provider() {
+            if self.auth_jwt_client_id.is_none() {
+                return Err(conflict(
+                    if self.auth_oidc_issuer.is_some() {
+                        "auth_oidc_issuer"
+                    } else {
+                        "auth_jwt_jwks_url"
+                    },
+                    "names an identity provider but auth_jwt_client_id is not set: JWT authentication needs the client id tokens carry in `aud`",
+                ));
+            }
+            if self.auth_jwt_public_key.is_some() {
                 return Err(conflict(
                     "auth_jwt_public_key",
-                    "RS/ES/PS algorithms in auth_jwt_algorithms need auth_jwt_public_key (a PEM file)",
+                    "cannot be used with an identity provider (auth_jwt_jwks_url, auth_oidc_issuer), whose keys are fetched: remove one of them",
+                ));
+            }
+        }
+        if self.auth_jwt_client_id.is_some() {
+            if asymmetric && self.auth_jwt_public_key.is_none() && !self.has_jwt_provider() {
+                return Err(conflict(
+                    "auth_jwt_public_key",
+                    "RS/ES/PS/EdDSA algorithms in auth_jwt_algorithms need auth_jwt_public_key (a PEM file), auth_jwt_jwks_url or auth_oidc_issuer",
                 ));
             }
             if hmac && self.auth_jwt_secret.is_none() {
@@ -1703,6 +1861,17 @@ impl Config {
             ("auth_jwt_issuer", opt(&self.auth_jwt_issuer)),
             ("auth_jwt_leeway", self.auth_jwt_leeway.to_string()),
             ("auth_jwt_realm", self.auth_jwt_realm.clone()),
+            (
+                "auth_jwt_secret_previous",
+                masked(&self.auth_jwt_secret_previous),
+            ),
+            ("auth_jwt_jwks_url", opt(&self.auth_jwt_jwks_url)),
+            ("auth_oidc_issuer", opt(&self.auth_oidc_issuer)),
+            (
+                "auth_jwt_jwks_refresh",
+                self.auth_jwt_jwks_refresh.to_string(),
+            ),
+            ("auth_jwt_cookie", opt(&self.auth_jwt_cookie)),
             ("auth_remember", self.auth_remember.to_string()),
         ]
     }
@@ -1827,6 +1996,25 @@ fn parse_secs(v: &str) -> Option<Duration> {
         return None;
     }
     Duration::try_from_secs_f64(secs).ok()
+}
+
+/// Whether `v` looks like an absolute `http://` or `https://` URL with a host.
+fn is_http_url(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !v
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    })
+}
+
+fn is_cookie_name(v: &str) -> bool {
+    v.bytes().all(is_token_char)
 }
 
 fn non_empty(v: &str) -> Option<&str> {

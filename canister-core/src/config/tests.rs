@@ -417,6 +417,8 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
         ("session_store_replicas", "17", "16"),
         ("cors_max_age", "86401", "86400"),
         ("auth_jwt_leeway", "3601", "3600"),
+        ("auth_jwt_jwks_refresh", "86401", "86400"),
+        ("auth_jwt_jwks_refresh", "9", "10"),
     ];
     for (key, bad, good) in cases {
         let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();

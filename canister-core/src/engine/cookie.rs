@@ -161,3 +161,17 @@ impl CookieSpec {
         HeaderValue::from_str(&out).ok()
     }
 }
+
+/// The value of the first cookie named `name` among the request's `Cookie` headers
+/// (`auth_jwt_cookie`), without surrounding quotes; `None` when absent or empty.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}

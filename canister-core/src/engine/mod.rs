@@ -108,6 +108,8 @@ pub struct Builder<S, A, L> {
     store: MakeStore<S>,
     /// The type of the store given to [`Builder::store`]; `None`: the default memory store.
     store_given: Option<&'static str>,
+    /// Whether the keys of an identity provider were given ([`Builder::jwks`]).
+    jwks_given: bool,
     auth: MakeAuth<A>,
     sink: MakeSink<L>,
     clock: Arc<dyn Clock>,
@@ -159,6 +161,7 @@ impl Canister {
         Builder {
             config: Config::default(),
             store_given: None,
+            jwks_given: false,
             store: Box::new(|config, clock| {
                 let store = MemoryStore::with_shared_clock(Arc::clone(clock))
                     .max_sessions(config.session_cap().unwrap_or(0));
@@ -227,6 +230,7 @@ impl<S, A, L> Builder<S, A, L> {
         Builder {
             config: self.config,
             store_given: Some(std::any::type_name::<S2>()),
+            jwks_given: self.jwks_given,
             store: Box::new(move |_, _| Ok(store)),
             auth: self.auth,
             sink: self.sink,
@@ -240,6 +244,7 @@ impl<S, A, L> Builder<S, A, L> {
             config: self.config,
             store: self.store,
             store_given: self.store_given,
+            jwks_given: self.jwks_given,
             auth: Box::new(move |_, _| Ok(authenticator)),
             sink: self.sink,
             clock: self.clock,
@@ -252,8 +257,31 @@ impl<S, A, L> Builder<S, A, L> {
             config: self.config,
             store: self.store,
             store_given: self.store_given,
+            jwks_given: self.jwks_given,
             auth: self.auth,
             sink: Box::new(move |_, _| Ok(sink)),
+            clock: self.clock,
+        }
+    }
+
+    /// Verifies Bearer tokens with an identity provider's keys (`auth_jwt_jwks_url`,
+    /// `auth_oidc_issuer`), which `canister-oidc` fetches and keeps fresh:
+    /// `.jwks(provider.keys())`. The configured authenticator is then built with them.
+    ///
+    /// canister-core does no I/O, so [`build`](Self::build) refuses a configuration that
+    /// names a provider without its keys given here. This sets the authenticator back to
+    /// the configured one ([`DefaultAuthenticator`]): call it instead of
+    /// [`authenticator`](Self::authenticator), not after it.
+    pub fn jwks(self, keys: crate::auth::JwksCache) -> Builder<S, DefaultAuthenticator, L> {
+        Builder {
+            config: self.config,
+            store: self.store,
+            store_given: self.store_given,
+            jwks_given: true,
+            auth: Box::new(move |config, clock| {
+                DefaultAuthenticator::from_config_with(config, Arc::clone(clock), Some(keys))
+            }),
+            sink: self.sink,
             clock: self.clock,
         }
     }
@@ -297,6 +325,22 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
                  canister-core only has the memory store: build with \
                  `.store(canister_store_redis::RedisStore::from_config(&config)?)`, \
                  or set `session_store = memory`",
+            ));
+        }
+        if !self.jwks_given && self.config.has_jwt_provider() {
+            let key = if self.config.auth_oidc_issuer.is_some() {
+                "auth_oidc_issuer"
+            } else {
+                "auth_jwt_jwks_url"
+            };
+            return Err(ConfigError::conflict(
+                &self.config,
+                key,
+                "names an identity provider, but canister-core does no I/O and cannot fetch \
+                 its keys: build with \
+                 `let provider = canister_oidc::Provider::from_config(&config)?;` then \
+                 `.jwks(provider.keys())` on the builder and `provider.spawn(canister.logger())` \
+                 (crate canister-oidc)",
             ));
         }
         // The parts built from the configuration do not know where their settings came
@@ -480,7 +524,23 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let cookie = settings.cookie.find(&parts.headers);
 
         let (header_user, refusal) = match parts.headers.get(header::AUTHORIZATION) {
-            None => (None, None),
+            // `auth_jwt_cookie`: a bearer token in a cookie, when there is no header.
+            None => match settings
+                .config
+                .auth_jwt_cookie
+                .as_deref()
+                .and_then(|name| cookie::cookie_value(&parts.headers, name))
+            {
+                None => (None, None),
+                Some(token) => {
+                    let credentials = Credentials::new("Bearer", token);
+                    match inner.auth.authenticate(&credentials).await {
+                        AuthOutcome::Authenticated(user) => (Some(user), None),
+                        AuthOutcome::Refused(refusal) => (None, Some(refusal)),
+                        AuthOutcome::NotMine => (None, None),
+                    }
+                }
+            },
             Some(value) => match Credentials::parse(value) {
                 Err(refusal) => (None, Some(refusal)),
                 Ok(credentials) => match inner.auth.authenticate(&credentials).await {

@@ -347,8 +347,33 @@ impl Visit {
 
     /// The 401 response for this request: challenges of every configured scheme, with
     /// `error="invalid_token"` when a bearer token was refused.
+    ///
+    /// When the request's token could not be checked because the identity provider's keys
+    /// were never fetched ([`Refusal::is_unavailable`]), this is the 503 with `Retry-After`
+    /// instead.
     pub fn unauthorized(&self) -> Response<Bytes> {
+        if self
+            .inner
+            .refusal
+            .as_ref()
+            .is_some_and(Refusal::is_unavailable)
+        {
+            return responses::auth_unavailable();
+        }
         responses::unauthorized(self.inner.engine.challenges(self.inner.refusal.as_ref()))
+    }
+
+    /// The request's user when its token grants `scope`; else the 401 (no user), 503 (as
+    /// [`unauthorized`](Self::unauthorized)) or 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"` to send.
+    ///
+    /// # Errors
+    ///
+    /// That response.
+    pub async fn require_scope(&self, scope: &str) -> Result<User, Response<Bytes>> {
+        let user = self.require_user().await?;
+        user.require_scope(scope)?;
+        Ok(user)
     }
 
     /// The user proved by the `Authorization` header, if any.
