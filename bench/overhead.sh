@@ -47,9 +47,9 @@ measure() { # measure NAME COMMAND...: instructions per request, printed
     local base=http://127.0.0.1:$port
     curl -s -o /dev/null -c "$WORK/$name/jar" "$base/"
     curl -s -o /dev/null -b "$WORK/$name/jar" "$base/?warm=[1-200]"
-    callgrind_control -z "$PID" > /dev/null
+    callgrind_control -z "$PID" > /dev/null 2>&1
     curl -s -o /dev/null -b "$WORK/$name/jar" "$base/?n=[1-$N]"
-    callgrind_control -d "$PID" > /dev/null
+    callgrind_control -d "$PID" > /dev/null 2>&1
     kill -INT "$PID"
     sleep 1
     kill "$PID" 2> /dev/null || true
