@@ -160,6 +160,7 @@ async fn master_killed_under_load(replicas: u32) {
     }
     if replicas > 0 {
         assert_eq!(outcome.lost_acknowledged, 0, "{outcome:?}");
+        assert_eq!(outcome.reset_sessions, Vec::<usize>::new(), "{outcome:?}");
     }
     assert_eq!(store.load(&gone, TTL).await.unwrap(), None);
 }

@@ -868,11 +868,15 @@ pub(crate) struct Outcome {
     pub(crate) lost_acknowledged: usize,
     /// The sessions that saw at least one failure.
     pub(crate) failed_sessions: Vec<usize>,
+    /// The sessions the failover reset (a save answered "gone"): their acknowledged writes
+    /// count as lost. Possible without `session_store_replicas` (Redis replicates
+    /// asynchronously); the tests with replicas assert there are none.
+    pub(crate) reset_sessions: Vec<usize>,
 }
 
 /// Saves in a loop over `sessions`, kills via `kill` after a warm-up, and goes on until
-/// service has been back for 200 operations. Checks that no session was reset (a save
-/// answering "gone") and counts acknowledged writes the survivors do not hold.
+/// service has been back for 200 operations. Counts the sessions reset (a save answering
+/// "gone") and the acknowledged writes the survivors do not hold.
 pub(crate) async fn failover_under_load(
     store: &RedisStore,
     sessions: &[StoreKey],
@@ -888,9 +892,13 @@ pub(crate) async fn failover_under_load(
     let mut ok_since_failure = 0;
     let mut op = 0usize;
     let mut failed_sessions = Vec::new();
+    let mut reset_sessions: Vec<usize> = Vec::new();
     loop {
         let i = op % sessions.len();
         op += 1;
+        if reset_sessions.contains(&i) {
+            continue;
+        }
         if op == 300 {
             if let Some(kill) = kill.take() {
                 kill();
@@ -908,7 +916,10 @@ pub(crate) async fn failover_under_load(
                 }
                 ok_since_failure += 1;
             }
-            Ok(false) => panic!("session {i} was reset by the failover"),
+            Ok(false) => {
+                eprintln!("session {i} was reset by the failover");
+                reset_sessions.push(i);
+            }
             Err(e) => {
                 failures += 1;
                 if !failed_sessions.contains(&i) {
@@ -937,6 +948,10 @@ pub(crate) async fn failover_under_load(
     let killed_at = killed_at.unwrap();
     let mut lost = 0;
     for (i, key) in sessions.iter().enumerate() {
+        if reset_sessions.contains(&i) {
+            lost += usize::try_from(acked[i]).unwrap();
+            continue;
+        }
         let record = store
             .load(key, FAILOVER_TTL)
             .await
@@ -957,5 +972,6 @@ pub(crate) async fn failover_under_load(
         failures,
         lost_acknowledged: lost,
         failed_sessions,
+        reset_sessions,
     }
 }
