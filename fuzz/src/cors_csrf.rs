@@ -136,11 +136,15 @@ fn same_host(parts: &Parts, origin: &str) -> bool {
         Some("https") => 443,
         _ => return false,
     };
-    // Exactly scheme://authority: nothing after it, no user information.
-    let Some(authority) = uri.authority() else {
+    // Exactly scheme://authority: nothing after it (a path that happens to end with the
+    // authority's last characters included), no user information.
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return false;
     };
-    if !origin.ends_with(authority.as_str()) || authority.as_str().contains('@') {
+    if origin.len() != scheme.len() + "://".len() + authority.as_str().len()
+        || !origin.ends_with(authority.as_str())
+        || authority.as_str().contains('@')
+    {
         return false;
     }
     let Some(own) = own_host(parts).and_then(|h| h.parse::<http::uri::Authority>().ok()) else {
