@@ -2,56 +2,41 @@
 
 use std::fmt;
 use std::future::{ready, Future, Ready};
-use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 use canister_core::Visit;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::middleware::{to_actix, to_actix_status};
 
 const FIX: &str = "wrap the app: `App::new().wrap(CanisterMiddleware::new(canister))`";
 
-/// Why a canister extractor failed: the core's response (status, `WWW-Authenticate`
-/// challenges, `Retry-After`, body), sent as it is. An actix-web [`ResponseError`], so a
-/// handler taking `Result<User, Rejection>` can look at it and decide.
+/// Why a canister extractor failed: the core's [`canister_core::Rejection`], sent as the
+/// core's response (status, `WWW-Authenticate` challenges, `Retry-After`, body). An
+/// actix-web [`ResponseError`], so a handler taking `Result<User, Rejection>` can look at it
+/// and decide.
 #[derive(Debug, Clone)]
-pub struct Rejection(Box<(StatusCode, HeaderMap, Bytes)>);
+pub struct Rejection(pub canister_core::Rejection);
 
 impl Rejection {
-    fn new(response: http::Response<Bytes>) -> Self {
-        let (parts, body) = response.into_parts();
-        Self(Box::new((parts.status, parts.headers, body)))
-    }
-
     /// The status code (401, 400, 503, ...).
     pub fn status(&self) -> StatusCode {
-        self.0 .0
-    }
-
-    /// The headers (e.g. `WWW-Authenticate`).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.0 .1
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.0 .2
+        self.0.status()
     }
 
     pub(crate) fn to_actix(&self) -> HttpResponse {
-        to_actix(self.status(), self.headers(), self.body().clone())
+        let (parts, body) = self.0.clone().into_response().into_parts();
+        to_actix(parts.status, &parts.headers, body)
     }
 }
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let body = String::from_utf8_lossy(self.body());
-        write!(f, "{}: {}", self.status(), body.trim_end())
+        write!(f, "{}: {}", self.status(), self.0)
     }
 }
 
@@ -74,12 +59,14 @@ fn visit(request: &HttpRequest) -> Result<Visit, Rejection> {
         .extensions()
         .get::<Visit>()
         .cloned()
-        .ok_or_else(|| Rejection::new(canister_core::response::not_installed(FIX)))
+        .ok_or(Rejection(canister_core::Rejection::NotInstalled {
+            fix: FIX,
+        }))
 }
 
 /// The core's refusal as the extractor's error; a 503 is also kept for the middleware.
-fn refuse(request: &HttpRequest, response: http::Response<Bytes>) -> Rejection {
-    let rejection = Rejection::new(response);
+fn refuse(request: &HttpRequest, rejection: canister_core::Rejection) -> Rejection {
+    let rejection = Rejection(rejection);
     if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
         request.extensions_mut().insert(Failed(rejection.clone()));
     }
@@ -88,16 +75,7 @@ fn refuse(request: &HttpRequest, response: http::Response<Bytes>) -> Rejection {
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
 
-/// `Deref` for the newtype extractors.
-macro_rules! deref {
-    ($($ty:ident$(<$t:ident>)? => $target:ty),*) => {$(
-        impl$(<$t>)? Deref for $ty$(<$t>)? {
-            type Target = $target;
-            fn deref(&self) -> &$target { &self.0 }
-        }
-    )*};
-}
-deref!(Session => canister_core::Session, User => canister_core::User, Log => slog::Logger, Params<T> => T);
+canister_core::newtypes!(Session => canister_core::Session, User => canister_core::User, Log => slog::Logger, Params<T> => T);
 
 /// `FromRequest` for an extractor the visit answers with `$call` (a store failure: 503).
 macro_rules! from_visit {
@@ -132,22 +110,16 @@ impl User {
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim); else the 403
     /// with `WWW-Authenticate: Bearer error="insufficient_scope"`, for `?` in a handler.
     pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
-        self.0.require_scope(scope).map_err(Rejection::new)
+        self.0.require_scope(scope).map_err(Rejection)
     }
 }
 
 /// The query and an url-encoded, multipart or flat JSON body, decoded into `T` by the core.
-/// The body is limited by actix-web's [`PayloadConfig`](actix_web::web::PayloadConfig)
-/// (256 KiB unless the app sets it; larger: 413). Fails with 400 naming the parameter.
+/// The body is limited by canister's `params_body_limit` (2 MiB unless the configuration
+/// changes it, the same on every adapter; larger: 413), not by actix-web's `PayloadConfig`.
+/// Fails with 400 naming the parameter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Params<T>(pub T);
-
-impl<T> Params<T> {
-    /// The decoded parameters.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
 
 impl<T: DeserializeOwned + 'static> FromRequest for Params<T> {
     type Error = actix_web::Error;
@@ -160,12 +132,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Params<T> {
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
         // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
-        let body = canister_core::params::decodes_body(content_type.as_ref())
-            .then(|| Bytes::from_request(&request, payload));
+        let body =
+            canister_core::params::decodes_body(content_type.as_ref()).then(|| payload.take());
         Box::pin(async move {
             let visit = visit(&request)?;
             let body = match body {
-                Some(body) => body.await?,
+                Some(body) => canister_core::adapter::read_body(body, visit.params_body_limit())
+                    .await
+                    .map_err(|r| refuse(&request, r))?,
                 None => Bytes::new(),
             };
             let params = visit.params(request.uri().query(), content_type.as_ref(), body);

@@ -10,6 +10,7 @@ use actix_web::error::InternalError;
 use actix_web::http::{header as ax, StatusCode as AxStatus};
 use actix_web::{Error, HttpMessage as _, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use canister_core::adapter::ResponseHead;
 use canister_core::{
     Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
     MemoryStore, SessionStore, Visit,
@@ -143,14 +144,32 @@ async fn finish<RB, S: SessionStore, A: Authenticator, L: LogSink>(
     visit: Visit,
     response: &mut HttpResponse<RB>,
 ) -> Finish {
-    let mut parts = http::Response::new(()).into_parts().0;
-    parts.status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
-    parts.headers = to_core_headers(response.headers());
-    let finish = canister.finish(visit, &mut parts).await;
-    *response.status_mut() = to_actix_status(parts.status);
-    response.headers_mut().clear();
-    copy_headers(&parts.headers, response.headers_mut());
-    finish
+    canister.finish(visit, &mut Head(response)).await
+}
+
+/// actix-web's response as the head the core writes: only canister's headers are converted.
+struct Head<'a, B>(&'a mut HttpResponse<B>);
+
+impl<B> ResponseHead for Head<'_, B> {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status().as_u16()).unwrap_or(StatusCode::OK)
+    }
+    fn set_status(&mut self, status: StatusCode) {
+        *self.0.status_mut() = to_actix_status(status);
+    }
+    fn insert(&mut self, name: HeaderName, value: HeaderValue) {
+        if let Some((name, value)) = to_actix_header(&name, &value) {
+            self.0.headers_mut().insert(name, value);
+        }
+    }
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        if let Some((name, value)) = to_actix_header(&name, &value) {
+            self.0.headers_mut().append(name, value);
+        }
+    }
+    fn clear(&mut self) {
+        self.0.headers_mut().clear();
+    }
 }
 
 /// The request head in the core's types (parsed by actix-web already: `None` is not expected).
@@ -178,10 +197,17 @@ fn to_core_headers(headers: &ax::HeaderMap) -> HeaderMap {
     out
 }
 
+fn to_actix_header(
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> Option<(ax::HeaderName, ax::HeaderValue)> {
+    let name = ax::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+    Some((name, ax::HeaderValue::from_bytes(value.as_bytes()).ok()?))
+}
+
 fn copy_headers(from: &HeaderMap, to: &mut ax::HeaderMap) {
     for (name, value) in from {
-        let name = ax::HeaderName::from_bytes(name.as_str().as_bytes());
-        if let (Ok(name), Ok(value)) = (name, ax::HeaderValue::from_bytes(value.as_bytes())) {
+        if let Some((name, value)) = to_actix_header(name, value) {
             to.append(name, value);
         }
     }

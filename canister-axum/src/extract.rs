@@ -1,10 +1,10 @@
 //! The extractors: [`Session`], [`User`], `Option<User>`, [`Params`] and [`Log`].
 
-use std::ops::{Deref, DerefMut};
+use std::ops::DerefMut;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use canister_core::Visit;
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 
 const FIX: &str = "add `CanisterLayer` to the router: `.layer(CanisterLayer::new(canister))`";
 
-/// Turns one of the engine's responses into axum's.
-fn respond(response: http::Response<Bytes>) -> Response {
-    response.map(Body::from)
+/// Turns the engine's rejection into axum's response.
+fn respond(rejection: canister_core::Rejection) -> Response {
+    rejection.into_response().map(Body::from)
 }
 
 /// The request's [`Visit`], put there by [`CanisterLayer`](crate::CanisterLayer).
@@ -26,7 +26,7 @@ fn visit(extensions: &http::Extensions) -> Option<Visit> {
 /// standard error).
 #[cold]
 fn not_installed() -> Response {
-    respond(canister_core::response::not_installed(FIX))
+    respond(canister_core::Rejection::NotInstalled { fix: FIX })
 }
 
 /// The session of the request, loaded from the store the first time a handler asks for it.
@@ -40,21 +40,6 @@ fn not_installed() -> Response {
 /// missing.
 #[derive(Debug, Clone)]
 pub struct Session(pub canister_core::Session);
-
-impl Session {
-    /// The engine's session handle.
-    pub fn into_inner(self) -> canister_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = canister_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
 
 impl<St: Send + Sync> FromRequestParts<St> for Session {
     type Rejection = Response;
@@ -77,11 +62,6 @@ impl<St: Send + Sync> FromRequestParts<St> for Session {
 pub struct User(pub canister_core::User);
 
 impl User {
-    /// The engine's user.
-    pub fn into_inner(self) -> canister_core::User {
-        self.0
-    }
-
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
     /// else the 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750
     /// section 3.1), ready for `?` in a handler returning `Result<_, Response>`.
@@ -106,14 +86,6 @@ impl User {
     )]
     pub fn require_scope(&self, scope: &str) -> Result<(), Response> {
         self.0.require_scope(scope).map_err(respond)
-    }
-}
-
-impl Deref for User {
-    type Target = canister_core::User;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
     }
 }
 
@@ -148,27 +120,12 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for User {
 /// ([`canister_core::params`] has the rules).
 ///
 /// Reads the body (url-encoded, multipart and JSON types only; any other is left unread), so
-/// it must be the handler's last argument. The body is limited by axum's
-/// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) (2 MiB unless the app changes it);
-/// a larger body is refused by axum with 413. Rejection: the engine's 400 naming the missing
-/// or malformed parameter.
+/// it must be the handler's last argument. The body is limited by canister's
+/// `params_body_limit` (2 MiB unless the configuration changes it), the same on every adapter,
+/// not by axum's [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit); a larger body is a
+/// 413. Rejection: the engine's 400 naming the missing or malformed parameter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Params<T>(pub T);
-
-impl<T> Params<T> {
-    /// The decoded parameters.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> Deref for Params<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
 
 impl<T> DerefMut for Params<T> {
     fn deref_mut(&mut self) -> &mut T {
@@ -183,15 +140,16 @@ where
 {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &St) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &St) -> Result<Self, Self::Rejection> {
         let visit = visit(request.extensions()).ok_or_else(not_installed)?;
         let query = request.uri().query().map(str::to_owned);
         let content_type = request.headers().get(CONTENT_TYPE).cloned();
         // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
         let body = if canister_core::params::decodes_body(content_type.as_ref()) {
-            Bytes::from_request(request, state)
+            let stream = request.into_body().into_data_stream();
+            canister_core::adapter::read_body(stream, visit.params_body_limit())
                 .await
-                .map_err(IntoResponse::into_response)?
+                .map_err(respond)?
         } else {
             Bytes::new()
         };
@@ -213,13 +171,12 @@ where
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 
-impl Deref for Log {
-    type Target = slog::Logger;
-
-    fn deref(&self) -> &slog::Logger {
-        &self.0
-    }
-}
+canister_core::newtypes!(
+    Session => canister_core::Session,
+    User => canister_core::User,
+    Params<T> => T,
+    Log => slog::Logger,
+);
 
 impl<St: Send + Sync> FromRequestParts<St> for Log {
     type Rejection = Response;

@@ -14,8 +14,8 @@ use axum::http::{header, Request, StatusCode};
 use axum::routing;
 use axum::Router;
 use canister_axum::{CanisterLayer, Log, Session, User};
-use canister_core::session::{Change, Record, StoreKey};
-use canister_core::{Canister, Config, SessionStore, StoreError};
+use canister_core::session::FaultyStore;
+use canister_core::{Canister, Config};
 use common::*;
 
 #[tokio::test]
@@ -406,67 +406,12 @@ async fn other_responses_get_the_cookie_too() {
     assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
 }
 
-/// A store that fails every operation.
-struct BrokenStore;
-
-fn broken() -> StoreError {
-    StoreError::Unavailable {
-        message: "broken on purpose".to_owned(),
-        source: None,
-    }
-}
-
-impl SessionStore for BrokenStore {
-    type Lock = ();
-
-    async fn load(&self, _: &StoreKey, _: Option<Duration>) -> Result<Option<Record>, StoreError> {
-        Err(broken())
-    }
-
-    async fn create(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(broken())
-    }
-    async fn cycle(
-        &self,
-        _: &StoreKey,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(broken())
-    }
-
-    async fn save(
-        &self,
-        _: &StoreKey,
-        _: &Change,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(broken())
-    }
-
-    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(broken())
-    }
-
-    async fn lock(&self, _: &StoreKey, _: Duration) -> Result<(), StoreError> {
-        Err(broken())
-    }
-
-    async fn unlock(&self, (): ()) {}
-}
-
 #[tokio::test]
 async fn store_errors_are_503() {
     let config = Config::from_ini_str("[canister]\nlog_level = DISABLED\n").unwrap();
     let canister = Canister::builder()
         .config(config)
-        .store(BrokenStore)
+        .store(FaultyStore::down())
         .build()
         .unwrap();
     let app = app::router(canister);

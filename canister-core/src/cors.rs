@@ -16,6 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::Method;
 
+use crate::adapter::ResponseHead;
 use crate::config::{Config, CorsOrigins, DEFAULT_CORS_HEADERS};
 
 /// The CORS rules, compiled once from the configuration.
@@ -169,26 +170,30 @@ impl Cors {
     }
 
     /// Adds the CORS headers of a (non-preflight) response for a request from `origin`.
-    pub(crate) fn apply(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    pub(crate) fn apply<H: ResponseHead + ?Sized>(
+        &self,
+        origin: Option<&HeaderValue>,
+        head: &mut H,
+    ) {
         match self.verdict(origin) {
             CorsVerdict::Off => {}
             CorsVerdict::Deny => {
-                headers.append(header::VARY, HeaderValue::from_static("Origin"));
+                head.append(header::VARY, HeaderValue::from_static("Origin"));
             }
             CorsVerdict::Allow(allow_origin) => {
                 let listed = allow_origin != "*";
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                head.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
                 if listed {
-                    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+                    head.append(header::VARY, HeaderValue::from_static("Origin"));
                 }
                 if self.credentials {
-                    headers.insert(
+                    head.insert(
                         header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                         HeaderValue::from_static("true"),
                     );
                 }
                 if let Some(expose) = &self.expose_headers {
-                    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+                    head.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
                 }
             }
         }

@@ -80,6 +80,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adapter;
 pub mod auth;
 mod clock;
 pub mod config;
@@ -88,6 +89,7 @@ mod csrf;
 mod engine;
 pub mod log;
 pub mod params;
+mod rejection;
 pub mod response;
 pub mod session;
 
@@ -105,6 +107,7 @@ pub use log::{
     LogSink, RequestId, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
+pub use rejection::Rejection;
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
 
 /// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,

@@ -292,7 +292,10 @@ async fn require_user(
     let Entry::Proceed(visit) = canister.enter(&parts, None).await else {
         panic!("a GET proceeds");
     };
-    visit.require_user().await
+    visit
+        .require_user()
+        .await
+        .map_err(canister_core::Rejection::into_response)
 }
 
 fn bearer(name: &str) -> Request<()> {
@@ -365,7 +368,10 @@ fn a_token_without_the_scope_gets_403_insufficient_scope() {
             assert!(user.require_scope("orders:read").is_ok(), "{name}");
         }
         let user = require_user(&canister, bearer("rs256")).await.unwrap();
-        let response = user.require_scope("orders:read").unwrap_err();
+        let response = user
+            .require_scope("orders:read")
+            .unwrap_err()
+            .into_response();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],

@@ -3,36 +3,49 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use canister_core::adapter::{replace_head, ResponseHead};
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use rocket::http::{Header, Status};
 use rocket::{Request, Response};
 
-/// A response the core built, kept in a form that can be cloned and written into Rocket's.
-#[derive(Debug, Clone)]
-pub(crate) struct CoreResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
+/// Rocket's response as the head `Canister::finish` writes: only canister's headers are
+/// converted, and which it sets, replaces or appends is the core's decision.
+pub(crate) struct Head<'a, 'r>(pub(crate) &'a mut Response<'r>);
 
-impl From<http::Response<Bytes>> for CoreResponse {
-    fn from(response: http::Response<Bytes>) -> Self {
-        let (parts, body) = response.into_parts();
-        Self {
-            status: parts.status,
-            headers: parts.headers,
-            body,
+impl ResponseHead for Head<'_, '_> {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status().code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn set_status(&mut self, status: StatusCode) {
+        self.0.set_status(Status::new(status.as_u16()));
+    }
+    fn insert(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0
+            .set_header(Header::new(rocket_name(&name), text(&value)));
+    }
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0
+            .adjoin_header(Header::new(rocket_name(&name), text(&value)));
+    }
+    fn clear(&mut self) {
+        let names: Vec<String> = self
+            .0
+            .headers()
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect();
+        for name in names {
+            self.0.remove_header(&name);
         }
     }
 }
 
-impl CoreResponse {
-    /// Makes `response` exactly this one: status, headers (all replaced) and body.
-    pub(crate) fn write_into(&self, response: &mut Response<'_>) {
-        write_head(response, self.status, &self.headers);
-        set_body(response, self.body.clone());
-    }
+/// Makes `response` exactly the core's `core`: status, headers (all replaced) and body.
+pub(crate) fn write(response: &mut Response<'_>, core: http::Response<Bytes>) {
+    let (parts, body) = core.into_parts();
+    replace_head(&mut Head(response), &parts);
+    set_body(response, body);
 }
 
 /// The request as `http` parts: method, URI, headers. Header values that `http` refuses are
@@ -92,37 +105,6 @@ fn request_uri(request: &Request<'_>) -> Uri {
     Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
 }
 
-/// The response's status as `http` parts, with no headers: what `Canister::finish` adds is
-/// then exactly what the parts hold afterwards (see [`add_headers`]).
-pub(crate) fn response_head(response: &Response<'_>) -> http::response::Parts {
-    let (mut parts, ()) = http::Response::new(()).into_parts();
-    parts.status =
-        StatusCode::from_u16(response.status().code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    parts
-}
-
-/// Adds the headers `Canister::finish` put in parts that started empty
-/// ([`response_head`]) when it kept the response (`Finish::Keep`): it appends `Set-Cookie`
-/// and `Vary`, and sets the CORS grant headers, replacing any the application set (as it
-/// does on `http` parts). Converting only these, not every header of the response, is
-/// what keeps the fairing's cost close to the other adapters'.
-pub(crate) fn add_headers(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
-    if response.status().code != status.as_u16() {
-        response.set_status(Status::new(status.as_u16()));
-    }
-    for (name, value) in headers {
-        let header = Header::new(rocket_name(name), text(value));
-        let replaces = name == http::header::ACCESS_CONTROL_ALLOW_ORIGIN
-            || name == http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS
-            || name == http::header::ACCESS_CONTROL_EXPOSE_HEADERS;
-        if replaces {
-            response.set_header(header);
-        } else {
-            response.adjoin_header(header);
-        }
-    }
-}
-
 /// The header's name for Rocket: a static string for the headers canister sets (no
 /// allocation), else a copy.
 fn rocket_name(name: &HeaderName) -> Cow<'static, str> {
@@ -155,46 +137,6 @@ fn text(value: &HeaderValue) -> String {
     match value.to_str() {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-    }
-}
-
-/// Makes the response's status and headers these: headers whose values differ are
-/// replaced, headers absent from `headers` removed, and the rest (most of them: Rocket's
-/// and the application's) left as they are, so a response costs only the headers canister
-/// changed.
-pub(crate) fn write_head(response: &mut Response<'_>, status: StatusCode, headers: &HeaderMap) {
-    if response.status().code != status.as_u16() {
-        response.set_status(Status::new(status.as_u16()));
-    }
-    let stale: Vec<String> = response
-        .headers()
-        .iter()
-        .filter(|h| !headers.contains_key(h.name().as_str()))
-        .map(|h| h.name().as_str().to_owned())
-        .collect();
-    for name in stale {
-        response.remove_header(&name);
-    }
-    for name in headers.keys() {
-        let wanted = headers.get_all(name);
-        let same = {
-            let mut have = response.headers().get(name.as_str());
-            let mut wanted = wanted.iter();
-            loop {
-                match (have.next(), wanted.next()) {
-                    (None, None) => break true,
-                    (Some(h), Some(w)) if h.as_bytes() == w.as_bytes() => {}
-                    _ => break false,
-                }
-            }
-        };
-        if same {
-            continue;
-        }
-        response.remove_header(name.as_str());
-        for value in wanted {
-            response.adjoin_header(Header::new(rocket_name(name), text(value)));
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
 use canister_core::{
     Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
     MemoryStore, SessionStore, Visit,
@@ -10,16 +11,15 @@ use canister_core::{
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::Origin;
 use rocket::http::{Method, Status};
+use rocket::response::{self, Responder};
 use rocket::route::{self, Route};
 use rocket::{Build, Data, Request, Response, Rocket};
 
-use crate::convert::{self, CoreResponse};
+use crate::convert::{self, Head};
 
-/// The path of the internal route that answers the core's [`Entry::Respond`] responses.
-///
-/// The fairing rewrites such a request to `GET` this path, so no route of the application
-/// matches it; the route is mounted by the fairing at ignite.
-pub const RESPOND_PATH: &str = "/__canister/respond";
+/// The path of the internal route that answers the core's [`Entry::Respond`] responses: the
+/// fairing rewrites such a request to `GET` this path and mounts the route at ignite.
+const RESPOND_PATH: &str = "/__canister/respond";
 
 /// Rank of the internal route: ahead of every route an application is likely to mount.
 const RESPOND_RANK: isize = -1000;
@@ -31,10 +31,10 @@ pub(crate) struct Slot {
     pub(crate) visit: Option<Visit>,
     /// Why canister does not handle it, for the guards' "not installed" answer.
     pub(crate) skipped: bool,
-    /// The core's answer to a request the handler must not see.
-    respond: Mutex<Option<CoreResponse>>,
+    /// The core's answer to a request the handler must not see, for the internal route.
+    respond: Mutex<Option<http::Response<Bytes>>>,
     /// A guard's failure, to send instead of Rocket's catcher page.
-    failure: Mutex<Option<CoreResponse>>,
+    failure: Mutex<Option<canister_core::Rejection>>,
 }
 
 impl Slot {
@@ -42,15 +42,15 @@ impl Slot {
         request.local_cache(Slot::default)
     }
 
-    fn lock(cell: &Mutex<Option<CoreResponse>>) -> MutexGuard<'_, Option<CoreResponse>> {
+    fn lock<T>(cell: &Mutex<Option<T>>) -> MutexGuard<'_, Option<T>> {
         cell.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Keeps a guard's failure: it replaces the response when the final status is its
     /// status (Rocket's catcher for it), or always for a 503 (the store is down, even when
     /// `Option<Guard>` turned the failure into `None`).
-    pub(crate) fn fail(&self, response: CoreResponse) {
-        *Self::lock(&self.failure) = Some(response);
+    pub(crate) fn fail(&self, rejection: canister_core::Rejection) {
+        *Self::lock(&self.failure) = Some(rejection);
     }
 }
 
@@ -169,7 +169,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
             }
             Entry::Respond(response) => {
                 request.local_cache(|| Slot {
-                    respond: Mutex::new(Some(response.into())),
+                    respond: Mutex::new(Some(response)),
                     ..Slot::default()
                 });
                 // A fairing cannot answer: route the request to our own handler instead.
@@ -183,27 +183,19 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let slot = Slot::of(request);
-        if let Some(core) = Slot::lock(&slot.respond).take() {
-            core.write_into(response);
-            return;
-        }
+        // No visit: canister does not handle the request, or the internal route answered it.
         let Some(visit) = slot.visit.clone() else {
             return;
         };
         if let Some(failure) = Slot::lock(&slot.failure).take() {
-            let status = failure.status.as_u16();
+            let status = failure.status().as_u16();
             if status == 503 || status == response.status().code {
-                failure.write_into(response);
+                convert::write(response, failure.into_response());
             }
         }
-        let mut parts = convert::response_head(response);
-        match self.canister.finish(visit, &mut parts).await {
-            Finish::Keep => convert::add_headers(response, parts.status, &parts.headers),
-            // The store failed: the parts are the whole 503, headers included.
-            Finish::ReplaceBody(body) => {
-                convert::write_head(response, parts.status, &parts.headers);
-                convert::set_body(response, body);
-            }
+        if let Finish::ReplaceBody(body) = self.canister.finish(visit, &mut Head(response)).await {
+            // The store failed: the head is the whole 503 already.
+            convert::set_body(response, body);
         }
     }
 }
@@ -219,15 +211,25 @@ async fn was_post(request: &Request<'_>, data: &mut Data<'_>) -> bool {
     peek.starts_with(b"_method=")
 }
 
-/// The internal route: an empty 200 the response pass replaces with the stashed answer.
-/// Forwards when nothing is stashed (someone requested the path directly).
+/// The internal route: answers with the response the fairing stashed. Forwards when
+/// nothing is stashed (someone requested the path directly).
 fn respond<'r>(request: &'r Request<'_>, data: Data<'r>) -> route::BoxFuture<'r> {
-    let pending = Slot::lock(&Slot::of(request).respond).is_some();
+    let stashed = Slot::lock(&Slot::of(request).respond).take();
     Box::pin(async move {
-        if pending {
-            route::Outcome::from(request, ())
-        } else {
-            route::Outcome::forward(data, Status::NotFound)
+        match stashed {
+            Some(response) => route::Outcome::from(request, Stashed(response)),
+            None => route::Outcome::forward(data, Status::NotFound),
         }
     })
+}
+
+/// The core's own answer (a preflight, a CSRF refusal) as a Rocket responder.
+struct Stashed(http::Response<Bytes>);
+
+impl<'r> Responder<'r, 'static> for Stashed {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::new();
+        convert::write(&mut response, self.0);
+        Ok(response)
+    }
 }

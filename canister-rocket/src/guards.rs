@@ -1,13 +1,10 @@
 //! Request guards reading the visit the fairing left in the local cache.
 
-use std::fmt;
-use std::ops::Deref;
-
 use bytes::Bytes;
 use canister_core::Visit;
 use http::header::HeaderValue;
 use http::StatusCode;
-use rocket::data::{self, FromData, Limits};
+use rocket::data::{self, FromData};
 use rocket::http::Status;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest};
@@ -15,60 +12,39 @@ use rocket::response::{self, Responder};
 use rocket::{Data, Request, Response};
 use serde::de::DeserializeOwned;
 
-use crate::convert::CoreResponse;
+use crate::convert;
 use crate::fairing::Slot;
 
-/// Why a canister guard failed: the response canister sends for it.
+/// Why a canister guard failed: the core's [`canister_core::Rejection`], sent as the core's
+/// response.
 ///
 /// The fairing sends this response in place of Rocket's catcher page (same status), so the
 /// client gets the core's body and headers (`WWW-Authenticate` challenges, `Retry-After`).
 /// It is also a [`Responder`], for handlers that take `Result<User, Rejection>` and decide.
-#[derive(Clone)]
-pub struct Rejection(Box<CoreResponse>);
+#[derive(Debug, Clone)]
+pub struct Rejection(pub canister_core::Rejection);
 
 impl Rejection {
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        self.0.status
-    }
-
-    /// The headers (e.g. `WWW-Authenticate`).
-    pub fn headers(&self) -> &http::HeaderMap {
-        &self.0.headers
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.0.body
-    }
-}
-
-impl fmt::Debug for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}",
-            self.0.status,
-            String::from_utf8_lossy(&self.0.body).trim_end()
-        )
+        self.0.status()
     }
 }
 
 impl<'r> Responder<'r, 'static> for Rejection {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::new();
-        self.0.write_into(&mut response);
+        convert::write(&mut response, self.0.into_response());
         Ok(response)
     }
 }
 
-/// Stashes `response` for the fairing and builds the guard's error.
-fn fail(request: &Request<'_>, response: impl Into<CoreResponse>) -> (Status, Rejection) {
-    let response = response.into();
-    Slot::of(request).fail(response.clone());
+/// Stashes `rejection` for the fairing and builds the guard's error.
+fn fail(request: &Request<'_>, rejection: canister_core::Rejection) -> (Status, Rejection) {
+    Slot::of(request).fail(rejection.clone());
     (
-        Status::new(response.status.as_u16()),
-        Rejection(Box::new(response)),
+        Status::new(rejection.status().as_u16()),
+        Rejection(rejection),
     )
 }
 
@@ -83,7 +59,10 @@ fn visit<'r>(request: &'r Request<'_>) -> Result<&'r Visit, (Status, Rejection)>
     } else {
         "attach `CanisterFairing::new(canister)` to the Rocket instance"
     };
-    Err(fail(request, canister_core::response::not_installed(fix)))
+    Err(fail(
+        request,
+        canister_core::Rejection::NotInstalled { fix },
+    ))
 }
 
 macro_rules! guard {
@@ -105,13 +84,6 @@ macro_rules! guard {
 #[derive(Debug, Clone)]
 pub struct Session(pub canister_core::Session);
 
-impl Deref for Session {
-    type Target = canister_core::Session;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session {
     type Error = Rejection;
@@ -131,13 +103,6 @@ impl<'r> FromRequest<'r> for Session {
 /// password dialog.
 #[derive(Debug, Clone)]
 pub struct User(pub canister_core::User);
-
-impl Deref for User {
-    type Target = canister_core::User;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
 
 impl User {
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
@@ -160,9 +125,7 @@ impl User {
     ///
     /// The 403 as a [`Rejection`].
     pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
-        self.0
-            .require_scope(scope)
-            .map_err(|response| Rejection(Box::new(response.into())))
+        self.0.require_scope(scope).map_err(Rejection)
     }
 }
 
@@ -183,13 +146,6 @@ impl<'r> FromRequest<'r> for User {
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 
-impl Deref for Log {
-    type Target = slog::Logger;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Log {
     type Error = Rejection;
@@ -207,8 +163,9 @@ impl<'r> FromRequest<'r> for Log {
 /// - As a request guard (`hi: Params<Hi>`, e.g. on `GET`): the query string only.
 /// - As a data guard (`data = "<hi>"`, on `POST`): the query string plus the body,
 ///   `application/x-www-form-urlencoded`, `multipart/form-data` (text fields) or JSON (one
-///   flat object, whose members are parameters as a form's fields are), read up to Rocket's
-///   `form` / `data-form` / `json` limits (413 beyond). A body of any other type is not read.
+///   flat object, whose members are parameters as a form's fields are), read up to
+///   canister's `params_body_limit` (2 MiB by default, as on every adapter; 413 beyond),
+///   not Rocket's `form` / `data-form` / `json` limits. A body of any other type is not read.
 ///   For structured JSON bodies use Rocket's `Json` instead ([`canister_core::params`] has
 ///   the rules).
 ///
@@ -217,19 +174,12 @@ impl<'r> FromRequest<'r> for Log {
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
 
-impl<T> Params<T> {
-    /// The decoded parameters.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> Deref for Params<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+canister_core::newtypes!(
+    Session => canister_core::Session,
+    User => canister_core::User,
+    Log => slog::Logger,
+    Params<T> => T,
+);
 
 fn query<'a>(request: &'a Request<'_>) -> Option<&'a str> {
     request.uri().query().map(|q| q.as_str())
@@ -260,26 +210,19 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
             .headers()
             .get_one("Content-Type")
             .and_then(|v| HeaderValue::from_str(v).ok());
-        let limits = request.limits();
-        let limit = match request.content_type() {
-            Some(ct) if ct.is_form_data() => limits.get("data-form").unwrap_or(Limits::DATA_FORM),
-            Some(ct) if ct.is_json() || ct.sub().as_str().ends_with("+json") => {
-                limits.get("json").unwrap_or(Limits::JSON)
-            }
-            _ => limits.get("form").unwrap_or(Limits::FORM),
-        };
+        // canister's `params_body_limit`, the same on every adapter (not Rocket's limits).
+        let limit = visit.params_body_limit();
         // Only forms, multipart and JSON bodies are decoded: leave any other unread.
         let body = if canister_core::params::decodes_body(content_type.as_ref()) {
-            match data.open(limit).into_bytes().await {
+            let open = u64::try_from(limit).unwrap_or(u64::MAX);
+            match data.open(open.into()).into_bytes().await {
                 Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
                 Ok(_) => {
-                    let limit = usize::try_from(limit.as_u64()).unwrap_or(usize::MAX);
-                    let response = canister_core::response::payload_too_large(limit);
-                    return Outcome::Error(fail(request, response));
+                    let rejection = canister_core::Rejection::PayloadTooLarge { limit };
+                    return Outcome::Error(fail(request, rejection));
                 }
                 Err(_) => {
-                    let response = canister_core::response::unreadable_body();
-                    return Outcome::Error(fail(request, response));
+                    return Outcome::Error(fail(request, canister_core::Rejection::UnreadableBody));
                 }
             }
         } else {

@@ -7,11 +7,10 @@ mod demo;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use canister_core::session::{Change, Record, StoreKey};
-use canister_core::{Canister, Config, SessionStore, StoreError};
-use canister_rocket::{CanisterFairing, Log, Session, User, RESPOND_PATH};
+use canister_core::session::FaultyStore;
+use canister_core::{Canister, Config};
+use canister_rocket::{CanisterFairing, Log, Session, User};
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, options, post, routes, Build, Rocket, State};
@@ -404,7 +403,7 @@ async fn cross_site_post_with_the_cookie_is_refused_before_the_handler() {
 #[rocket::async_test]
 async fn the_internal_route_is_not_reachable_directly() {
     let client = client("").await;
-    let response = client.get(RESPOND_PATH).dispatch().await;
+    let response = client.get("/__canister/respond").dispatch().await;
     assert_eq!(response.status(), Status::NotFound);
 }
 
@@ -462,62 +461,12 @@ async fn guards_without_the_fairing_answer_500() {
     );
 }
 
-/// A store that is always down.
-struct Down;
-
-fn down() -> StoreError {
-    StoreError::Unavailable {
-        message: "down for the test".to_owned(),
-        source: None,
-    }
-}
-
-impl SessionStore for Down {
-    type Lock = ();
-
-    async fn load(&self, _: &StoreKey, _: Option<Duration>) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-    async fn create(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn cycle(
-        &self,
-        _: &StoreKey,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn save(
-        &self,
-        _: &StoreKey,
-        _: &Change,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn lock(&self, _: &StoreKey, _: Duration) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn unlock(&self, (): ()) {}
-}
-
 #[rocket::async_test]
 async fn store_errors_answer_503() {
     let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
     let canister = Canister::builder()
         .config(config)
-        .store(Down)
+        .store(FaultyStore::down())
         .build()
         .unwrap();
     let client = Client::tracked(demo::app(canister, quiet())).await.unwrap();

@@ -54,12 +54,10 @@ mod rejection;
 
 use std::convert::Infallible;
 use std::ops::Deref;
-use std::pin::pin;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use canister_core::{Authenticator, Canister, DefaultAuthenticator, DefaultLogSink};
 use canister_core::{LogSink, MemoryStore, SessionStore};
-use futures_util::{Stream, StreamExt};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use tower_layer::Layer;
@@ -72,10 +70,6 @@ pub use rejection::{recover, CanisterRejection};
 pub use slog;
 
 use rejection::{reject, Here, Recovered};
-
-/// The largest request body [`params`](CanisterFilters::params) reads, in bytes; a larger
-/// one is answered 413.
-pub const PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// canister for warp: a [`Canister`] with its filters and the [`service`](Self::service) that
 /// runs them. Named for what it hands out, as `CanisterLayer` and `CanisterFairing` are.
@@ -218,7 +212,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
     }
 
     /// The request's parameters as a `T`: query string, then an url-encoded, multipart or
-    /// JSON body (at most [`PARAMS_BODY_LIMIT`] bytes, else 413). Rejects with the 400 naming
+    /// JSON body (at most `params_body_limit` bytes, default 2 MiB, else 413). Rejects with the 400 naming
     /// the missing or malformed parameter.
     ///
     /// A JSON body must be one flat object, whose members are parameters as a form's fields
@@ -247,9 +241,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
                 |here: Here, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
                     // Only forms, multipart and JSON bodies are decoded: leave any other unread.
                     let body = if canister_core::params::decodes_body(content_type.as_ref()) {
-                        read_body(body, PARAMS_BODY_LIMIT)
-                            .await
-                            .map_err(|r| here.reject(r))?
+                        let limit = here.visit.params_body_limit();
+                        canister_core::adapter::read_body(body, limit).await.map_err(|r| here.reject(r))?
                     } else {
                         Bytes::new()
                     };
@@ -280,24 +273,8 @@ fn here() -> impl Filter<Extract = (Here,), Error = Rejection> + Clone + Send + 
     warp::ext::optional::<Visit>()
         .and(warp::ext::optional())
         .and_then(move |visit: Option<Visit>, pending| async move {
-            let visit = visit.ok_or_else(|| reject(canister_core::response::not_installed(fix)))?;
+            let visit = visit.ok_or(canister_core::Rejection::NotInstalled { fix });
+            let visit = visit.map_err(reject)?;
             Ok::<_, Rejection>(Here { visit, pending })
         })
-}
-
-/// Reads the body, refusing one longer than `limit` bytes (413) or cut short (400).
-async fn read_body<B: Buf>(
-    body: impl Stream<Item = Result<B, warp::Error>>,
-    limit: usize,
-) -> Result<Bytes, http::Response<Bytes>> {
-    let mut body = pin!(body);
-    let mut out = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| canister_core::response::unreadable_body())?;
-        if out.len() + chunk.remaining() > limit {
-            return Err(canister_core::response::payload_too_large(limit));
-        }
-        out.put(chunk);
-    }
-    Ok(out.freeze())
 }

@@ -12,39 +12,23 @@ use tower_service::Service;
 use warp::reject::{self, Reject, Rejection};
 use warp::Reply;
 
-/// A rejection carrying the response canister decided on (401, 400, 413, 503), which
+/// A warp rejection carrying canister's (401, 400, 413, 503), which
 /// [`service`](crate::CanisterFilters::service) sends when the routes answer it with a 500.
 #[derive(Debug)]
-pub struct CanisterRejection {
-    response: Response<Bytes>,
-}
+pub struct CanisterRejection(pub canister_core::Rejection);
 
 impl CanisterRejection {
     /// The response to send.
-    pub fn response(&self) -> &Response<Bytes> {
-        &self.response
-    }
-
-    /// A copy of the response to send (status, version, headers and body).
     pub fn to_response(&self) -> Response<Bytes> {
-        copy(&self.response)
+        self.0.clone().into_response()
     }
 }
 
 impl Reject for CanisterRejection {}
 
-/// `response`, copied (`http::Response` is not `Clone`).
-fn copy(response: &Response<Bytes>) -> Response<Bytes> {
-    let mut copy = Response::new(response.body().clone());
-    *copy.status_mut() = response.status();
-    *copy.version_mut() = response.version();
-    copy.headers_mut().clone_from(response.headers());
-    copy
-}
-
-/// Rejects with the core's `response`.
-pub(crate) fn reject(response: Response<Bytes>) -> Rejection {
-    reject::custom(CanisterRejection { response })
+/// Rejects with canister's `rejection`.
+pub(crate) fn reject(rejection: canister_core::Rejection) -> Rejection {
+    reject::custom(CanisterRejection(rejection))
 }
 
 /// Turns canister's rejections into their responses and gives back every other rejection,
@@ -59,7 +43,7 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Rejection> {
 
 /// Where the filters leave canister's first rejection of a request for [`Recovered`].
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Pending(Arc<Mutex<Option<Response<Bytes>>>>);
+pub(crate) struct Pending(Arc<Mutex<Option<canister_core::Rejection>>>);
 
 /// What the filters find in a request served by [`CanisterFilters::service`](crate::CanisterFilters::service).
 #[derive(Debug)]
@@ -69,12 +53,12 @@ pub(crate) struct Here {
 }
 
 impl Here {
-    /// Rejects with `response`, keeping the request's first such response for [`Recovered`].
-    pub(crate) fn reject(&self, response: Response<Bytes>) -> Rejection {
+    /// Rejects with `rejection`, keeping the request's first one for [`Recovered`].
+    pub(crate) fn reject(&self, rejection: canister_core::Rejection) -> Rejection {
         if let Some(Ok(mut slot)) = self.pending.as_ref().map(|pending| pending.0.lock()) {
-            slot.get_or_insert_with(|| copy(&response));
+            slot.get_or_insert_with(|| rejection.clone());
         }
-        reject(response)
+        reject(rejection)
     }
 }
 
@@ -130,6 +114,8 @@ where
             return Poll::Ready(Ok(response));
         }
         let ours = this.pending.0.lock().ok().and_then(|mut slot| slot.take());
-        Poll::Ready(Ok(ours.map_or(response, |ours| ours.map(RB::from))))
+        Poll::Ready(Ok(
+            ours.map_or(response, |ours| ours.into_response().map(RB::from))
+        ))
     }
 }

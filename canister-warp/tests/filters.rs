@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use canister_core::session::{Change, Record, StoreKey};
-use canister_core::{Canister, Config, SessionStore, StoreError};
+use canister_core::session::FaultyStore;
+use canister_core::{Canister, Config, SessionStore};
 use canister_warp::{CanisterFilters, CanisterRejection, PeerAddr, Session, User, Visit};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -187,62 +187,9 @@ async fn params_answer_400_naming_the_field_and_413_past_the_limit() {
         "{}",
         malformed.body
     );
-    let big = "a".repeat(canister_warp::PARAMS_BODY_LIMIT + 1);
+    let big = "a".repeat(canister_core::config::DEFAULT_PARAMS_BODY_LIMIT + 1);
     let answer = send(&app, form(big)).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-}
-
-/// A store that is down.
-#[derive(Debug)]
-struct Down;
-
-fn down() -> StoreError {
-    StoreError::unavailable("the test store is down", "connection refused")
-}
-
-impl SessionStore for Down {
-    type Lock = ();
-
-    async fn load(&self, _: &StoreKey, _: Option<Duration>) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-
-    async fn create(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn cycle(
-        &self,
-        _: &StoreKey,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-
-    async fn save(
-        &self,
-        _: &StoreKey,
-        _: &Change,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-
-    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(down())
-    }
-
-    async fn lock(&self, _: &StoreKey, _: Duration) -> Result<(), StoreError> {
-        Err(down())
-    }
-
-    async fn unlock(&self, (): ()) {}
 }
 
 #[tokio::test]
@@ -250,7 +197,7 @@ async fn a_failing_store_answers_503() {
     let canister = CanisterFilters::new(
         Canister::builder()
             .config(config(""))
-            .store(Down)
+            .store(FaultyStore::down())
             .build()
             .unwrap(),
     );
@@ -445,7 +392,7 @@ async fn an_own_recover_may_answer_canisters_rejection_itself() {
     let canister = filters_of("");
     let to_login = |rejection: Rejection| async move {
         match rejection.find::<CanisterRejection>() {
-            Some(ours) if ours.response().status() == StatusCode::UNAUTHORIZED => {
+            Some(ours) if ours.0.status() == StatusCode::UNAUTHORIZED => {
                 Ok(warp::redirect::see_other(http::Uri::from_static("/login")).into_response())
             }
             _ => Err(rejection),

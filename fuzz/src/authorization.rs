@@ -240,7 +240,7 @@ pub(crate) fn run(data: &[u8]) {
         (user, refusal) => panic!("enter reported user {user:?} and refusal {refusal:?}"),
     };
     assert_eq!(seen, expected, "enter disagrees with the authenticators");
-    let unauthorized = visit.unauthorized();
+    let unauthorized = visit.unauthorized().into_response();
     assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
     let challenges: Vec<&HeaderValue> = unauthorized
         .headers()

@@ -321,7 +321,7 @@ impl World {
                     }
                 }
                 11 => {
-                    let response = visit.unauthorized();
+                    let response = visit.unauthorized().into_response();
                     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
                     let challenges = response.headers().get_all(header::WWW_AUTHENTICATE);
                     assert_eq!(challenges.iter().count(), 2, "challenges");

@@ -22,14 +22,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use canister_core::{Canister, Config, SessionStore};
 use canister_store_redis::RedisStore;
 
-pub mod outage;
 // The local identity provider of canister-oidc's tests: one implementation for both.
 #[path = "../../canister-oidc/tests/provider/mod.rs"]
 pub mod provider;
 pub mod redis_server;
 pub mod scenarios;
 
-use outage::{Outage, OutageStore};
+use canister_core::session::{FaultyStore, StoreOp};
 
 // The demos' own application code, so the suite drives exactly the routes they serve.
 #[allow(
@@ -75,8 +74,9 @@ pub enum Store {
         /// The CA file a `rediss://` server is trusted through (`session_store_tls_ca`).
         tls_ca: Option<PathBuf>,
     },
-    /// A `MemoryStore` that fails while `Outage` is on (the memory cells' "store down").
-    MemoryWithOutage(Outage),
+    /// A fresh `MemoryStore` per server behind a `FaultyStore` switch (the memory cells'
+    /// "store down": every operation fails while the switch is on).
+    MemoryWithOutage(FaultyStore),
 }
 
 impl Store {
@@ -317,7 +317,7 @@ macro_rules! with_store {
             Store::MemoryWithOutage(outage) => {
                 let builder = Canister::builder()
                     .config(config)
-                    .store(OutageStore::new(outage));
+                    .store(outage.with_store(canister_core::MemoryStore::new()));
                 let builder = match keys {
                     Some(keys) => builder.jwks(keys),
                     None => builder,
@@ -721,13 +721,13 @@ impl Fixture {
     }
 
     /// Replaces the store by one the test can take down and bring back, of the same kind:
-    /// memory becomes a `MemoryStore` behind an [`Outage`] switch, Redis a private
+    /// memory becomes a `MemoryStore` behind a [`FaultyStore`] switch, Redis a private
     /// `redis-server` that keeps its data across a kill and restart (also when `REDIS_URL` is
     /// set: that Redis is not ours to kill). Call it before starting servers.
     pub async fn make_breakable(&mut self) {
         match &self.store {
             Store::Memory | Store::MemoryWithOutage(_) => {
-                self.store = Store::MemoryWithOutage(Outage::default());
+                self.store = Store::MemoryWithOutage(FaultyStore::memory());
             }
             Store::Redis { .. } => {
                 let redis = redis_server::Redis::start_restartable().await;
@@ -740,7 +740,7 @@ impl Fixture {
     /// Takes the store down: switches the outage on, or kills `redis-server`.
     pub fn take_down(&mut self) {
         match (&self.store, self.redis.as_mut()) {
-            (Store::MemoryWithOutage(outage), _) => outage.set_down(true),
+            (Store::MemoryWithOutage(outage), _) => outage.fail(&StoreOp::ALL),
             (Store::Redis { .. }, Some(redis)) => redis.stop(),
             _ => panic!("Fixture::make_breakable first"),
         }
@@ -750,7 +750,7 @@ impl Fixture {
     /// port with the same data (waiting until it answers).
     pub async fn bring_back(&mut self) {
         match (&self.store, self.redis.as_mut()) {
-            (Store::MemoryWithOutage(outage), _) => outage.set_down(false),
+            (Store::MemoryWithOutage(outage), _) => outage.heal(),
             (Store::Redis { .. }, Some(redis)) => redis.restart().await,
             _ => panic!("Fixture::make_breakable first"),
         }

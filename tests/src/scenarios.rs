@@ -1142,8 +1142,8 @@ async fn assert_unavailable(response: Response, what: &str) {
 /// 200 that lost its write), routes that do not still answer. It comes back: within 5 s the
 /// same session answers again, with exactly the writes made before the outage.
 ///
-/// Memory cells take the store down with [`crate::outage::Outage`] (a `MemoryStore` that
-/// fails while switched off); Redis cells kill their private `redis-server` and start it
+/// Memory cells take the store down with `canister_core::session::FaultyStore` (a
+/// `MemoryStore` that fails while switched off); Redis cells kill their private `redis-server` and start it
 /// again on the same port with the same data (`Redis::start_restartable`).
 pub async fn store_down_and_recovery(cell: &mut Cell) {
     cell.fixture().make_breakable().await;
@@ -1282,6 +1282,58 @@ pub async fn concurrent_writers(server: &Server) {
         );
     }
     assert_eq!(last["data"]["counter"], 1);
+}
+
+/// `params_body_limit` (issue #18): every adapter reads a parameter body up to the same
+/// limit. A 100 KB form (over Rocket's own 32 KiB form limit) is decoded everywhere; a body
+/// past the limit, form, multipart or JSON, is a 413 naming it. Run with
+/// `params_body_limit = 200000`.
+pub async fn params_body_limit(server: &Server) {
+    assert_eq!(
+        server.config().params_body_limit,
+        200_000,
+        "run with params_body_limit = 200000"
+    );
+    let client = bare();
+    let name = "a".repeat(100_000);
+    let (status, body) = text(
+        send(
+            client
+                .post(server.url("/hi"))
+                .form(&[("foo", name.as_str())]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a 100 KB form");
+    assert_eq!(body, format!("Hi {name}!"));
+
+    let long = "b".repeat(250_000);
+    let refused = "request body larger than 200000 bytes";
+    let (status, body) = text(
+        send(
+            client
+                .post(server.url("/hi"))
+                .form(&[("foo", long.as_str())]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "a 250 KB form");
+    assert_eq!(body.trim_end(), refused);
+    let multipart = reqwest::multipart::Form::new().text("foo", long.clone());
+    let (status, body) =
+        text(send(client.post(server.url("/hi")).multipart(multipart)).await).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a 250 KB multipart body"
+    );
+    assert_eq!(body.trim_end(), refused);
+    let json = serde_json::json!({ "foo": long });
+    let (status, body) = text(send(client.post(server.url("/hi")).json(&json)).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "a 250 KB JSON body");
+    assert_eq!(body.trim_end(), refused);
 }
 
 /// `session_max_bytes`: a `POST /set` that would take the session past it answers 413 and

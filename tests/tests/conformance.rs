@@ -32,6 +32,7 @@ tests::conformance! {
     locking => tests::config_with(&[("session_locking", "true")]),
     concurrent_writers,
     session_too_large => tests::config_with(&[("session_max_bytes", "1024")]),
+    params_body_limit => tests::config_with(&[("params_body_limit", "200000")]),
     log_lines,
     csrf_every_unsafe_request,
     cookie_tossing,

@@ -89,23 +89,19 @@ impl User {
         }
     }
 
-    /// `Ok` when the token grants `scope` ([`has_scope`](Self::has_scope)); else the 403
-    /// to send, with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`
-    /// (RFC 6750 section 3.1). Each adapter's `User` has the same method returning its
-    /// framework's response.
+    /// `Ok` when the token grants `scope` ([`has_scope`](Self::has_scope)); else
+    /// [`Rejection::InsufficientScope`](crate::Rejection::InsufficientScope), the 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (RFC 6750 section
+    /// 3.1). Each adapter's `User` has the same method returning its framework's error.
     ///
     /// # Errors
     ///
-    /// The 403 response when the scope is missing.
-    #[allow(
-        clippy::result_large_err,
-        reason = "the response type every Visit method answers; built only on refusal"
-    )]
-    pub fn require_scope(&self, scope: &str) -> Result<(), http::Response<bytes::Bytes>> {
+    /// The 403 when the scope is missing.
+    pub fn require_scope(&self, scope: &str) -> Result<(), crate::Rejection> {
         if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(crate::response::insufficient_scope(scope))
+            Err(crate::Rejection::insufficient_scope(scope))
         }
     }
 }

@@ -46,6 +46,12 @@ pub use ini::parse_ini;
 /// The default of `session_max_bytes`: 64 KiB of data per session.
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
 
+/// The default of `params_body_limit`: 2 MiB, axum's default body limit.
+pub const DEFAULT_PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The largest `params_body_limit` accepted: 1 GiB (the body is held in memory).
+pub const MAX_PARAMS_BODY_LIMIT: usize = 1024 * 1024 * 1024;
+
 /// The largest `session_max_bytes` accepted: 64 MiB (a record is copied on every load).
 pub const MAX_SESSION_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -125,6 +131,10 @@ pub const KEYS: &[KeyInfo] = &[
         "the header name that carries the request id (default x-request-id)",
     ),
     key("request_id_trust", BOOL),
+    key(
+        "params_body_limit",
+        "the most bytes of a request body the parameter decoders read (integer from 1 to 1073741824, default 2097152)",
+    ),
     key(
         "session_timeout",
         "seconds of inactivity before a session expires (≤ 0: never)",
@@ -313,6 +323,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ),
     ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
     ("session_max", "0 (no cap) to 1000000000 sessions"),
+    ("params_body_limit", "1 to 1073741824 bytes (1 GiB)"),
     ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
     ("session_store_replicas", "0 to 16 replicas"),
     (
@@ -553,6 +564,11 @@ pub struct Config {
     /// choose what the logs call its request. Set it when a proxy you control (or a caller
     /// you trust) makes the ids.
     pub request_id_trust: bool,
+    /// The most bytes of a request body that the adapters read to decode parameters
+    /// (`Params`, `params()`): a form, multipart or JSON body. A longer body is refused
+    /// with 413. Default 2 MiB on every adapter (axum's `DefaultBodyLimit`, so a form that
+    /// fits on axum fits on Rocket and warp too).
+    pub params_body_limit: usize,
     /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
     pub session_timeout: Option<Duration>,
     /// The session cookie's name. Default `session_id`, as canister.
@@ -747,6 +763,7 @@ impl Default for Config {
             log_sink: LogSinkKind::Canister,
             request_id_header: HeaderName::from_static("x-request-id"),
             request_id_trust: false,
+            params_body_limit: DEFAULT_PARAMS_BODY_LIMIT,
             session_timeout: Some(Duration::from_secs(3600)),
             session_cookie: "session_id".to_owned(),
             session_cookie_samesite: SameSite::Lax,
@@ -1231,6 +1248,7 @@ impl Config {
                 self.request_id_header = HeaderName::from_bytes(v.as_bytes()).map_err(|_| bad())?;
             }
             "request_id_trust" => self.request_id_trust = parse_bool(v).ok_or_else(bad)?,
+            "params_body_limit" => self.params_body_limit = v.parse().map_err(|_| bad())?,
             "session_timeout" => {
                 let secs: f64 = v.parse().map_err(|_| bad())?;
                 if !secs.is_finite() {
@@ -1476,6 +1494,7 @@ impl Config {
             "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
             "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
             "auth_jwt_jwks_refresh" => (10..=86_400).contains(&self.auth_jwt_jwks_refresh),
+            "params_body_limit" => (1..=MAX_PARAMS_BODY_LIMIT).contains(&self.params_body_limit),
             _ => true,
         }
     }
@@ -1736,6 +1755,7 @@ impl Config {
                 self.request_id_header.as_str().to_owned(),
             ),
             ("request_id_trust", self.request_id_trust.to_string()),
+            ("params_body_limit", self.params_body_limit.to_string()),
             (
                 "session_timeout",
                 self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),

@@ -419,6 +419,8 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
         ("auth_jwt_leeway", "3601", "3600"),
         ("auth_jwt_jwks_refresh", "86401", "86400"),
         ("auth_jwt_jwks_refresh", "9", "10"),
+        ("params_body_limit", "1073741825", "1073741824"),
+        ("params_body_limit", "0", "1"),
     ];
     for (key, bad, good) in cases {
         let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();

@@ -16,8 +16,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{request, response, Response, StatusCode};
+use http::{request, Response, StatusCode};
 
+use crate::adapter::{replace_head, ResponseHead};
 use crate::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
@@ -516,7 +517,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             let mut response = responses::csrf_refused();
             settings
                 .cors
-                .apply(parts.headers.get(header::ORIGIN), response.headers_mut());
+                .apply(parts.headers.get(header::ORIGIN), &mut response);
             self.log_response(&live, response.status(), started);
             return respond(response);
         }
@@ -587,17 +588,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     /// Second pass of a request: after the handler.
     ///
     /// Persists what the request changed in its session (only the change), sets or clears
-    /// the cookie, adds CORS headers and logs the response. When the store fails and
-    /// `session_on_store_error = fail`, the parts become a 503 and [`Finish::ReplaceBody`]
-    /// says what to send instead of the handler's body.
-    ///
-    /// What it does to the parts, which adapters may rely on: with [`Finish::Keep`] it
-    /// leaves the status alone, reads no header, appends `Set-Cookie` and `Vary`, and sets
-    /// (replacing) `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers` and
-    /// the request id's `request_id_header` (default `x-request-id`); nothing else. So an adapter may hand it parts holding only the status and add what
-    /// it finds afterwards (the Rocket fairing does). With [`Finish::ReplaceBody`] status and
-    /// headers are the 503's, replacing all of the handler's.
-    pub async fn finish(&self, visit: Visit, parts: &mut response::Parts) -> Finish {
+    /// the cookie, adds CORS headers and the request id, and logs the response. It writes
+    /// through [`ResponseHead`] (implemented for `http`'s response and its parts; other
+    /// adapters implement it for their framework's response), whose docs say exactly what
+    /// it writes. When the store fails and `session_on_store_error = fail`, the head becomes
+    /// a 503's and [`Finish::ReplaceBody`] says what to send instead of the handler's body.
+    pub async fn finish<H: ResponseHead + ?Sized>(&self, visit: Visit, head: &mut H) -> Finish {
         let inner = &self.inner;
         let settings = &inner.settings;
         let visit_inner = visit.inner();
@@ -624,7 +620,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         match result {
             Ok(action) => {
                 if let Some(value) = settings.cookie.render(&action, visit_inner.secure) {
-                    parts.headers.append(header::SET_COOKIE, value);
+                    head.append(header::SET_COOKIE, value);
                 }
             }
             Err(error) => {
@@ -633,8 +629,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     .log_request(live, &Event::StoreError { error: &error });
                 if settings.on_store_error == OnStoreError::Fail || state.identity_changed {
                     let (fresh, body) = responses::store_unavailable().into_parts();
-                    parts.status = fresh.status;
-                    parts.headers = fresh.headers;
+                    replace_head(head, &fresh);
                     replaced = Some(body);
                 }
                 if state.destroyed && visit_inner.cookie.is_single() {
@@ -643,19 +638,17 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                         .cookie
                         .render(&CookieAction::Clear, visit_inner.secure)
                     {
-                        parts.headers.append(header::SET_COOKIE, value);
+                        head.append(header::SET_COOKIE, value);
                     }
                 }
             }
         }
-        settings
-            .cors
-            .apply(visit_inner.origin.as_ref(), &mut parts.headers);
-        parts.headers.insert(
+        settings.cors.apply(visit_inner.origin.as_ref(), head);
+        head.insert(
             settings.request_id_header.clone(),
             visit_inner.id_value.clone(),
         );
-        self.log_response(live, parts.status, visit_inner.started);
+        self.log_response(live, head.status(), visit_inner.started);
         match replaced {
             Some(body) => Finish::ReplaceBody(body),
             None => Finish::Keep,

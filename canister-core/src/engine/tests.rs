@@ -122,7 +122,7 @@ impl<A: Authenticator> Harness<A> {
                         *seen2.lock().unwrap() = n;
                         Response::new(Bytes::from(n.to_string()))
                     }
-                    Err(response) => response,
+                    Err(rejection) => rejection.into_response(),
                 }
             })
             .await;
@@ -539,7 +539,7 @@ async fn several_session_cookies_use_the_live_one_and_clear_none() {
     let whoami = |visit: Visit| async move {
         match visit.user().await.unwrap() {
             Some(user) => Response::new(Bytes::from(user.name().to_owned())),
-            None => visit.unauthorized(),
+            None => visit.unauthorized().into_response(),
         }
     };
     // The tossed cookie first (a longer Path is sent first), then the real one; also
@@ -631,7 +631,7 @@ async fn anonymous_mode_never_reports_a_failed_logout_as_done() {
             )
             .unwrap(),
         )
-        .store(DownStore::default())
+        .store(crate::session::FaultyStore::down())
         .authenticator(())
         .log_sink(())
         .build()
@@ -870,62 +870,6 @@ async fn concurrent_loads_of_one_request_share_its_lock() {
     assert!(user.is_ok(), "{:?}", user.err().map(|r| r.status()));
 }
 
-/// A store that fails every operation, to check the 503 path.
-#[derive(Debug, Default, Clone)]
-struct DownStore {
-    fail_saves_only: bool,
-    inner: MemoryStore,
-}
-
-impl SessionStore for DownStore {
-    type Lock = ();
-    async fn load(
-        &self,
-        key: &StoreKey,
-        ttl: Option<Duration>,
-    ) -> Result<Option<Record>, StoreError> {
-        if self.fail_saves_only {
-            return self.inner.load(key, ttl).await;
-        }
-        Err(StoreError::Unavailable {
-            message: "connection refused".into(),
-            source: None,
-        })
-    }
-    async fn create(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Timeout(Duration::from_secs(2)))
-    }
-    async fn cycle(
-        &self,
-        _: &StoreKey,
-        _: &StoreKey,
-        _: &Record,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Timeout(Duration::from_secs(2)))
-    }
-    async fn save(
-        &self,
-        _: &StoreKey,
-        _: &Change,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Timeout(Duration::from_secs(2)))
-    }
-    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(StoreError::Timeout(Duration::from_secs(2)))
-    }
-    async fn lock(&self, _: &StoreKey, _: Duration) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn unlock(&self, _: ()) {}
-}
-
 #[tokio::test]
 async fn store_down_gives_503_on_load_and_on_save() {
     let lines: Lines = Arc::default();
@@ -935,7 +879,7 @@ async fn store_down_gives_503_on_load_and_on_save() {
     });
     let canister = Canister::builder()
         .config(Config::from_ini_str("[canister]\nCORS = *").unwrap())
-        .store(DownStore::default())
+        .store(crate::session::FaultyStore::down())
         .authenticator(())
         .log_sink(sink)
         .build()
@@ -991,7 +935,7 @@ async fn store_down_with_anonymous_mode_serves_an_unsaved_session() {
             )
             .unwrap(),
         )
-        .store(DownStore::default())
+        .store(crate::session::FaultyStore::down())
         .authenticator(())
         .log_sink(())
         .build()
@@ -1675,7 +1619,7 @@ async fn unauthorized_carries_the_authenticators_challenges() {
         .run(Request::get("/secret").body(()).unwrap(), |v| async move {
             match v.require_user().await {
                 Ok(_) => ok(),
-                Err(r) => r,
+                Err(r) => r.into_response(),
             }
         })
         .await;
@@ -1701,7 +1645,7 @@ async fn params_errors_are_400_naming_the_field_and_logged() {
             |v| async move {
                 match v.params::<Hi>(Some("bar=Smith"), None, Bytes::new()).await {
                     Ok(_) => ok(),
-                    Err(r) => r,
+                    Err(r) => r.into_response(),
                 }
             },
         )

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::{Response, StatusCode};
+use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,8 +17,8 @@ use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
 use crate::log::{Event, Level, LiveContext, LogContext, RequestId};
 use crate::params::{ParamMap, ParamsError};
-use crate::response as responses;
 use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
+use crate::Rejection;
 
 /// One request's state between [`Canister::enter`](crate::Canister::enter) and
 /// [`Canister::finish`](crate::Canister::finish).
@@ -207,7 +207,7 @@ impl Visit {
     ///
     /// The 503 response to send when the store failed (with
     /// `session_on_store_error = fail`, the default).
-    pub async fn session(&self) -> Result<Session, Response<Bytes>> {
+    pub async fn session(&self) -> Result<Session, Rejection> {
         if self.is_loaded() {
             return Ok(self.handle());
         }
@@ -236,7 +236,7 @@ impl Visit {
                         Err(error) => {
                             self.log(&Event::StoreError { error: &error });
                             if engine.settings().on_store_error == OnStoreError::Fail {
-                                return Err(responses::store_unavailable());
+                                return Err(Rejection::StoreUnavailable);
                             }
                             let mut state = self.state();
                             state.loaded = true;
@@ -322,7 +322,7 @@ impl Visit {
     /// # Errors
     ///
     /// The 503 response when the session had to be loaded and the store failed.
-    pub async fn user(&self) -> Result<Option<User>, Response<Bytes>> {
+    pub async fn user(&self) -> Result<Option<User>, Rejection> {
         if let Some(user) = &self.inner.header_user {
             return Ok(Some(user.clone()));
         }
@@ -338,7 +338,7 @@ impl Visit {
     /// # Errors
     ///
     /// The 401, or a 503 when the store failed.
-    pub async fn require_user(&self) -> Result<User, Response<Bytes>> {
+    pub async fn require_user(&self) -> Result<User, Rejection> {
         match self.user().await? {
             Some(user) => Ok(user),
             None => Err(self.unauthorized()),
@@ -351,16 +351,18 @@ impl Visit {
     /// When the request's token could not be checked because the identity provider's keys
     /// were never fetched ([`Refusal::is_unavailable`]), this is the 503 with `Retry-After`
     /// instead.
-    pub fn unauthorized(&self) -> Response<Bytes> {
+    pub fn unauthorized(&self) -> Rejection {
         if self
             .inner
             .refusal
             .as_ref()
             .is_some_and(Refusal::is_unavailable)
         {
-            return responses::auth_unavailable();
+            return Rejection::AuthUnavailable;
         }
-        responses::unauthorized(self.inner.engine.challenges(self.inner.refusal.as_ref()))
+        Rejection::Unauthenticated {
+            challenges: self.inner.engine.challenges(self.inner.refusal.as_ref()),
+        }
     }
 
     /// The request's user when its token grants `scope`; else the 401 (no user), 503 (as
@@ -370,7 +372,7 @@ impl Visit {
     /// # Errors
     ///
     /// That response.
-    pub async fn require_scope(&self, scope: &str) -> Result<User, Response<Bytes>> {
+    pub async fn require_scope(&self, scope: &str) -> Result<User, Rejection> {
         let user = self.require_user().await?;
         user.require_scope(scope)?;
         Ok(user)
@@ -407,7 +409,7 @@ impl Visit {
     ///
     /// ```
     /// # use canister_core::Visit;
-    /// # async fn handler(visit: Visit) -> Result<(), http::Response<bytes::Bytes>> {
+    /// # async fn handler(visit: Visit) -> Result<(), canister_core::Rejection> {
     /// let log = visit.logger(); // no session yet: `[ip-...]` so far
     /// let session = visit.session().await?;
     /// slog::info!(log, "counter is {:?}", session.get::<i64>("counter")); // `[ip-TAG]`
@@ -428,18 +430,24 @@ impl Visit {
         query: Option<&str>,
         content_type: Option<&HeaderValue>,
         body: Bytes,
-    ) -> Result<T, Response<Bytes>> {
+    ) -> Result<T, Rejection> {
         let decoded = ParamMap::from_parts(query, content_type, body)
             .await
             .and_then(|map| map.deserialize());
-        decoded.map_err(|error| self.bad_params(&error))
+        decoded.map_err(|error| self.bad_params(error))
     }
 
-    /// Logs a parameter error and builds its 400 response.
-    pub fn bad_params(&self, error: &ParamsError) -> Response<Bytes> {
+    /// The most bytes of a request body an adapter reads to decode parameters
+    /// (`params_body_limit`, default 2 MiB); see [`adapter::read_body`](crate::adapter::read_body).
+    pub fn params_body_limit(&self) -> usize {
+        self.inner.engine.settings().config.params_body_limit
+    }
+
+    /// Logs a parameter error and makes it the 400 [`Rejection`].
+    pub fn bad_params(&self, error: ParamsError) -> Rejection {
         let reason = error.to_string();
         self.log(&Event::BadParams { reason: &reason });
-        responses::bad_params(error)
+        Rejection::BadParams(error)
     }
 }
 

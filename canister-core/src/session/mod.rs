@@ -1,9 +1,14 @@
 //! Sessions: ids, the store contract, the memory store, and the handle handlers use.
 
+#[cfg(any(test, feature = "test-util"))]
+mod faulty;
 mod id;
 mod memory;
 mod store;
 
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use faulty::{FaultyStore, StoreOp};
 #[cfg(test)]
 pub(crate) use id::fail_random_for_test;
 pub(crate) use id::{tag_of, SessionId};
