@@ -29,6 +29,7 @@
 //!   bad value is still an error.
 
 mod ini;
+mod keys;
 mod secret;
 
 use std::ffi::OsStr;
@@ -42,221 +43,17 @@ use http::{HeaderName, Method};
 use crate::log::Level;
 
 pub use ini::parse_ini;
+pub use keys::{KeyInfo, KEYS, RANGES};
+
+#[cfg(test)]
+use keys::range_of;
+use keys::{key_info, MASK};
 
 /// The default of `session_max_bytes`: 64 KiB of data per session.
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
 
 /// The largest `session_max_bytes` accepted: 64 MiB (a record is copied on every load).
 pub const MAX_SESSION_MAX_BYTES: usize = 64 * 1024 * 1024;
-
-/// A configuration key: its canonical name, what it accepts, and whether it is secret.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyInfo {
-    /// The key as written in the INI file (lowercase).
-    pub name: &'static str,
-    /// What values are accepted, for error messages.
-    pub expected: &'static str,
-    /// Whether the value is masked when printed or logged.
-    pub secret: bool,
-}
-
-const fn key(name: &'static str, expected: &'static str) -> KeyInfo {
-    KeyInfo {
-        name,
-        expected,
-        secret: false,
-    }
-}
-
-const fn secret(name: &'static str, expected: &'static str) -> KeyInfo {
-    KeyInfo {
-        name,
-        expected,
-        secret: true,
-    }
-}
-
-const BOOL: &str = "true or false (also yes/no, on/off, 1/0)";
-
-/// Every configuration key canister reads.
-pub const KEYS: &[KeyInfo] = &[
-    key(
-        "debug",
-        "bottle's debug flag: true or false (read and ignored)",
-    ),
-    key(
-        "auth_client_id",
-        "anything: canister's README spelling, never read by canister (use auth_jwt_client_id)",
-    ),
-    key(
-        "log_path",
-        "a directory for daily log files (unset: the console)",
-    ),
-    key(
-        "log_level",
-        "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL",
-    ),
-    key(
-        "log_days",
-        "a number of days to keep log files (integer ≥ 1)",
-    ),
-    key(
-        "log_slow_ms",
-        "milliseconds after which a response is logged as slow (integer ≥ 0)",
-    ),
-    key(
-        "log_trust_proxy",
-        "true, false, or the number of trusted proxies in front of the app (0 to 16)",
-    ),
-    key(
-        "log_file_mode",
-        "octal permissions for new log files, at least 0600 and at most 0777 (e.g. 0640)",
-    ),
-    key(
-        "log_dir_mode",
-        "octal permissions for a new log directory, at least 0700 and at most 0777 (e.g. 0750)",
-    ),
-    key(
-        "log_sink",
-        "canister (canister's line layout, default) or tracing (the application's tracing subscriber)",
-    ),
-    key(
-        "request_id_header",
-        "the header name that carries the request id (default x-request-id)",
-    ),
-    key("request_id_trust", BOOL),
-    key(
-        "session_timeout",
-        "seconds of inactivity before a session expires (≤ 0: never)",
-    ),
-    key("session_cookie", "a cookie name (RFC 6265 token)"),
-    key("session_cookie_samesite", "Lax, Strict or None"),
-    key("session_cookie_secure", "auto, true or false"),
-    key(
-        "session_cookie_domain",
-        "a domain name for the cookie's Domain attribute",
-    ),
-    key(
-        "session_cookie_path",
-        "a path starting with /, in ASCII, without `;` or control characters",
-    ),
-    key("session_cookie_persistent", BOOL),
-    key("session_locking", BOOL),
-    key(
-        "session_lock_timeout",
-        "seconds to wait for a session lock (number > 0)",
-    ),
-    key(
-        "session_max",
-        "the most sessions the memory store holds (integer ≥ 1, default 100000; 0: no cap)",
-    ),
-    key(
-        "session_max_bytes",
-        "the most bytes of data one session holds (integer from 1 to 67108864, default 65536)",
-    ),
-    key("session_on_store_error", "fail or anonymous"),
-    secret(
-        "session_store",
-        "memory, or a redis://, rediss://, redis+sentinel:// or rediss+sentinel:// URL (several comma-separated redis:// or rediss:// URLs: a cluster)",
-    ),
-    key("session_store_prefix", "a key prefix for the store"),
-    key(
-        "session_store_timeout",
-        "seconds a store operation may take (number > 0)",
-    ),
-    key(
-        "session_store_tls_ca",
-        "the path of a PEM file of the CA certificates a rediss:// server is checked against (unset: the system roots)",
-    ),
-    key(
-        "session_store_tls_cert",
-        "the path of a PEM client certificate (chain) for rediss://, with session_store_tls_key",
-    ),
-    key(
-        "session_store_tls_key",
-        "the path of the PEM private key of session_store_tls_cert",
-    ),
-    key(
-        "session_store_replicas",
-        "the number of replicas that must hold a save before it is acknowledged (integer from 0 to 16)",
-    ),
-    key(
-        "cors",
-        "*, false, or a comma-separated list of origins (scheme://host[:port])",
-    ),
-    key("cors_methods", "a comma-separated list of HTTP methods"),
-    key(
-        "cors_headers",
-        "* (any header asked for) or a comma-separated list of header names; unset: accept, accept-language, content-language, content-type, authorization",
-    ),
-    key(
-        "cors_expose_headers",
-        "a comma-separated list of header names",
-    ),
-    key("cors_credentials", BOOL),
-    key(
-        "cors_max_age",
-        "seconds a preflight may be cached (integer ≥ 0)",
-    ),
-    key("csrf", BOOL),
-    key(
-        "csrf_trusted_origins",
-        "a comma-separated list of origins (scheme://host[:port])",
-    ),
-    key("auth_basic_username", "a user name (no ':')"),
-    secret(
-        "auth_basic_password",
-        "the password, or with sha256 its hex SHA-256 digest",
-    ),
-    key("auth_basic_encryption", "clear or sha256"),
-    key("auth_basic_realm", "a realm name for the Basic challenge"),
-    key(
-        "auth_basic_htpasswd",
-        "the path of an htpasswd file of bcrypt ($2y$ or $2b$) hashes",
-    ),
-    key("auth_basic_challenge", BOOL),
-    key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
-    secret("auth_jwt_secret", "the HMAC secret, in auth_jwt_encoding"),
-    key("auth_jwt_encoding", "clear, base64std or base64url"),
-    key(
-        "auth_jwt_algorithms",
-        "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA",
-    ),
-    secret(
-        "auth_jwt_public_key",
-        "the path of a PEM public key file (RS*, ES*, PS*)",
-    ),
-    key("auth_jwt_issuer", "the issuer (iss) tokens must carry"),
-    key(
-        "auth_jwt_leeway",
-        "seconds of clock skew allowed on exp and nbf (integer ≥ 0)",
-    ),
-    key("auth_jwt_realm", "a realm name for the Bearer challenge"),
-    secret(
-        "auth_jwt_secret_previous",
-        "the previous HMAC secret, in auth_jwt_encoding, still accepted while tokens signed with it live",
-    ),
-    key(
-        "auth_jwt_jwks_url",
-        "the https:// (or http://) URL of the identity provider's JWK Set",
-    ),
-    key(
-        "auth_oidc_issuer",
-        "the OpenID Connect issuer URL (its /.well-known/openid-configuration names the JWK Set)",
-    ),
-    key(
-        "auth_jwt_jwks_refresh",
-        "seconds between refreshes of the JWK Set (integer from 10 to 86400, default 600)",
-    ),
-    key(
-        "auth_jwt_cookie",
-        "the name of a cookie holding the bearer token when there is no Authorization header",
-    ),
-    key("auth_remember", BOOL),
-];
-
-/// Old or alternative spellings accepted for compatibility with canister's files.
-const ALIASES: &[(&str, &str)] = &[("session_timout", "session_timeout")];
 
 /// The longest `session_timeout`: ten years of 365 days. A longer one overflows what stores
 /// and cookies can express (Redis refused every write of `1e17` seconds); to keep sessions
@@ -297,30 +94,6 @@ pub const DEFAULT_CORS_HEADERS: [HeaderName; 5] = [
     http::header::CONTENT_LANGUAGE,
     http::header::CONTENT_TYPE,
     http::header::AUTHORIZATION,
-];
-
-/// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it.
-///
-/// Each bound is checked when the key is read (file, environment, [`Config::set`]) and again
-/// by [`Config::validate`], which every constructor and the engine's builder run, so a value
-/// written straight into a [`Config`] field is held to the same range.
-pub const RANGES: &[(&str, &str)] = &[
-    ("log_days", "1 to 36500 days (a hundred years)"),
-    ("log_slow_ms", "0 to 86400000 milliseconds (one day)"),
-    (
-        "session_timeout",
-        "at most 315360000 seconds (ten years); 0 or less: never expire",
-    ),
-    ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
-    ("session_max", "0 (no cap) to 1000000000 sessions"),
-    ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
-    ("session_store_replicas", "0 to 16 replicas"),
-    (
-        "cors_max_age",
-        "0 to 86400 seconds (one day; browsers cap it lower)",
-    ),
-    ("auth_jwt_leeway", "0 to 3600 seconds (one hour)"),
-    ("auth_jwt_jwks_refresh", "10 to 86400 seconds (one day)"),
 ];
 
 /// A secret string (password, token secret, URL with a password): never printed.
@@ -1179,7 +952,7 @@ impl Config {
         let bad = || ConfigError::InvalidValue {
             key: info.name.to_owned(),
             value: if info.secret {
-                "********".to_owned()
+                MASK.to_owned()
             } else {
                 v.to_owned()
             },
@@ -1188,261 +961,10 @@ impl Config {
         };
         // A numeric key is range-checked once parsed; an out-of-range value leaves the
         // configuration as it was.
-        let range = range_of(info.name);
-        let before = range.map(|_| self.clone());
-        match info.name {
-            "debug" => self.debug = parse_bool(v).ok_or_else(bad)?,
-            // Canister never read this key; keeping JWT off keeps such files working.
-            "auth_client_id" => {}
-            "log_path" => self.log_path = non_empty(v).map(PathBuf::from),
-            "log_level" => {
-                self.log_level = match v.to_ascii_uppercase().as_str() {
-                    "DISABLED" | "FALSE" | "NONE" | "OFF" => None,
-                    "DEBUG" => Some(Level::Debug),
-                    "INFO" => Some(Level::Info),
-                    "WARNING" | "WARN" => Some(Level::Warning),
-                    "ERROR" => Some(Level::Error),
-                    "CRITICAL" => Some(Level::Critical),
-                    _ => return Err(bad()),
-                }
-            }
-            "log_days" => self.log_days = v.parse().ok().filter(|d| *d >= 1).ok_or_else(bad)?,
-            "log_slow_ms" => self.log_slow_ms = v.parse().map_err(|_| bad())?,
-            "log_trust_proxy" => {
-                self.log_trust_proxy = match parse_bool(v) {
-                    Some(trusted) => u8::from(trusted),
-                    None => v
-                        .parse()
-                        .ok()
-                        .filter(|n| *n <= Self::MAX_TRUSTED_PROXIES)
-                        .ok_or_else(bad)?,
-                }
-            }
-            "log_file_mode" => self.log_file_mode = parse_mode(v, 0o600).ok_or_else(bad)?,
-            "log_dir_mode" => self.log_dir_mode = parse_mode(v, 0o700).ok_or_else(bad)?,
-            "log_sink" => {
-                self.log_sink = match v.to_ascii_lowercase().as_str() {
-                    "canister" => LogSinkKind::Canister,
-                    "tracing" => LogSinkKind::Tracing,
-                    _ => return Err(bad()),
-                }
-            }
-            "request_id_header" => {
-                self.request_id_header = HeaderName::from_bytes(v.as_bytes()).map_err(|_| bad())?;
-            }
-            "request_id_trust" => self.request_id_trust = parse_bool(v).ok_or_else(bad)?,
-            "session_timeout" => {
-                let secs: f64 = v.parse().map_err(|_| bad())?;
-                if !secs.is_finite() {
-                    return Err(bad());
-                }
-                self.session_timeout = if secs <= 0.0 {
-                    None
-                } else {
-                    Some(Duration::try_from_secs_f64(secs).map_err(|_| bad())?)
-                };
-            }
-            "session_cookie" => {
-                if v.is_empty() || !v.bytes().all(is_token_char) {
-                    return Err(bad());
-                }
-                self.session_cookie = v.to_owned();
-            }
-            "session_cookie_samesite" => {
-                self.session_cookie_samesite = match v.to_ascii_lowercase().as_str() {
-                    "lax" => SameSite::Lax,
-                    "strict" => SameSite::Strict,
-                    "none" => SameSite::None,
-                    _ => return Err(bad()),
-                }
-            }
-            "session_cookie_secure" => {
-                self.session_cookie_secure = match v.to_ascii_lowercase().as_str() {
-                    "auto" => CookieSecure::Auto,
-                    other => match parse_bool(other) {
-                        Some(true) => CookieSecure::Always,
-                        Some(false) => CookieSecure::Never,
-                        None => return Err(bad()),
-                    },
-                }
-            }
-            "session_cookie_domain" => {
-                if !v
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                {
-                    return Err(bad());
-                }
-                self.session_cookie_domain = non_empty(v).map(str::to_owned);
-            }
-            "session_cookie_path" => {
-                // RFC 6265 path-value: any US-ASCII character but controls and `;` (found by
-                // fuzzing: non-ASCII bytes went into every Set-Cookie header).
-                if !v.starts_with('/')
-                    || v.bytes()
-                        .any(|b| !b.is_ascii() || b == b';' || b.is_ascii_control())
-                {
-                    return Err(bad());
-                }
-                self.session_cookie_path = v.to_owned();
-            }
-            "session_cookie_persistent" => {
-                self.session_cookie_persistent = parse_bool(v).ok_or_else(bad)?;
-            }
-            "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
-            "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
-            "session_max" => self.session_max = Some(v.parse().map_err(|_| bad())?),
-            "session_max_bytes" => {
-                self.session_max_bytes = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_SESSION_MAX_BYTES).contains(n))
-                    .ok_or_else(bad)?;
-            }
-            "session_on_store_error" => {
-                self.session_on_store_error = match v.to_ascii_lowercase().as_str() {
-                    "fail" => OnStoreError::Fail,
-                    "anonymous" => OnStoreError::Anonymous,
-                    _ => return Err(bad()),
-                }
-            }
-            "session_store" => {
-                let lower = v.to_ascii_lowercase();
-                self.session_store = if lower.is_empty() || lower == "memory" {
-                    None
-                } else if lower.starts_with("redis://")
-                    || lower.starts_with("rediss://")
-                    || lower.starts_with("redis+sentinel://")
-                    || lower.starts_with("rediss+sentinel://")
-                    || lower.starts_with("redis+unix://")
-                    || lower.starts_with("unix://")
-                {
-                    Some(Secret::new(v))
-                } else {
-                    return Err(bad());
-                };
-            }
-            "session_store_prefix" => self.session_store_prefix = v.to_owned(),
-            "session_store_timeout" => {
-                self.session_store_timeout = parse_secs(v).ok_or_else(bad)?;
-            }
-            "session_store_tls_ca" => self.session_store_tls_ca = non_empty(v).map(PathBuf::from),
-            "session_store_tls_cert" => {
-                self.session_store_tls_cert = non_empty(v).map(PathBuf::from);
-            }
-            "session_store_tls_key" => {
-                self.session_store_tls_key = non_empty(v).map(PathBuf::from);
-            }
-            "session_store_replicas" => {
-                self.session_store_replicas = v.trim().parse().map_err(|_| bad())?;
-            }
-            "cors" => {
-                self.cors = if v.is_empty() || v.eq_ignore_ascii_case("false") {
-                    CorsOrigins::Disabled
-                } else if v == "*" {
-                    CorsOrigins::Any
-                } else {
-                    CorsOrigins::List(parse_origins(v).ok_or_else(bad)?)
-                }
-            }
-            "cors_methods" => {
-                self.cors_methods = split_list(v)
-                    .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(bad)?;
-            }
-            "cors_headers" => {
-                self.cors_headers = if v.is_empty() {
-                    None
-                } else {
-                    Some(parse_headers(v).ok_or_else(bad)?)
-                }
-            }
-            "cors_expose_headers" => self.cors_expose_headers = parse_headers(v).ok_or_else(bad)?,
-            "cors_credentials" => self.cors_credentials = parse_bool(v).ok_or_else(bad)?,
-            "cors_max_age" => self.cors_max_age = Some(v.parse().map_err(|_| bad())?),
-            "csrf" => self.csrf = parse_bool(v).ok_or_else(bad)?,
-            "csrf_trusted_origins" => {
-                self.csrf_trusted_origins = if v.is_empty() {
-                    Vec::new()
-                } else {
-                    parse_origins(v).ok_or_else(bad)?
-                }
-            }
-            "auth_basic_username" => {
-                if v.contains(':') {
-                    return Err(bad());
-                }
-                self.auth_basic_username = non_empty(v).map(str::to_owned);
-            }
-            "auth_basic_password" => self.auth_basic_password = non_empty(v).map(Secret::new),
-            "auth_basic_encryption" => {
-                self.auth_basic_encryption = match v.to_ascii_lowercase().as_str() {
-                    "clear" => BasicEncryption::Clear,
-                    "sha256" => BasicEncryption::Sha256,
-                    _ => return Err(bad()),
-                }
-            }
-            "auth_basic_realm" => self.auth_basic_realm = realm(v).ok_or_else(bad)?,
-            "auth_basic_htpasswd" => self.auth_basic_htpasswd = non_empty(v).map(PathBuf::from),
-            "auth_basic_challenge" => self.auth_basic_challenge = parse_bool(v).ok_or_else(bad)?,
-            "auth_jwt_client_id" => self.auth_jwt_client_id = non_empty(v).map(str::to_owned),
-            "auth_jwt_secret" => self.auth_jwt_secret = non_empty(v).map(Secret::new),
-            "auth_jwt_encoding" => {
-                self.auth_jwt_encoding = match v.to_ascii_lowercase().as_str() {
-                    "clear" => JwtEncoding::Clear,
-                    "base64std" | "base64" => JwtEncoding::Base64Std,
-                    "base64url" => JwtEncoding::Base64Url,
-                    _ => return Err(bad()),
-                }
-            }
-            "auth_jwt_algorithms" => {
-                let algs = split_list(v)
-                    .map(|a| a.parse().ok())
-                    .collect::<Option<Vec<JwtAlgorithm>>>()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(bad)?;
-                self.auth_jwt_algorithms = algs;
-            }
-            "auth_jwt_public_key" => self.auth_jwt_public_key = non_empty(v).map(PathBuf::from),
-            "auth_jwt_issuer" => self.auth_jwt_issuer = non_empty(v).map(str::to_owned),
-            "auth_jwt_leeway" => self.auth_jwt_leeway = v.parse().map_err(|_| bad())?,
-            "auth_jwt_realm" => self.auth_jwt_realm = realm(v).ok_or_else(bad)?,
-            "auth_jwt_secret_previous" => {
-                self.auth_jwt_secret_previous = non_empty(v).map(Secret::new);
-            }
-            "auth_jwt_jwks_url" => {
-                self.auth_jwt_jwks_url = match non_empty(v) {
-                    Some(url) if is_http_url(url) => Some(url.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_oidc_issuer" => {
-                self.auth_oidc_issuer = match non_empty(v) {
-                    Some(url) if is_http_url(url) => Some(url.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_jwt_jwks_refresh" => self.auth_jwt_jwks_refresh = v.parse().map_err(|_| bad())?,
-            "auth_jwt_cookie" => {
-                self.auth_jwt_cookie = match non_empty(v) {
-                    Some(name) if is_cookie_name(name) => Some(name.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_remember" => self.auth_remember = parse_bool(v).ok_or_else(bad)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                    origin: origin.to_owned(),
-                })
-            }
-        }
-        if let (Some(range), Some(before)) = (range, before) {
-            if !self.in_range(info.name) {
+        let before = info.range.map(|_| self.clone());
+        info.read(self, v).ok_or_else(bad)?;
+        if let (Some(range), Some(before)) = (info.range, before) {
+            if !info.in_range(self) {
                 *self = before;
                 return Err(ConfigError::OutOfRange {
                     key: info.name.to_owned(),
@@ -1457,27 +979,6 @@ impl Config {
             None => self.origins.push((info.name, origin.to_owned())),
         }
         Ok(())
-    }
-
-    /// Whether the value of the numeric key `key` is within its range in [`RANGES`] (other
-    /// keys: true).
-    fn in_range(&self, key: &str) -> bool {
-        let timeout = |d: Duration, max: Duration| (MIN_TIMEOUT..=max).contains(&d);
-        match key {
-            "log_days" => (1..=MAX_LOG_DAYS).contains(&self.log_days),
-            "log_slow_ms" => self.log_slow_ms <= MAX_LOG_SLOW_MS,
-            "session_timeout" => self
-                .session_timeout
-                .is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
-            "session_lock_timeout" => timeout(self.session_lock_timeout, MAX_LOCK_TIMEOUT),
-            "session_max" => self.session_max.is_none_or(|n| n <= MAX_SESSION_MAX),
-            "session_store_timeout" => timeout(self.session_store_timeout, MAX_STORE_TIMEOUT),
-            "session_store_replicas" => self.session_store_replicas <= MAX_STORE_REPLICAS,
-            "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
-            "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
-            "auth_jwt_jwks_refresh" => (10..=86_400).contains(&self.auth_jwt_jwks_refresh),
-            _ => true,
-        }
     }
 
     /// The cap of the memory store in force: `session_max` when set (`None` for `0`: no
@@ -1531,17 +1032,11 @@ impl Config {
     /// is outside the alphabet and where; never the secret itself) and that a plain-text
     /// secret needs `auth_jwt_encoding = clear`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(&(key, range)) = RANGES.iter().find(|(key, _)| !self.in_range(key)) {
-            let value = self
-                .entries()
-                .into_iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v)
-                .unwrap_or_default();
+        if let Some(key) = KEYS.iter().find(|key| !key.in_range(self)) {
             return Err(ConfigError::OutOfRange {
-                key: key.to_owned(),
-                value,
-                range: range.to_owned(),
+                key: key.name.to_owned(),
+                value: key.render(self).unwrap_or_default(),
+                range: key.range.unwrap_or_default().to_owned(),
                 origin: "code".to_owned(),
             });
         }
@@ -1681,199 +1176,12 @@ impl Config {
         Ok(())
     }
 
-    /// Every key with its value as text, secrets masked: what the start-up banner prints.
+    /// Every printed key ([`KEYS`] but `auth_client_id`) with its value as text, secrets
+    /// masked: what the start-up banner, `Debug` and `Display` print.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
-        fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-            v.as_ref().map_or_else(String::new, ToString::to_string)
-        }
-        fn list<T: fmt::Display>(v: &[T]) -> String {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        let masked = |s: &Option<Secret>| {
-            if s.is_some() {
-                "********".to_owned()
-            } else {
-                String::new()
-            }
-        };
-        let secs = |d: &Duration| format!("{}", d.as_secs_f64());
-        vec![
-            ("debug", self.debug.to_string()),
-            (
-                "log_path",
-                opt(&self.log_path.as_ref().map(|p| p.display())),
-            ),
-            (
-                "log_level",
-                self.log_level
-                    .map_or("DISABLED".to_owned(), |l| l.to_string()),
-            ),
-            ("log_days", self.log_days.to_string()),
-            ("log_slow_ms", self.log_slow_ms.to_string()),
-            (
-                "log_trust_proxy",
-                match self.log_trust_proxy {
-                    0 => "false".to_owned(),
-                    1 => "true".to_owned(),
-                    n => n.to_string(),
-                },
-            ),
-            ("log_file_mode", format!("{:04o}", self.log_file_mode)),
-            ("log_dir_mode", format!("{:04o}", self.log_dir_mode)),
-            (
-                "log_sink",
-                match self.log_sink {
-                    LogSinkKind::Canister => "canister",
-                    LogSinkKind::Tracing => "tracing",
-                }
-                .to_owned(),
-            ),
-            (
-                "request_id_header",
-                self.request_id_header.as_str().to_owned(),
-            ),
-            ("request_id_trust", self.request_id_trust.to_string()),
-            (
-                "session_timeout",
-                self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),
-            ),
-            ("session_cookie", self.session_cookie.clone()),
-            (
-                "session_cookie_samesite",
-                format!("{:?}", self.session_cookie_samesite),
-            ),
-            (
-                "session_cookie_secure",
-                format!("{:?}", self.session_cookie_secure),
-            ),
-            ("session_cookie_domain", opt(&self.session_cookie_domain)),
-            ("session_cookie_path", self.session_cookie_path.clone()),
-            (
-                "session_cookie_persistent",
-                self.session_cookie_persistent.to_string(),
-            ),
-            ("session_locking", self.session_locking.to_string()),
-            ("session_lock_timeout", secs(&self.session_lock_timeout)),
-            (
-                "session_max",
-                self.session_cap().map_or("0".to_owned(), |n| n.to_string()),
-            ),
-            ("session_max_bytes", self.session_max_bytes.to_string()),
-            (
-                "session_on_store_error",
-                format!("{:?}", self.session_on_store_error),
-            ),
-            (
-                "session_store",
-                self.session_store
-                    .as_ref()
-                    .map_or("memory".to_owned(), |s| mask_url(s.expose())),
-            ),
-            ("session_store_prefix", self.session_store_prefix.clone()),
-            ("session_store_timeout", secs(&self.session_store_timeout)),
-            (
-                "session_store_tls_ca",
-                opt(&self.session_store_tls_ca.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_tls_cert",
-                opt(&self.session_store_tls_cert.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_tls_key",
-                opt(&self.session_store_tls_key.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_replicas",
-                self.session_store_replicas.to_string(),
-            ),
-            (
-                "cors",
-                match &self.cors {
-                    CorsOrigins::Disabled => "false".to_owned(),
-                    CorsOrigins::Any => "*".to_owned(),
-                    CorsOrigins::List(l) => l.join(", "),
-                },
-            ),
-            ("cors_methods", list(&self.cors_methods)),
-            (
-                "cors_headers",
-                self.cors_headers
-                    .as_deref()
-                    .unwrap_or(&DEFAULT_CORS_HEADERS)
-                    .iter()
-                    .map(HeaderName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "cors_expose_headers",
-                self.cors_expose_headers
-                    .iter()
-                    .map(HeaderName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ("cors_credentials", self.cors_credentials.to_string()),
-            ("cors_max_age", opt(&self.cors_max_age)),
-            ("csrf", self.csrf.to_string()),
-            ("csrf_trusted_origins", self.csrf_trusted_origins.join(", ")),
-            ("auth_basic_username", opt(&self.auth_basic_username)),
-            ("auth_basic_password", masked(&self.auth_basic_password)),
-            (
-                "auth_basic_encryption",
-                format!("{:?}", self.auth_basic_encryption).to_lowercase(),
-            ),
-            ("auth_basic_realm", self.auth_basic_realm.clone()),
-            (
-                "auth_basic_htpasswd",
-                opt(&self.auth_basic_htpasswd.as_ref().map(|p| p.display())),
-            ),
-            (
-                "auth_basic_challenge",
-                self.auth_basic_challenge.to_string(),
-            ),
-            ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
-            ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
-            (
-                "auth_jwt_encoding",
-                format!("{:?}", self.auth_jwt_encoding).to_lowercase(),
-            ),
-            (
-                "auth_jwt_algorithms",
-                self.auth_jwt_algorithms
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "auth_jwt_public_key",
-                if self.auth_jwt_public_key.is_some() {
-                    "********".to_owned()
-                } else {
-                    String::new()
-                },
-            ),
-            ("auth_jwt_issuer", opt(&self.auth_jwt_issuer)),
-            ("auth_jwt_leeway", self.auth_jwt_leeway.to_string()),
-            ("auth_jwt_realm", self.auth_jwt_realm.clone()),
-            (
-                "auth_jwt_secret_previous",
-                masked(&self.auth_jwt_secret_previous),
-            ),
-            ("auth_jwt_jwks_url", opt(&self.auth_jwt_jwks_url)),
-            ("auth_oidc_issuer", opt(&self.auth_oidc_issuer)),
-            (
-                "auth_jwt_jwks_refresh",
-                self.auth_jwt_jwks_refresh.to_string(),
-            ),
-            ("auth_jwt_cookie", opt(&self.auth_jwt_cookie)),
-            ("auth_remember", self.auth_remember.to_string()),
-        ]
+        KEYS.iter()
+            .filter_map(|key| Some((key.name, key.render(self)?)))
+            .collect()
     }
 }
 
@@ -1922,16 +1230,6 @@ pub fn mask_url(url: &str) -> String {
     url.to_owned()
 }
 
-/// The key `name` (INI spelling, case-insensitive, aliases resolved), if it is one.
-fn key_info(name: &str) -> Option<&'static KeyInfo> {
-    let lower = name.trim().to_ascii_lowercase();
-    let canonical = ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == lower)
-        .map_or(lower.as_str(), |(_, to)| to);
-    KEYS.iter().find(|k| k.name == canonical)
-}
-
 /// The key that `name` (lowercase) probably misspells: within two edits of it (a missing,
 /// extra, changed or swapped letter, twice), for names long enough that this means something.
 fn near_key(name: &str) -> Option<&'static str> {
@@ -1961,103 +1259,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// Octal permissions (`640`, `0640`, `0o640`) of at most `0777` that grant at least `owner`.
-fn parse_mode(v: &str, owner: u32) -> Option<u32> {
-    let digits = v
-        .strip_prefix("0o")
-        .or_else(|| v.strip_prefix("0O"))
-        .unwrap_or(v);
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        return None;
-    }
-    let mode = u32::from_str_radix(digits, 8).ok()?;
-    (mode <= 0o777 && mode & owner == owner).then_some(mode)
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// The accepted range of `key`, if it is a numeric key.
-fn range_of(key: &str) -> Option<&'static str> {
-    RANGES.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
-}
-
-fn parse_secs(v: &str) -> Option<Duration> {
-    let secs: f64 = v.parse().ok()?;
-    if !secs.is_finite() || secs <= 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-/// Whether `v` looks like an absolute `http://` or `https://` URL with a host.
-fn is_http_url(v: &str) -> bool {
-    let lower = v.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        !rest.is_empty()
-            && !rest.starts_with('/')
-            && !v
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    })
-}
-
-fn is_cookie_name(v: &str) -> bool {
-    v.bytes().all(is_token_char)
-}
-
-fn non_empty(v: &str) -> Option<&str> {
-    (!v.is_empty()).then_some(v)
-}
-
-fn realm(v: &str) -> Option<String> {
-    (!v.is_empty()
-        && !v
-            .bytes()
-            .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()))
-    .then(|| v.to_owned())
-}
-
-fn split_list(v: &str) -> impl Iterator<Item = &str> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn parse_headers(v: &str) -> Option<Vec<HeaderName>> {
-    split_list(v)
-        .map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-        .collect()
-}
-
-/// Parses a list of origins `scheme://host[:port]`, normalised to lowercase.
-fn parse_origins(v: &str) -> Option<Vec<String>> {
-    split_list(v)
-        .map(|o| {
-            let o = o.trim_end_matches('/').to_ascii_lowercase();
-            let rest = o
-                .strip_prefix("http://")
-                .or_else(|| o.strip_prefix("https://"))?;
-            let valid = !rest.is_empty()
-                && rest.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                });
-            valid.then_some(o)
-        })
-        .collect()
-}
-
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -790,3 +790,67 @@ fn log_sink_tracing_without_the_feature_is_a_clear_error() {
         .to_string();
     assert!(err.contains("`tracing` feature"), "{err}");
 }
+
+/// The key table: every printed key reads back what it prints (the banner is valid INI for
+/// the same configuration), and every key written once is found by its name.
+#[test]
+fn every_printed_default_reads_back_to_itself() {
+    let defaults = Config::default();
+    for (key, shown) in defaults.entries() {
+        let info = KEYS.iter().find(|k| k.name == key).unwrap();
+        // An unset optional value prints as nothing; `cors_max_age` refuses empty text.
+        if shown.is_empty() || info.secret {
+            continue;
+        }
+        let mut c = Config::default();
+        c.set(key, &shown)
+            .unwrap_or_else(|e| panic!("{key} = {shown}: {e}"));
+        let again = c.entries().into_iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(again, shown, "{key}");
+    }
+    // Every key but `auth_client_id` (read and ignored) is printed, in the table's order.
+    let printed: Vec<&str> = defaults.entries().into_iter().map(|(k, _)| k).collect();
+    let listed: Vec<&str> = KEYS
+        .iter()
+        .map(|k| k.name)
+        .filter(|k| *k != "auth_client_id")
+        .collect();
+    assert_eq!(printed, listed);
+    // RANGES is the table's ranged keys.
+    let ranged: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.range.is_some())
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(RANGES.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ranged);
+    assert_eq!(RANGES.len(), 10);
+}
+
+/// Every key the table marks secret is masked in `entries` (hence the banner, `Debug` and
+/// `Display`) and in `InvalidValue`, whatever its value.
+#[test]
+fn every_secret_key_is_masked_wherever_it_is_printed() {
+    let secrets: Vec<&KeyInfo> = KEYS.iter().filter(|k| k.secret).collect();
+    assert_eq!(secrets.len(), 5, "{secrets:?}");
+    let mut c = Config::default();
+    for info in &secrets {
+        let value = if info.name == "session_store" {
+            "redis://:hunter2@localhost"
+        } else {
+            "/hunter2"
+        };
+        c.set(info.name, value).unwrap();
+    }
+    for text in [format!("{c:?}"), c.to_string()] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    for (key, shown) in c.entries() {
+        if secrets.iter().any(|s| s.name == key) {
+            assert!(shown.contains("********"), "{key} = {shown}");
+        }
+    }
+    let err = Config::default()
+        .set("session_store", "ftp://hunter2")
+        .unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
