@@ -176,7 +176,7 @@ impl Provider {
     /// [`OidcError::Client`] when the HTTPS client cannot be built.
     pub fn from_config(config: &Config) -> Result<Self, OidcError> {
         let keys = JwksCache::from_config(config).ok_or(OidcError::NoProvider)?;
-        let source = match (&config.auth_jwt_jwks_url, &config.auth_oidc_issuer) {
+        let source = match (&config.auth.jwt.jwks_url, &config.auth.jwt.oidc_issuer) {
             (Some(url), _) => Source::JwksUrl(url.clone()),
             (None, Some(issuer)) => Source::Issuer(issuer.clone()),
             (None, None) => return Err(OidcError::NoProvider),

@@ -29,9 +29,10 @@ use http::{HeaderName, Method};
 
 use super::{
     mask_url, BasicEncryption, Config, CookieSecure, CorsOrigins, JwtAlgorithm, JwtEncoding,
-    LogSinkKind, OnStoreError, SameSite, Secret, DEFAULT_CORS_HEADERS, MAX_CORS_MAX_AGE,
-    MAX_JWT_LEEWAY, MAX_LOCK_TIMEOUT, MAX_LOG_DAYS, MAX_LOG_SLOW_MS, MAX_SESSION_MAX,
-    MAX_SESSION_MAX_BYTES, MAX_SESSION_TIMEOUT, MAX_STORE_REPLICAS, MAX_STORE_TIMEOUT, MIN_TIMEOUT,
+    LogSettings, LogSinkKind, OnStoreError, SameSite, Secret, DEFAULT_CORS_HEADERS,
+    MAX_CORS_MAX_AGE, MAX_JWT_LEEWAY, MAX_LOCK_TIMEOUT, MAX_LOG_DAYS, MAX_LOG_SLOW_MS,
+    MAX_SESSION_MAX, MAX_SESSION_MAX_BYTES, MAX_SESSION_TIMEOUT, MAX_STORE_REPLICAS,
+    MAX_STORE_TIMEOUT, MIN_TIMEOUT,
 };
 use crate::log::Level;
 
@@ -188,32 +189,32 @@ pub const KEYS: &[KeyInfo] = &[
     key(
         "log_path",
         "a directory for daily log files (unset: the console)",
-        |c, v| put(&mut c.log_path, Some(path(v))),
+        |c, v| put(&mut c.log.path, Some(path(v))),
     )
-    .show(|c| show_path(&c.log_path)),
+    .show(|c| show_path(&c.log.path)),
     key(
         "log_level",
         "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL",
-        |c, v| put(&mut c.log_level, parse_level(v)),
+        |c, v| put(&mut c.log.level, parse_level(v)),
     )
-    .show(|c| c.log_level.map_or("DISABLED".to_owned(), |l| l.to_string())),
+    .show(|c| c.log.level.map_or("DISABLED".to_owned(), |l| l.to_string())),
     key(
         "log_days",
         "a number of days to keep log files (integer ≥ 1)",
-        |c, v| put(&mut c.log_days, v.parse().ok().filter(|d| *d >= 1)),
+        |c, v| put(&mut c.log.days, v.parse().ok().filter(|d| *d >= 1)),
     )
-    .show(|c| c.log_days.to_string())
+    .show(|c| c.log.days.to_string())
     .range("1 to 36500 days (a hundred years)", |c| {
-        (1..=MAX_LOG_DAYS).contains(&c.log_days)
+        (1..=MAX_LOG_DAYS).contains(&c.log.days)
     }),
     key(
         "log_slow_ms",
         "milliseconds after which a response is logged as slow (integer ≥ 0)",
-        |c, v| put(&mut c.log_slow_ms, v.parse().ok()),
+        |c, v| put(&mut c.log.slow_ms, v.parse().ok()),
     )
-    .show(|c| c.log_slow_ms.to_string())
+    .show(|c| c.log.slow_ms.to_string())
     .range("0 to 86400000 milliseconds (one day)", |c| {
-        c.log_slow_ms <= MAX_LOG_SLOW_MS
+        c.log.slow_ms <= MAX_LOG_SLOW_MS
     }),
     key(
         "log_trust_proxy",
@@ -224,12 +225,12 @@ pub const KEYS: &[KeyInfo] = &[
                 None => v
                     .parse()
                     .ok()
-                    .filter(|n| *n <= Config::MAX_TRUSTED_PROXIES),
+                    .filter(|n| *n <= LogSettings::MAX_TRUSTED_PROXIES),
             };
-            put(&mut c.log_trust_proxy, hops)
+            put(&mut c.log.trust_proxy, hops)
         },
     )
-    .show(|c| match c.log_trust_proxy {
+    .show(|c| match c.log.trust_proxy {
         0 => "false".to_owned(),
         1 => "true".to_owned(),
         n => n.to_string(),
@@ -237,15 +238,15 @@ pub const KEYS: &[KeyInfo] = &[
     key(
         "log_file_mode",
         "octal permissions for new log files, at least 0600 and at most 0777 (e.g. 0640)",
-        |c, v| put(&mut c.log_file_mode, parse_mode(v, 0o600)),
+        |c, v| put(&mut c.log.file_mode, parse_mode(v, 0o600)),
     )
-    .show(|c| format!("{:04o}", c.log_file_mode)),
+    .show(|c| format!("{:04o}", c.log.file_mode)),
     key(
         "log_dir_mode",
         "octal permissions for a new log directory, at least 0700 and at most 0777 (e.g. 0750)",
-        |c, v| put(&mut c.log_dir_mode, parse_mode(v, 0o700)),
+        |c, v| put(&mut c.log.dir_mode, parse_mode(v, 0o700)),
     )
-    .show(|c| format!("{:04o}", c.log_dir_mode)),
+    .show(|c| format!("{:04o}", c.log.dir_mode)),
     key(
         "log_sink",
         "canister (canister's line layout, default) or tracing (the application's tracing subscriber)",
@@ -255,11 +256,11 @@ pub const KEYS: &[KeyInfo] = &[
                 "tracing" => LogSinkKind::Tracing,
                 _ => return None,
             };
-            put(&mut c.log_sink, Some(sink))
+            put(&mut c.log.sink, Some(sink))
         },
     )
     .show(|c| {
-        match c.log_sink {
+        match c.log.sink {
             LogSinkKind::Canister => "canister",
             LogSinkKind::Tracing => "tracing",
         }
@@ -270,16 +271,16 @@ pub const KEYS: &[KeyInfo] = &[
         "the header name that carries the request id (default x-request-id)",
         |c, v| {
             put(
-                &mut c.request_id_header,
+                &mut c.log.request_id_header,
                 HeaderName::from_bytes(v.as_bytes()).ok(),
             )
         },
     )
-    .show(|c| c.request_id_header.as_str().to_owned()),
+    .show(|c| c.log.request_id_header.as_str().to_owned()),
     key("request_id_trust", BOOL, |c, v| {
-        put(&mut c.request_id_trust, parse_bool(v))
+        put(&mut c.log.request_id_trust, parse_bool(v))
     })
-    .show(|c| c.request_id_trust.to_string()),
+    .show(|c| c.log.request_id_trust.to_string()),
     key(
         "session_timeout",
         "seconds of inactivity before a session expires (≤ 0: never)",
@@ -290,20 +291,20 @@ pub const KEYS: &[KeyInfo] = &[
             } else {
                 Some(Duration::try_from_secs_f64(secs).ok()?)
             };
-            put(&mut c.session_timeout, Some(timeout))
+            put(&mut c.session.timeout, Some(timeout))
         },
     )
     .alias(&["session_timout"])
-    .show(|c| c.session_timeout.map_or("0".to_owned(), |d| secs(&d)))
+    .show(|c| c.session.timeout.map_or("0".to_owned(), |d| secs(&d)))
     .range(
         "at most 315360000 seconds (ten years); 0 or less: never expire",
-        |c| c.session_timeout.is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
+        |c| c.session.timeout.is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
     ),
     key("session_cookie", "a cookie name (RFC 6265 token)", |c, v| {
         let name = (!v.is_empty() && v.bytes().all(is_token_char)).then(|| v.to_owned());
-        put(&mut c.session_cookie, name)
+        put(&mut c.cookie.name, name)
     })
-    .show(|c| c.session_cookie.clone()),
+    .show(|c| c.cookie.name.clone()),
     key("session_cookie_samesite", "Lax, Strict or None", |c, v| {
         let same_site = match v.to_ascii_lowercase().as_str() {
             "lax" => SameSite::Lax,
@@ -311,9 +312,9 @@ pub const KEYS: &[KeyInfo] = &[
             "none" => SameSite::None,
             _ => return None,
         };
-        put(&mut c.session_cookie_samesite, Some(same_site))
+        put(&mut c.cookie.same_site, Some(same_site))
     })
-    .show(|c| format!("{:?}", c.session_cookie_samesite)),
+    .show(|c| format!("{:?}", c.cookie.same_site)),
     key("session_cookie_secure", "auto, true or false", |c, v| {
         let secure = match v.to_ascii_lowercase().as_str() {
             "auto" => CookieSecure::Auto,
@@ -322,9 +323,9 @@ pub const KEYS: &[KeyInfo] = &[
                 false => CookieSecure::Never,
             },
         };
-        put(&mut c.session_cookie_secure, Some(secure))
+        put(&mut c.cookie.secure, Some(secure))
     })
-    .show(|c| format!("{:?}", c.session_cookie_secure)),
+    .show(|c| format!("{:?}", c.cookie.secure)),
     key(
         "session_cookie_domain",
         "a domain name for the cookie's Domain attribute",
@@ -332,10 +333,10 @@ pub const KEYS: &[KeyInfo] = &[
             let valid = v
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-            put(&mut c.session_cookie_domain, valid.then(|| text(v)))
+            put(&mut c.cookie.domain, valid.then(|| text(v)))
         },
     )
-    .show(|c| show_opt(&c.session_cookie_domain)),
+    .show(|c| show_opt(&c.cookie.domain)),
     key(
         "session_cookie_path",
         "a path starting with /, in ASCII, without `;` or control characters",
@@ -346,35 +347,35 @@ pub const KEYS: &[KeyInfo] = &[
                 && !v
                     .bytes()
                     .any(|b| !b.is_ascii() || b == b';' || b.is_ascii_control());
-            put(&mut c.session_cookie_path, valid.then(|| v.to_owned()))
+            put(&mut c.cookie.path, valid.then(|| v.to_owned()))
         },
     )
-    .show(|c| c.session_cookie_path.clone()),
+    .show(|c| c.cookie.path.clone()),
     key("session_cookie_persistent", BOOL, |c, v| {
-        put(&mut c.session_cookie_persistent, parse_bool(v))
+        put(&mut c.cookie.persistent, parse_bool(v))
     })
-    .show(|c| c.session_cookie_persistent.to_string()),
+    .show(|c| c.cookie.persistent.to_string()),
     key("session_locking", BOOL, |c, v| {
-        put(&mut c.session_locking, parse_bool(v))
+        put(&mut c.session.locking, parse_bool(v))
     })
-    .show(|c| c.session_locking.to_string()),
+    .show(|c| c.session.locking.to_string()),
     key(
         "session_lock_timeout",
         "seconds to wait for a session lock (number > 0)",
-        |c, v| put(&mut c.session_lock_timeout, parse_secs(v)),
+        |c, v| put(&mut c.session.lock_timeout, parse_secs(v)),
     )
-    .show(|c| secs(&c.session_lock_timeout))
+    .show(|c| secs(&c.session.lock_timeout))
     .range("0.001 to 3600 seconds (one hour)", |c| {
-        (MIN_TIMEOUT..=MAX_LOCK_TIMEOUT).contains(&c.session_lock_timeout)
+        (MIN_TIMEOUT..=MAX_LOCK_TIMEOUT).contains(&c.session.lock_timeout)
     }),
     key(
         "session_max",
         "the most sessions the memory store holds (integer ≥ 1, default 100000; 0: no cap)",
-        |c, v| put(&mut c.session_max, Some(Some(v.parse().ok()?))),
+        |c, v| put(&mut c.session.max, Some(Some(v.parse().ok()?))),
     )
     .show(|c| c.session_cap().map_or("0".to_owned(), |n| n.to_string()))
     .range("0 (no cap) to 1000000000 sessions", |c| {
-        c.session_max.is_none_or(|n| n <= MAX_SESSION_MAX)
+        c.session.max.is_none_or(|n| n <= MAX_SESSION_MAX)
     }),
     key(
         "session_max_bytes",
@@ -384,19 +385,19 @@ pub const KEYS: &[KeyInfo] = &[
                 .parse()
                 .ok()
                 .filter(|n| (1..=MAX_SESSION_MAX_BYTES).contains(n));
-            put(&mut c.session_max_bytes, max)
+            put(&mut c.session.max_bytes, max)
         },
     )
-    .show(|c| c.session_max_bytes.to_string()),
+    .show(|c| c.session.max_bytes.to_string()),
     key("session_on_store_error", "fail or anonymous", |c, v| {
         let on_error = match v.to_ascii_lowercase().as_str() {
             "fail" => OnStoreError::Fail,
             "anonymous" => OnStoreError::Anonymous,
             _ => return None,
         };
-        put(&mut c.session_on_store_error, Some(on_error))
+        put(&mut c.session.on_store_error, Some(on_error))
     })
-    .show(|c| format!("{:?}", c.session_on_store_error)),
+    .show(|c| format!("{:?}", c.session.on_store_error)),
     key(
         "session_store",
         "memory, or a redis://, rediss://, redis+sentinel:// or rediss+sentinel:// URL (several comma-separated redis:// or rediss:// URLs: a cluster)",
@@ -419,56 +420,56 @@ pub const KEYS: &[KeyInfo] = &[
             } else {
                 return None;
             };
-            put(&mut c.session_store, Some(store))
+            put(&mut c.store.url, Some(store))
         },
     )
     .secret_url()
     .show(|c| {
-        c.session_store
+        c.store.url
             .as_ref()
             .map_or("memory".to_owned(), |s| s.expose().to_owned())
     }),
     key(
         "session_store_prefix",
         "a key prefix for the store",
-        |c, v| put(&mut c.session_store_prefix, Some(v.to_owned())),
+        |c, v| put(&mut c.store.prefix, Some(v.to_owned())),
     )
-    .show(|c| c.session_store_prefix.clone()),
+    .show(|c| c.store.prefix.clone()),
     key(
         "session_store_timeout",
         "seconds a store operation may take (number > 0)",
-        |c, v| put(&mut c.session_store_timeout, parse_secs(v)),
+        |c, v| put(&mut c.store.timeout, parse_secs(v)),
     )
-    .show(|c| secs(&c.session_store_timeout))
+    .show(|c| secs(&c.store.timeout))
     .range("0.001 to 3600 seconds (one hour)", |c| {
-        (MIN_TIMEOUT..=MAX_STORE_TIMEOUT).contains(&c.session_store_timeout)
+        (MIN_TIMEOUT..=MAX_STORE_TIMEOUT).contains(&c.store.timeout)
     }),
     key(
         "session_store_tls_ca",
         "the path of a PEM file of the CA certificates a rediss:// server is checked against (unset: the system roots)",
-        |c, v| put(&mut c.session_store_tls_ca, Some(path(v))),
+        |c, v| put(&mut c.store.tls_ca, Some(path(v))),
     )
-    .show(|c| show_path(&c.session_store_tls_ca)),
+    .show(|c| show_path(&c.store.tls_ca)),
     key(
         "session_store_tls_cert",
         "the path of a PEM client certificate (chain) for rediss://, with session_store_tls_key",
-        |c, v| put(&mut c.session_store_tls_cert, Some(path(v))),
+        |c, v| put(&mut c.store.tls_cert, Some(path(v))),
     )
-    .show(|c| show_path(&c.session_store_tls_cert)),
+    .show(|c| show_path(&c.store.tls_cert)),
     key(
         "session_store_tls_key",
         "the path of the PEM private key of session_store_tls_cert",
-        |c, v| put(&mut c.session_store_tls_key, Some(path(v))),
+        |c, v| put(&mut c.store.tls_key, Some(path(v))),
     )
-    .show(|c| show_path(&c.session_store_tls_key)),
+    .show(|c| show_path(&c.store.tls_key)),
     key(
         "session_store_replicas",
         "the number of replicas that must hold a save before it is acknowledged (integer from 0 to 16)",
-        |c, v| put(&mut c.session_store_replicas, v.parse().ok()),
+        |c, v| put(&mut c.store.replicas, v.parse().ok()),
     )
-    .show(|c| c.session_store_replicas.to_string())
+    .show(|c| c.store.replicas.to_string())
     .range("0 to 16 replicas", |c| {
-        c.session_store_replicas <= MAX_STORE_REPLICAS
+        c.store.replicas <= MAX_STORE_REPLICAS
     }),
     key(
         "cors",
@@ -481,10 +482,10 @@ pub const KEYS: &[KeyInfo] = &[
             } else {
                 CorsOrigins::List(parse_origins(v)?)
             };
-            put(&mut c.cors, Some(origins))
+            put(&mut c.cors.origins, Some(origins))
         },
     )
-    .show(|c| match &c.cors {
+    .show(|c| match &c.cors.origins {
         CorsOrigins::Disabled => "false".to_owned(),
         CorsOrigins::Any => "*".to_owned(),
         CorsOrigins::List(l) => l.join(", "),
@@ -496,10 +497,10 @@ pub const KEYS: &[KeyInfo] = &[
             let methods = split_list(v)
                 .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
                 .collect();
-            put(&mut c.cors_methods, methods)
+            put(&mut c.cors.methods, methods)
         },
     )
-    .show(|c| show_list(&c.cors_methods)),
+    .show(|c| show_list(&c.cors.methods)),
     key(
         "cors_headers",
         "* (any header asked for) or a comma-separated list of header names; unset: accept, accept-language, content-language, content-type, authorization",
@@ -509,30 +510,30 @@ pub const KEYS: &[KeyInfo] = &[
             } else {
                 Some(parse_headers(v)?)
             };
-            put(&mut c.cors_headers, Some(headers))
+            put(&mut c.cors.headers, Some(headers))
         },
     )
-    .show(|c| show_headers(c.cors_headers.as_deref().unwrap_or(&DEFAULT_CORS_HEADERS))),
+    .show(|c| show_headers(c.cors.headers.as_deref().unwrap_or(&DEFAULT_CORS_HEADERS))),
     key(
         "cors_expose_headers",
         "a comma-separated list of header names",
-        |c, v| put(&mut c.cors_expose_headers, parse_headers(v)),
+        |c, v| put(&mut c.cors.expose_headers, parse_headers(v)),
     )
-    .show(|c| show_headers(&c.cors_expose_headers)),
+    .show(|c| show_headers(&c.cors.expose_headers)),
     key("cors_credentials", BOOL, |c, v| {
-        put(&mut c.cors_credentials, parse_bool(v))
+        put(&mut c.cors.credentials, parse_bool(v))
     })
-    .show(|c| c.cors_credentials.to_string()),
+    .show(|c| c.cors.credentials.to_string()),
     key(
         "cors_max_age",
         "seconds a preflight may be cached (integer ≥ 0)",
-        |c, v| put(&mut c.cors_max_age, Some(Some(v.parse().ok()?))),
+        |c, v| put(&mut c.cors.max_age, Some(Some(v.parse().ok()?))),
     )
-    .show(|c| show_opt(&c.cors_max_age))
+    .show(|c| show_opt(&c.cors.max_age))
     .range("0 to 86400 seconds (one day; browsers cap it lower)", |c| {
-        c.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE)
+        c.cors.max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE)
     }),
-    key("csrf", BOOL, |c, v| put(&mut c.csrf, parse_bool(v))).show(|c| c.csrf.to_string()),
+    key("csrf", BOOL, |c, v| put(&mut c.csrf.enabled, parse_bool(v))).show(|c| c.csrf.enabled.to_string()),
     key(
         "csrf_trusted_origins",
         "a comma-separated list of origins (scheme://host[:port])",
@@ -542,59 +543,59 @@ pub const KEYS: &[KeyInfo] = &[
             } else {
                 parse_origins(v)?
             };
-            put(&mut c.csrf_trusted_origins, Some(origins))
+            put(&mut c.csrf.trusted_origins, Some(origins))
         },
     )
-    .show(|c| c.csrf_trusted_origins.join(", ")),
+    .show(|c| c.csrf.trusted_origins.join(", ")),
     key("auth_basic_username", "a user name (no ':')", |c, v| {
-        put(&mut c.auth_basic_username, (!v.contains(':')).then(|| text(v)))
+        put(&mut c.auth.basic.username, (!v.contains(':')).then(|| text(v)))
     })
-    .show(|c| show_opt(&c.auth_basic_username)),
+    .show(|c| show_opt(&c.auth.basic.username)),
     key(
         "auth_basic_password",
         "the password, or with sha256 its hex SHA-256 digest",
-        |c, v| put(&mut c.auth_basic_password, Some(secret(v))),
+        |c, v| put(&mut c.auth.basic.password, Some(secret(v))),
     )
     .secret()
-    .show(|c| show_secret(&c.auth_basic_password)),
+    .show(|c| show_secret(&c.auth.basic.password)),
     key("auth_basic_encryption", "clear or sha256", |c, v| {
         let encryption = match v.to_ascii_lowercase().as_str() {
             "clear" => BasicEncryption::Clear,
             "sha256" => BasicEncryption::Sha256,
             _ => return None,
         };
-        put(&mut c.auth_basic_encryption, Some(encryption))
+        put(&mut c.auth.basic.encryption, Some(encryption))
     })
-    .show(|c| format!("{:?}", c.auth_basic_encryption).to_lowercase()),
+    .show(|c| format!("{:?}", c.auth.basic.encryption).to_lowercase()),
     key(
         "auth_basic_realm",
         "a realm name for the Basic challenge",
-        |c, v| put(&mut c.auth_basic_realm, realm(v)),
+        |c, v| put(&mut c.auth.basic.realm, realm(v)),
     )
-    .show(|c| c.auth_basic_realm.clone()),
+    .show(|c| c.auth.basic.realm.clone()),
     key(
         "auth_basic_htpasswd",
         "the path of an htpasswd file of bcrypt ($2y$ or $2b$) hashes",
-        |c, v| put(&mut c.auth_basic_htpasswd, Some(path(v))),
+        |c, v| put(&mut c.auth.basic.htpasswd, Some(path(v))),
     )
-    .show(|c| show_path(&c.auth_basic_htpasswd)),
+    .show(|c| show_path(&c.auth.basic.htpasswd)),
     key("auth_basic_challenge", BOOL, |c, v| {
-        put(&mut c.auth_basic_challenge, parse_bool(v))
+        put(&mut c.auth.basic.challenge, parse_bool(v))
     })
-    .show(|c| c.auth_basic_challenge.to_string()),
+    .show(|c| c.auth.basic.challenge.to_string()),
     key(
         "auth_jwt_client_id",
         "the audience (aud) tokens must carry",
-        |c, v| put(&mut c.auth_jwt_client_id, Some(text(v))),
+        |c, v| put(&mut c.auth.jwt.client_id, Some(text(v))),
     )
-    .show(|c| show_opt(&c.auth_jwt_client_id)),
+    .show(|c| show_opt(&c.auth.jwt.client_id)),
     key(
         "auth_jwt_secret",
         "the HMAC secret, in auth_jwt_encoding",
-        |c, v| put(&mut c.auth_jwt_secret, Some(secret(v))),
+        |c, v| put(&mut c.auth.jwt.secret, Some(secret(v))),
     )
     .secret()
-    .show(|c| show_secret(&c.auth_jwt_secret)),
+    .show(|c| show_secret(&c.auth.jwt.secret)),
     key("auth_jwt_encoding", "clear, base64std or base64url", |c, v| {
         let encoding = match v.to_ascii_lowercase().as_str() {
             "clear" => JwtEncoding::Clear,
@@ -602,9 +603,9 @@ pub const KEYS: &[KeyInfo] = &[
             "base64url" => JwtEncoding::Base64Url,
             _ => return None,
         };
-        put(&mut c.auth_jwt_encoding, Some(encoding))
+        put(&mut c.auth.jwt.encoding, Some(encoding))
     })
-    .show(|c| format!("{:?}", c.auth_jwt_encoding).to_lowercase()),
+    .show(|c| format!("{:?}", c.auth.jwt.encoding).to_lowercase()),
     key(
         "auth_jwt_algorithms",
         "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA",
@@ -613,11 +614,11 @@ pub const KEYS: &[KeyInfo] = &[
                 .map(|a| a.parse().ok())
                 .collect::<Option<Vec<JwtAlgorithm>>>()
                 .filter(|a| !a.is_empty());
-            put(&mut c.auth_jwt_algorithms, algorithms)
+            put(&mut c.auth.jwt.algorithms, algorithms)
         },
     )
     .show(|c| {
-        c.auth_jwt_algorithms
+        c.auth.jwt.algorithms
             .iter()
             .map(|a| a.as_str())
             .collect::<Vec<_>>()
@@ -626,58 +627,58 @@ pub const KEYS: &[KeyInfo] = &[
     key(
         "auth_jwt_public_key",
         "the path of a PEM public key file (RS*, ES*, PS*)",
-        |c, v| put(&mut c.auth_jwt_public_key, Some(path(v))),
+        |c, v| put(&mut c.auth.jwt.public_key, Some(path(v))),
     )
     .secret()
-    .show(|c| show_path(&c.auth_jwt_public_key)),
+    .show(|c| show_path(&c.auth.jwt.public_key)),
     key(
         "auth_jwt_issuer",
         "the issuer (iss) tokens must carry",
-        |c, v| put(&mut c.auth_jwt_issuer, Some(text(v))),
+        |c, v| put(&mut c.auth.jwt.issuer, Some(text(v))),
     )
-    .show(|c| show_opt(&c.auth_jwt_issuer)),
+    .show(|c| show_opt(&c.auth.jwt.issuer)),
     key(
         "auth_jwt_leeway",
         "seconds of clock skew allowed on exp and nbf (integer ≥ 0)",
-        |c, v| put(&mut c.auth_jwt_leeway, v.parse().ok()),
+        |c, v| put(&mut c.auth.jwt.leeway, v.parse().ok()),
     )
-    .show(|c| c.auth_jwt_leeway.to_string())
+    .show(|c| c.auth.jwt.leeway.to_string())
     .range("0 to 3600 seconds (one hour)", |c| {
-        c.auth_jwt_leeway <= MAX_JWT_LEEWAY
+        c.auth.jwt.leeway <= MAX_JWT_LEEWAY
     }),
     key(
         "auth_jwt_realm",
         "a realm name for the Bearer challenge",
-        |c, v| put(&mut c.auth_jwt_realm, realm(v)),
+        |c, v| put(&mut c.auth.jwt.realm, realm(v)),
     )
-    .show(|c| c.auth_jwt_realm.clone()),
+    .show(|c| c.auth.jwt.realm.clone()),
     key(
         "auth_jwt_secret_previous",
         "the previous HMAC secret, in auth_jwt_encoding, still accepted while tokens signed with it live",
-        |c, v| put(&mut c.auth_jwt_secret_previous, Some(secret(v))),
+        |c, v| put(&mut c.auth.jwt.secret_previous, Some(secret(v))),
     )
     .secret()
-    .show(|c| show_secret(&c.auth_jwt_secret_previous)),
+    .show(|c| show_secret(&c.auth.jwt.secret_previous)),
     key(
         "auth_jwt_jwks_url",
         "the https:// (or http://) URL of the identity provider's JWK Set",
-        |c, v| put(&mut c.auth_jwt_jwks_url, http_url(v)),
+        |c, v| put(&mut c.auth.jwt.jwks_url, http_url(v)),
     )
-    .show(|c| show_opt(&c.auth_jwt_jwks_url)),
+    .show(|c| show_opt(&c.auth.jwt.jwks_url)),
     key(
         "auth_oidc_issuer",
         "the OpenID Connect issuer URL (its /.well-known/openid-configuration names the JWK Set)",
-        |c, v| put(&mut c.auth_oidc_issuer, http_url(v)),
+        |c, v| put(&mut c.auth.jwt.oidc_issuer, http_url(v)),
     )
-    .show(|c| show_opt(&c.auth_oidc_issuer)),
+    .show(|c| show_opt(&c.auth.jwt.oidc_issuer)),
     key(
         "auth_jwt_jwks_refresh",
         "seconds between refreshes of the JWK Set (integer from 10 to 86400, default 600)",
-        |c, v| put(&mut c.auth_jwt_jwks_refresh, v.parse().ok()),
+        |c, v| put(&mut c.auth.jwt.jwks_refresh, v.parse().ok()),
     )
-    .show(|c| c.auth_jwt_jwks_refresh.to_string())
+    .show(|c| c.auth.jwt.jwks_refresh.to_string())
     .range("10 to 86400 seconds (one day)", |c| {
-        (10..=86_400).contains(&c.auth_jwt_jwks_refresh)
+        (10..=86_400).contains(&c.auth.jwt.jwks_refresh)
     }),
     key(
         "auth_jwt_cookie",
@@ -687,14 +688,14 @@ pub const KEYS: &[KeyInfo] = &[
                 Some(name) if !name.bytes().all(is_token_char) => return None,
                 name => name,
             };
-            put(&mut c.auth_jwt_cookie, Some(name))
+            put(&mut c.auth.jwt.cookie, Some(name))
         },
     )
-    .show(|c| show_opt(&c.auth_jwt_cookie)),
+    .show(|c| show_opt(&c.auth.jwt.cookie)),
     key("auth_remember", BOOL, |c, v| {
-        put(&mut c.auth_remember, parse_bool(v))
+        put(&mut c.auth.remember, parse_bool(v))
     })
-    .show(|c| c.auth_remember.to_string()),
+    .show(|c| c.auth.remember.to_string()),
 ];
 
 /// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it: the

@@ -15,7 +15,7 @@
 //!
 //! Some settings are accepted but deserve a word at start-up; [`Config::warnings`] lists
 //! them, and the engine logs each as a WARNING after its banner
-//! ([`startup_warnings`](crate::log::startup_warnings)). They are kept in the `Config`
+//! ([`startup_warnings`](crate::config::startup_warnings)). They are kept in the `Config`
 //! because they are found while reading it, before any log sink exists:
 //!
 //! - `auth_client_id` (the spelling of canister's README sample) is read and ignored: JWT
@@ -28,9 +28,11 @@
 //!   values) and suggests the key a near miss was probably meant to be. A *known* key with a
 //!   bad value is still an error.
 
+mod display;
 mod ini;
 mod keys;
 mod secret;
+mod settings;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -38,12 +40,18 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::{HeaderName, Method};
+use http::HeaderName;
 
-use crate::log::Level;
-
+pub(crate) use display::log_banner_for;
+pub use display::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use ini::parse_ini;
 pub use keys::{KeyInfo, KEYS, RANGES};
+pub use settings::{
+    AuthSettings, BasicSettings, CookieSettings, CorsSettings, CsrfSettings, JwtSettings,
+    SessionSettings, StoreSettings,
+};
+
+pub use crate::log::{LogSettings, LogSinkKind};
 
 #[cfg(test)]
 use keys::range_of;
@@ -138,19 +146,6 @@ pub enum CookieSecure {
     Always,
     /// Never.
     Never,
-}
-
-/// Where the engine's events go (`log_sink`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum LogSinkKind {
-    /// Canister's line layout, on stderr or in daily files (`log_path`): the default, so
-    /// canister's configuration files keep their meaning.
-    #[default]
-    Canister,
-    /// `tracing` events in a span per request, for the application's subscriber
-    /// (`log::TracingSink`, feature `tracing`).
-    Tracing,
 }
 
 /// What happens when the session store fails.
@@ -281,299 +276,31 @@ pub enum CorsOrigins {
 /// Fields are public for reading and for building in code; [`Config::set`] takes the INI
 /// spelling, and [`Config::validate`] checks combinations (run by every constructor here and
 /// by the engine).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Config {
     /// Bottle's `debug` flag, accepted for compatibility and ignored.
     pub debug: bool,
-    /// Directory of the daily log files; `None`: the console (stderr).
-    pub log_path: Option<PathBuf>,
-    /// The lowest level written; `None` is `DISABLED`. Default `INFO`.
-    pub log_level: Option<Level>,
-    /// Days of log files kept. Default 30, as canister.
-    pub log_days: u32,
-    /// A response slower than this is logged at WARNING with `!!!`. Default 1000 ms, as
-    /// canister.
-    pub log_slow_ms: u64,
-    /// How many proxies in front of the app are trusted to append to `X-Forwarded-For`; the
-    /// logged client address is the one the outermost trusted proxy appended. Default 0:
-    /// the peer address, forwarding headers ignored.
-    ///
-    /// The INI value is `false` (0), `true` (1, canister's spelling: one proxy such as nginx
-    /// with `$proxy_add_x_forwarded_for`) or a number of hops up to
-    /// [`MAX_TRUSTED_PROXIES`](Self::MAX_TRUSTED_PROXIES). The address is taken from the
-    /// *right* of the list, as nginx's `real_ip_recursive` and Express's `trust proxy = N`
-    /// do: everything to the left of what a trusted proxy appended was written by the client
-    /// and is ignored. Set it only when every request reaches the app through that many
-    /// proxies you control, or a client can choose the address that is logged.
-    pub log_trust_proxy: u8,
-    /// Unix permissions of a log file canister creates. Default `0o600`: the logs hold user
-    /// names, client addresses and URLs, so only the owner reads them. A file that already
-    /// exists keeps its permissions. Not used outside Unix.
-    pub log_file_mode: u32,
-    /// Unix permissions of the `log_path` directory when canister creates it (directories
-    /// above it are created with the process umask). Default `0o700`. A directory that
-    /// already exists keeps its permissions: canister never loosens or tightens them behind
-    /// the administrator's back. Not used outside Unix.
-    pub log_dir_mode: u32,
-    /// Where the engine's events go: canister's lines (default) or `tracing`.
-    pub log_sink: LogSinkKind,
-    /// The header that carries a request's id, on every response (and, with
-    /// `request_id_trust`, read from the request). Default `x-request-id`.
-    pub request_id_header: HeaderName,
-    /// Keep a request's incoming `request_id_header` as its id when it is 1 to 128 visible
-    /// ASCII characters. Default false: every request gets a new id, so a client cannot
-    /// choose what the logs call its request. Set it when a proxy you control (or a caller
-    /// you trust) makes the ids.
-    pub request_id_trust: bool,
-    /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
-    pub session_timeout: Option<Duration>,
-    /// The session cookie's name. Default `session_id`, as canister.
-    pub session_cookie: String,
-    /// `SameSite` of the cookie. Default `Lax`: sent on navigation to the site, not on other
-    /// sites' subrequests (a CSRF defence that keeps links from other sites working).
-    pub session_cookie_samesite: SameSite,
-    /// `Secure` of the cookie. Default automatic (set over https).
-    pub session_cookie_secure: CookieSecure,
-    /// `Domain` of the cookie; `None` (default): the host only.
-    pub session_cookie_domain: Option<String>,
-    /// `Path` of the cookie. Default `/`.
-    pub session_cookie_path: String,
-    /// Whether the cookie carries `Max-Age` (the session timeout); otherwise it lasts until
-    /// the browser closes. Default true.
-    pub session_cookie_persistent: bool,
-    /// Serialise the requests of one session (exact read-modify-write). Default false.
-    ///
-    /// The lock is taken when the session is first loaded and released after the response
-    /// is built, or as soon as the request is dropped (the client went away). It has a lease
-    /// (30 s in Redis) as a last resort against a handler that never returns. Where the
-    /// session is loaded before the body is read (axum's `Session` and `User` extractors run
-    /// before a body extractor; warp's filters in the order you write them), a slow upload
-    /// holds the session's lock, and other requests of that session wait up to
-    /// `session_lock_timeout` and then get 503. Only the uploader's own session is affected;
-    /// in warp, put `params()` before `session()`; in axum, keep slow uploads on routes that
-    /// take neither `Session` nor `User`. (Rocket reads a form body before its fairing.)
-    pub session_locking: bool,
-    /// How long a request waits for the session lock before a 503. Default 5 s.
-    pub session_lock_timeout: Duration,
-    /// The most sessions the memory store holds, as set; read the cap in force with
-    /// [`Config::session_cap`].
-    ///
-    /// - `None` (default): not set; the memory store holds at most
-    ///   [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS) (100 000), so a
-    ///   client that makes the application store something for anonymous visitors cannot
-    ///   grow memory without bound.
-    /// - `Some(0)`: no cap (the Python canister had none; set it only behind something that
-    ///   limits session creation).
-    /// - `Some(n)`: at most `n`.
-    ///
-    /// When full, the store evicts the least recently used anonymous session before any
-    /// logged-in one ([`MemoryStore`](crate::MemoryStore)). The key applies to the memory
-    /// store the engine builds: setting it (to anything) with a store given to
-    /// [`Builder::store`](crate::Builder::store) is refused at build, as that store would
-    /// silently ignore it.
-    pub session_max: Option<usize>,
-    /// The most bytes one session's data may take: its keys, their values as JSON and its
-    /// user as JSON. Default 65 536; accepted 1 to 67 108 864 (64 MiB).
-    ///
-    /// A [`Session::insert`](crate::Session::insert) that would take the session past it is
-    /// refused ([`InsertError::TooLarge`](crate::InsertError::TooLarge), a 413 in the demos)
-    /// and changes nothing. Every load copies the whole record (and, with Redis, reads it in
-    /// one blocking script), so this bounds what one client can make each request cost.
-    pub session_max_bytes: usize,
-    /// What happens when the store fails. Default: 503.
-    pub session_on_store_error: OnStoreError,
-    /// Where sessions live: `None` is the memory store; else a URL the store crate reads.
-    pub session_store: Option<Secret>,
-    /// Key prefix for stores that share a namespace. Default `canister:session:`.
-    pub session_store_prefix: String,
-    /// How long one store operation may take. Default 2 s.
-    pub session_store_timeout: Duration,
-    /// PEM file of the CA certificates a `rediss://` server must chain to. `None`: the
-    /// system roots.
-    pub session_store_tls_ca: Option<PathBuf>,
-    /// PEM file of the client certificate (chain) presented to a `rediss://` server that
-    /// asks for one; needs [`session_store_tls_key`](Self::session_store_tls_key).
-    pub session_store_tls_cert: Option<PathBuf>,
-    /// PEM file of the private key of
-    /// [`session_store_tls_cert`](Self::session_store_tls_cert).
-    pub session_store_tls_key: Option<PathBuf>,
-    /// How many replicas must hold a save before the store acknowledges it (`WAIT`). Default
-    /// 0: acknowledged once the master holds it. Accepted 0 to 16.
-    pub session_store_replicas: u32,
-    /// The `CORS` setting. Default disabled.
-    pub cors: CorsOrigins,
-    /// Methods a preflight allows. Default GET, HEAD, POST, PUT, PATCH, DELETE.
-    pub cors_methods: Vec<Method>,
-    /// Request headers a preflight allows (`cors_headers`).
-    ///
-    /// `None` (default): [`DEFAULT_CORS_HEADERS`], the CORS-safelisted request headers plus
-    /// `authorization`. `Some(list)`: that list. A list holding `*` (`cors_headers = *`)
-    /// allows whatever a preflight asks for: its `Access-Control-Request-Headers` is echoed,
-    /// `cookie` included, even with `cors_credentials`.
-    ///
-    /// A preflight is always answered with the whole allowed list, whatever it asked for (as
-    /// tower-http's `AllowHeaders::list`): the browser then refuses the real request if it
-    /// needs a header outside the list. Earlier versions echoed every requested header by default.
-    pub cors_headers: Option<Vec<HeaderName>>,
-    /// Response headers scripts may read.
-    pub cors_expose_headers: Vec<HeaderName>,
-    /// Send `Access-Control-Allow-Credentials: true` (needs a list of origins).
-    pub cors_credentials: bool,
-    /// `Access-Control-Max-Age` of preflights, in seconds.
-    pub cors_max_age: Option<u64>,
-    /// Refuse cross-origin unsafe requests (any method but `GET`, `HEAD`, `OPTIONS`), whether
-    /// or not they carry the session cookie. Default true.
-    ///
-    /// `Sec-Fetch-Site: same-origin`/`none` passes; `same-site` and `cross-site` pass only
-    /// from a trusted `Origin`. Without `Sec-Fetch-Site`, an `Origin` equal to the request's
-    /// `Host` (host and port) or a trusted one passes, any other (`null` included) gets 403.
-    /// A request with neither header (curl, servers) passes. Behind a proxy that rewrites
-    /// `Host`, list the public origin in `csrf_trusted_origins`.
-    pub csrf: bool,
-    /// Origins trusted for cross-origin unsafe requests (besides the CORS list), exactly as
-    /// browsers send them: `https://app.example.com` (case-insensitive, no path).
-    pub csrf_trusted_origins: Vec<String>,
-    /// The Basic user's name.
-    pub auth_basic_username: Option<String>,
-    /// The Basic user's password (or its SHA-256, per `auth_basic_encryption`).
-    pub auth_basic_password: Option<Secret>,
-    /// How the password is given. Default clear.
-    ///
-    /// `sha256` is canister's mode: the hex SHA-256 of the password, **unsalted** and fast to
-    /// compute, so a leaked configuration lets an attacker test billions of guesses a second,
-    /// and equal passwords have equal digests. It keeps canister's files working; for new
-    /// setups prefer [`auth_basic_htpasswd`](Self::auth_basic_htpasswd) (salted, slow
-    /// bcrypt hashes).
-    pub auth_basic_encryption: BasicEncryption,
-    /// The Basic challenge's realm. Default `private`.
-    pub auth_basic_realm: String,
-    /// An htpasswd file of Basic users with bcrypt hashes (`htpasswd -B`), instead of
-    /// `auth_basic_username` / `auth_basic_password`. Default none.
-    ///
-    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::Basic::from_htpasswd_file)
-    /// has the format and limits): a line that is not `user:$2y$…` or `user:$2b$…` (an MD5,
-    /// SHA-1, crypt or clear password) stops start-up with an error naming the line number,
-    /// never the hash. Used by the `Authorization: Basic` header and by
-    /// [`Session::verify_password`](crate::Session::verify_password) (login forms) alike.
-    pub auth_basic_htpasswd: Option<PathBuf>,
-    /// Whether a 401 carries the `WWW-Authenticate: Basic` challenge. Default true.
-    ///
-    /// `false` for an application with its own login form: browsers answer a Basic challenge
-    /// by showing their own password dialog, over the application's page. Basic users still
-    /// authenticate, by header and through
-    /// [`Session::verify_password`](crate::Session::verify_password); only the challenge is
-    /// left out, so the `User` extractors answer a plain 401 (RFC 9110 asks a 401 to carry a
-    /// challenge; browser applications commonly leave it out for this reason). Answer a
-    /// redirect to the login page instead by taking `Option<User>` in browser routes.
-    pub auth_basic_challenge: bool,
-    /// The audience JWTs must carry (OAuth2 client id).
-    pub auth_jwt_client_id: Option<String>,
-    /// The JWT HMAC secret.
-    pub auth_jwt_secret: Option<Secret>,
-    /// How the secret is encoded. Default clear.
-    pub auth_jwt_encoding: JwtEncoding,
-    /// Accepted JWT algorithms. Default HS256 only.
-    pub auth_jwt_algorithms: Vec<JwtAlgorithm>,
-    /// PEM public key file for RS*/ES*/PS* algorithms.
-    pub auth_jwt_public_key: Option<PathBuf>,
-    /// The issuer JWTs must carry, if set.
-    pub auth_jwt_issuer: Option<String>,
-    /// Clock skew allowed on `exp`/`nbf`, in seconds. Default 0.
-    pub auth_jwt_leeway: u64,
-    /// The Bearer challenge's realm. Default `private`.
-    pub auth_jwt_realm: String,
-    /// The previous HMAC secret, still accepted for verification (HS secret rotation).
-    pub auth_jwt_secret_previous: Option<Secret>,
-    /// The identity provider's JWK Set URL. Fetched by `canister-oidc`, not by the core.
-    pub auth_jwt_jwks_url: Option<String>,
-    /// The OpenID Connect issuer: discovery gives the JWK Set, and every token's `iss` must
-    /// equal it.
-    pub auth_oidc_issuer: Option<String>,
-    /// Seconds between periodic refreshes of the JWK Set. Default 600; a shorter
-    /// `Cache-Control: max-age` from the provider is honoured.
-    pub auth_jwt_jwks_refresh: u64,
-    /// A cookie to read the bearer token from when there is no `Authorization` header.
-    pub auth_jwt_cookie: Option<String>,
-    /// Keep a header-authenticated user in the session, as canister did. Default false: a
-    /// cookie alone never replays an `Authorization` header's authority.
-    pub auth_remember: bool,
+    /// The log: `log_*` and `request_id_*`.
+    pub log: LogSettings,
+    /// Sessions: `session_timeout`, `session_lock*`, `session_max*`, `session_on_store_error`.
+    pub session: SessionSettings,
+    /// The session cookie: `session_cookie*`.
+    pub cookie: CookieSettings,
+    /// The session store: `session_store*`.
+    pub store: StoreSettings,
+    /// CORS: `cors*`.
+    pub cors: CorsSettings,
+    /// The cross-site request check: `csrf*`.
+    pub csrf: CsrfSettings,
+    /// Authentication: `auth_basic_*`, `auth_jwt_*`, `auth_oidc_issuer`, `auth_remember`.
+    pub auth: AuthSettings,
     /// Where each key was last read from (canonical name, origin), for error messages and
     /// warnings; see [`Config::origin`].
     origins: Vec<(&'static str, String)>,
     /// `CANISTER_*` environment variables that name no key, ignored (names only, in the order
     /// met, no duplicates); see [`Config::warnings`].
     ignored_env: Vec<String>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            debug: false,
-            log_path: None,
-            log_level: Some(Level::Info),
-            log_days: 30,
-            log_slow_ms: 1000,
-            log_trust_proxy: 0,
-            log_file_mode: 0o600,
-            log_dir_mode: 0o700,
-            log_sink: LogSinkKind::Canister,
-            request_id_header: HeaderName::from_static("x-request-id"),
-            request_id_trust: false,
-            session_timeout: Some(Duration::from_secs(3600)),
-            session_cookie: "session_id".to_owned(),
-            session_cookie_samesite: SameSite::Lax,
-            session_cookie_secure: CookieSecure::Auto,
-            session_cookie_domain: None,
-            session_cookie_path: "/".to_owned(),
-            session_cookie_persistent: true,
-            session_locking: false,
-            session_lock_timeout: Duration::from_secs(5),
-            session_max: None,
-            session_max_bytes: DEFAULT_SESSION_MAX_BYTES,
-            session_on_store_error: OnStoreError::Fail,
-            session_store: None,
-            session_store_prefix: "canister:session:".to_owned(),
-            session_store_timeout: Duration::from_secs(2),
-            session_store_tls_ca: None,
-            session_store_tls_cert: None,
-            session_store_tls_key: None,
-            session_store_replicas: 0,
-            cors: CorsOrigins::Disabled,
-            cors_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-                .iter()
-                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
-                .collect(),
-            cors_headers: None,
-            cors_expose_headers: Vec::new(),
-            cors_credentials: false,
-            cors_max_age: None,
-            csrf: true,
-            csrf_trusted_origins: Vec::new(),
-            auth_basic_username: None,
-            auth_basic_password: None,
-            auth_basic_encryption: BasicEncryption::Clear,
-            auth_basic_realm: "private".to_owned(),
-            auth_basic_htpasswd: None,
-            auth_basic_challenge: true,
-            auth_jwt_client_id: None,
-            auth_jwt_secret: None,
-            auth_jwt_encoding: JwtEncoding::Clear,
-            auth_jwt_algorithms: vec![JwtAlgorithm::HS256],
-            auth_jwt_public_key: None,
-            auth_jwt_issuer: None,
-            auth_jwt_leeway: 0,
-            auth_jwt_realm: "private".to_owned(),
-            auth_jwt_secret_previous: None,
-            auth_jwt_jwks_url: None,
-            auth_oidc_issuer: None,
-            auth_jwt_jwks_refresh: 600,
-            auth_jwt_cookie: None,
-            auth_remember: false,
-            origins: Vec::new(),
-            ignored_env: Vec::new(),
-        }
-    }
 }
 
 /// Why a configuration could not be used.
@@ -699,10 +426,6 @@ impl ConfigError {
 }
 
 impl Config {
-    /// The most proxies `log_trust_proxy` can name: more than any real chain, few enough
-    /// that a typo (`log_trust_proxy = 100`) is refused.
-    pub const MAX_TRUSTED_PROXIES: u8 = 16;
-
     /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
     /// overrides ([`Config::apply_env`]: a `CANISTER_*` variable that names no key is
     /// ignored and listed in [`Config::warnings`]), then validates.
@@ -782,7 +505,7 @@ impl Config {
     ///     ("HOME", "/root"),
     ///     ("CANISTER_SERVICE_HOST", "10.0.0.1"),
     /// ])?;
-    /// assert_eq!(config.session_timeout.map(|t| t.as_secs()), Some(600));
+    /// assert_eq!(config.session.timeout.map(|t| t.as_secs()), Some(600));
     /// assert!(config.warnings().iter().any(|w| w.contains("CANISTER_SERVICE_HOST")));
     /// # Ok::<(), canister_core::ConfigError>(())
     /// ```
@@ -849,7 +572,7 @@ impl Config {
 
     /// Settings that were accepted but deserve a word at start-up, one sentence each; no
     /// value is quoted. The engine logs them as WARNING after its banner
-    /// ([`startup_warnings`](crate::log::startup_warnings), which adds warnings about weak
+    /// ([`startup_warnings`](crate::config::startup_warnings), which adds warnings about weak
     /// settings).
     ///
     /// - `auth_client_id` was read: canister never used that key, so it does not turn JWT
@@ -874,7 +597,7 @@ impl Config {
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(origin) = self.origin("auth_client_id") {
-            if self.auth_jwt_client_id.is_some() {
+            if self.auth.jwt.client_id.is_some() {
                 warnings.push(format!(
                     "`auth_client_id` (from {origin}) is ignored: canister never read that key; \
                      `auth_jwt_client_id` sets the audience JWTs must carry"
@@ -926,15 +649,15 @@ impl Config {
     /// The end of the `auth_client_id` warning: what to check about the secret once
     /// `auth_jwt_client_id` turns JWT on (never the secret itself).
     fn jwt_secret_note(&self) -> String {
-        let Some(secret) = &self.auth_jwt_secret else {
+        let Some(secret) = &self.auth.jwt.secret else {
             return "; JWT also needs `auth_jwt_secret` (or a public key)".to_owned();
         };
-        if secret::problem(secret.expose(), self.auth_jwt_encoding).is_none() {
+        if secret::problem(secret.expose(), self.auth.jwt.encoding).is_none() {
             return "; check that `auth_jwt_encoding` says how `auth_jwt_secret` is written \
                     (`clear` for plain text)"
                 .to_owned();
         }
-        let encoding = format!("{:?}", self.auth_jwt_encoding).to_lowercase();
+        let encoding = format!("{:?}", self.auth.jwt.encoding).to_lowercase();
         format!(
             "; note that `auth_jwt_secret` is not valid {encoding} as `auth_jwt_encoding` says, \
              so if it is plain text also set `auth_jwt_encoding = clear`"
@@ -984,7 +707,7 @@ impl Config {
     /// The cap of the memory store in force: `session_max` when set (`None` for `0`: no
     /// cap), else [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS).
     pub fn session_cap(&self) -> Option<usize> {
-        match self.session_max {
+        match self.session.max {
             None => Some(crate::session::DEFAULT_MAX_SESSIONS),
             Some(0) => None,
             Some(n) => Some(n),
@@ -995,23 +718,23 @@ impl Config {
     /// (`auth_jwt_jwks_url` or `auth_oidc_issuer`): the engine then needs the keys from
     /// `canister-oidc` ([`Builder::jwks`](crate::Builder::jwks)).
     pub fn has_jwt_provider(&self) -> bool {
-        self.auth_jwt_jwks_url.is_some() || self.auth_oidc_issuer.is_some()
+        self.auth.jwt.jwks_url.is_some() || self.auth.jwt.oidc_issuer.is_some()
     }
 
     /// The JWT algorithms in force: `auth_jwt_algorithms`, except that with an identity
     /// provider and no `auth_jwt_algorithms` given, every asymmetric algorithm
     /// ([`JwtAlgorithm::PROVIDER_DEFAULT`]), plus HS256 when `auth_jwt_secret` is set.
     pub fn jwt_algorithms(&self) -> Vec<JwtAlgorithm> {
-        let untouched = self.auth_jwt_algorithms == [JwtAlgorithm::HS256]
+        let untouched = self.auth.jwt.algorithms == [JwtAlgorithm::HS256]
             && self.origin("auth_jwt_algorithms").is_none();
         if self.has_jwt_provider() && untouched {
             let mut algorithms = JwtAlgorithm::PROVIDER_DEFAULT.to_vec();
-            if self.auth_jwt_secret.is_some() {
+            if self.auth.jwt.secret.is_some() {
                 algorithms.insert(0, JwtAlgorithm::HS256);
             }
             algorithms
         } else {
-            self.auth_jwt_algorithms.clone()
+            self.auth.jwt.algorithms.clone()
         }
     }
 
@@ -1041,13 +764,13 @@ impl Config {
             });
         }
         let conflict = |key: &str, message: &str| ConfigError::conflict(self, key, message);
-        if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session_max_bytes) {
+        if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session.max_bytes) {
             return Err(conflict(
                 "session_max_bytes",
                 "must be from 1 to 67108864 (64 MiB)",
             ));
         }
-        match (&self.session_store_tls_cert, &self.session_store_tls_key) {
+        match (&self.store.tls_cert, &self.store.tls_key) {
             (Some(_), None) => {
                 return Err(conflict(
                     "session_store_tls_cert",
@@ -1062,22 +785,20 @@ impl Config {
             }
             _ => {}
         }
-        if self.cors_credentials && self.cors == CorsOrigins::Any {
+        if self.cors.credentials && self.cors.origins == CorsOrigins::Any {
             return Err(conflict(
                 "cors_credentials",
                 "credentials cannot be allowed for every origin (CORS = *); list the origins in `CORS` instead",
             ));
         }
-        if self.session_cookie_samesite == SameSite::None
-            && self.session_cookie_secure == CookieSecure::Never
-        {
+        if self.cookie.same_site == SameSite::None && self.cookie.secure == CookieSecure::Never {
             return Err(conflict(
                 "session_cookie_samesite",
                 "SameSite=None requires a Secure cookie; set session_cookie_secure to auto or true",
             ));
         }
-        if self.auth_basic_encryption == BasicEncryption::Sha256 {
-            if let Some(p) = &self.auth_basic_password {
+        if self.auth.basic.encryption == BasicEncryption::Sha256 {
+            if let Some(p) = &self.auth.basic.password {
                 let p = p.expose();
                 if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(conflict(
@@ -1087,15 +808,15 @@ impl Config {
                 }
             }
         }
-        if self.auth_basic_htpasswd.is_some()
-            && (self.auth_basic_username.is_some() || self.auth_basic_password.is_some())
+        if self.auth.basic.htpasswd.is_some()
+            && (self.auth.basic.username.is_some() || self.auth.basic.password.is_some())
         {
             return Err(conflict(
                 "auth_basic_htpasswd",
                 "set either auth_basic_htpasswd or auth_basic_username and auth_basic_password, not both: add the user to the htpasswd file (htpasswd -B FILE USER)",
             ));
         }
-        if self.auth_basic_username.is_some() != self.auth_basic_password.is_some() {
+        if self.auth.basic.username.is_some() != self.auth.basic.password.is_some() {
             return Err(conflict(
                 "auth_basic_username",
                 "Basic authentication needs both auth_basic_username and auth_basic_password",
@@ -1104,7 +825,8 @@ impl Config {
         let algorithms = self.jwt_algorithms();
         let asymmetric = algorithms.iter().any(|a| !a.is_hmac());
         let hmac = algorithms.iter().any(|a| a.is_hmac());
-        if let (Some(configured), Some(oidc)) = (&self.auth_jwt_issuer, &self.auth_oidc_issuer) {
+        if let (Some(configured), Some(oidc)) = (&self.auth.jwt.issuer, &self.auth.jwt.oidc_issuer)
+        {
             if configured != oidc {
                 return Err(conflict(
                     "auth_jwt_issuer",
@@ -1112,30 +834,30 @@ impl Config {
                 ));
             }
         }
-        if let Some(name) = &self.auth_jwt_cookie {
-            if self.auth_jwt_client_id.is_none() {
+        if let Some(name) = &self.auth.jwt.cookie {
+            if self.auth.jwt.client_id.is_none() {
                 return Err(conflict(
                     "auth_jwt_cookie",
                     "is set but auth_jwt_client_id is not: the cookie's token is a JWT, set the client id tokens carry in `aud`",
                 ));
             }
-            if *name == self.session_cookie {
+            if *name == self.cookie.name {
                 return Err(conflict(
                     "auth_jwt_cookie",
                     "names the session cookie (session_cookie): give the token cookie another name",
                 ));
             }
         }
-        if self.auth_jwt_secret_previous.is_some() && self.auth_jwt_secret.is_none() {
+        if self.auth.jwt.secret_previous.is_some() && self.auth.jwt.secret.is_none() {
             return Err(conflict(
                 "auth_jwt_secret_previous",
                 "is set but auth_jwt_secret is not: the previous secret is accepted beside the current one, set both",
             ));
         }
         if self.has_jwt_provider() {
-            if self.auth_jwt_client_id.is_none() {
+            if self.auth.jwt.client_id.is_none() {
                 return Err(conflict(
-                    if self.auth_oidc_issuer.is_some() {
+                    if self.auth.jwt.oidc_issuer.is_some() {
                         "auth_oidc_issuer"
                     } else {
                         "auth_jwt_jwks_url"
@@ -1143,28 +865,28 @@ impl Config {
                     "names an identity provider but auth_jwt_client_id is not set: JWT authentication needs the client id tokens carry in `aud`",
                 ));
             }
-            if self.auth_jwt_public_key.is_some() {
+            if self.auth.jwt.public_key.is_some() {
                 return Err(conflict(
                     "auth_jwt_public_key",
                     "cannot be used with an identity provider (auth_jwt_jwks_url, auth_oidc_issuer), whose keys are fetched: remove one of them",
                 ));
             }
         }
-        if self.auth_jwt_client_id.is_some() {
-            if asymmetric && self.auth_jwt_public_key.is_none() && !self.has_jwt_provider() {
+        if self.auth.jwt.client_id.is_some() {
+            if asymmetric && self.auth.jwt.public_key.is_none() && !self.has_jwt_provider() {
                 return Err(conflict(
                     "auth_jwt_public_key",
                     "RS/ES/PS/EdDSA algorithms in auth_jwt_algorithms need auth_jwt_public_key (a PEM file), auth_jwt_jwks_url or auth_oidc_issuer",
                 ));
             }
-            if hmac && self.auth_jwt_secret.is_none() {
+            if hmac && self.auth.jwt.secret.is_none() {
                 return Err(conflict(
                     "auth_jwt_secret",
                     "HS algorithms in auth_jwt_algorithms need auth_jwt_secret",
                 ));
             }
-            if let Some(secret) = self.auth_jwt_secret.as_ref().filter(|_| hmac) {
-                if let Some(problem) = secret::problem(secret.expose(), self.auth_jwt_encoding) {
+            if let Some(secret) = self.auth.jwt.secret.as_ref().filter(|_| hmac) {
+                if let Some(problem) = secret::problem(secret.expose(), self.auth.jwt.encoding) {
                     let encoding = match self.origin("auth_jwt_encoding") {
                         Some(at) => format!(" (`auth_jwt_encoding` is from {at})"),
                         None => String::new(),

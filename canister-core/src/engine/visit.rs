@@ -499,7 +499,7 @@ impl Session {
     /// way the session is left as it was.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), InsertError> {
         let value = serde_json::to_value(value)?;
-        let limit = self.visit.inner.engine.settings().config.session_max_bytes;
+        let limit = self.visit.inner.engine.settings().config.session.max_bytes;
         let mut guard = self.state();
         let state = &mut *guard;
         let current = match state.size {

@@ -18,8 +18,7 @@
 //! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, written by a thread of its own |
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
-//! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
-//! | [`startup_warnings`] | ignored keys and environment variables ([`Config::warnings`](crate::Config::warnings)) and weak settings (a short JWT secret), logged as WARNING after the banner |
+//! | [`LogSettings`] | the `log_*` and `request_id_*` keys, as [`Config`](crate::Config) holds them and the sinks are built from them |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples
@@ -628,21 +627,20 @@ impl From<slog::Level> for Level {
     }
 }
 
-mod banner;
 mod daily;
 mod format;
 mod mask;
 mod queue;
 mod request_id;
+mod settings;
 mod sink;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_sink;
 
-pub(crate) use banner::log_banner_for;
-pub use banner::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use daily::DailyFiles;
 pub use mask::mask_query;
 pub use request_id::{trace_id_of, RequestId, MAX_REQUEST_ID_LEN};
+pub use settings::{LogSettings, LogSinkKind};
 pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
