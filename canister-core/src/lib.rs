@@ -88,6 +88,7 @@ mod csrf;
 mod engine;
 pub mod log;
 pub mod params;
+mod report;
 pub mod response;
 pub mod session;
 
@@ -105,6 +106,7 @@ pub use log::{
     LogSettings, LogSink, LogSinkKind, RequestId, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
+pub use report::ErrorChain;
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
 
 /// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,

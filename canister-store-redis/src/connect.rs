@@ -15,10 +15,7 @@ pub(crate) const SENTINEL_PORT: u16 = 26379;
 pub(crate) fn tls_certificates(config: &Config) -> Result<Option<TlsCertificates>, StoreError> {
     let read = |key: &str, path: &Path| {
         std::fs::read(path).map_err(|e| {
-            StoreError::unavailable(
-                format!("{key}: cannot read {}: {e}", path.display()),
-                e.to_string(),
-            )
+            StoreError::unavailable(format!("{key}: cannot read {}", path.display()), e)
         })
     };
     let root_cert = match &config.store.tls_ca {

@@ -556,7 +556,7 @@ impl RedisStore {
             clean = clean.replace(password, "********");
         }
         if clean == text {
-            StoreError::unavailable(format!("redis {op} failed: {text}"), error)
+            StoreError::unavailable(format!("redis {op} failed"), error)
         } else {
             // Never let a password through, even if a future redis version prints it: the
             // source error is dropped too, as it would print it.

@@ -100,7 +100,7 @@ impl DefaultAuthenticator {
                         BasicEncryption::Clear => Basic::new(username.clone(), password.expose()),
                         BasicEncryption::Sha256 => {
                             Basic::from_sha256(username.clone(), password.expose())
-                                .map_err(|e| conflict("auth_basic_password", &e))?
+                                .map_err(|e| conflict("auth_basic_password", e))?
                         }
                     };
                     Some(basic.with_realm(config.auth.basic.realm.clone()))
@@ -108,7 +108,7 @@ impl DefaultAuthenticator {
                 (None, None) => match &config.auth.basic.htpasswd {
                     Some(path) => Some(
                         Basic::from_htpasswd_file(path)
-                            .map_err(|e| conflict("auth_basic_htpasswd", &e))?
+                            .map_err(|e| conflict("auth_basic_htpasswd", e))?
                             .with_realm(config.auth.basic.realm.clone()),
                     ),
                     None => None,
@@ -214,8 +214,13 @@ fn message(key: &str, message: &str) -> ConfigError {
     }
 }
 
-fn conflict(key: &str, error: &AuthError) -> ConfigError {
-    message(key, &error.to_string())
+/// The authenticator's refusal of `key`, kept as the error's source.
+fn conflict(key: &'static str, error: AuthError) -> ConfigError {
+    ConfigError::Auth {
+        key,
+        origin: None,
+        source: error,
+    }
 }
 
 fn jwt_config_error(error: AuthError) -> ConfigError {
@@ -228,7 +233,7 @@ fn jwt_config_error(error: AuthError) -> ConfigError {
         | AuthError::UnusedSecret => "auth_jwt_secret",
         _ => "auth_jwt_public_key",
     };
-    conflict(key, &error)
+    conflict(key, error)
 }
 
 #[cfg(test)]
@@ -287,7 +292,18 @@ mod tests {
         std::fs::write(&path, "# users\nalice:$apr1$abc$defghijk\n").unwrap();
         let ini = format!("auth_basic_htpasswd = {}", path.display());
         let err = DefaultAuthenticator::from_config(&config(&ini).unwrap()).unwrap_err();
-        let text = err.to_string();
+        // Issue #18: the file's fault is the error's source, printed after it in a report.
+        assert!(
+            matches!(
+                err,
+                ConfigError::Auth {
+                    key: "auth_basic_htpasswd",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = crate::ErrorChain(&err).to_string();
         assert!(text.contains("`auth_basic_htpasswd`"), "{text}");
         assert!(
             text.contains(", line 2: user \"alice\": an Apache MD5"),

@@ -42,6 +42,9 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::auth::AuthError;
+use crate::log::LogError;
+
 pub(crate) use display::log_banner_for;
 pub use display::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use ini::parse_ini;
@@ -305,9 +308,12 @@ pub struct Config {
 
 /// Why a configuration could not be used.
 ///
-/// `Debug` prints the same sentence as `Display` (as `anyhow::Error` does), so that
-/// `fn main() -> Result<(), Box<dyn Error>>`, which prints its error with `Debug`, shows a
-/// readable message rather than the enum's fields. Match on the variants for the fields.
+/// `Display` describes this error only; what caused it (an [`AuthError`], a [`LogError`], an
+/// I/O error) is its [`source`](std::error::Error::source), never repeated in the text.
+/// `Debug` prints `Display` and then every cause on one line (as `anyhow::Error`'s `{:#}`
+/// does), so that `fn main() -> Result<(), Box<dyn Error>>`, which prints its error with
+/// `Debug`, shows a readable message rather than the enum's fields. Match on the variants
+/// for the fields.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -375,8 +381,33 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// An authentication setting the authenticator refuses (a public key file that cannot
+    /// be read or parsed, keys and algorithms that do not go together, …): `source` says
+    /// why.
+    #[error("invalid configuration `{key}`{}: the authenticator cannot use it", from_origin(.origin))]
+    Auth {
+        /// The key at fault.
+        key: &'static str,
+        /// Where the key's value came from, when known.
+        origin: Option<String>,
+        /// Why the authenticator refused it.
+        #[source]
+        source: AuthError,
+    },
+    /// A log setting the log sink cannot use (a `log_path` directory that cannot be created,
+    /// today's file that cannot be opened): `source` says why.
+    #[error("invalid configuration `{key}`{}: the log cannot use it", from_origin(.origin))]
+    Log {
+        /// The key at fault.
+        key: &'static str,
+        /// Where the key's value came from, when known.
+        origin: Option<String>,
+        /// Why the sink could not be built.
+        #[source]
+        source: LogError,
+    },
     /// The file could not be read.
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -387,9 +418,10 @@ pub enum ConfigError {
 }
 
 impl fmt::Debug for ConfigError {
-    /// The same text as `Display`: what `main` prints when it returns the error.
+    /// `Display` followed by every cause ([`ErrorChain`](crate::ErrorChain)): what `main`
+    /// prints when it returns the error, on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        fmt::Display::fmt(&crate::ErrorChain(self), f)
     }
 }
 
@@ -420,6 +452,24 @@ impl ConfigError {
                 message,
                 origin: None,
             } => ConfigError::conflict(config, &key, message),
+            ConfigError::Auth {
+                key,
+                origin: None,
+                source,
+            } => ConfigError::Auth {
+                key,
+                origin: config.origin(key).map(str::to_owned),
+                source,
+            },
+            ConfigError::Log {
+                key,
+                origin: None,
+                source,
+            } => ConfigError::Log {
+                key,
+                origin: config.origin(key).map(str::to_owned),
+                source,
+            },
             other => other,
         }
     }

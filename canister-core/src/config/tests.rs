@@ -643,7 +643,10 @@ fn debug_of_a_config_error_is_its_message() {
         Config::from_file("/nonexistent/canister.ini").unwrap_err(),
     ];
     for err in errors {
-        let display = err.to_string();
+        // Issue #18: Debug is Display followed by the causes (the I/O error of a file that
+        // cannot be read), each once; Display no longer repeats them.
+        let display = crate::ErrorChain(&err).to_string();
+        assert!(display.starts_with(&err.to_string()), "{display}");
         assert_eq!(format!("{err:?}"), display);
         assert_eq!(format!("{err:#?}"), display);
         // What `main` prints: `Error: {:?}` of the boxed error.
@@ -854,4 +857,51 @@ fn every_secret_key_is_masked_wherever_it_is_printed() {
         .set("session_store", "ftp://hunter2")
         .unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// Issue #18: an error's cause is its `source()`, never repeated in its `Display`: a report
+/// that prints the chain shows each cause once.
+#[test]
+fn config_errors_keep_their_cause_as_source_without_repeating_it() {
+    use std::error::Error as _;
+
+    let err = Config::from_file("/nonexistent/canister.ini").unwrap_err();
+    let io = err.source().unwrap();
+    assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io}");
+    assert_eq!(
+        err.to_string(),
+        "cannot read configuration file /nonexistent/canister.ini"
+    );
+    assert_eq!(format!("{err:?}"), format!("{err}: {io}"));
+
+    // A log directory that cannot be created: ConfigError::Log, its LogError, its io::Error.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let mut config = Config::default();
+    config
+        .set("log_path", &blocker.join("logs").display().to_string())
+        .unwrap();
+    let err = crate::Canister::from_config(config).unwrap_err();
+    let ConfigError::Log {
+        key: "log_path",
+        origin: Some(origin),
+        source,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(origin, "code");
+    assert!(matches!(source, LogError::Directory { .. }), "{source}");
+    let io = source.source().unwrap();
+    assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io}");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration `log_path` (from code): the log cannot use it"
+    );
+    assert!(!source.to_string().contains(&io.to_string()), "{source}");
+    assert!(source.to_string().contains("a-file"), "{source}");
+    let report = format!("{err:?}");
+    assert_eq!(report, format!("{err}: {source}: {io}"));
+    assert_eq!(report.matches(&io.to_string()).count(), 1, "{report}");
 }

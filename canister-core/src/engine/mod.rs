@@ -184,8 +184,13 @@ impl Canister {
                          the adapters enable it by default) or set `log_sink = canister`",
                     ));
                 }
-                DefaultLogSink::from_settings_with_clock(&config.log, Arc::clone(clock))
-                    .map_err(|e| ConfigError::conflict(config, "log_path", e.to_string()))
+                DefaultLogSink::from_settings_with_clock(&config.log, Arc::clone(clock)).map_err(
+                    |source| ConfigError::Log {
+                        key: "log_path",
+                        origin: config.origin("log_path").map(str::to_owned),
+                        source,
+                    },
+                )
             }),
             clock: Arc::new(SystemClock),
         }

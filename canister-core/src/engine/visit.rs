@@ -107,7 +107,7 @@ pub struct Session {
 pub enum InsertError {
     /// The value could not be serialized to JSON (a map with non-string keys, a `Serialize`
     /// impl that fails): a bug in the application. Nothing was stored.
-    #[error("session value not stored: {0}")]
+    #[error("session value not stored: it cannot be serialized to JSON")]
     Serialize(#[from] serde_json::Error),
     /// The write would take the session's data past `session_max_bytes`. Nothing was
     /// stored and the session is as it was; answer 413 ([`InsertError::status`]) or store

@@ -464,7 +464,13 @@ impl fmt::Display for Event<'_> {
                 )
             }
             Event::BadParams { reason } => write!(f, "Bad parameters: {}", Clip(reason)),
-            Event::StoreError { error } => write!(f, "Session store error: {}", Clip(error)),
+            Event::StoreError { error } => {
+                write!(
+                    f,
+                    "Session store error: {}",
+                    Clip(crate::ErrorChain(*error))
+                )
+            }
             Event::Response {
                 status,
                 elapsed,
@@ -495,7 +501,7 @@ struct Clip<T>(T);
 
 impl<T: fmt::Display> fmt::Display for Clip<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut clip = queue::Clipper::new(&mut *f, MAX_FIELD_BYTES);
+        let mut clip = line::Clipper::new(&mut *f, MAX_FIELD_BYTES);
         fmt::write(&mut clip, format_args!("{}", self.0))?;
         let omitted = clip.omitted();
         if omitted > 0 {
@@ -597,7 +603,7 @@ impl slog::Value for LogContext {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Formatted on the stack: no allocation for a context (but for a long trusted id).
-        let text = queue::Text::<128>::format(format_args!("{self}"));
+        let text = line::Text::<128>::format(format_args!("{self}"));
         serializer.emit_str(key, text.as_str())
     }
 }
@@ -628,7 +634,9 @@ impl From<slog::Level> for Level {
 }
 
 mod daily;
+mod error;
 mod format;
+mod line;
 mod mask;
 mod queue;
 mod request_id;
@@ -638,10 +646,11 @@ mod sink;
 pub(crate) mod tracing_sink;
 
 pub use daily::DailyFiles;
+pub use error::LogError;
 pub use mask::mask_query;
 pub use request_id::{trace_id_of, RequestId, MAX_REQUEST_ID_LEN};
 pub use settings::{LogSettings, LogSinkKind};
-pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};
+pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, SlogSink};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_sink::{TracingSink, APP_TARGET, TARGET};

@@ -5,50 +5,18 @@ use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use slog::Drain as _;
 
 use super::daily::DailyFiles;
+use super::error::LogError;
 use super::format::{Destination, Writer};
-use super::queue::{Context, Queue, SlogDrain, Text};
+use super::line::{Context, Text, FLUSH_TIMEOUT};
+use super::queue::{Queue, SlogDrain};
 use super::{
     Event, Level, LiveContext, LogContext, LogSettings, LogSink, LogSinkKind, CONTEXT_KEY,
 };
 use crate::clock::{Clock, SystemClock};
-
-/// How long `flush` (and dropping the sink) waits for the writer to catch up at most.
-pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the log destination could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LogError {
-    /// The `log_path` directory could not be created or listed. Check the path and its
-    /// permissions, or unset `log_path` to log to the console.
-    #[error("cannot use log directory {path}: {source}; check `log_path` and the directory's permissions")]
-    Directory {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Today's log file could not be opened for appending. Check its permissions.
-    #[error("cannot open log file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `log_sink = tracing`, but canister-core was built without its `tracing` feature.
-    /// Enable it (`canister-core = { features = ["tracing"] }`; the adapters enable it by
-    /// default) or set `log_sink = canister`.
-    #[error("log_sink is `tracing`, but canister-core was built without its `tracing` feature")]
-    TracingUnavailable,
-}
 
 /// The sink the configuration describes: canister's lines on stderr or in daily files.
 ///
