@@ -272,7 +272,7 @@ async fn shutdown_signal() {
 /// With `log_sink = tracing`: tracing-subscriber's JSON formatter on standard error
 /// (`RUST_LOG` filters; default `info`), as DESIGN.md's demo contract asks.
 fn install_json_subscriber(config: &Config) {
-    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()

@@ -17,7 +17,7 @@ use http::request::Parts;
 use http::Method;
 
 use crate::adapter::ResponseHead;
-use crate::config::{Config, CorsOrigins, DEFAULT_CORS_HEADERS};
+use crate::config::{CorsOrigins, CorsSettings, DEFAULT_CORS_HEADERS};
 
 /// The CORS rules, compiled once from the configuration.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ const VARY_PREFLIGHT: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 impl Cors {
-    pub(crate) fn from_config(config: &Config) -> Self {
+    pub(crate) fn new(settings: &CorsSettings) -> Self {
         let join = |names: &mut dyn Iterator<Item = &str>| {
             let s = names.collect::<Vec<_>>().join(", ");
             (!s.is_empty())
@@ -75,10 +75,10 @@ impl Cors {
                 .flatten()
         };
         Self {
-            origins: config.cors.clone(),
-            allow_methods: join(&mut config.cors_methods.iter().map(Method::as_str))
+            origins: settings.origins.clone(),
+            allow_methods: join(&mut settings.methods.iter().map(Method::as_str))
                 .unwrap_or_else(|| HeaderValue::from_static("GET, HEAD, POST")),
-            allow_headers: match config.cors_headers.as_deref() {
+            allow_headers: match settings.headers.as_deref() {
                 Some(list) if list.iter().any(|h| h == "*") => AllowHeaders::Mirror,
                 list => AllowHeaders::List(join(
                     &mut list
@@ -87,9 +87,9 @@ impl Cors {
                         .map(|n| n.as_str()),
                 )),
             },
-            expose_headers: join(&mut config.cors_expose_headers.iter().map(|n| n.as_str())),
-            credentials: config.cors_credentials,
-            max_age: config.cors_max_age.map(HeaderValue::from),
+            expose_headers: join(&mut settings.expose_headers.iter().map(|n| n.as_str())),
+            credentials: settings.credentials,
+            max_age: settings.max_age.map(HeaderValue::from),
         }
     }
 

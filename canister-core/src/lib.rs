@@ -90,6 +90,7 @@ mod engine;
 pub mod log;
 pub mod params;
 mod rejection;
+mod report;
 pub mod response;
 pub mod session;
 
@@ -98,16 +99,17 @@ pub use auth::{
     DefaultAuthenticator, DynAuthenticator, FnAuthenticator, Jwt, JwtBuilder, Refusal, User,
 };
 pub use clock::{Clock, SystemClock, TestClock};
-pub use config::{Config, ConfigError, LogSinkKind};
+pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
 pub use log::{
     DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LiveContext, LogContext, LogError,
-    LogSink, RequestId, SlogSink,
+    LogSettings, LogSink, LogSinkKind, RequestId, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
 pub use rejection::Rejection;
+pub use report::ErrorChain;
 pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
 
 /// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use canister_core::auth::{
-    AuthOutcome, Authenticator, Basic, Credentials, DefaultAuthenticator, DynAuthenticator,
-    FnAuthenticator, Jwt, Refusal, User,
+    AuthError, AuthOutcome, Authenticator, Basic, Credentials, DefaultAuthenticator,
+    DynAuthenticator, FnAuthenticator, Jwt, Refusal, User,
 };
 use canister_core::config::JwtAlgorithm;
 use canister_core::{Config, ConfigError, TestClock};
@@ -455,6 +455,8 @@ fn config_error(ini: &str) -> (String, String) {
     config.apply_ini(ini, "<string>").unwrap();
     match DefaultAuthenticator::from_config(&config).unwrap_err() {
         ConfigError::Conflict { key, message, .. } => (key, message),
+        // The authenticator's own refusal, kept as the source (issue #18).
+        ConfigError::Auth { key, source, .. } => (key.to_owned(), source.to_string()),
         other => panic!("expected a conflict, got {other}"),
     }
 }
@@ -481,6 +483,35 @@ fn unusable_jwt_settings_are_config_errors() {
         message.contains("/nonexistent/canister-key.pem"),
         "{message}"
     );
+
+    // The refusal is the source, not repeated in the text; the I/O error under it is the
+    // source's source, not repeated in the refusal (issue #18).
+    let mut config = Config::default();
+    config
+        .apply_ini(
+            "[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = RS256\n\
+             auth_jwt_public_key = /nonexistent/canister-key.pem\n",
+            "canister.ini",
+        )
+        .unwrap();
+    let err = DefaultAuthenticator::from_config(&config).unwrap_err();
+    let ConfigError::Auth { source, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        matches!(source, AuthError::PublicKeyFile { .. }),
+        "{source}"
+    );
+    let io = std::error::Error::source(source).unwrap();
+    assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io}");
+    assert!(!source.to_string().contains(&io.to_string()), "{source}");
+    let top = std::error::Error::source(&err).unwrap();
+    assert_eq!(top.to_string(), source.to_string());
+    assert!(!err.to_string().contains(&source.to_string()), "{err}");
+    // Debug, what `main` prints, is the whole chain, each cause once.
+    let debug = format!("{err:?}");
+    assert_eq!(debug, format!("{err}: {source}: {io}"));
+    assert_eq!(debug.matches(&io.to_string()).count(), 1, "{debug}");
 
     let (key, _) = config_error(&format!(
         "[canister]\nauth_jwt_client_id = a\nauth_jwt_algorithms = ES256\nauth_jwt_public_key = {}\n",

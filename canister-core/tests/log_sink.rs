@@ -108,7 +108,7 @@ fn every_level_and_the_banner_match_the_layout() {
     )
     .unwrap();
     let sink = sink_in(dir.path(), &clock, Some(Level::Debug));
-    canister_core::log::log_banner(&sink, &config);
+    canister_core::config::log_banner(&sink, &config);
     let context = client("::1");
     for level in [
         Level::Debug,
@@ -194,9 +194,10 @@ fn disabled_writes_nothing_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let mut config = Config::default();
-    config.log_path = Some(logs.clone());
-    config.log_level = None;
-    let sink = DefaultLogSink::from_config_with_clock(&config, Arc::new(TestClock::new())).unwrap();
+    config.log.path = Some(logs.clone());
+    config.log.level = None;
+    let sink =
+        DefaultLogSink::from_settings_with_clock(&config.log, Arc::new(TestClock::new())).unwrap();
     for level in [
         Level::Debug,
         Level::Info,
@@ -226,10 +227,10 @@ fn from_config_uses_log_path_and_level() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("nested").join("logs");
     let mut config = Config::default();
-    config.log_path = Some(logs.clone());
-    config.log_level = Some(Level::Error);
+    config.log.path = Some(logs.clone());
+    config.log.level = Some(Level::Error);
     let clock = local_clock("2016-07-02", "12:00:00.000");
-    let sink = DefaultLogSink::from_config_with_clock(&config, Arc::new(clock)).unwrap();
+    let sink = DefaultLogSink::from_settings_with_clock(&config.log, Arc::new(clock)).unwrap();
     assert!(!sink.enabled(Level::Warning));
     sink.log(
         &LogContext::main(),
@@ -248,8 +249,8 @@ fn unusable_log_path_is_a_config_error_naming_the_key() {
     let blocker = dir.path().join("a-file");
     fs::write(&blocker, "x").unwrap();
     let mut config = Config::default();
-    config.log_path = Some(blocker.join("logs"));
-    let err = DefaultLogSink::from_config(&config).unwrap_err();
+    config.log.path = Some(blocker.join("logs"));
+    let err = DefaultLogSink::from_settings(&config.log).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("log_path") && text.contains("a-file"),
@@ -553,9 +554,9 @@ fn log_trust_proxy_takes_booleans_and_hop_counts() {
     ] {
         let config =
             Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {value}")).unwrap();
-        assert_eq!(config.log_trust_proxy, hops, "{value}");
+        assert_eq!(config.log.trust_proxy, hops, "{value}");
     }
-    assert_eq!(Config::default().log_trust_proxy, 0);
+    assert_eq!(Config::default().log.trust_proxy, 0);
     for bad in ["17", "-1", "maybe"] {
         let err =
             Config::from_ini_str(&format!("[canister]\nlog_trust_proxy = {bad}")).unwrap_err();
@@ -574,7 +575,7 @@ fn log_file_and_dir_modes_come_from_the_configuration() {
     let logs = dir.path().join("default");
     let config =
         Config::from_ini_str(&format!("[canister]\nlog_path = {}", logs.display())).unwrap();
-    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock.clone())).unwrap());
+    drop(DefaultLogSink::from_settings_with_clock(&config.log, Arc::new(clock.clone())).unwrap());
     assert_eq!(mode(&logs), 0o700);
     assert_eq!(mode(&logs.join("log.2016-07-02")), 0o600);
 
@@ -584,8 +585,8 @@ fn log_file_and_dir_modes_come_from_the_configuration() {
         logs.display()
     ))
     .unwrap();
-    assert_eq!((config.log_file_mode, config.log_dir_mode), (0o640, 0o750));
-    drop(DefaultLogSink::from_config_with_clock(&config, Arc::new(clock)).unwrap());
+    assert_eq!((config.log.file_mode, config.log.dir_mode), (0o640, 0o750));
+    drop(DefaultLogSink::from_settings_with_clock(&config.log, Arc::new(clock)).unwrap());
     assert_eq!(mode(&logs), 0o750);
     assert_eq!(mode(&logs.join("log.2016-07-02")), 0o640);
 

@@ -236,7 +236,7 @@ fn from_config_refuses_a_provider_without_canister_oidc() {
 #[test]
 fn config_keys_and_their_checks() {
     let config = provider_config("auth_jwt_jwks_refresh = 60\nauth_jwt_cookie = access_token");
-    assert_eq!(config.auth_jwt_jwks_refresh, 60);
+    assert_eq!(config.auth.jwt.jwks_refresh, 60);
     assert_eq!(config.jwt_algorithms(), JwtAlgorithm::PROVIDER_DEFAULT);
     let explicit = provider_config("auth_jwt_algorithms = RS256, EdDSA");
     assert_eq!(

@@ -105,14 +105,15 @@ pub enum OidcError {
     )]
     NoProvider,
     /// The HTTP client could not be built (no TLS roots at all, for one).
-    #[error("cannot build the HTTPS client: {0}")]
+    #[error("cannot build the HTTPS client")]
     Client(#[source] reqwest::Error),
     /// The request failed: connection, TLS, timeout, or a body that could not be read.
-    #[error("cannot fetch {url}: {cause}")]
+    #[error("cannot fetch {url}")]
     Fetch {
         /// The URL.
         url: String,
-        /// The innermost cause, as text (connection refused, certificate unknown, timeout).
+        /// The innermost cause, as text (connection refused, certificate unknown, timeout);
+        /// the same error ends the [`source`](std::error::Error::source) chain.
         cause: String,
         /// What went wrong.
         #[source]
@@ -133,7 +134,7 @@ pub enum OidcError {
         url: String,
     },
     /// The document is not an acceptable discovery document or key set.
-    #[error("{url}: {source}")]
+    #[error("{url} is not an acceptable document")]
     Document {
         /// The URL.
         url: String,
@@ -176,7 +177,7 @@ impl Provider {
     /// [`OidcError::Client`] when the HTTPS client cannot be built.
     pub fn from_config(config: &Config) -> Result<Self, OidcError> {
         let keys = JwksCache::from_config(config).ok_or(OidcError::NoProvider)?;
-        let source = match (&config.auth_jwt_jwks_url, &config.auth_oidc_issuer) {
+        let source = match (&config.auth.jwt.jwks_url, &config.auth.jwt.oidc_issuer) {
             (Some(url), _) => Source::JwksUrl(url.clone()),
             (None, Some(issuer)) => Source::Issuer(issuer.clone()),
             (None, None) => return Err(OidcError::NoProvider),
@@ -307,7 +308,7 @@ impl Provider {
                             logger,
                             "identity provider {} unreachable ({}); the last good keys keep serving (attempt {} failed)",
                             self.keys.source(),
-                            error,
+                            canister_core::ErrorChain(&error),
                             failure.failures
                         );
                     } else {
@@ -315,7 +316,7 @@ impl Provider {
                             logger,
                             "identity provider {} unreachable ({}); no key fetched yet: requests with a Bearer token get 503 (attempt {} failed)",
                             self.keys.source(),
-                            error,
+                            canister_core::ErrorChain(&error),
                             failure.failures
                         );
                     }

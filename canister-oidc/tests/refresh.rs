@@ -124,7 +124,12 @@ async fn discovery_gives_the_key_set_and_the_issuer_is_checked() {
     local.set_discovery_issuer("https://evil.example");
     let err = provider.refresh().await.unwrap_err();
     assert!(matches!(&err, OidcError::Document { .. }), "{err}");
-    assert!(err.to_string().contains("https://evil.example"), "{err}");
+    // Issue #18: what is wrong is the source, not repeated in the text.
+    let reason = std::error::Error::source(&err).unwrap().to_string();
+    assert!(reason.contains("https://evil.example"), "{reason}");
+    assert!(!err.to_string().contains(&reason), "{err}");
+    let chain = canister_core::ErrorChain(&err).to_string();
+    assert_eq!(chain.matches("https://evil.example").count(), 1, "{chain}");
     accepted(&auth, &minted(local.issuer())).await;
 }
 

@@ -15,21 +15,15 @@ pub(crate) const SENTINEL_PORT: u16 = 26379;
 pub(crate) fn tls_certificates(config: &Config) -> Result<Option<TlsCertificates>, StoreError> {
     let read = |key: &str, path: &Path| {
         std::fs::read(path).map_err(|e| {
-            StoreError::unavailable(
-                format!("{key}: cannot read {}: {e}", path.display()),
-                e.to_string(),
-            )
+            StoreError::unavailable(format!("{key}: cannot read {}", path.display()), e)
         })
     };
-    let root_cert = match &config.session_store_tls_ca {
+    let root_cert = match &config.store.tls_ca {
         Some(path) => Some(read("session_store_tls_ca", path)?),
         None => None,
     };
     let client_tls =
-        match (
-            &config.session_store_tls_cert,
-            &config.session_store_tls_key,
-        ) {
+        match (&config.store.tls_cert, &config.store.tls_key) {
             (Some(cert), Some(key)) => Some(ClientTlsConfig {
                 client_cert: read("session_store_tls_cert", cert)?,
                 client_key: read("session_store_tls_key", key)?,

@@ -236,7 +236,7 @@ impl RedisStore {
     /// configured), its URL does not parse, or a TLS file cannot be read or parsed. Messages
     /// mask passwords.
     pub fn from_config(config: &Config) -> Result<Self, StoreError> {
-        let Some(url) = &config.session_store else {
+        let Some(url) = &config.store.url else {
             return Err(unavailable(
                 "session_store is memory: expected a redis://, rediss:// or redis+sentinel:// URL",
             ));
@@ -256,9 +256,9 @@ impl RedisStore {
             Self::open(url)?
         };
         Ok(store
-            .prefix(config.session_store_prefix.clone())
-            .timeout(config.session_store_timeout)
-            .replicas(config.session_store_replicas))
+            .prefix(config.store.prefix.clone())
+            .timeout(config.store.timeout)
+            .replicas(config.store.replicas))
     }
 
     /// The store a configuration asks for, ready to serve: `Ok(None)` when `session_store`
@@ -285,7 +285,7 @@ impl RedisStore {
     /// refused credentials, TLS handshake refused), each prefixed with `session_store` and the
     /// masked URL.
     pub async fn connect(config: &Config) -> Result<Option<Self>, StoreError> {
-        let Some(url) = &config.session_store else {
+        let Some(url) = &config.store.url else {
             return Ok(None);
         };
         let store = Self::from_config(config)?;
@@ -556,7 +556,7 @@ impl RedisStore {
             clean = clean.replace(password, "********");
         }
         if clean == text {
-            StoreError::unavailable(format!("redis {op} failed: {text}"), error)
+            StoreError::unavailable(format!("redis {op} failed"), error)
         } else {
             // Never let a password through, even if a future redis version prints it: the
             // source error is dropped too, as it would print it.

@@ -79,7 +79,7 @@ async fn an_acl_user_connects_and_its_password_stays_hidden() {
 
     // The banner and the configuration's printouts show the user, not the password.
     let config = config(&good, "");
-    let banner = canister_core::log::banner_lines(&config).join("\n");
+    let banner = canister_core::config::banner_lines(&config).join("\n");
     assert!(banner.contains("alice:********@"), "{banner}");
     for text in [
         banner,
@@ -106,7 +106,7 @@ async fn an_acl_user_connects_and_its_password_stays_hidden() {
         format!("redis+sentinel://alice:{WRONG}@127.0.0.1:1,127.0.0.1:2/svc"),
     ] {
         let config = config_for(&url);
-        let banner = canister_core::log::banner_lines(&config).join("\n");
+        let banner = canister_core::config::banner_lines(&config).join("\n");
         assert!(!banner.contains(WRONG), "{banner}");
         let err = RedisStore::connect(&config).await.unwrap_err();
         assert!(!all_text(&err).contains(WRONG), "{}", all_text(&err));

@@ -235,8 +235,8 @@ async fn a_cluster_over_tls() {
     assert!(store.load(&keys[0], TTL).await.unwrap().is_none());
 
     let mut wrong = config.clone();
-    wrong.session_store_tls_ca = Some(tls.path("other-ca.pem"));
-    wrong.session_store_timeout = Duration::from_secs(3);
+    wrong.store.tls_ca = Some(tls.path("other-ca.pem"));
+    wrong.store.timeout = Duration::from_secs(3);
     let text = start_up_error(&wrong).await;
     assert!(text.to_lowercase().contains("certificate"), "{text}");
 }

@@ -11,8 +11,8 @@
 //! rounds to zero).
 
 use bytes::Bytes;
+use canister_core::config::banner_lines;
 use canister_core::config::parse_ini;
-use canister_core::log::banner_lines;
 use canister_core::{Canister, Config, Entry, Finish, InsertError, TestClock};
 use http::{header, Request, Response};
 
@@ -89,13 +89,13 @@ pub(crate) fn run(data: &[u8]) {
     };
     let _ = format!("{config:?}{config}");
     let _ = banner_lines(&config);
-    if config.auth_jwt_public_key.is_some() {
+    if config.auth.jwt.public_key.is_some() {
         // Would read a file named by the input.
         return;
     }
-    let name = config.session_cookie.clone();
-    let ttl = config.session_timeout;
-    let max_bytes = config.session_max_bytes;
+    let name = config.cookie.name.clone();
+    let ttl = config.session.timeout;
+    let max_bytes = config.session.max_bytes;
     let engine = Canister::builder()
         .config(config)
         .log_sink(())

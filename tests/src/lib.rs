@@ -121,7 +121,7 @@ pub fn config() -> Config {
 ///
 /// ```
 /// let config = tests::config_with(&[("session_timeout", "1"), ("session_locking", "true")]);
-/// assert!(config.session_locking);
+/// assert!(config.session.locking);
 /// ```
 pub fn config_with(settings: &[(&str, &str)]) -> Config {
     let mut config = config();
@@ -337,8 +337,8 @@ macro_rules! with_store {
                 settings
                     .set("session_store", &url)
                     .unwrap_or_else(|e| panic!("session_store = {url}: {e}"));
-                settings.session_store_tls_ca = tls_ca;
-                settings.session_store_prefix = prefix;
+                settings.store.tls_ca = tls_ca;
+                settings.store.prefix = prefix;
                 let store = RedisStore::from_config(&settings)
                     .unwrap_or_else(|e| panic!("RedisStore::from_config({url}): {e}"));
                 let builder = Canister::builder().config(config).store(store);
@@ -613,13 +613,13 @@ impl Cell {
     /// configuration as given.
     pub async fn start_with(&self, config: Config) -> Server {
         let mut running = config.clone();
-        let audit = if config.log_level.is_none() {
+        let audit = if config.log.level.is_none() {
             let dir = TempDir::new("audit");
-            running.log_level = Some(canister_core::log::Level::Debug);
-            running.log_path = Some(dir.path().to_owned());
+            running.log.level = Some(canister_core::log::Level::Debug);
+            running.log.path = Some(dir.path().to_owned());
             // A secret that is a common word cannot be told from other text: the suite's JWT
             // secret is canister's example `secret`, also the demo's route `/secret`.
-            let secrets = [&config.auth_basic_password, &config.auth_jwt_secret]
+            let secrets = [&config.auth.basic.password, &config.auth.jwt.secret]
                 .into_iter()
                 .flatten()
                 .map(|s| s.expose().to_owned())

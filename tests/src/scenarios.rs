@@ -411,7 +411,8 @@ pub async fn shared_session(servers: &[&Server]) {
 fn short_timeout(server: &Server) -> Duration {
     let timeout = server
         .config()
-        .session_timeout
+        .session
+        .timeout
         .expect("the expiry scenarios need a session_timeout");
     assert!(
         timeout <= Duration::from_secs(3),
@@ -546,7 +547,7 @@ async fn secret_as_alice(server: &Server, password: &str) -> (StatusCode, String
 /// and form); the digest itself, or a wrong password, gets the 401 with the challenge.
 pub async fn basic_sha256(server: &Server) {
     assert_eq!(
-        server.config().auth_basic_encryption,
+        server.config().auth.basic.encryption,
         BasicEncryption::Sha256,
         "basic_sha256 runs with auth_basic_encryption = sha256"
     );
@@ -774,7 +775,7 @@ pub async fn jwt_refused(server: &Server) {
 /// keep nobody.
 pub async fn auth_remember(server: &Server) {
     assert!(
-        server.config().auth_remember,
+        server.config().auth.remember,
         "runs with auth_remember = true"
     );
     let client = jar();
@@ -1206,7 +1207,7 @@ pub async fn store_down_and_recovery(cell: &mut Cell) {
 /// different counter, 1 to 150, and the next visit sees 151.
 pub async fn locking(server: &Server) {
     assert!(
-        server.config().session_locking,
+        server.config().session.locking,
         "runs with session_locking = true"
     );
     const CLIENTS: usize = 5;
@@ -1290,7 +1291,7 @@ pub async fn concurrent_writers(server: &Server) {
 /// `params_body_limit = 200000`.
 pub async fn params_body_limit(server: &Server) {
     assert_eq!(
-        server.config().params_body_limit,
+        server.config().params.body_limit,
         200_000,
         "run with params_body_limit = 200000"
     );
@@ -1341,7 +1342,7 @@ pub async fn params_body_limit(server: &Server) {
 /// unchanged); a write that fits is stored. Run with `session_max_bytes = 1024`.
 pub async fn session_too_large(server: &Server) {
     assert_eq!(
-        server.config().session_max_bytes,
+        server.config().session.max_bytes,
         1024,
         "run with session_max_bytes = 1024"
     );
@@ -1913,7 +1914,7 @@ pub const WAIT_MS: u64 = 10_000;
 pub async fn lock_released_when_the_client_goes_away(cell: &mut Cell) {
     let server = cell.start().await;
     assert!(
-        server.config().session_locking,
+        server.config().session.locking,
         "runs with session_locking = true"
     );
     let response = send(bare().get(server.url("/"))).await;
@@ -2551,7 +2552,9 @@ pub async fn jwt_previous_secret(server: &Server) {
     assert_eq!(
         server
             .config()
-            .auth_jwt_secret_previous
+            .auth
+            .jwt
+            .secret_previous
             .as_ref()
             .map(|s| s.expose()),
         Some("secret")

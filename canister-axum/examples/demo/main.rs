@@ -61,7 +61,7 @@ fn fail(message: &str) -> ExitCode {
 /// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
 /// (default `info`); canister's `log_level` filters canister's events before that.
 fn install_json_subscriber(config: &Config) {
-    if config.log_sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()

@@ -94,22 +94,22 @@ impl DefaultAuthenticator {
         jwks: Option<JwksCache>,
     ) -> Result<Self, ConfigError> {
         let basic =
-            match (&config.auth_basic_username, &config.auth_basic_password) {
+            match (&config.auth.basic.username, &config.auth.basic.password) {
                 (Some(username), Some(password)) => {
-                    let basic = match config.auth_basic_encryption {
+                    let basic = match config.auth.basic.encryption {
                         BasicEncryption::Clear => Basic::new(username.clone(), password.expose()),
                         BasicEncryption::Sha256 => {
                             Basic::from_sha256(username.clone(), password.expose())
-                                .map_err(|e| conflict("auth_basic_password", &e))?
+                                .map_err(|e| conflict("auth_basic_password", e))?
                         }
                     };
-                    Some(basic.with_realm(config.auth_basic_realm.clone()))
+                    Some(basic.with_realm(config.auth.basic.realm.clone()))
                 }
-                (None, None) => match &config.auth_basic_htpasswd {
+                (None, None) => match &config.auth.basic.htpasswd {
                     Some(path) => Some(
                         Basic::from_htpasswd_file(path)
-                            .map_err(|e| conflict("auth_basic_htpasswd", &e))?
-                            .with_realm(config.auth_basic_realm.clone()),
+                            .map_err(|e| conflict("auth_basic_htpasswd", e))?
+                            .with_realm(config.auth.basic.realm.clone()),
                     ),
                     None => None,
                 },
@@ -123,34 +123,34 @@ impl DefaultAuthenticator {
                 )),
             };
 
-        let jwt = match &config.auth_jwt_client_id {
+        let jwt = match &config.auth.jwt.client_id {
             Some(client_id) => {
                 let mut builder = Jwt::builder(client_id.clone())
                     .algorithms(config.jwt_algorithms())
-                    .leeway(config.auth_jwt_leeway)
-                    .realm(config.auth_jwt_realm.clone())
+                    .leeway(config.auth.jwt.leeway)
+                    .realm(config.auth.jwt.realm.clone())
                     .clock(clock);
-                if let Some(secret) = &config.auth_jwt_secret {
-                    builder = builder.secret_encoded(secret.expose(), config.auth_jwt_encoding);
+                if let Some(secret) = &config.auth.jwt.secret {
+                    builder = builder.secret_encoded(secret.expose(), config.auth.jwt.encoding);
                 }
-                if let Some(previous) = &config.auth_jwt_secret_previous {
+                if let Some(previous) = &config.auth.jwt.secret_previous {
                     builder = builder
-                        .secret_previous_encoded(previous.expose(), config.auth_jwt_encoding);
+                        .secret_previous_encoded(previous.expose(), config.auth.jwt.encoding);
                 }
                 if let Some(keys) = jwks {
                     builder = builder.jwks(keys);
                 }
-                if let Some(path) = &config.auth_jwt_public_key {
+                if let Some(path) = &config.auth.jwt.public_key {
                     builder = builder.public_key_file(path.clone());
                 }
-                if let Some(issuer) = config.auth_oidc_issuer.as_ref().or(config.auth_jwt_issuer.as_ref()) {
+                if let Some(issuer) = config.auth.jwt.oidc_issuer.as_ref().or(config.auth.jwt.issuer.as_ref()) {
                     builder = builder.issuer(issuer.clone());
                 }
                 Some(builder.build().map_err(jwt_config_error)?)
             }
             // A secret without a client id leaves JWT off, as in canister (whose README
             // sample does exactly this by spelling the key `auth_client_id`).
-            None if config.auth_jwt_public_key.is_some() => {
+            None if config.auth.jwt.public_key.is_some() => {
                 return Err(message(
                     "auth_jwt_client_id",
                     "auth_jwt_public_key is set but auth_jwt_client_id is not: JWT authentication needs the client id tokens carry in `aud`",
@@ -158,7 +158,7 @@ impl DefaultAuthenticator {
             }
             None => None,
         };
-        let basic = basic.map(|b| b.with_challenge(config.auth_basic_challenge));
+        let basic = basic.map(|b| b.with_challenge(config.auth.basic.challenge));
         Ok(Self::new(basic, jwt))
     }
 
@@ -214,8 +214,13 @@ fn message(key: &str, message: &str) -> ConfigError {
     }
 }
 
-fn conflict(key: &str, error: &AuthError) -> ConfigError {
-    message(key, &error.to_string())
+/// The authenticator's refusal of `key`, kept as the error's source.
+fn conflict(key: &'static str, error: AuthError) -> ConfigError {
+    ConfigError::Auth {
+        key,
+        origin: None,
+        source: error,
+    }
 }
 
 fn jwt_config_error(error: AuthError) -> ConfigError {
@@ -228,7 +233,7 @@ fn jwt_config_error(error: AuthError) -> ConfigError {
         | AuthError::UnusedSecret => "auth_jwt_secret",
         _ => "auth_jwt_public_key",
     };
-    conflict(key, &error)
+    conflict(key, error)
 }
 
 #[cfg(test)]
@@ -287,7 +292,18 @@ mod tests {
         std::fs::write(&path, "# users\nalice:$apr1$abc$defghijk\n").unwrap();
         let ini = format!("auth_basic_htpasswd = {}", path.display());
         let err = DefaultAuthenticator::from_config(&config(&ini).unwrap()).unwrap_err();
-        let text = err.to_string();
+        // Issue #18: the file's fault is the error's source, printed after it in a report.
+        assert!(
+            matches!(
+                err,
+                ConfigError::Auth {
+                    key: "auth_basic_htpasswd",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = crate::ErrorChain(&err).to_string();
         assert!(text.contains("`auth_basic_htpasswd`"), "{text}");
         assert!(
             text.contains(", line 2: user \"alice\": an Apache MD5"),

@@ -22,7 +22,7 @@ pub enum AuthError {
         username: String,
     },
     /// The htpasswd file could not be read.
-    #[error("cannot read htpasswd file {}: {source}", path.display())]
+    #[error("cannot read htpasswd file {}", path.display())]
     HtpasswdFile {
         /// The file.
         path: PathBuf,
@@ -94,7 +94,7 @@ pub enum AuthError {
         second: JwtAlgorithm,
     },
     /// The public key file could not be read.
-    #[error("cannot read jwt public key file {}: {source}", path.display())]
+    #[error("cannot read jwt public key file {}", path.display())]
     PublicKeyFile {
         /// The file.
         path: PathBuf,
@@ -103,7 +103,7 @@ pub enum AuthError {
         source: std::io::Error,
     },
     /// The public key is not a PEM key of the kind the algorithms need.
-    #[error("jwt public key is not a PEM {kind} public key: {source}")]
+    #[error("jwt public key is not a PEM {kind} public key")]
     InvalidPublicKey {
         /// `RSA` or `EC`.
         kind: &'static str,

@@ -512,12 +512,14 @@ impl JwksCache {
     /// `auth_jwt_jwks_refresh`), or `None` when it names no provider.
     pub fn from_config(config: &Config) -> Option<Self> {
         let source = config
-            .auth_oidc_issuer
+            .auth
+            .jwt
+            .oidc_issuer
             .clone()
-            .or_else(|| config.auth_jwt_jwks_url.clone())?;
+            .or_else(|| config.auth.jwt.jwks_url.clone())?;
         Some(Self::new(
             source,
-            Duration::from_secs(config.auth_jwt_jwks_refresh),
+            Duration::from_secs(config.auth.jwt.jwks_refresh),
         ))
     }
 

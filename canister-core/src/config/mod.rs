@@ -15,7 +15,7 @@
 //!
 //! Some settings are accepted but deserve a word at start-up; [`Config::warnings`] lists
 //! them, and the engine logs each as a WARNING after its banner
-//! ([`startup_warnings`](crate::log::startup_warnings)). They are kept in the `Config`
+//! ([`startup_warnings`](crate::config::startup_warnings)). They are kept in the `Config`
 //! because they are found while reading it, before any log sink exists:
 //!
 //! - `auth_client_id` (the spelling of canister's README sample) is read and ignored: JWT
@@ -28,8 +28,11 @@
 //!   values) and suggests the key a near miss was probably meant to be. A *known* key with a
 //!   bad value is still an error.
 
+mod display;
 mod ini;
+mod keys;
 mod secret;
+mod settings;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -37,14 +40,25 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::{HeaderName, Method};
+use http::HeaderName;
 
-use crate::log::Level;
+use crate::auth::AuthError;
+use crate::log::LogError;
 
+pub(crate) use display::log_banner_for;
+pub use display::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use ini::parse_ini;
+pub use keys::{KeyInfo, KEYS, RANGES};
+pub use settings::{
+    AuthSettings, BasicSettings, CookieSettings, CorsSettings, CsrfSettings, JwtSettings,
+    ParamsSettings, SessionSettings, StoreSettings,
+};
 
-/// The default of `session_max_bytes`: 64 KiB of data per session.
-pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
+pub use crate::log::{LogSettings, LogSinkKind};
+
+#[cfg(test)]
+use keys::range_of;
+use keys::{key_info, MASK};
 
 /// The default of `params_body_limit`: 2 MiB, axum's default body limit.
 pub const DEFAULT_PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -52,221 +66,11 @@ pub const DEFAULT_PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// The largest `params_body_limit` accepted: 1 GiB (the body is held in memory).
 pub const MAX_PARAMS_BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
+/// The default of `session_max_bytes`: 64 KiB of data per session.
+pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
+
 /// The largest `session_max_bytes` accepted: 64 MiB (a record is copied on every load).
 pub const MAX_SESSION_MAX_BYTES: usize = 64 * 1024 * 1024;
-
-/// A configuration key: its canonical name, what it accepts, and whether it is secret.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyInfo {
-    /// The key as written in the INI file (lowercase).
-    pub name: &'static str,
-    /// What values are accepted, for error messages.
-    pub expected: &'static str,
-    /// Whether the value is masked when printed or logged.
-    pub secret: bool,
-}
-
-const fn key(name: &'static str, expected: &'static str) -> KeyInfo {
-    KeyInfo {
-        name,
-        expected,
-        secret: false,
-    }
-}
-
-const fn secret(name: &'static str, expected: &'static str) -> KeyInfo {
-    KeyInfo {
-        name,
-        expected,
-        secret: true,
-    }
-}
-
-const BOOL: &str = "true or false (also yes/no, on/off, 1/0)";
-
-/// Every configuration key canister reads.
-pub const KEYS: &[KeyInfo] = &[
-    key(
-        "debug",
-        "bottle's debug flag: true or false (read and ignored)",
-    ),
-    key(
-        "auth_client_id",
-        "anything: canister's README spelling, never read by canister (use auth_jwt_client_id)",
-    ),
-    key(
-        "log_path",
-        "a directory for daily log files (unset: the console)",
-    ),
-    key(
-        "log_level",
-        "DISABLED, DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL",
-    ),
-    key(
-        "log_days",
-        "a number of days to keep log files (integer ≥ 1)",
-    ),
-    key(
-        "log_slow_ms",
-        "milliseconds after which a response is logged as slow (integer ≥ 0)",
-    ),
-    key(
-        "log_trust_proxy",
-        "true, false, or the number of trusted proxies in front of the app (0 to 16)",
-    ),
-    key(
-        "log_file_mode",
-        "octal permissions for new log files, at least 0600 and at most 0777 (e.g. 0640)",
-    ),
-    key(
-        "log_dir_mode",
-        "octal permissions for a new log directory, at least 0700 and at most 0777 (e.g. 0750)",
-    ),
-    key(
-        "log_sink",
-        "canister (canister's line layout, default) or tracing (the application's tracing subscriber)",
-    ),
-    key(
-        "request_id_header",
-        "the header name that carries the request id (default x-request-id)",
-    ),
-    key("request_id_trust", BOOL),
-    key(
-        "params_body_limit",
-        "the most bytes of a request body the parameter decoders read (integer from 1 to 1073741824, default 2097152)",
-    ),
-    key(
-        "session_timeout",
-        "seconds of inactivity before a session expires (≤ 0: never)",
-    ),
-    key("session_cookie", "a cookie name (RFC 6265 token)"),
-    key("session_cookie_samesite", "Lax, Strict or None"),
-    key("session_cookie_secure", "auto, true or false"),
-    key(
-        "session_cookie_domain",
-        "a domain name for the cookie's Domain attribute",
-    ),
-    key(
-        "session_cookie_path",
-        "a path starting with /, in ASCII, without `;` or control characters",
-    ),
-    key("session_cookie_persistent", BOOL),
-    key("session_locking", BOOL),
-    key(
-        "session_lock_timeout",
-        "seconds to wait for a session lock (number > 0)",
-    ),
-    key(
-        "session_max",
-        "the most sessions the memory store holds (integer ≥ 1, default 100000; 0: no cap)",
-    ),
-    key(
-        "session_max_bytes",
-        "the most bytes of data one session holds (integer from 1 to 67108864, default 65536)",
-    ),
-    key("session_on_store_error", "fail or anonymous"),
-    secret(
-        "session_store",
-        "memory, or a redis://, rediss://, redis+sentinel:// or rediss+sentinel:// URL (several comma-separated redis:// or rediss:// URLs: a cluster)",
-    ),
-    key("session_store_prefix", "a key prefix for the store"),
-    key(
-        "session_store_timeout",
-        "seconds a store operation may take (number > 0)",
-    ),
-    key(
-        "session_store_tls_ca",
-        "the path of a PEM file of the CA certificates a rediss:// server is checked against (unset: the system roots)",
-    ),
-    key(
-        "session_store_tls_cert",
-        "the path of a PEM client certificate (chain) for rediss://, with session_store_tls_key",
-    ),
-    key(
-        "session_store_tls_key",
-        "the path of the PEM private key of session_store_tls_cert",
-    ),
-    key(
-        "session_store_replicas",
-        "the number of replicas that must hold a save before it is acknowledged (integer from 0 to 16)",
-    ),
-    key(
-        "cors",
-        "*, false, or a comma-separated list of origins (scheme://host[:port])",
-    ),
-    key("cors_methods", "a comma-separated list of HTTP methods"),
-    key(
-        "cors_headers",
-        "* (any header asked for) or a comma-separated list of header names; unset: accept, accept-language, content-language, content-type, authorization",
-    ),
-    key(
-        "cors_expose_headers",
-        "a comma-separated list of header names",
-    ),
-    key("cors_credentials", BOOL),
-    key(
-        "cors_max_age",
-        "seconds a preflight may be cached (integer ≥ 0)",
-    ),
-    key("csrf", BOOL),
-    key(
-        "csrf_trusted_origins",
-        "a comma-separated list of origins (scheme://host[:port])",
-    ),
-    key("auth_basic_username", "a user name (no ':')"),
-    secret(
-        "auth_basic_password",
-        "the password, or with sha256 its hex SHA-256 digest",
-    ),
-    key("auth_basic_encryption", "clear or sha256"),
-    key("auth_basic_realm", "a realm name for the Basic challenge"),
-    key(
-        "auth_basic_htpasswd",
-        "the path of an htpasswd file of bcrypt ($2y$ or $2b$) hashes",
-    ),
-    key("auth_basic_challenge", BOOL),
-    key("auth_jwt_client_id", "the audience (aud) tokens must carry"),
-    secret("auth_jwt_secret", "the HMAC secret, in auth_jwt_encoding"),
-    key("auth_jwt_encoding", "clear, base64std or base64url"),
-    key(
-        "auth_jwt_algorithms",
-        "a comma-separated list of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA",
-    ),
-    secret(
-        "auth_jwt_public_key",
-        "the path of a PEM public key file (RS*, ES*, PS*)",
-    ),
-    key("auth_jwt_issuer", "the issuer (iss) tokens must carry"),
-    key(
-        "auth_jwt_leeway",
-        "seconds of clock skew allowed on exp and nbf (integer ≥ 0)",
-    ),
-    key("auth_jwt_realm", "a realm name for the Bearer challenge"),
-    secret(
-        "auth_jwt_secret_previous",
-        "the previous HMAC secret, in auth_jwt_encoding, still accepted while tokens signed with it live",
-    ),
-    key(
-        "auth_jwt_jwks_url",
-        "the https:// (or http://) URL of the identity provider's JWK Set",
-    ),
-    key(
-        "auth_oidc_issuer",
-        "the OpenID Connect issuer URL (its /.well-known/openid-configuration names the JWK Set)",
-    ),
-    key(
-        "auth_jwt_jwks_refresh",
-        "seconds between refreshes of the JWK Set (integer from 10 to 86400, default 600)",
-    ),
-    key(
-        "auth_jwt_cookie",
-        "the name of a cookie holding the bearer token when there is no Authorization header",
-    ),
-    key("auth_remember", BOOL),
-];
-
-/// Old or alternative spellings accepted for compatibility with canister's files.
-const ALIASES: &[(&str, &str)] = &[("session_timout", "session_timeout")];
 
 /// The longest `session_timeout`: ten years of 365 days. A longer one overflows what stores
 /// and cookies can express (Redis refused every write of `1e17` seconds); to keep sessions
@@ -307,31 +111,6 @@ pub const DEFAULT_CORS_HEADERS: [HeaderName; 5] = [
     http::header::CONTENT_LANGUAGE,
     http::header::CONTENT_TYPE,
     http::header::AUTHORIZATION,
-];
-
-/// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it.
-///
-/// Each bound is checked when the key is read (file, environment, [`Config::set`]) and again
-/// by [`Config::validate`], which every constructor and the engine's builder run, so a value
-/// written straight into a [`Config`] field is held to the same range.
-pub const RANGES: &[(&str, &str)] = &[
-    ("log_days", "1 to 36500 days (a hundred years)"),
-    ("log_slow_ms", "0 to 86400000 milliseconds (one day)"),
-    (
-        "session_timeout",
-        "at most 315360000 seconds (ten years); 0 or less: never expire",
-    ),
-    ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
-    ("session_max", "0 (no cap) to 1000000000 sessions"),
-    ("params_body_limit", "1 to 1073741824 bytes (1 GiB)"),
-    ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
-    ("session_store_replicas", "0 to 16 replicas"),
-    (
-        "cors_max_age",
-        "0 to 86400 seconds (one day; browsers cap it lower)",
-    ),
-    ("auth_jwt_leeway", "0 to 3600 seconds (one hour)"),
-    ("auth_jwt_jwks_refresh", "10 to 86400 seconds (one day)"),
 ];
 
 /// A secret string (password, token secret, URL with a password): never printed.
@@ -376,19 +155,6 @@ pub enum CookieSecure {
     Always,
     /// Never.
     Never,
-}
-
-/// Where the engine's events go (`log_sink`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum LogSinkKind {
-    /// Canister's line layout, on stderr or in daily files (`log_path`): the default, so
-    /// canister's configuration files keep their meaning.
-    #[default]
-    Canister,
-    /// `tracing` events in a span per request, for the application's subscriber
-    /// (`log::TracingSink`, feature `tracing`).
-    Tracing,
 }
 
 /// What happens when the session store fails.
@@ -519,228 +285,27 @@ pub enum CorsOrigins {
 /// Fields are public for reading and for building in code; [`Config::set`] takes the INI
 /// spelling, and [`Config::validate`] checks combinations (run by every constructor here and
 /// by the engine).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Config {
     /// Bottle's `debug` flag, accepted for compatibility and ignored.
     pub debug: bool,
-    /// Directory of the daily log files; `None`: the console (stderr).
-    pub log_path: Option<PathBuf>,
-    /// The lowest level written; `None` is `DISABLED`. Default `INFO`.
-    pub log_level: Option<Level>,
-    /// Days of log files kept. Default 30, as canister.
-    pub log_days: u32,
-    /// A response slower than this is logged at WARNING with `!!!`. Default 1000 ms, as
-    /// canister.
-    pub log_slow_ms: u64,
-    /// How many proxies in front of the app are trusted to append to `X-Forwarded-For`; the
-    /// logged client address is the one the outermost trusted proxy appended. Default 0:
-    /// the peer address, forwarding headers ignored.
-    ///
-    /// The INI value is `false` (0), `true` (1, canister's spelling: one proxy such as nginx
-    /// with `$proxy_add_x_forwarded_for`) or a number of hops up to
-    /// [`MAX_TRUSTED_PROXIES`](Self::MAX_TRUSTED_PROXIES). The address is taken from the
-    /// *right* of the list, as nginx's `real_ip_recursive` and Express's `trust proxy = N`
-    /// do: everything to the left of what a trusted proxy appended was written by the client
-    /// and is ignored. Set it only when every request reaches the app through that many
-    /// proxies you control, or a client can choose the address that is logged.
-    pub log_trust_proxy: u8,
-    /// Unix permissions of a log file canister creates. Default `0o600`: the logs hold user
-    /// names, client addresses and URLs, so only the owner reads them. A file that already
-    /// exists keeps its permissions. Not used outside Unix.
-    pub log_file_mode: u32,
-    /// Unix permissions of the `log_path` directory when canister creates it (directories
-    /// above it are created with the process umask). Default `0o700`. A directory that
-    /// already exists keeps its permissions: canister never loosens or tightens them behind
-    /// the administrator's back. Not used outside Unix.
-    pub log_dir_mode: u32,
-    /// Where the engine's events go: canister's lines (default) or `tracing`.
-    pub log_sink: LogSinkKind,
-    /// The header that carries a request's id, on every response (and, with
-    /// `request_id_trust`, read from the request). Default `x-request-id`.
-    pub request_id_header: HeaderName,
-    /// Keep a request's incoming `request_id_header` as its id when it is 1 to 128 visible
-    /// ASCII characters. Default false: every request gets a new id, so a client cannot
-    /// choose what the logs call its request. Set it when a proxy you control (or a caller
-    /// you trust) makes the ids.
-    pub request_id_trust: bool,
-    /// The most bytes of a request body that the adapters read to decode parameters
-    /// (`Params`, `params()`): a form, multipart or JSON body. A longer body is refused
-    /// with 413. Default 2 MiB on every adapter (axum's `DefaultBodyLimit`, so a form that
-    /// fits on axum fits on Rocket and warp too).
-    pub params_body_limit: usize,
-    /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
-    pub session_timeout: Option<Duration>,
-    /// The session cookie's name. Default `session_id`, as canister.
-    pub session_cookie: String,
-    /// `SameSite` of the cookie. Default `Lax`: sent on navigation to the site, not on other
-    /// sites' subrequests (a CSRF defence that keeps links from other sites working).
-    pub session_cookie_samesite: SameSite,
-    /// `Secure` of the cookie. Default automatic (set over https).
-    pub session_cookie_secure: CookieSecure,
-    /// `Domain` of the cookie; `None` (default): the host only.
-    pub session_cookie_domain: Option<String>,
-    /// `Path` of the cookie. Default `/`.
-    pub session_cookie_path: String,
-    /// Whether the cookie carries `Max-Age` (the session timeout); otherwise it lasts until
-    /// the browser closes. Default true.
-    pub session_cookie_persistent: bool,
-    /// Serialise the requests of one session (exact read-modify-write). Default false.
-    ///
-    /// The lock is taken when the session is first loaded and released after the response
-    /// is built, or as soon as the request is dropped (the client went away). It has a lease
-    /// (30 s in Redis) as a last resort against a handler that never returns. Where the
-    /// session is loaded before the body is read (axum's `Session` and `User` extractors run
-    /// before a body extractor; warp's filters in the order you write them), a slow upload
-    /// holds the session's lock, and other requests of that session wait up to
-    /// `session_lock_timeout` and then get 503. Only the uploader's own session is affected;
-    /// in warp, put `params()` before `session()`; in axum, keep slow uploads on routes that
-    /// take neither `Session` nor `User`. (Rocket reads a form body before its fairing.)
-    pub session_locking: bool,
-    /// How long a request waits for the session lock before a 503. Default 5 s.
-    pub session_lock_timeout: Duration,
-    /// The most sessions the memory store holds, as set; read the cap in force with
-    /// [`Config::session_cap`].
-    ///
-    /// - `None` (default): not set; the memory store holds at most
-    ///   [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS) (100 000), so a
-    ///   client that makes the application store something for anonymous visitors cannot
-    ///   grow memory without bound.
-    /// - `Some(0)`: no cap (the Python canister had none; set it only behind something that
-    ///   limits session creation).
-    /// - `Some(n)`: at most `n`.
-    ///
-    /// When full, the store evicts the least recently used anonymous session before any
-    /// logged-in one ([`MemoryStore`](crate::MemoryStore)). The key applies to the memory
-    /// store the engine builds: setting it (to anything) with a store given to
-    /// [`Builder::store`](crate::Builder::store) is refused at build, as that store would
-    /// silently ignore it.
-    pub session_max: Option<usize>,
-    /// The most bytes one session's data may take: its keys, their values as JSON and its
-    /// user as JSON. Default 65 536; accepted 1 to 67 108 864 (64 MiB).
-    ///
-    /// A [`Session::insert`](crate::Session::insert) that would take the session past it is
-    /// refused ([`InsertError::TooLarge`](crate::InsertError::TooLarge), a 413 in the demos)
-    /// and changes nothing. Every load copies the whole record (and, with Redis, reads it in
-    /// one blocking script), so this bounds what one client can make each request cost.
-    pub session_max_bytes: usize,
-    /// What happens when the store fails. Default: 503.
-    pub session_on_store_error: OnStoreError,
-    /// Where sessions live: `None` is the memory store; else a URL the store crate reads.
-    pub session_store: Option<Secret>,
-    /// Key prefix for stores that share a namespace. Default `canister:session:`.
-    pub session_store_prefix: String,
-    /// How long one store operation may take. Default 2 s.
-    pub session_store_timeout: Duration,
-    /// PEM file of the CA certificates a `rediss://` server must chain to. `None`: the
-    /// system roots.
-    pub session_store_tls_ca: Option<PathBuf>,
-    /// PEM file of the client certificate (chain) presented to a `rediss://` server that
-    /// asks for one; needs [`session_store_tls_key`](Self::session_store_tls_key).
-    pub session_store_tls_cert: Option<PathBuf>,
-    /// PEM file of the private key of
-    /// [`session_store_tls_cert`](Self::session_store_tls_cert).
-    pub session_store_tls_key: Option<PathBuf>,
-    /// How many replicas must hold a save before the store acknowledges it (`WAIT`). Default
-    /// 0: acknowledged once the master holds it. Accepted 0 to 16.
-    pub session_store_replicas: u32,
-    /// The `CORS` setting. Default disabled.
-    pub cors: CorsOrigins,
-    /// Methods a preflight allows. Default GET, HEAD, POST, PUT, PATCH, DELETE.
-    pub cors_methods: Vec<Method>,
-    /// Request headers a preflight allows (`cors_headers`).
-    ///
-    /// `None` (default): [`DEFAULT_CORS_HEADERS`], the CORS-safelisted request headers plus
-    /// `authorization`. `Some(list)`: that list. A list holding `*` (`cors_headers = *`)
-    /// allows whatever a preflight asks for: its `Access-Control-Request-Headers` is echoed,
-    /// `cookie` included, even with `cors_credentials`.
-    ///
-    /// A preflight is always answered with the whole allowed list, whatever it asked for (as
-    /// tower-http's `AllowHeaders::list`): the browser then refuses the real request if it
-    /// needs a header outside the list. Earlier versions echoed every requested header by default.
-    pub cors_headers: Option<Vec<HeaderName>>,
-    /// Response headers scripts may read.
-    pub cors_expose_headers: Vec<HeaderName>,
-    /// Send `Access-Control-Allow-Credentials: true` (needs a list of origins).
-    pub cors_credentials: bool,
-    /// `Access-Control-Max-Age` of preflights, in seconds.
-    pub cors_max_age: Option<u64>,
-    /// Refuse cross-origin unsafe requests (any method but `GET`, `HEAD`, `OPTIONS`), whether
-    /// or not they carry the session cookie. Default true.
-    ///
-    /// `Sec-Fetch-Site: same-origin`/`none` passes; `same-site` and `cross-site` pass only
-    /// from a trusted `Origin`. Without `Sec-Fetch-Site`, an `Origin` equal to the request's
-    /// `Host` (host and port) or a trusted one passes, any other (`null` included) gets 403.
-    /// A request with neither header (curl, servers) passes. Behind a proxy that rewrites
-    /// `Host`, list the public origin in `csrf_trusted_origins`.
-    pub csrf: bool,
-    /// Origins trusted for cross-origin unsafe requests (besides the CORS list), exactly as
-    /// browsers send them: `https://app.example.com` (case-insensitive, no path).
-    pub csrf_trusted_origins: Vec<String>,
-    /// The Basic user's name.
-    pub auth_basic_username: Option<String>,
-    /// The Basic user's password (or its SHA-256, per `auth_basic_encryption`).
-    pub auth_basic_password: Option<Secret>,
-    /// How the password is given. Default clear.
-    ///
-    /// `sha256` is canister's mode: the hex SHA-256 of the password, **unsalted** and fast to
-    /// compute, so a leaked configuration lets an attacker test billions of guesses a second,
-    /// and equal passwords have equal digests. It keeps canister's files working; for new
-    /// setups prefer [`auth_basic_htpasswd`](Self::auth_basic_htpasswd) (salted, slow
-    /// bcrypt hashes).
-    pub auth_basic_encryption: BasicEncryption,
-    /// The Basic challenge's realm. Default `private`.
-    pub auth_basic_realm: String,
-    /// An htpasswd file of Basic users with bcrypt hashes (`htpasswd -B`), instead of
-    /// `auth_basic_username` / `auth_basic_password`. Default none.
-    ///
-    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::Basic::from_htpasswd_file)
-    /// has the format and limits): a line that is not `user:$2y$…` or `user:$2b$…` (an MD5,
-    /// SHA-1, crypt or clear password) stops start-up with an error naming the line number,
-    /// never the hash. Used by the `Authorization: Basic` header and by
-    /// [`Session::verify_password`](crate::Session::verify_password) (login forms) alike.
-    pub auth_basic_htpasswd: Option<PathBuf>,
-    /// Whether a 401 carries the `WWW-Authenticate: Basic` challenge. Default true.
-    ///
-    /// `false` for an application with its own login form: browsers answer a Basic challenge
-    /// by showing their own password dialog, over the application's page. Basic users still
-    /// authenticate, by header and through
-    /// [`Session::verify_password`](crate::Session::verify_password); only the challenge is
-    /// left out, so the `User` extractors answer a plain 401 (RFC 9110 asks a 401 to carry a
-    /// challenge; browser applications commonly leave it out for this reason). Answer a
-    /// redirect to the login page instead by taking `Option<User>` in browser routes.
-    pub auth_basic_challenge: bool,
-    /// The audience JWTs must carry (OAuth2 client id).
-    pub auth_jwt_client_id: Option<String>,
-    /// The JWT HMAC secret.
-    pub auth_jwt_secret: Option<Secret>,
-    /// How the secret is encoded. Default clear.
-    pub auth_jwt_encoding: JwtEncoding,
-    /// Accepted JWT algorithms. Default HS256 only.
-    pub auth_jwt_algorithms: Vec<JwtAlgorithm>,
-    /// PEM public key file for RS*/ES*/PS* algorithms.
-    pub auth_jwt_public_key: Option<PathBuf>,
-    /// The issuer JWTs must carry, if set.
-    pub auth_jwt_issuer: Option<String>,
-    /// Clock skew allowed on `exp`/`nbf`, in seconds. Default 0.
-    pub auth_jwt_leeway: u64,
-    /// The Bearer challenge's realm. Default `private`.
-    pub auth_jwt_realm: String,
-    /// The previous HMAC secret, still accepted for verification (HS secret rotation).
-    pub auth_jwt_secret_previous: Option<Secret>,
-    /// The identity provider's JWK Set URL. Fetched by `canister-oidc`, not by the core.
-    pub auth_jwt_jwks_url: Option<String>,
-    /// The OpenID Connect issuer: discovery gives the JWK Set, and every token's `iss` must
-    /// equal it.
-    pub auth_oidc_issuer: Option<String>,
-    /// Seconds between periodic refreshes of the JWK Set. Default 600; a shorter
-    /// `Cache-Control: max-age` from the provider is honoured.
-    pub auth_jwt_jwks_refresh: u64,
-    /// A cookie to read the bearer token from when there is no `Authorization` header.
-    pub auth_jwt_cookie: Option<String>,
-    /// Keep a header-authenticated user in the session, as canister did. Default false: a
-    /// cookie alone never replays an `Authorization` header's authority.
-    pub auth_remember: bool,
+    /// The log: `log_*` and `request_id_*`.
+    pub log: LogSettings,
+    /// Parameter decoding: `params_body_limit`.
+    pub params: ParamsSettings,
+    /// Sessions: `session_timeout`, `session_lock*`, `session_max*`, `session_on_store_error`.
+    pub session: SessionSettings,
+    /// The session cookie: `session_cookie*`.
+    pub cookie: CookieSettings,
+    /// The session store: `session_store*`.
+    pub store: StoreSettings,
+    /// CORS: `cors*`.
+    pub cors: CorsSettings,
+    /// The cross-site request check: `csrf*`.
+    pub csrf: CsrfSettings,
+    /// Authentication: `auth_basic_*`, `auth_jwt_*`, `auth_oidc_issuer`, `auth_remember`.
+    pub auth: AuthSettings,
     /// Where each key was last read from (canonical name, origin), for error messages and
     /// warnings; see [`Config::origin`].
     origins: Vec<(&'static str, String)>,
@@ -749,82 +314,14 @@ pub struct Config {
     ignored_env: Vec<String>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            debug: false,
-            log_path: None,
-            log_level: Some(Level::Info),
-            log_days: 30,
-            log_slow_ms: 1000,
-            log_trust_proxy: 0,
-            log_file_mode: 0o600,
-            log_dir_mode: 0o700,
-            log_sink: LogSinkKind::Canister,
-            request_id_header: HeaderName::from_static("x-request-id"),
-            request_id_trust: false,
-            params_body_limit: DEFAULT_PARAMS_BODY_LIMIT,
-            session_timeout: Some(Duration::from_secs(3600)),
-            session_cookie: "session_id".to_owned(),
-            session_cookie_samesite: SameSite::Lax,
-            session_cookie_secure: CookieSecure::Auto,
-            session_cookie_domain: None,
-            session_cookie_path: "/".to_owned(),
-            session_cookie_persistent: true,
-            session_locking: false,
-            session_lock_timeout: Duration::from_secs(5),
-            session_max: None,
-            session_max_bytes: DEFAULT_SESSION_MAX_BYTES,
-            session_on_store_error: OnStoreError::Fail,
-            session_store: None,
-            session_store_prefix: "canister:session:".to_owned(),
-            session_store_timeout: Duration::from_secs(2),
-            session_store_tls_ca: None,
-            session_store_tls_cert: None,
-            session_store_tls_key: None,
-            session_store_replicas: 0,
-            cors: CorsOrigins::Disabled,
-            cors_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-                .iter()
-                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
-                .collect(),
-            cors_headers: None,
-            cors_expose_headers: Vec::new(),
-            cors_credentials: false,
-            cors_max_age: None,
-            csrf: true,
-            csrf_trusted_origins: Vec::new(),
-            auth_basic_username: None,
-            auth_basic_password: None,
-            auth_basic_encryption: BasicEncryption::Clear,
-            auth_basic_realm: "private".to_owned(),
-            auth_basic_htpasswd: None,
-            auth_basic_challenge: true,
-            auth_jwt_client_id: None,
-            auth_jwt_secret: None,
-            auth_jwt_encoding: JwtEncoding::Clear,
-            auth_jwt_algorithms: vec![JwtAlgorithm::HS256],
-            auth_jwt_public_key: None,
-            auth_jwt_issuer: None,
-            auth_jwt_leeway: 0,
-            auth_jwt_realm: "private".to_owned(),
-            auth_jwt_secret_previous: None,
-            auth_jwt_jwks_url: None,
-            auth_oidc_issuer: None,
-            auth_jwt_jwks_refresh: 600,
-            auth_jwt_cookie: None,
-            auth_remember: false,
-            origins: Vec::new(),
-            ignored_env: Vec::new(),
-        }
-    }
-}
-
 /// Why a configuration could not be used.
 ///
-/// `Debug` prints the same sentence as `Display` (as `anyhow::Error` does), so that
-/// `fn main() -> Result<(), Box<dyn Error>>`, which prints its error with `Debug`, shows a
-/// readable message rather than the enum's fields. Match on the variants for the fields.
+/// `Display` describes this error only; what caused it (an [`AuthError`], a [`LogError`], an
+/// I/O error) is its [`source`](std::error::Error::source), never repeated in the text.
+/// `Debug` prints `Display` and then every cause on one line (as `anyhow::Error`'s `{:#}`
+/// does), so that `fn main() -> Result<(), Box<dyn Error>>`, which prints its error with
+/// `Debug`, shows a readable message rather than the enum's fields. Match on the variants
+/// for the fields.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -892,8 +389,33 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// An authentication setting the authenticator refuses (a public key file that cannot
+    /// be read or parsed, keys and algorithms that do not go together, …): `source` says
+    /// why.
+    #[error("invalid configuration `{key}`{}: the authenticator cannot use it", from_origin(.origin))]
+    Auth {
+        /// The key at fault.
+        key: &'static str,
+        /// Where the key's value came from, when known.
+        origin: Option<String>,
+        /// Why the authenticator refused it.
+        #[source]
+        source: AuthError,
+    },
+    /// A log setting the log sink cannot use (a `log_path` directory that cannot be created,
+    /// today's file that cannot be opened): `source` says why.
+    #[error("invalid configuration `{key}`{}: the log cannot use it", from_origin(.origin))]
+    Log {
+        /// The key at fault.
+        key: &'static str,
+        /// Where the key's value came from, when known.
+        origin: Option<String>,
+        /// Why the sink could not be built.
+        #[source]
+        source: LogError,
+    },
     /// The file could not be read.
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -904,9 +426,10 @@ pub enum ConfigError {
 }
 
 impl fmt::Debug for ConfigError {
-    /// The same text as `Display`: what `main` prints when it returns the error.
+    /// `Display` followed by every cause ([`ErrorChain`](crate::ErrorChain)): what `main`
+    /// prints when it returns the error, on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        fmt::Display::fmt(&crate::ErrorChain(self), f)
     }
 }
 
@@ -937,16 +460,30 @@ impl ConfigError {
                 message,
                 origin: None,
             } => ConfigError::conflict(config, &key, message),
+            ConfigError::Auth {
+                key,
+                origin: None,
+                source,
+            } => ConfigError::Auth {
+                key,
+                origin: config.origin(key).map(str::to_owned),
+                source,
+            },
+            ConfigError::Log {
+                key,
+                origin: None,
+                source,
+            } => ConfigError::Log {
+                key,
+                origin: config.origin(key).map(str::to_owned),
+                source,
+            },
             other => other,
         }
     }
 }
 
 impl Config {
-    /// The most proxies `log_trust_proxy` can name: more than any real chain, few enough
-    /// that a typo (`log_trust_proxy = 100`) is refused.
-    pub const MAX_TRUSTED_PROXIES: u8 = 16;
-
     /// Reads an INI file (section `[canister]`), then applies `CANISTER_<KEY>` environment
     /// overrides ([`Config::apply_env`]: a `CANISTER_*` variable that names no key is
     /// ignored and listed in [`Config::warnings`]), then validates.
@@ -1026,7 +563,7 @@ impl Config {
     ///     ("HOME", "/root"),
     ///     ("CANISTER_SERVICE_HOST", "10.0.0.1"),
     /// ])?;
-    /// assert_eq!(config.session_timeout.map(|t| t.as_secs()), Some(600));
+    /// assert_eq!(config.session.timeout.map(|t| t.as_secs()), Some(600));
     /// assert!(config.warnings().iter().any(|w| w.contains("CANISTER_SERVICE_HOST")));
     /// # Ok::<(), canister_core::ConfigError>(())
     /// ```
@@ -1093,7 +630,7 @@ impl Config {
 
     /// Settings that were accepted but deserve a word at start-up, one sentence each; no
     /// value is quoted. The engine logs them as WARNING after its banner
-    /// ([`startup_warnings`](crate::log::startup_warnings), which adds warnings about weak
+    /// ([`startup_warnings`](crate::config::startup_warnings), which adds warnings about weak
     /// settings).
     ///
     /// - `auth_client_id` was read: canister never used that key, so it does not turn JWT
@@ -1118,7 +655,7 @@ impl Config {
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(origin) = self.origin("auth_client_id") {
-            if self.auth_jwt_client_id.is_some() {
+            if self.auth.jwt.client_id.is_some() {
                 warnings.push(format!(
                     "`auth_client_id` (from {origin}) is ignored: canister never read that key; \
                      `auth_jwt_client_id` sets the audience JWTs must carry"
@@ -1170,15 +707,15 @@ impl Config {
     /// The end of the `auth_client_id` warning: what to check about the secret once
     /// `auth_jwt_client_id` turns JWT on (never the secret itself).
     fn jwt_secret_note(&self) -> String {
-        let Some(secret) = &self.auth_jwt_secret else {
+        let Some(secret) = &self.auth.jwt.secret else {
             return "; JWT also needs `auth_jwt_secret` (or a public key)".to_owned();
         };
-        if secret::problem(secret.expose(), self.auth_jwt_encoding).is_none() {
+        if secret::problem(secret.expose(), self.auth.jwt.encoding).is_none() {
             return "; check that `auth_jwt_encoding` says how `auth_jwt_secret` is written \
                     (`clear` for plain text)"
                 .to_owned();
         }
-        let encoding = format!("{:?}", self.auth_jwt_encoding).to_lowercase();
+        let encoding = format!("{:?}", self.auth.jwt.encoding).to_lowercase();
         format!(
             "; note that `auth_jwt_secret` is not valid {encoding} as `auth_jwt_encoding` says, \
              so if it is plain text also set `auth_jwt_encoding = clear`"
@@ -1196,7 +733,7 @@ impl Config {
         let bad = || ConfigError::InvalidValue {
             key: info.name.to_owned(),
             value: if info.secret {
-                "********".to_owned()
+                MASK.to_owned()
             } else {
                 v.to_owned()
             },
@@ -1205,262 +742,10 @@ impl Config {
         };
         // A numeric key is range-checked once parsed; an out-of-range value leaves the
         // configuration as it was.
-        let range = range_of(info.name);
-        let before = range.map(|_| self.clone());
-        match info.name {
-            "debug" => self.debug = parse_bool(v).ok_or_else(bad)?,
-            // Canister never read this key; keeping JWT off keeps such files working.
-            "auth_client_id" => {}
-            "log_path" => self.log_path = non_empty(v).map(PathBuf::from),
-            "log_level" => {
-                self.log_level = match v.to_ascii_uppercase().as_str() {
-                    "DISABLED" | "FALSE" | "NONE" | "OFF" => None,
-                    "DEBUG" => Some(Level::Debug),
-                    "INFO" => Some(Level::Info),
-                    "WARNING" | "WARN" => Some(Level::Warning),
-                    "ERROR" => Some(Level::Error),
-                    "CRITICAL" => Some(Level::Critical),
-                    _ => return Err(bad()),
-                }
-            }
-            "log_days" => self.log_days = v.parse().ok().filter(|d| *d >= 1).ok_or_else(bad)?,
-            "log_slow_ms" => self.log_slow_ms = v.parse().map_err(|_| bad())?,
-            "log_trust_proxy" => {
-                self.log_trust_proxy = match parse_bool(v) {
-                    Some(trusted) => u8::from(trusted),
-                    None => v
-                        .parse()
-                        .ok()
-                        .filter(|n| *n <= Self::MAX_TRUSTED_PROXIES)
-                        .ok_or_else(bad)?,
-                }
-            }
-            "log_file_mode" => self.log_file_mode = parse_mode(v, 0o600).ok_or_else(bad)?,
-            "log_dir_mode" => self.log_dir_mode = parse_mode(v, 0o700).ok_or_else(bad)?,
-            "log_sink" => {
-                self.log_sink = match v.to_ascii_lowercase().as_str() {
-                    "canister" => LogSinkKind::Canister,
-                    "tracing" => LogSinkKind::Tracing,
-                    _ => return Err(bad()),
-                }
-            }
-            "request_id_header" => {
-                self.request_id_header = HeaderName::from_bytes(v.as_bytes()).map_err(|_| bad())?;
-            }
-            "request_id_trust" => self.request_id_trust = parse_bool(v).ok_or_else(bad)?,
-            "params_body_limit" => self.params_body_limit = v.parse().map_err(|_| bad())?,
-            "session_timeout" => {
-                let secs: f64 = v.parse().map_err(|_| bad())?;
-                if !secs.is_finite() {
-                    return Err(bad());
-                }
-                self.session_timeout = if secs <= 0.0 {
-                    None
-                } else {
-                    Some(Duration::try_from_secs_f64(secs).map_err(|_| bad())?)
-                };
-            }
-            "session_cookie" => {
-                if v.is_empty() || !v.bytes().all(is_token_char) {
-                    return Err(bad());
-                }
-                self.session_cookie = v.to_owned();
-            }
-            "session_cookie_samesite" => {
-                self.session_cookie_samesite = match v.to_ascii_lowercase().as_str() {
-                    "lax" => SameSite::Lax,
-                    "strict" => SameSite::Strict,
-                    "none" => SameSite::None,
-                    _ => return Err(bad()),
-                }
-            }
-            "session_cookie_secure" => {
-                self.session_cookie_secure = match v.to_ascii_lowercase().as_str() {
-                    "auto" => CookieSecure::Auto,
-                    other => match parse_bool(other) {
-                        Some(true) => CookieSecure::Always,
-                        Some(false) => CookieSecure::Never,
-                        None => return Err(bad()),
-                    },
-                }
-            }
-            "session_cookie_domain" => {
-                if !v
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                {
-                    return Err(bad());
-                }
-                self.session_cookie_domain = non_empty(v).map(str::to_owned);
-            }
-            "session_cookie_path" => {
-                // RFC 6265 path-value: any US-ASCII character but controls and `;` (found by
-                // fuzzing: non-ASCII bytes went into every Set-Cookie header).
-                if !v.starts_with('/')
-                    || v.bytes()
-                        .any(|b| !b.is_ascii() || b == b';' || b.is_ascii_control())
-                {
-                    return Err(bad());
-                }
-                self.session_cookie_path = v.to_owned();
-            }
-            "session_cookie_persistent" => {
-                self.session_cookie_persistent = parse_bool(v).ok_or_else(bad)?;
-            }
-            "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
-            "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
-            "session_max" => self.session_max = Some(v.parse().map_err(|_| bad())?),
-            "session_max_bytes" => {
-                self.session_max_bytes = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_SESSION_MAX_BYTES).contains(n))
-                    .ok_or_else(bad)?;
-            }
-            "session_on_store_error" => {
-                self.session_on_store_error = match v.to_ascii_lowercase().as_str() {
-                    "fail" => OnStoreError::Fail,
-                    "anonymous" => OnStoreError::Anonymous,
-                    _ => return Err(bad()),
-                }
-            }
-            "session_store" => {
-                let lower = v.to_ascii_lowercase();
-                self.session_store = if lower.is_empty() || lower == "memory" {
-                    None
-                } else if lower.starts_with("redis://")
-                    || lower.starts_with("rediss://")
-                    || lower.starts_with("redis+sentinel://")
-                    || lower.starts_with("rediss+sentinel://")
-                    || lower.starts_with("redis+unix://")
-                    || lower.starts_with("unix://")
-                {
-                    Some(Secret::new(v))
-                } else {
-                    return Err(bad());
-                };
-            }
-            "session_store_prefix" => self.session_store_prefix = v.to_owned(),
-            "session_store_timeout" => {
-                self.session_store_timeout = parse_secs(v).ok_or_else(bad)?;
-            }
-            "session_store_tls_ca" => self.session_store_tls_ca = non_empty(v).map(PathBuf::from),
-            "session_store_tls_cert" => {
-                self.session_store_tls_cert = non_empty(v).map(PathBuf::from);
-            }
-            "session_store_tls_key" => {
-                self.session_store_tls_key = non_empty(v).map(PathBuf::from);
-            }
-            "session_store_replicas" => {
-                self.session_store_replicas = v.trim().parse().map_err(|_| bad())?;
-            }
-            "cors" => {
-                self.cors = if v.is_empty() || v.eq_ignore_ascii_case("false") {
-                    CorsOrigins::Disabled
-                } else if v == "*" {
-                    CorsOrigins::Any
-                } else {
-                    CorsOrigins::List(parse_origins(v).ok_or_else(bad)?)
-                }
-            }
-            "cors_methods" => {
-                self.cors_methods = split_list(v)
-                    .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(bad)?;
-            }
-            "cors_headers" => {
-                self.cors_headers = if v.is_empty() {
-                    None
-                } else {
-                    Some(parse_headers(v).ok_or_else(bad)?)
-                }
-            }
-            "cors_expose_headers" => self.cors_expose_headers = parse_headers(v).ok_or_else(bad)?,
-            "cors_credentials" => self.cors_credentials = parse_bool(v).ok_or_else(bad)?,
-            "cors_max_age" => self.cors_max_age = Some(v.parse().map_err(|_| bad())?),
-            "csrf" => self.csrf = parse_bool(v).ok_or_else(bad)?,
-            "csrf_trusted_origins" => {
-                self.csrf_trusted_origins = if v.is_empty() {
-                    Vec::new()
-                } else {
-                    parse_origins(v).ok_or_else(bad)?
-                }
-            }
-            "auth_basic_username" => {
-                if v.contains(':') {
-                    return Err(bad());
-                }
-                self.auth_basic_username = non_empty(v).map(str::to_owned);
-            }
-            "auth_basic_password" => self.auth_basic_password = non_empty(v).map(Secret::new),
-            "auth_basic_encryption" => {
-                self.auth_basic_encryption = match v.to_ascii_lowercase().as_str() {
-                    "clear" => BasicEncryption::Clear,
-                    "sha256" => BasicEncryption::Sha256,
-                    _ => return Err(bad()),
-                }
-            }
-            "auth_basic_realm" => self.auth_basic_realm = realm(v).ok_or_else(bad)?,
-            "auth_basic_htpasswd" => self.auth_basic_htpasswd = non_empty(v).map(PathBuf::from),
-            "auth_basic_challenge" => self.auth_basic_challenge = parse_bool(v).ok_or_else(bad)?,
-            "auth_jwt_client_id" => self.auth_jwt_client_id = non_empty(v).map(str::to_owned),
-            "auth_jwt_secret" => self.auth_jwt_secret = non_empty(v).map(Secret::new),
-            "auth_jwt_encoding" => {
-                self.auth_jwt_encoding = match v.to_ascii_lowercase().as_str() {
-                    "clear" => JwtEncoding::Clear,
-                    "base64std" | "base64" => JwtEncoding::Base64Std,
-                    "base64url" => JwtEncoding::Base64Url,
-                    _ => return Err(bad()),
-                }
-            }
-            "auth_jwt_algorithms" => {
-                let algs = split_list(v)
-                    .map(|a| a.parse().ok())
-                    .collect::<Option<Vec<JwtAlgorithm>>>()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(bad)?;
-                self.auth_jwt_algorithms = algs;
-            }
-            "auth_jwt_public_key" => self.auth_jwt_public_key = non_empty(v).map(PathBuf::from),
-            "auth_jwt_issuer" => self.auth_jwt_issuer = non_empty(v).map(str::to_owned),
-            "auth_jwt_leeway" => self.auth_jwt_leeway = v.parse().map_err(|_| bad())?,
-            "auth_jwt_realm" => self.auth_jwt_realm = realm(v).ok_or_else(bad)?,
-            "auth_jwt_secret_previous" => {
-                self.auth_jwt_secret_previous = non_empty(v).map(Secret::new);
-            }
-            "auth_jwt_jwks_url" => {
-                self.auth_jwt_jwks_url = match non_empty(v) {
-                    Some(url) if is_http_url(url) => Some(url.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_oidc_issuer" => {
-                self.auth_oidc_issuer = match non_empty(v) {
-                    Some(url) if is_http_url(url) => Some(url.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_jwt_jwks_refresh" => self.auth_jwt_jwks_refresh = v.parse().map_err(|_| bad())?,
-            "auth_jwt_cookie" => {
-                self.auth_jwt_cookie = match non_empty(v) {
-                    Some(name) if is_cookie_name(name) => Some(name.to_owned()),
-                    Some(_) => return Err(bad()),
-                    None => None,
-                };
-            }
-            "auth_remember" => self.auth_remember = parse_bool(v).ok_or_else(bad)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                    origin: origin.to_owned(),
-                })
-            }
-        }
-        if let (Some(range), Some(before)) = (range, before) {
-            if !self.in_range(info.name) {
+        let before = info.range.map(|_| self.clone());
+        info.read(self, v).ok_or_else(bad)?;
+        if let (Some(range), Some(before)) = (info.range, before) {
+            if !info.in_range(self) {
                 *self = before;
                 return Err(ConfigError::OutOfRange {
                     key: info.name.to_owned(),
@@ -1477,32 +762,10 @@ impl Config {
         Ok(())
     }
 
-    /// Whether the value of the numeric key `key` is within its range in [`RANGES`] (other
-    /// keys: true).
-    fn in_range(&self, key: &str) -> bool {
-        let timeout = |d: Duration, max: Duration| (MIN_TIMEOUT..=max).contains(&d);
-        match key {
-            "log_days" => (1..=MAX_LOG_DAYS).contains(&self.log_days),
-            "log_slow_ms" => self.log_slow_ms <= MAX_LOG_SLOW_MS,
-            "session_timeout" => self
-                .session_timeout
-                .is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
-            "session_lock_timeout" => timeout(self.session_lock_timeout, MAX_LOCK_TIMEOUT),
-            "session_max" => self.session_max.is_none_or(|n| n <= MAX_SESSION_MAX),
-            "session_store_timeout" => timeout(self.session_store_timeout, MAX_STORE_TIMEOUT),
-            "session_store_replicas" => self.session_store_replicas <= MAX_STORE_REPLICAS,
-            "cors_max_age" => self.cors_max_age.is_none_or(|a| a <= MAX_CORS_MAX_AGE),
-            "auth_jwt_leeway" => self.auth_jwt_leeway <= MAX_JWT_LEEWAY,
-            "auth_jwt_jwks_refresh" => (10..=86_400).contains(&self.auth_jwt_jwks_refresh),
-            "params_body_limit" => (1..=MAX_PARAMS_BODY_LIMIT).contains(&self.params_body_limit),
-            _ => true,
-        }
-    }
-
     /// The cap of the memory store in force: `session_max` when set (`None` for `0`: no
     /// cap), else [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS).
     pub fn session_cap(&self) -> Option<usize> {
-        match self.session_max {
+        match self.session.max {
             None => Some(crate::session::DEFAULT_MAX_SESSIONS),
             Some(0) => None,
             Some(n) => Some(n),
@@ -1513,23 +776,23 @@ impl Config {
     /// (`auth_jwt_jwks_url` or `auth_oidc_issuer`): the engine then needs the keys from
     /// `canister-oidc` ([`Builder::jwks`](crate::Builder::jwks)).
     pub fn has_jwt_provider(&self) -> bool {
-        self.auth_jwt_jwks_url.is_some() || self.auth_oidc_issuer.is_some()
+        self.auth.jwt.jwks_url.is_some() || self.auth.jwt.oidc_issuer.is_some()
     }
 
     /// The JWT algorithms in force: `auth_jwt_algorithms`, except that with an identity
     /// provider and no `auth_jwt_algorithms` given, every asymmetric algorithm
     /// ([`JwtAlgorithm::PROVIDER_DEFAULT`]), plus HS256 when `auth_jwt_secret` is set.
     pub fn jwt_algorithms(&self) -> Vec<JwtAlgorithm> {
-        let untouched = self.auth_jwt_algorithms == [JwtAlgorithm::HS256]
+        let untouched = self.auth.jwt.algorithms == [JwtAlgorithm::HS256]
             && self.origin("auth_jwt_algorithms").is_none();
         if self.has_jwt_provider() && untouched {
             let mut algorithms = JwtAlgorithm::PROVIDER_DEFAULT.to_vec();
-            if self.auth_jwt_secret.is_some() {
+            if self.auth.jwt.secret.is_some() {
                 algorithms.insert(0, JwtAlgorithm::HS256);
             }
             algorithms
         } else {
-            self.auth_jwt_algorithms.clone()
+            self.auth.jwt.algorithms.clone()
         }
     }
 
@@ -1550,28 +813,22 @@ impl Config {
     /// is outside the alphabet and where; never the secret itself) and that a plain-text
     /// secret needs `auth_jwt_encoding = clear`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(&(key, range)) = RANGES.iter().find(|(key, _)| !self.in_range(key)) {
-            let value = self
-                .entries()
-                .into_iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v)
-                .unwrap_or_default();
+        if let Some(key) = KEYS.iter().find(|key| !key.in_range(self)) {
             return Err(ConfigError::OutOfRange {
-                key: key.to_owned(),
-                value,
-                range: range.to_owned(),
+                key: key.name.to_owned(),
+                value: key.render(self).unwrap_or_default(),
+                range: key.range.unwrap_or_default().to_owned(),
                 origin: "code".to_owned(),
             });
         }
         let conflict = |key: &str, message: &str| ConfigError::conflict(self, key, message);
-        if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session_max_bytes) {
+        if !(1..=MAX_SESSION_MAX_BYTES).contains(&self.session.max_bytes) {
             return Err(conflict(
                 "session_max_bytes",
                 "must be from 1 to 67108864 (64 MiB)",
             ));
         }
-        match (&self.session_store_tls_cert, &self.session_store_tls_key) {
+        match (&self.store.tls_cert, &self.store.tls_key) {
             (Some(_), None) => {
                 return Err(conflict(
                     "session_store_tls_cert",
@@ -1586,22 +843,20 @@ impl Config {
             }
             _ => {}
         }
-        if self.cors_credentials && self.cors == CorsOrigins::Any {
+        if self.cors.credentials && self.cors.origins == CorsOrigins::Any {
             return Err(conflict(
                 "cors_credentials",
                 "credentials cannot be allowed for every origin (CORS = *); list the origins in `CORS` instead",
             ));
         }
-        if self.session_cookie_samesite == SameSite::None
-            && self.session_cookie_secure == CookieSecure::Never
-        {
+        if self.cookie.same_site == SameSite::None && self.cookie.secure == CookieSecure::Never {
             return Err(conflict(
                 "session_cookie_samesite",
                 "SameSite=None requires a Secure cookie; set session_cookie_secure to auto or true",
             ));
         }
-        if self.auth_basic_encryption == BasicEncryption::Sha256 {
-            if let Some(p) = &self.auth_basic_password {
+        if self.auth.basic.encryption == BasicEncryption::Sha256 {
+            if let Some(p) = &self.auth.basic.password {
                 let p = p.expose();
                 if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(conflict(
@@ -1611,15 +866,15 @@ impl Config {
                 }
             }
         }
-        if self.auth_basic_htpasswd.is_some()
-            && (self.auth_basic_username.is_some() || self.auth_basic_password.is_some())
+        if self.auth.basic.htpasswd.is_some()
+            && (self.auth.basic.username.is_some() || self.auth.basic.password.is_some())
         {
             return Err(conflict(
                 "auth_basic_htpasswd",
                 "set either auth_basic_htpasswd or auth_basic_username and auth_basic_password, not both: add the user to the htpasswd file (htpasswd -B FILE USER)",
             ));
         }
-        if self.auth_basic_username.is_some() != self.auth_basic_password.is_some() {
+        if self.auth.basic.username.is_some() != self.auth.basic.password.is_some() {
             return Err(conflict(
                 "auth_basic_username",
                 "Basic authentication needs both auth_basic_username and auth_basic_password",
@@ -1628,7 +883,8 @@ impl Config {
         let algorithms = self.jwt_algorithms();
         let asymmetric = algorithms.iter().any(|a| !a.is_hmac());
         let hmac = algorithms.iter().any(|a| a.is_hmac());
-        if let (Some(configured), Some(oidc)) = (&self.auth_jwt_issuer, &self.auth_oidc_issuer) {
+        if let (Some(configured), Some(oidc)) = (&self.auth.jwt.issuer, &self.auth.jwt.oidc_issuer)
+        {
             if configured != oidc {
                 return Err(conflict(
                     "auth_jwt_issuer",
@@ -1636,30 +892,30 @@ impl Config {
                 ));
             }
         }
-        if let Some(name) = &self.auth_jwt_cookie {
-            if self.auth_jwt_client_id.is_none() {
+        if let Some(name) = &self.auth.jwt.cookie {
+            if self.auth.jwt.client_id.is_none() {
                 return Err(conflict(
                     "auth_jwt_cookie",
                     "is set but auth_jwt_client_id is not: the cookie's token is a JWT, set the client id tokens carry in `aud`",
                 ));
             }
-            if *name == self.session_cookie {
+            if *name == self.cookie.name {
                 return Err(conflict(
                     "auth_jwt_cookie",
                     "names the session cookie (session_cookie): give the token cookie another name",
                 ));
             }
         }
-        if self.auth_jwt_secret_previous.is_some() && self.auth_jwt_secret.is_none() {
+        if self.auth.jwt.secret_previous.is_some() && self.auth.jwt.secret.is_none() {
             return Err(conflict(
                 "auth_jwt_secret_previous",
                 "is set but auth_jwt_secret is not: the previous secret is accepted beside the current one, set both",
             ));
         }
         if self.has_jwt_provider() {
-            if self.auth_jwt_client_id.is_none() {
+            if self.auth.jwt.client_id.is_none() {
                 return Err(conflict(
-                    if self.auth_oidc_issuer.is_some() {
+                    if self.auth.jwt.oidc_issuer.is_some() {
                         "auth_oidc_issuer"
                     } else {
                         "auth_jwt_jwks_url"
@@ -1667,28 +923,28 @@ impl Config {
                     "names an identity provider but auth_jwt_client_id is not set: JWT authentication needs the client id tokens carry in `aud`",
                 ));
             }
-            if self.auth_jwt_public_key.is_some() {
+            if self.auth.jwt.public_key.is_some() {
                 return Err(conflict(
                     "auth_jwt_public_key",
                     "cannot be used with an identity provider (auth_jwt_jwks_url, auth_oidc_issuer), whose keys are fetched: remove one of them",
                 ));
             }
         }
-        if self.auth_jwt_client_id.is_some() {
-            if asymmetric && self.auth_jwt_public_key.is_none() && !self.has_jwt_provider() {
+        if self.auth.jwt.client_id.is_some() {
+            if asymmetric && self.auth.jwt.public_key.is_none() && !self.has_jwt_provider() {
                 return Err(conflict(
                     "auth_jwt_public_key",
                     "RS/ES/PS/EdDSA algorithms in auth_jwt_algorithms need auth_jwt_public_key (a PEM file), auth_jwt_jwks_url or auth_oidc_issuer",
                 ));
             }
-            if hmac && self.auth_jwt_secret.is_none() {
+            if hmac && self.auth.jwt.secret.is_none() {
                 return Err(conflict(
                     "auth_jwt_secret",
                     "HS algorithms in auth_jwt_algorithms need auth_jwt_secret",
                 ));
             }
-            if let Some(secret) = self.auth_jwt_secret.as_ref().filter(|_| hmac) {
-                if let Some(problem) = secret::problem(secret.expose(), self.auth_jwt_encoding) {
+            if let Some(secret) = self.auth.jwt.secret.as_ref().filter(|_| hmac) {
+                if let Some(problem) = secret::problem(secret.expose(), self.auth.jwt.encoding) {
                     let encoding = match self.origin("auth_jwt_encoding") {
                         Some(at) => format!(" (`auth_jwt_encoding` is from {at})"),
                         None => String::new(),
@@ -1700,200 +956,12 @@ impl Config {
         Ok(())
     }
 
-    /// Every key with its value as text, secrets masked: what the start-up banner prints.
+    /// Every printed key ([`KEYS`] but `auth_client_id`) with its value as text, secrets
+    /// masked: what the start-up banner, `Debug` and `Display` print.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
-        fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-            v.as_ref().map_or_else(String::new, ToString::to_string)
-        }
-        fn list<T: fmt::Display>(v: &[T]) -> String {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        let masked = |s: &Option<Secret>| {
-            if s.is_some() {
-                "********".to_owned()
-            } else {
-                String::new()
-            }
-        };
-        let secs = |d: &Duration| format!("{}", d.as_secs_f64());
-        vec![
-            ("debug", self.debug.to_string()),
-            (
-                "log_path",
-                opt(&self.log_path.as_ref().map(|p| p.display())),
-            ),
-            (
-                "log_level",
-                self.log_level
-                    .map_or("DISABLED".to_owned(), |l| l.to_string()),
-            ),
-            ("log_days", self.log_days.to_string()),
-            ("log_slow_ms", self.log_slow_ms.to_string()),
-            (
-                "log_trust_proxy",
-                match self.log_trust_proxy {
-                    0 => "false".to_owned(),
-                    1 => "true".to_owned(),
-                    n => n.to_string(),
-                },
-            ),
-            ("log_file_mode", format!("{:04o}", self.log_file_mode)),
-            ("log_dir_mode", format!("{:04o}", self.log_dir_mode)),
-            (
-                "log_sink",
-                match self.log_sink {
-                    LogSinkKind::Canister => "canister",
-                    LogSinkKind::Tracing => "tracing",
-                }
-                .to_owned(),
-            ),
-            (
-                "request_id_header",
-                self.request_id_header.as_str().to_owned(),
-            ),
-            ("request_id_trust", self.request_id_trust.to_string()),
-            ("params_body_limit", self.params_body_limit.to_string()),
-            (
-                "session_timeout",
-                self.session_timeout.map_or("0".to_owned(), |d| secs(&d)),
-            ),
-            ("session_cookie", self.session_cookie.clone()),
-            (
-                "session_cookie_samesite",
-                format!("{:?}", self.session_cookie_samesite),
-            ),
-            (
-                "session_cookie_secure",
-                format!("{:?}", self.session_cookie_secure),
-            ),
-            ("session_cookie_domain", opt(&self.session_cookie_domain)),
-            ("session_cookie_path", self.session_cookie_path.clone()),
-            (
-                "session_cookie_persistent",
-                self.session_cookie_persistent.to_string(),
-            ),
-            ("session_locking", self.session_locking.to_string()),
-            ("session_lock_timeout", secs(&self.session_lock_timeout)),
-            (
-                "session_max",
-                self.session_cap().map_or("0".to_owned(), |n| n.to_string()),
-            ),
-            ("session_max_bytes", self.session_max_bytes.to_string()),
-            (
-                "session_on_store_error",
-                format!("{:?}", self.session_on_store_error),
-            ),
-            (
-                "session_store",
-                self.session_store
-                    .as_ref()
-                    .map_or("memory".to_owned(), |s| mask_url(s.expose())),
-            ),
-            ("session_store_prefix", self.session_store_prefix.clone()),
-            ("session_store_timeout", secs(&self.session_store_timeout)),
-            (
-                "session_store_tls_ca",
-                opt(&self.session_store_tls_ca.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_tls_cert",
-                opt(&self.session_store_tls_cert.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_tls_key",
-                opt(&self.session_store_tls_key.as_ref().map(|p| p.display())),
-            ),
-            (
-                "session_store_replicas",
-                self.session_store_replicas.to_string(),
-            ),
-            (
-                "cors",
-                match &self.cors {
-                    CorsOrigins::Disabled => "false".to_owned(),
-                    CorsOrigins::Any => "*".to_owned(),
-                    CorsOrigins::List(l) => l.join(", "),
-                },
-            ),
-            ("cors_methods", list(&self.cors_methods)),
-            (
-                "cors_headers",
-                self.cors_headers
-                    .as_deref()
-                    .unwrap_or(&DEFAULT_CORS_HEADERS)
-                    .iter()
-                    .map(HeaderName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "cors_expose_headers",
-                self.cors_expose_headers
-                    .iter()
-                    .map(HeaderName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ("cors_credentials", self.cors_credentials.to_string()),
-            ("cors_max_age", opt(&self.cors_max_age)),
-            ("csrf", self.csrf.to_string()),
-            ("csrf_trusted_origins", self.csrf_trusted_origins.join(", ")),
-            ("auth_basic_username", opt(&self.auth_basic_username)),
-            ("auth_basic_password", masked(&self.auth_basic_password)),
-            (
-                "auth_basic_encryption",
-                format!("{:?}", self.auth_basic_encryption).to_lowercase(),
-            ),
-            ("auth_basic_realm", self.auth_basic_realm.clone()),
-            (
-                "auth_basic_htpasswd",
-                opt(&self.auth_basic_htpasswd.as_ref().map(|p| p.display())),
-            ),
-            (
-                "auth_basic_challenge",
-                self.auth_basic_challenge.to_string(),
-            ),
-            ("auth_jwt_client_id", opt(&self.auth_jwt_client_id)),
-            ("auth_jwt_secret", masked(&self.auth_jwt_secret)),
-            (
-                "auth_jwt_encoding",
-                format!("{:?}", self.auth_jwt_encoding).to_lowercase(),
-            ),
-            (
-                "auth_jwt_algorithms",
-                self.auth_jwt_algorithms
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "auth_jwt_public_key",
-                if self.auth_jwt_public_key.is_some() {
-                    "********".to_owned()
-                } else {
-                    String::new()
-                },
-            ),
-            ("auth_jwt_issuer", opt(&self.auth_jwt_issuer)),
-            ("auth_jwt_leeway", self.auth_jwt_leeway.to_string()),
-            ("auth_jwt_realm", self.auth_jwt_realm.clone()),
-            (
-                "auth_jwt_secret_previous",
-                masked(&self.auth_jwt_secret_previous),
-            ),
-            ("auth_jwt_jwks_url", opt(&self.auth_jwt_jwks_url)),
-            ("auth_oidc_issuer", opt(&self.auth_oidc_issuer)),
-            (
-                "auth_jwt_jwks_refresh",
-                self.auth_jwt_jwks_refresh.to_string(),
-            ),
-            ("auth_jwt_cookie", opt(&self.auth_jwt_cookie)),
-            ("auth_remember", self.auth_remember.to_string()),
-        ]
+        KEYS.iter()
+            .filter_map(|key| Some((key.name, key.render(self)?)))
+            .collect()
     }
 }
 
@@ -1942,16 +1010,6 @@ pub fn mask_url(url: &str) -> String {
     url.to_owned()
 }
 
-/// The key `name` (INI spelling, case-insensitive, aliases resolved), if it is one.
-fn key_info(name: &str) -> Option<&'static KeyInfo> {
-    let lower = name.trim().to_ascii_lowercase();
-    let canonical = ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == lower)
-        .map_or(lower.as_str(), |(_, to)| to);
-    KEYS.iter().find(|k| k.name == canonical)
-}
-
 /// The key that `name` (lowercase) probably misspells: within two edits of it (a missing,
 /// extra, changed or swapped letter, twice), for names long enough that this means something.
 fn near_key(name: &str) -> Option<&'static str> {
@@ -1981,103 +1039,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// Octal permissions (`640`, `0640`, `0o640`) of at most `0777` that grant at least `owner`.
-fn parse_mode(v: &str, owner: u32) -> Option<u32> {
-    let digits = v
-        .strip_prefix("0o")
-        .or_else(|| v.strip_prefix("0O"))
-        .unwrap_or(v);
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        return None;
-    }
-    let mode = u32::from_str_radix(digits, 8).ok()?;
-    (mode <= 0o777 && mode & owner == owner).then_some(mode)
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// The accepted range of `key`, if it is a numeric key.
-fn range_of(key: &str) -> Option<&'static str> {
-    RANGES.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
-}
-
-fn parse_secs(v: &str) -> Option<Duration> {
-    let secs: f64 = v.parse().ok()?;
-    if !secs.is_finite() || secs <= 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-/// Whether `v` looks like an absolute `http://` or `https://` URL with a host.
-fn is_http_url(v: &str) -> bool {
-    let lower = v.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        !rest.is_empty()
-            && !rest.starts_with('/')
-            && !v
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    })
-}
-
-fn is_cookie_name(v: &str) -> bool {
-    v.bytes().all(is_token_char)
-}
-
-fn non_empty(v: &str) -> Option<&str> {
-    (!v.is_empty()).then_some(v)
-}
-
-fn realm(v: &str) -> Option<String> {
-    (!v.is_empty()
-        && !v
-            .bytes()
-            .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()))
-    .then(|| v.to_owned())
-}
-
-fn split_list(v: &str) -> impl Iterator<Item = &str> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn parse_headers(v: &str) -> Option<Vec<HeaderName>> {
-    split_list(v)
-        .map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-        .collect()
-}
-
-/// Parses a list of origins `scheme://host[:port]`, normalised to lowercase.
-fn parse_origins(v: &str) -> Option<Vec<String>> {
-    split_list(v)
-        .map(|o| {
-            let o = o.trim_end_matches('/').to_ascii_lowercase();
-            let rest = o
-                .strip_prefix("http://")
-                .or_else(|| o.strip_prefix("https://"))?;
-            let valid = !rest.is_empty()
-                && rest.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                });
-            valid.then_some(o)
-        })
-        .collect()
-}
-
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

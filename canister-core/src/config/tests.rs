@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
+use crate::log::Level;
 
 /// The sample config of canister's README, verbatim.
 const README_SAMPLE: &str = r#"[canister]
@@ -40,47 +41,47 @@ auth_jwt_secret = my-secret
 fn canisters_readme_sample_loads_unchanged() {
     let c = Config::from_ini_str(README_SAMPLE).unwrap();
     assert!(!c.debug);
-    assert_eq!(c.log_path.as_deref(), Some(Path::new("./logs/")));
-    assert_eq!(c.log_level, Some(Level::Info));
-    assert_eq!(c.log_days, 30);
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
-    assert_eq!(c.cors, CorsOrigins::Disabled);
-    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    assert_eq!(c.log.path.as_deref(), Some(Path::new("./logs/")));
+    assert_eq!(c.log.level, Some(Level::Info));
+    assert_eq!(c.log.days, 30);
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(c.cors.origins, CorsOrigins::Disabled);
+    assert_eq!(c.auth.basic.username.as_deref(), Some("alice"));
     assert_eq!(
-        c.auth_basic_password.as_ref().unwrap().expose(),
+        c.auth.basic.password.as_ref().unwrap().expose(),
         "my-secret"
     );
-    assert_eq!(c.auth_basic_encryption, BasicEncryption::Clear);
+    assert_eq!(c.auth.basic.encryption, BasicEncryption::Clear);
     // canister never read `auth_client_id`: JWT stays off, as it was in Python.
-    assert_eq!(c.auth_jwt_client_id, None);
-    assert_eq!(c.auth_jwt_encoding, JwtEncoding::Base64Url);
+    assert_eq!(c.auth.jwt.client_id, None);
+    assert_eq!(c.auth.jwt.encoding, JwtEncoding::Base64Url);
 }
 
 #[test]
 fn canisters_example_configs_load() {
     let basic = "[canister]\n\n# Basic auth\nauth_basic_username = alice\nauth_basic_encryption = clear\nauth_basic_password = my-secret\n";
     let c = Config::from_ini_str(basic).unwrap();
-    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    assert_eq!(c.auth.basic.username.as_deref(), Some("alice"));
     let oauth = "[canister]\n\n# OAuth2\nauth_jwt_client_id = alice\nauth_jwt_encoding = clear\nauth_jwt_secret = secret";
     let c = Config::from_ini_str(oauth).unwrap();
-    assert_eq!(c.auth_jwt_secret.unwrap().expose(), "secret");
+    assert_eq!(c.auth.jwt.secret.unwrap().expose(), "secret");
     let logging = "[canister]\n\n# The logs directory, if commented, output will be redirected to the console\n#log_path = ./logs/\n\n# Logging levels: DISABLED, DEBUG, INFO, WARNING, ERROR, CRITICAL\nlog_level = INFO\n\n# Log older than that will be deleted\nlog_days = 30";
     let c = Config::from_ini_str(logging).unwrap();
-    assert_eq!(c.log_path, None);
+    assert_eq!(c.log.path, None);
 }
 
 #[test]
 fn keys_are_case_insensitive_and_cors_star_or_false_work() {
     let c = Config::from_ini_str("[canister]\nCORS = *\nLog_Level = warn").unwrap();
-    assert_eq!(c.cors, CorsOrigins::Any);
-    assert_eq!(c.log_level, Some(Level::Warning));
+    assert_eq!(c.cors.origins, CorsOrigins::Any);
+    assert_eq!(c.log.level, Some(Level::Warning));
     let c = Config::from_ini_str("[canister]\nCORS = false\nlog_level = DISABLED").unwrap();
-    assert_eq!(c.cors, CorsOrigins::Disabled);
-    assert_eq!(c.log_level, None);
+    assert_eq!(c.cors.origins, CorsOrigins::Disabled);
+    assert_eq!(c.log.level, None);
     let c = Config::from_ini_str("[canister]\ncors: https://A.example/, http://localhost:3000")
         .unwrap();
     assert_eq!(
-        c.cors,
+        c.cors.origins,
         CorsOrigins::List(vec![
             "https://a.example".into(),
             "http://localhost:3000".into()
@@ -92,7 +93,7 @@ fn keys_are_case_insensitive_and_cors_star_or_false_work() {
 fn session_timeout_zero_or_negative_never_expires() {
     for v in ["0", "-1", "-3600"] {
         let c = Config::from_ini_str(&format!("[canister]\nsession_timeout = {v}")).unwrap();
-        assert_eq!(c.session_timeout, None, "{v}");
+        assert_eq!(c.session.timeout, None, "{v}");
     }
 }
 
@@ -101,7 +102,7 @@ fn other_sections_belong_to_the_app_and_are_ignored() {
     let c =
         Config::from_ini_str("[bottle]\nanything = 1\n[canister]\nlog_days = 3\n[myapp]\nx = y")
             .unwrap();
-    assert_eq!(c.log_days, 3);
+    assert_eq!(c.log.days, 3);
 }
 
 #[test]
@@ -273,8 +274,8 @@ fn environment_overrides_use_canister_prefix() {
         ("PATH".to_owned(), "/bin".to_owned()),
     ])
     .unwrap();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
-    assert_eq!(c.cors, CorsOrigins::Disabled);
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(20)));
+    assert_eq!(c.cors.origins, CorsOrigins::Disabled);
     let err = c
         .apply_env([("CANISTER_CORS".to_owned(), "maybe".to_owned())])
         .unwrap_err();
@@ -300,7 +301,7 @@ fn unknown_canister_variables_are_warnings_not_errors() {
         ("CANISTER_PORT", "tcp://10.0.0.1:8080"),
     ])
     .unwrap();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(20)));
     let warnings = c.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -316,7 +317,7 @@ fn unknown_canister_variables_are_warnings_not_errors() {
     // A near miss is still ignored, with the key it probably meant.
     let mut c = Config::default();
     c.apply_env([("CANISTER_SESION_TIMEOUT", "20")]).unwrap();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(3600)));
     assert!(
         c.warnings()[0]
             .ends_with("; did you mean CANISTER_SESSION_TIMEOUT (not CANISTER_SESION_TIMEOUT)?"),
@@ -348,22 +349,22 @@ fn builder_style_set_uses_ini_spelling() {
     let mut c = Config::default();
     c.set("session_timout", "5").unwrap();
     c.set("Auth_JWT_Client_Id", "client").unwrap();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(5)));
-    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("client"));
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(c.auth.jwt.client_id.as_deref(), Some("client"));
 }
 
 #[test]
 fn defaults_are_canisters() {
     let c = Config::default();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(3600)));
-    assert_eq!(c.session_cookie, "session_id");
-    assert_eq!(c.log_days, 30);
-    assert_eq!(c.log_slow_ms, 1000);
-    assert_eq!(c.auth_basic_realm, "private");
-    assert!(c.csrf);
-    assert!(!c.auth_remember);
-    assert_eq!(c.session_cookie_samesite, SameSite::Lax);
-    assert_eq!(c.session_cookie_secure, CookieSecure::Auto);
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(c.cookie.name, "session_id");
+    assert_eq!(c.log.days, 30);
+    assert_eq!(c.log.slow_ms, 1000);
+    assert_eq!(c.auth.basic.realm, "private");
+    assert!(c.csrf.enabled);
+    assert!(!c.auth.remember);
+    assert_eq!(c.cookie.same_site, SameSite::Lax);
+    assert_eq!(c.cookie.secure, CookieSecure::Auto);
 }
 
 #[test]
@@ -372,7 +373,7 @@ fn from_file_reads_a_file_and_reports_a_missing_one() {
     let path = dir.path().join("canister.ini");
     std::fs::write(&path, README_SAMPLE).unwrap();
     let c = Config::from_file(&path).unwrap();
-    assert_eq!(c.auth_basic_username.as_deref(), Some("alice"));
+    assert_eq!(c.auth.basic.username.as_deref(), Some("alice"));
     let err = Config::from_file(dir.path().join("absent.ini")).unwrap_err();
     assert!(
         err.to_string()
@@ -387,9 +388,9 @@ fn the_readme_sample_loads() {
     let start = readme.find("```ini\n").unwrap() + "```ini\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let c = Config::from_ini_str(&readme[start..end]).unwrap();
-    assert_eq!(c.log_path.as_deref(), Some(Path::new("./logs/")));
-    assert_eq!(c.cors, CorsOrigins::Any);
-    assert_eq!(c.auth_jwt_client_id.as_deref(), Some("ABC"));
+    assert_eq!(c.log.path.as_deref(), Some(Path::new("./logs/")));
+    assert_eq!(c.cors.origins, CorsOrigins::Any);
+    assert_eq!(c.auth.jwt.client_id.as_deref(), Some("ABC"));
 }
 
 #[test]
@@ -459,7 +460,7 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
     }
     // Never-expiring sessions are still written as canister did.
     let c = Config::from_ini_str("[canister]\nsession_timeout = -1e300").unwrap();
-    assert_eq!(c.session_timeout, None);
+    assert_eq!(c.session.timeout, None);
 }
 
 /// The bounds hold for fields set in code: `validate`, which the engine's builder runs,
@@ -468,21 +469,21 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
 fn validate_bounds_fields_set_in_code() {
     type Set = fn(&mut Config);
     let cases: [(&str, Set); 9] = [
-        ("log_days", |c| c.log_days = u32::MAX),
-        ("log_slow_ms", |c| c.log_slow_ms = u64::MAX),
+        ("log_days", |c| c.log.days = u32::MAX),
+        ("log_slow_ms", |c| c.log.slow_ms = u64::MAX),
         ("session_timeout", |c| {
-            c.session_timeout = Some(Duration::MAX)
+            c.session.timeout = Some(Duration::MAX)
         }),
         ("session_lock_timeout", |c| {
-            c.session_lock_timeout = Duration::from_secs(10_000_000_000_000_000_000)
+            c.session.lock_timeout = Duration::from_secs(10_000_000_000_000_000_000)
         }),
-        ("session_max", |c| c.session_max = Some(usize::MAX)),
+        ("session_max", |c| c.session.max = Some(usize::MAX)),
         ("session_store_timeout", |c| {
-            c.session_store_timeout = Duration::ZERO
+            c.store.timeout = Duration::ZERO
         }),
-        ("cors_max_age", |c| c.cors_max_age = Some(u64::MAX)),
-        ("auth_jwt_leeway", |c| c.auth_jwt_leeway = u64::MAX),
-        ("session_store_replicas", |c| c.session_store_replicas = 17),
+        ("cors_max_age", |c| c.cors.max_age = Some(u64::MAX)),
+        ("auth_jwt_leeway", |c| c.auth.jwt.leeway = u64::MAX),
+        ("session_store_replicas", |c| c.store.replicas = 17),
     ];
     for (key, set) in cases {
         let mut c = Config::default();
@@ -514,7 +515,7 @@ fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
         (os("CANISTER_SESSION_TIMEOUT"), os("20")),
     ])
     .unwrap();
-    assert_eq!(c.session_timeout, Some(Duration::from_secs(20)));
+    assert_eq!(c.session.timeout, Some(Duration::from_secs(20)));
 
     let err = c
         .apply_env([(os("CANISTER_SESSION_COOKIE"), bytes(b"sid\xff"))])
@@ -527,7 +528,7 @@ fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
     // A name that is not UTF-8 names no key: ignored with a warning, like any unknown one.
     c.apply_env([(bytes(b"CANISTER_LOG\xffDAYS"), os("3"))])
         .unwrap();
-    assert_eq!(c.log_days, 30);
+    assert_eq!(c.log.days, 30);
     assert!(
         c.warnings()[0].contains("CANISTER_LOG\u{fffd}DAYS"),
         "{:?}",
@@ -543,18 +544,18 @@ fn non_utf8_environment_is_ignored_unless_it_is_canisters() {
 #[test]
 fn session_max_tells_unset_from_set_and_session_max_bytes_is_bounded() {
     let default = Config::default();
-    assert_eq!(default.session_max, None);
+    assert_eq!(default.session.max, None);
     assert_eq!(default.session_cap(), Some(100_000));
-    assert_eq!(default.session_max_bytes, 65_536);
+    assert_eq!(default.session.max_bytes, 65_536);
     let config =
         Config::from_ini_str("[canister]\nsession_max = 0\nsession_max_bytes = 1024").unwrap();
-    assert_eq!(config.session_max, Some(0));
+    assert_eq!(config.session.max, Some(0));
     assert_eq!(config.session_cap(), None);
-    assert_eq!(config.session_max_bytes, 1024);
+    assert_eq!(config.session.max_bytes, 1024);
     let config = Config::from_ini_str("[canister]\nsession_max = 100000").unwrap();
-    assert_eq!(config.session_max, Some(100_000));
+    assert_eq!(config.session.max, Some(100_000));
     let mut config = Config::from_ini_str("[canister]").unwrap();
-    config.session_max_bytes = 0;
+    config.session.max_bytes = 0;
     let error = config.validate().unwrap_err();
     assert!(
         matches!(&error, ConfigError::Conflict { key, .. } if key == "session_max_bytes"),
@@ -629,7 +630,7 @@ fn a_secret_that_does_not_decode_says_why_where_and_how_to_fix() {
     let config =
         Config::from_ini_str("[canister]\nauth_jwt_encoding = base64url\nauth_jwt_secret = a")
             .unwrap();
-    assert!(config.auth_jwt_secret.is_some());
+    assert!(config.auth.jwt.secret.is_some());
 }
 
 /// Finding F1: through `fn main() -> Result<(), Box<dyn Error>>`, the pattern the docs use,
@@ -644,7 +645,10 @@ fn debug_of_a_config_error_is_its_message() {
         Config::from_file("/nonexistent/canister.ini").unwrap_err(),
     ];
     for err in errors {
-        let display = err.to_string();
+        // Issue #18: Debug is Display followed by the causes (the I/O error of a file that
+        // cannot be read), each once; Display no longer repeats them.
+        let display = crate::ErrorChain(&err).to_string();
+        assert!(display.starts_with(&err.to_string()), "{display}");
         assert_eq!(format!("{err:?}"), display);
         assert_eq!(format!("{err:#?}"), display);
         // What `main` prints: `Error: {:?}` of the boxed error.
@@ -666,7 +670,7 @@ fn debug_of_a_config_error_is_its_message() {
 #[test]
 fn auth_client_id_is_read_ignored_and_warned_about() {
     let c = Config::from_ini_str(README_SAMPLE).unwrap();
-    assert_eq!(c.auth_jwt_client_id, None);
+    assert_eq!(c.auth.jwt.client_id, None);
     let warnings = c.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let line = 1 + README_SAMPLE
@@ -724,8 +728,8 @@ fn redis_production_settings() {
          session_store_tls_key = c.key\nsession_store_replicas = 2",
     )
     .unwrap();
-    assert_eq!(c.session_store_replicas, 2);
-    assert_eq!(c.session_store_tls_ca.as_deref(), Some(Path::new("ca.pem")));
+    assert_eq!(c.store.replicas, 2);
+    assert_eq!(c.store.tls_ca.as_deref(), Some(Path::new("ca.pem")));
     let printed = c.to_string();
     assert!(!printed.contains("pw-one"), "{printed}");
     assert!(
@@ -753,16 +757,16 @@ fn redis_production_settings() {
 #[test]
 fn log_sink_and_request_id_keys() {
     let c = Config::default();
-    assert_eq!(c.log_sink, LogSinkKind::Canister);
-    assert_eq!(c.request_id_header, "x-request-id");
-    assert!(!c.request_id_trust);
+    assert_eq!(c.log.sink, LogSinkKind::Canister);
+    assert_eq!(c.log.request_id_header, "x-request-id");
+    assert!(!c.log.request_id_trust);
     let c = Config::from_ini_str(
         "[canister]\nLOG_SINK = Tracing\nrequest_id_header = X-Correlation-ID\nrequest_id_trust = yes",
     )
     .unwrap();
-    assert_eq!(c.log_sink, LogSinkKind::Tracing);
-    assert_eq!(c.request_id_header, "x-correlation-id");
-    assert!(c.request_id_trust);
+    assert_eq!(c.log.sink, LogSinkKind::Tracing);
+    assert_eq!(c.log.request_id_header, "x-correlation-id");
+    assert!(c.log.request_id_trust);
     let entries = c.entries();
     assert!(entries.contains(&("log_sink", "tracing".to_owned())));
     assert!(entries.contains(&("request_id_header", "x-correlation-id".to_owned())));
@@ -780,7 +784,7 @@ fn log_sink_and_request_id_keys() {
     }
     let mut env = Config::default();
     env.apply_env([("CANISTER_LOG_SINK", "tracing")]).unwrap();
-    assert_eq!(env.log_sink, LogSinkKind::Tracing);
+    assert_eq!(env.log.sink, LogSinkKind::Tracing);
 }
 
 #[cfg(not(feature = "tracing"))]
@@ -791,4 +795,115 @@ fn log_sink_tracing_without_the_feature_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("`tracing` feature"), "{err}");
+}
+
+/// The key table: every printed key reads back what it prints (the banner is valid INI for
+/// the same configuration), and every key written once is found by its name.
+#[test]
+fn every_printed_default_reads_back_to_itself() {
+    let defaults = Config::default();
+    for (key, shown) in defaults.entries() {
+        let info = KEYS.iter().find(|k| k.name == key).unwrap();
+        // An unset optional value prints as nothing; `cors_max_age` refuses empty text.
+        if shown.is_empty() || info.secret {
+            continue;
+        }
+        let mut c = Config::default();
+        c.set(key, &shown)
+            .unwrap_or_else(|e| panic!("{key} = {shown}: {e}"));
+        let again = c.entries().into_iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(again, shown, "{key}");
+    }
+    // Every key but `auth_client_id` (read and ignored) is printed, in the table's order.
+    let printed: Vec<&str> = defaults.entries().into_iter().map(|(k, _)| k).collect();
+    let listed: Vec<&str> = KEYS
+        .iter()
+        .map(|k| k.name)
+        .filter(|k| *k != "auth_client_id")
+        .collect();
+    assert_eq!(printed, listed);
+    // RANGES is the table's ranged keys.
+    let ranged: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.range.is_some())
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(RANGES.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ranged);
+    assert_eq!(RANGES.len(), 10);
+}
+
+/// Every key the table marks secret is masked in `entries` (hence the banner, `Debug` and
+/// `Display`) and in `InvalidValue`, whatever its value.
+#[test]
+fn every_secret_key_is_masked_wherever_it_is_printed() {
+    let secrets: Vec<&KeyInfo> = KEYS.iter().filter(|k| k.secret).collect();
+    assert_eq!(secrets.len(), 5, "{secrets:?}");
+    let mut c = Config::default();
+    for info in &secrets {
+        let value = if info.name == "session_store" {
+            "redis://:hunter2@localhost"
+        } else {
+            "/hunter2"
+        };
+        c.set(info.name, value).unwrap();
+    }
+    for text in [format!("{c:?}"), c.to_string()] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    for (key, shown) in c.entries() {
+        if secrets.iter().any(|s| s.name == key) {
+            assert!(shown.contains("********"), "{key} = {shown}");
+        }
+    }
+    let err = Config::default()
+        .set("session_store", "ftp://hunter2")
+        .unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// Issue #18: an error's cause is its `source()`, never repeated in its `Display`: a report
+/// that prints the chain shows each cause once.
+#[test]
+fn config_errors_keep_their_cause_as_source_without_repeating_it() {
+    use std::error::Error as _;
+
+    let err = Config::from_file("/nonexistent/canister.ini").unwrap_err();
+    let io = err.source().unwrap();
+    assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io}");
+    assert_eq!(
+        err.to_string(),
+        "cannot read configuration file /nonexistent/canister.ini"
+    );
+    assert_eq!(format!("{err:?}"), format!("{err}: {io}"));
+
+    // A log directory that cannot be created: ConfigError::Log, its LogError, its io::Error.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let mut config = Config::default();
+    config
+        .set("log_path", &blocker.join("logs").display().to_string())
+        .unwrap();
+    let err = crate::Canister::from_config(config).unwrap_err();
+    let ConfigError::Log {
+        key: "log_path",
+        origin: Some(origin),
+        source,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(origin, "code");
+    assert!(matches!(source, LogError::Directory { .. }), "{source}");
+    let io = source.source().unwrap();
+    assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io}");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration `log_path` (from code): the log cannot use it"
+    );
+    assert!(!source.to_string().contains(&io.to_string()), "{source}");
+    assert!(source.to_string().contains("a-file"), "{source}");
+    let report = format!("{err:?}");
+    assert_eq!(report, format!("{err}: {source}: {io}"));
+    assert_eq!(report.matches(&io.to_string()).count(), 1, "{report}");
 }

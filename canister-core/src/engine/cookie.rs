@@ -2,8 +2,9 @@
 
 use http::header::{self, HeaderMap, HeaderValue};
 
-use crate::config::{Config, CookieSecure, SameSite};
+use crate::config::{CookieSecure, CookieSettings, SameSite};
 use crate::session::SessionId;
+use std::time::Duration;
 
 /// Cookies a request carries under the session cookie's name.
 #[derive(Debug)]
@@ -69,26 +70,24 @@ pub(crate) struct CookieSpec {
 const FOREVER: u64 = 400 * 24 * 3600;
 
 impl CookieSpec {
-    pub(crate) fn from_config(config: &Config) -> Self {
-        let mut attributes = format!("; Path={}; HttpOnly", config.session_cookie_path);
-        attributes.push_str(match config.session_cookie_samesite {
+    pub(crate) fn new(cookie: &CookieSettings, timeout: Option<Duration>) -> Self {
+        let mut attributes = format!("; Path={}; HttpOnly", cookie.path);
+        attributes.push_str(match cookie.same_site {
             SameSite::Lax => "; SameSite=Lax",
             SameSite::Strict => "; SameSite=Strict",
             SameSite::None => "; SameSite=None",
         });
-        if let Some(domain) = &config.session_cookie_domain {
+        if let Some(domain) = &cookie.domain {
             attributes.push_str("; Domain=");
             attributes.push_str(domain);
         }
-        let max_age = config.session_cookie_persistent.then(|| {
-            config
-                .session_timeout
-                .map_or(FOREVER, |t| t.as_secs().max(1))
-        });
+        let max_age = cookie
+            .persistent
+            .then(|| timeout.map_or(FOREVER, |t| t.as_secs().max(1)));
         Self {
-            name: config.session_cookie.clone(),
+            name: cookie.name.clone(),
             attributes,
-            secure: config.session_cookie_secure,
+            secure: cookie.secure,
             max_age,
         }
     }

@@ -54,7 +54,7 @@ type MakeSink<L> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigE
 ///
 /// let config = Config::from_ini_str("[canister]\nsession_timeout = 600\nlog_level = DISABLED")?;
 /// let canister = Canister::from_config(config)?;
-/// assert_eq!(canister.config().session_timeout.map(|t| t.as_secs()), Some(600));
+/// assert_eq!(canister.config().session.timeout.map(|t| t.as_secs()), Some(600));
 /// # Ok::<(), canister_core::ConfigError>(())
 /// ```
 pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
@@ -166,7 +166,7 @@ impl Canister {
             store: Box::new(|config, clock| {
                 let store = MemoryStore::with_shared_clock(Arc::clone(clock))
                     .max_sessions(config.session_cap().unwrap_or(0));
-                let sweep = config.session_timeout.map_or(Duration::from_secs(60), |t| {
+                let sweep = config.session.timeout.map_or(Duration::from_secs(60), |t| {
                     (t / 4).max(Duration::from_secs(1))
                 });
                 Ok(store.sweep_every(sweep))
@@ -175,7 +175,23 @@ impl Canister {
                 DefaultAuthenticator::from_config_with_clock(config, Arc::clone(clock))
             }),
             sink: Box::new(|config, clock| {
-                DefaultLogSink::from_config_with_clock(config, Arc::clone(clock))
+                #[cfg(not(feature = "tracing"))]
+                if config.log.sink == crate::config::LogSinkKind::Tracing {
+                    return Err(ConfigError::conflict(
+                        config,
+                        "log_sink",
+                        "is `tracing`, but canister-core was built without its `tracing` \
+                         feature: enable it (`canister-core = { features = [\"tracing\"] }`; \
+                         the adapters enable it by default) or set `log_sink = canister`",
+                    ));
+                }
+                DefaultLogSink::from_settings_with_clock(&config.log, Arc::clone(clock)).map_err(
+                    |source| ConfigError::Log {
+                        key: "log_path",
+                        origin: config.origin("log_path").map(str::to_owned),
+                        source,
+                    },
+                )
             }),
             clock: Arc::new(SystemClock),
         }
@@ -307,7 +323,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
     /// a bound that is not applied must not look applied.
     pub fn build(self) -> Result<Canister<S, A, L>, ConfigError> {
         self.config.validate()?;
-        if let (Some(store), Some(max)) = (self.store_given, self.config.session_max) {
+        if let (Some(store), Some(max)) = (self.store_given, self.config.session.max) {
             return Err(ConfigError::conflict(
                 &self.config,
                 "session_max",
@@ -318,7 +334,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
                 ),
             ));
         }
-        if self.store_given.is_none() && self.config.session_store.is_some() {
+        if self.store_given.is_none() && self.config.store.url.is_some() {
             return Err(ConfigError::conflict(
                 &self.config,
                 "session_store",
@@ -329,7 +345,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
             ));
         }
         if !self.jwks_given && self.config.has_jwt_provider() {
-            let key = if self.config.auth_oidc_issuer.is_some() {
+            let key = if self.config.auth.jwt.oidc_issuer.is_some() {
                 "auth_oidc_issuer"
             } else {
                 "auth_jwt_jwks_url"
@@ -352,21 +368,21 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
         let sink = (self.sink)(&self.config, &self.clock).map_err(located)?;
         let config = self.config;
         let settings = Settings {
-            ttl: config.session_timeout,
-            cookie: CookieSpec::from_config(&config),
-            cors: Cors::from_config(&config),
-            csrf: Csrf::new(config.csrf, config.csrf_trusted_origins.clone()),
-            slow: Duration::from_millis(config.log_slow_ms),
-            locking: config.session_locking,
-            lock_wait: config.session_lock_timeout,
-            on_store_error: config.session_on_store_error,
-            trust_proxy: config.log_trust_proxy,
-            remember: config.auth_remember,
-            request_id_header: config.request_id_header.clone(),
-            request_id_trust: config.request_id_trust,
+            ttl: config.session.timeout,
+            cookie: CookieSpec::new(&config.cookie, config.session.timeout),
+            cors: Cors::new(&config.cors),
+            csrf: Csrf::new(config.csrf.enabled, config.csrf.trusted_origins.clone()),
+            slow: Duration::from_millis(config.log.slow_ms),
+            locking: config.session.locking,
+            lock_wait: config.session.lock_timeout,
+            on_store_error: config.session.on_store_error,
+            trust_proxy: config.log.trust_proxy,
+            remember: config.auth.remember,
+            request_id_header: config.log.request_id_header.clone(),
+            request_id_trust: config.log.request_id_trust,
             config,
         };
-        crate::log::log_banner_for(&sink, &settings.config, self.store_given);
+        crate::config::log_banner_for(&sink, &settings.config, self.store_given);
         Ok(Canister {
             inner: Arc::new(Inner {
                 settings,
@@ -528,7 +544,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             // `auth_jwt_cookie`: a bearer token in a cookie, when there is no header.
             None => match settings
                 .config
-                .auth_jwt_cookie
+                .auth
+                .jwt
+                .cookie
                 .as_deref()
                 .and_then(|name| cookie::cookie_value(&parts.headers, name))
             {
@@ -807,7 +825,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
 impl Settings {
     /// Whether a read-only request re-sends the cookie so its `Max-Age` slides with the TTL.
     fn cookie_refresh(&self) -> bool {
-        self.config.session_cookie_persistent && self.ttl.is_some()
+        self.config.cookie.persistent && self.ttl.is_some()
     }
 }
 

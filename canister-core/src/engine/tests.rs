@@ -1762,7 +1762,7 @@ async fn create_session(canister: &Canister<MemoryStore, (), Sink>) {
 #[test]
 fn the_default_engine_store_is_bounded_and_session_max_zero_lifts_the_cap() {
     let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
-    assert_eq!(config.session_max, None);
+    assert_eq!(config.session.max, None);
     assert_eq!(
         config.session_cap(),
         Some(crate::session::DEFAULT_MAX_SESSIONS)

@@ -107,7 +107,7 @@ pub struct Session {
 pub enum InsertError {
     /// The value could not be serialized to JSON (a map with non-string keys, a `Serialize`
     /// impl that fails): a bug in the application. Nothing was stored.
-    #[error("session value not stored: {0}")]
+    #[error("session value not stored: it cannot be serialized to JSON")]
     Serialize(#[from] serde_json::Error),
     /// The write would take the session's data past `session_max_bytes`. Nothing was
     /// stored and the session is as it was; answer 413 ([`InsertError::status`]) or store
@@ -440,7 +440,7 @@ impl Visit {
     /// The most bytes of a request body an adapter reads to decode parameters
     /// (`params_body_limit`, default 2 MiB); see [`adapter::read_body`](crate::adapter::read_body).
     pub fn params_body_limit(&self) -> usize {
-        self.inner.engine.settings().config.params_body_limit
+        self.inner.engine.settings().config.params.body_limit
     }
 
     /// Logs a parameter error and makes it the 400 [`Rejection`].
@@ -507,7 +507,7 @@ impl Session {
     /// way the session is left as it was.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), InsertError> {
         let value = serde_json::to_value(value)?;
-        let limit = self.visit.inner.engine.settings().config.session_max_bytes;
+        let limit = self.visit.inner.engine.settings().config.session.max_bytes;
         let mut guard = self.state();
         let state = &mut *guard;
         let current = match state.size {

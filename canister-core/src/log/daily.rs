@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Days, Local, NaiveDate};
 
-use super::sink::LogError;
+use super::error::LogError;
 use crate::clock::Clock;
 
 /// The prefix of every log file name.

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use chrono::{DateTime, Datelike, Local, NaiveDate, Timelike};
 
 use super::daily::DailyFiles;
-use super::queue::{Context, Line};
+use super::line::{Context, Line};
 use super::Level;
 
 /// Where the lines go.
@@ -258,7 +258,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::log::queue::Text;
+    use crate::log::line::Text;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Local> {
         Local.with_ymd_and_hms(y, mo, d, h, mi, s).single().unwrap()

@@ -18,8 +18,7 @@
 //! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, written by a thread of its own |
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
-//! | [`banner_lines`] | canister's start-up banner with the configuration, secrets masked |
-//! | [`startup_warnings`] | ignored keys and environment variables ([`Config::warnings`](crate::Config::warnings)) and weak settings (a short JWT secret), logged as WARNING after the banner |
+//! | [`LogSettings`] | the `log_*` and `request_id_*` keys, as [`Config`](crate::Config) holds them and the sinks are built from them |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples
@@ -465,7 +464,13 @@ impl fmt::Display for Event<'_> {
                 )
             }
             Event::BadParams { reason } => write!(f, "Bad parameters: {}", Clip(reason)),
-            Event::StoreError { error } => write!(f, "Session store error: {}", Clip(error)),
+            Event::StoreError { error } => {
+                write!(
+                    f,
+                    "Session store error: {}",
+                    Clip(crate::ErrorChain(*error))
+                )
+            }
             Event::Response {
                 status,
                 elapsed,
@@ -496,7 +501,7 @@ struct Clip<T>(T);
 
 impl<T: fmt::Display> fmt::Display for Clip<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut clip = queue::Clipper::new(&mut *f, MAX_FIELD_BYTES);
+        let mut clip = line::Clipper::new(&mut *f, MAX_FIELD_BYTES);
         fmt::write(&mut clip, format_args!("{}", self.0))?;
         let omitted = clip.omitted();
         if omitted > 0 {
@@ -598,7 +603,7 @@ impl slog::Value for LogContext {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Formatted on the stack: no allocation for a context (but for a long trusted id).
-        let text = queue::Text::<128>::format(format_args!("{self}"));
+        let text = line::Text::<128>::format(format_args!("{self}"));
         serializer.emit_str(key, text.as_str())
     }
 }
@@ -628,22 +633,24 @@ impl From<slog::Level> for Level {
     }
 }
 
-mod banner;
 mod daily;
+mod error;
 mod format;
+mod line;
 mod mask;
 mod queue;
 mod request_id;
+mod settings;
 mod sink;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_sink;
 
-pub(crate) use banner::log_banner_for;
-pub use banner::{banner_lines, banner_lines_with, log_banner, startup_warnings};
 pub use daily::DailyFiles;
+pub use error::LogError;
 pub use mask::mask_query;
 pub use request_id::{trace_id_of, RequestId, MAX_REQUEST_ID_LEN};
-pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, LogError, SlogSink};
+pub use settings::{LogSettings, LogSinkKind};
+pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, SlogSink};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_sink::{TracingSink, APP_TARGET, TARGET};

@@ -5,44 +5,18 @@ use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use slog::Drain as _;
 
 use super::daily::DailyFiles;
+use super::error::LogError;
 use super::format::{Destination, Writer};
-use super::queue::{Context, Queue, SlogDrain, Text};
-use super::{Event, Level, LiveContext, LogContext, LogSink, CONTEXT_KEY};
+use super::line::{Context, Text, FLUSH_TIMEOUT};
+use super::queue::{Queue, SlogDrain};
+use super::{
+    Event, Level, LiveContext, LogContext, LogSettings, LogSink, LogSinkKind, CONTEXT_KEY,
+};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError};
-
-/// How long `flush` (and dropping the sink) waits for the writer to catch up at most.
-pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the log destination could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LogError {
-    /// The `log_path` directory could not be created or listed. Check the path and its
-    /// permissions, or unset `log_path` to log to the console.
-    #[error("cannot use log directory {path}: {source}; check `log_path` and the directory's permissions")]
-    Directory {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Today's log file could not be opened for appending. Check its permissions.
-    #[error("cannot open log file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// The sink the configuration describes: canister's lines on stderr or in daily files.
 ///
@@ -93,8 +67,8 @@ pub enum LogError {
 /// use canister_core::{log::DefaultLogSink, Config};
 ///
 /// // `log_path` unset: canister's lines on stderr.
-/// let sink = DefaultLogSink::from_config(&Config::default())?;
-/// # Ok::<(), canister_core::ConfigError>(())
+/// let sink = DefaultLogSink::from_settings(&Config::default().log)?;
+/// # Ok::<(), canister_core::LogError>(())
 /// ```
 ///
 /// Customised:
@@ -153,54 +127,47 @@ impl DefaultLogSink {
         DefaultLogSinkBuilder::default()
     }
 
-    /// Builds the sink from `log_path`, `log_level`, `log_days`, `log_file_mode` and
-    /// `log_dir_mode`, reading the system clock.
+    /// Builds the sink from the log's settings (`log_path`, `log_level`, `log_days`,
+    /// `log_file_mode`, `log_dir_mode`, `log_sink`: `config.log`), reading the system clock.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Conflict`] naming `log_path` when the directory cannot be created or
-    /// today's file cannot be opened.
-    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Self::from_config_with_clock(config, Arc::new(SystemClock))
+    /// [`LogError`] when the directory cannot be created or today's file cannot be opened,
+    /// or when `log_sink = tracing` and canister-core was built without its `tracing`
+    /// feature.
+    pub fn from_settings(settings: &LogSettings) -> Result<Self, LogError> {
+        Self::from_settings_with_clock(settings, Arc::new(SystemClock))
     }
 
-    /// Like [`from_config`](Self::from_config), with the clock that time-stamps lines and
-    /// picks the day's file (a `TestClock` in tests).
+    /// Like [`from_settings`](Self::from_settings), with the clock that time-stamps lines
+    /// and picks the day's file (a `TestClock` in tests).
     ///
     /// # Errors
     ///
-    /// As [`from_config`](Self::from_config).
-    pub fn from_config_with_clock(
-        config: &Config,
+    /// As [`from_settings`](Self::from_settings).
+    pub fn from_settings_with_clock(
+        settings: &LogSettings,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ConfigError> {
-        if config.log_sink == crate::config::LogSinkKind::Tracing {
+    ) -> Result<Self, LogError> {
+        if settings.sink == LogSinkKind::Tracing {
             #[cfg(feature = "tracing")]
             return Ok(Self {
                 active: None,
-                tracing: Some(super::TracingSink::from_config(config)),
+                tracing: Some(super::TracingSink::from_settings(settings)),
             });
             #[cfg(not(feature = "tracing"))]
-            return Err(ConfigError::conflict(
-                config,
-                "log_sink",
-                "is `tracing`, but canister-core was built without its `tracing` feature: \
-                 enable it (`canister-core = { features = [\"tracing\"] }`; the adapters enable \
-                 it by default) or set `log_sink = canister`",
-            ));
+            return Err(LogError::TracingUnavailable);
         }
         let mut builder = Self::builder()
-            .log_level(config.log_level)
-            .log_days(config.log_days)
-            .log_file_mode(config.log_file_mode)
-            .log_dir_mode(config.log_dir_mode)
+            .log_level(settings.level)
+            .log_days(settings.days)
+            .log_file_mode(settings.file_mode)
+            .log_dir_mode(settings.dir_mode)
             .clock(clock);
-        if let Some(path) = &config.log_path {
+        if let Some(path) = &settings.path {
             builder = builder.log_path(path);
         }
-        builder
-            .build()
-            .map_err(|e| ConfigError::conflict(config, "log_path", e.to_string()))
+        builder.build()
     }
 
     /// A sink that writes nothing (`log_level = DISABLED`).

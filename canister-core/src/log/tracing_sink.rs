@@ -6,8 +6,7 @@ use std::net::IpAddr;
 
 use http::request;
 
-use super::{Event, Level, LiveContext, LogContext, LogSink, RequestId};
-use crate::config::Config;
+use super::{Event, Level, LiveContext, LogContext, LogSettings, LogSink, RequestId};
 
 /// The `tracing` target of the engine's events and spans.
 pub const TARGET: &str = "canister";
@@ -96,9 +95,9 @@ impl TracingSink {
         Self { min }
     }
 
-    /// The sink `log_level` describes.
-    pub fn from_config(config: &Config) -> Self {
-        Self::new(config.log_level)
+    /// The sink `log_level` describes (`config.log`).
+    pub fn from_settings(settings: &LogSettings) -> Self {
+        Self::new(settings.level)
     }
 }
 

@@ -1,14 +1,12 @@
 //! Canister's start-up banner.
 
-use super::{Event, Level, LogContext, LogSink};
+use super::keys::MASK;
+use super::Config;
 use crate::auth::{min_secret_len, secret_len};
-use crate::config::Config;
+use crate::log::{Event, Level, LogContext, LogSink};
 
 /// The rule between the versions and the configuration, as canister prints it.
 const RULE: &str = "------------------------------------------";
-
-/// What a masked value is replaced with.
-const MASK: &str = "********";
 
 /// Canister's start-up banner for `config`, one string per line, secrets masked.
 ///
@@ -23,7 +21,7 @@ const MASK: &str = "********";
 /// # Examples
 ///
 /// ```
-/// use canister_core::{log::banner_lines, Config};
+/// use canister_core::{config::banner_lines, Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nauth_basic_username = alice\nauth_basic_password = hunter2\n")?;
 /// let lines = banner_lines(&config);
@@ -62,7 +60,7 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
     lines.push(RULE.to_owned());
     for (key, value) in entries {
         let value = match store {
-            Some(store) if key == "session_store" && config.session_store.is_none() => {
+            Some(store) if key == "session_store" && config.store.url.is_none() => {
                 format!("{store} (given in code)")
             }
             // The cap belongs to canister's own memory store; a store given in code has its
@@ -94,7 +92,7 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
 /// # Examples
 ///
 /// ```
-/// use canister_core::{log::startup_warnings, Config};
+/// use canister_core::{config::startup_warnings, Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nauth_jwt_client_id = alice\nauth_jwt_secret = secret\n")?;
 /// let warnings = startup_warnings(&config);
@@ -104,10 +102,12 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
 /// ```
 pub fn startup_warnings(config: &Config) -> Vec<String> {
     let mut warnings = config.warnings();
-    if let (Some(_), Some(secret)) = (&config.auth_jwt_client_id, &config.auth_jwt_secret) {
-        let len = secret_len(secret.expose(), config.auth_jwt_encoding);
+    if let (Some(_), Some(secret)) = (&config.auth.jwt.client_id, &config.auth.jwt.secret) {
+        let len = secret_len(secret.expose(), config.auth.jwt.encoding);
         let strictest = config
-            .auth_jwt_algorithms
+            .auth
+            .jwt
+            .algorithms
             .iter()
             .filter(|a| a.is_hmac())
             .map(|a| (min_secret_len(*a), *a))
