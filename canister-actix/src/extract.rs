@@ -48,6 +48,13 @@ impl Rejection {
     }
 }
 
+/// A core response ([`Visit::user_sessions`]'s 401 or 503, ...) as a rejection to answer with.
+impl From<http::Response<Bytes>> for Rejection {
+    fn from(response: http::Response<Bytes>) -> Self {
+        Self::new(response)
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let body = String::from_utf8_lossy(self.body());

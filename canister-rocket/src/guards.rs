@@ -43,6 +43,13 @@ impl Rejection {
     }
 }
 
+/// A core response ([`Visit::user_sessions`]'s 401 or 503, ...) as a rejection to answer with.
+impl From<http::Response<Bytes>> for Rejection {
+    fn from(response: http::Response<Bytes>) -> Self {
+        Self(Box::new(CoreResponse::from(response)))
+    }
+}
+
 impl fmt::Debug for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -46,6 +46,48 @@ pub use ini::parse_ini;
 /// The default of `session_max_bytes`: 64 KiB of data per session.
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
 
+/// A login throttle (`auth_throttle`, `auth_throttle_ip`): at most `limit` failed password
+/// checks per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// Failed checks allowed per window (≥ 1).
+    pub limit: u32,
+    /// The window (1 s to one day).
+    pub window: Duration,
+}
+
+impl Throttle {
+    /// Parses `N/S` (`5/60`: 5 failures per 60 seconds); `Some(None)` for an empty value or
+    /// `0` (off); `None` when malformed or out of range (N 1 to 1000000, S 1 to 86400).
+    pub fn parse(v: &str) -> Option<Option<Self>> {
+        let v = v.trim();
+        if v.is_empty() || v == "0" {
+            return Some(None);
+        }
+        let (n, s) = v.split_once('/')?;
+        let limit: u32 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))?;
+        let secs: u64 = s.trim().parse().ok().filter(|s| (1..=86_400).contains(s))?;
+        Some(Some(Self {
+            limit,
+            window: Duration::from_secs(secs),
+        }))
+    }
+
+    fn show(throttle: Option<Self>) -> String {
+        throttle.map_or_else(
+            || "0".to_owned(),
+            |t| format!("{}/{}", t.limit, t.window.as_secs()),
+        )
+    }
+}
+
+/// The default of `session_remember_timeout`: 30 days.
+pub const DEFAULT_SESSION_REMEMBER_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
+
 /// The largest `session_max_bytes` accepted: 64 MiB (a record is copied on every load).
 pub const MAX_SESSION_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -141,6 +183,28 @@ pub const KEYS: &[KeyInfo] = &[
         "a path starting with /, in ASCII, without `;` or control characters",
     ),
     key("session_cookie_persistent", BOOL),
+    // Issue #22 (session lifecycle): keys kept together for the config refactor to port.
+    key("session_cookie_partitioned", BOOL),
+    key(
+        "session_max_lifetime",
+        "seconds after a login or creation when a session ends whatever its activity (0: none)",
+    ),
+    key(
+        "session_remember_timeout",
+        "seconds a remembered login lasts: its cookie's Max-Age and its time to live (number > 0, default 2592000)",
+    ),
+    key(
+        "session_max_per_user",
+        "the most live sessions one user may have; a login beyond it ends the oldest (integer, 0: no cap)",
+    ),
+    key(
+        "auth_throttle",
+        "N/S: at most N failed password checks per user name per S seconds (e.g. 5/60; unset or 0: off)",
+    ),
+    key(
+        "auth_throttle_ip",
+        "N/S: at most N failed password checks per client address per S seconds (e.g. 20/60; unset or 0: off)",
+    ),
     key("session_locking", BOOL),
     key(
         "session_lock_timeout",
@@ -312,6 +376,15 @@ pub const RANGES: &[(&str, &str)] = &[
         "at most 315360000 seconds (ten years); 0 or less: never expire",
     ),
     ("session_lock_timeout", "0.001 to 3600 seconds (one hour)"),
+    (
+        "session_max_lifetime",
+        "at most 315360000 seconds (ten years); 0: none",
+    ),
+    (
+        "session_remember_timeout",
+        "0.001 to 315360000 seconds (ten years)",
+    ),
+    ("session_max_per_user", "0 (no cap) to 100000 sessions"),
     ("session_max", "0 (no cap) to 1000000000 sessions"),
     ("session_store_timeout", "0.001 to 3600 seconds (one hour)"),
     ("session_store_replicas", "0 to 16 replicas"),
@@ -566,9 +639,40 @@ pub struct Config {
     pub session_cookie_domain: Option<String>,
     /// `Path` of the cookie. Default `/`.
     pub session_cookie_path: String,
-    /// Whether the cookie carries `Max-Age` (the session timeout); otherwise it lasts until
-    /// the browser closes. Default true.
+    /// Whether every session cookie carries `Max-Age` (the session timeout); otherwise it
+    /// lasts until the browser closes. Default false (since issue #22; it was true): only a
+    /// remembered login ([`Session::login_remembered`](crate::Session::login_remembered))
+    /// gets a persistent cookie, with `session_remember_timeout` as its `Max-Age`.
     pub session_cookie_persistent: bool,
+    /// Whether the cookie carries `Partitioned` (CHIPS: a third-party cookie kept per
+    /// top-level site). Default false. Browsers keep a `Partitioned` cookie only when it is
+    /// `Secure`, so `session_cookie_secure = false` is refused with it.
+    pub session_cookie_partitioned: bool,
+    /// How long after its login (or its creation, for an anonymous session) a session ends,
+    /// whatever its activity: OWASP's absolute timeout. `None` (default, `0`): no limit.
+    ///
+    /// Counted from the creation time the session's record carries (written at creation
+    /// and at every login or logout); a session stored by an older canister, which has
+    /// none, is bounded from its next login.
+    pub session_max_lifetime: Option<Duration>,
+    /// How long a remembered login lasts
+    /// ([`Session::login_remembered`](crate::Session::login_remembered)): its cookie's
+    /// `Max-Age` and its time to live in the store, sliding as `session_timeout` does.
+    /// Default 30 days.
+    pub session_remember_timeout: Duration,
+    /// The most live sessions one user may have; a login beyond it ends the user's oldest
+    /// sessions (by login time). `0` (default): no cap. Needs a store with a per-user index
+    /// ([`SessionStore::sessions_of`](crate::SessionStore::sessions_of)): the memory store
+    /// and the Redis store (not on Redis Cluster) have one.
+    pub session_max_per_user: usize,
+    /// `auth_throttle = N/S`: at most N failed password checks per user name per S seconds
+    /// (Basic and form logins); beyond it, 429 with `Retry-After` without checking the
+    /// password. `None` (default): off. Counted in the session store, under a hash of the
+    /// user name.
+    pub auth_throttle: Option<Throttle>,
+    /// `auth_throttle_ip = N/S`: the same per client address (as logged: behind proxies, set
+    /// `log_trust_proxy`). `None` (default): off.
+    pub auth_throttle_ip: Option<Throttle>,
     /// Serialise the requests of one session (exact read-modify-write). Default false.
     ///
     /// The lock is taken when the session is first loaded and released after the response
@@ -753,7 +857,13 @@ impl Default for Config {
             session_cookie_secure: CookieSecure::Auto,
             session_cookie_domain: None,
             session_cookie_path: "/".to_owned(),
-            session_cookie_persistent: true,
+            session_cookie_persistent: false,
+            session_cookie_partitioned: false,
+            session_max_lifetime: None,
+            session_remember_timeout: DEFAULT_SESSION_REMEMBER_TIMEOUT,
+            session_max_per_user: 0,
+            auth_throttle: None,
+            auth_throttle_ip: None,
             session_locking: false,
             session_lock_timeout: Duration::from_secs(5),
             session_max: None,
@@ -1289,6 +1399,26 @@ impl Config {
             "session_cookie_persistent" => {
                 self.session_cookie_persistent = parse_bool(v).ok_or_else(bad)?;
             }
+            "session_cookie_partitioned" => {
+                self.session_cookie_partitioned = parse_bool(v).ok_or_else(bad)?;
+            }
+            "session_max_lifetime" => {
+                let secs: f64 = v.parse().map_err(|_| bad())?;
+                if !secs.is_finite() || secs < 0.0 {
+                    return Err(bad());
+                }
+                self.session_max_lifetime = if secs == 0.0 {
+                    None
+                } else {
+                    Some(Duration::try_from_secs_f64(secs).map_err(|_| bad())?)
+                };
+            }
+            "session_remember_timeout" => {
+                self.session_remember_timeout = parse_secs(v).ok_or_else(bad)?;
+            }
+            "session_max_per_user" => self.session_max_per_user = v.parse().map_err(|_| bad())?,
+            "auth_throttle" => self.auth_throttle = Throttle::parse(v).ok_or_else(bad)?,
+            "auth_throttle_ip" => self.auth_throttle_ip = Throttle::parse(v).ok_or_else(bad)?,
             "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
             "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
             "session_max" => self.session_max = Some(v.parse().map_err(|_| bad())?),
@@ -1470,6 +1600,13 @@ impl Config {
                 .session_timeout
                 .is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
             "session_lock_timeout" => timeout(self.session_lock_timeout, MAX_LOCK_TIMEOUT),
+            "session_max_lifetime" => self
+                .session_max_lifetime
+                .is_none_or(|t| t <= MAX_SESSION_TIMEOUT),
+            "session_remember_timeout" => {
+                timeout(self.session_remember_timeout, MAX_SESSION_TIMEOUT)
+            }
+            "session_max_per_user" => self.session_max_per_user <= 100_000,
             "session_max" => self.session_max.is_none_or(|n| n <= MAX_SESSION_MAX),
             "session_store_timeout" => timeout(self.session_store_timeout, MAX_STORE_TIMEOUT),
             "session_store_replicas" => self.session_store_replicas <= MAX_STORE_REPLICAS,
@@ -1579,6 +1716,40 @@ impl Config {
             return Err(conflict(
                 "session_cookie_samesite",
                 "SameSite=None requires a Secure cookie; set session_cookie_secure to auto or true",
+            ));
+        }
+        if self.session_cookie_partitioned && self.session_cookie_secure == CookieSecure::Never {
+            return Err(conflict(
+                "session_cookie_partitioned",
+                "a Partitioned cookie must be Secure (browsers drop it otherwise); set session_cookie_secure to auto or true",
+            ));
+        }
+        if self.session_cookie.starts_with("__Host-") {
+            let problem = if self.session_cookie_secure != CookieSecure::Always {
+                Some("session_cookie_secure = true (Secure on every response, not auto)")
+            } else if self.session_cookie_path != "/" {
+                Some("session_cookie_path = /")
+            } else if self.session_cookie_domain.is_some() {
+                Some("no session_cookie_domain")
+            } else {
+                None
+            };
+            if let Some(needed) = problem {
+                return Err(conflict(
+                    "session_cookie",
+                    &format!(
+                        "a cookie name starting with __Host- needs {needed}: browsers refuse \
+                         such a cookie otherwise (RFC 6265bis __Host- prefix)"
+                    ),
+                ));
+            }
+        }
+        if self.session_cookie.starts_with("__Secure-")
+            && self.session_cookie_secure != CookieSecure::Always
+        {
+            return Err(conflict(
+                "session_cookie",
+                "a cookie name starting with __Secure- needs session_cookie_secure = true: browsers refuse it on a response without Secure",
             ));
         }
         if self.auth_basic_encryption == BasicEncryption::Sha256 {
@@ -1755,6 +1926,25 @@ impl Config {
                 "session_cookie_persistent",
                 self.session_cookie_persistent.to_string(),
             ),
+            (
+                "session_cookie_partitioned",
+                self.session_cookie_partitioned.to_string(),
+            ),
+            (
+                "session_max_lifetime",
+                self.session_max_lifetime
+                    .map_or("0".to_owned(), |d| secs(&d)),
+            ),
+            (
+                "session_remember_timeout",
+                secs(&self.session_remember_timeout),
+            ),
+            (
+                "session_max_per_user",
+                self.session_max_per_user.to_string(),
+            ),
+            ("auth_throttle", Throttle::show(self.auth_throttle)),
+            ("auth_throttle_ip", Throttle::show(self.auth_throttle_ip)),
             ("session_locking", self.session_locking.to_string()),
             ("session_lock_timeout", secs(&self.session_lock_timeout)),
             (

@@ -80,6 +80,9 @@ impl CookieSpec {
             attributes.push_str("; Domain=");
             attributes.push_str(domain);
         }
+        if config.session_cookie_partitioned {
+            attributes.push_str("; Partitioned");
+        }
         let max_age = config.session_cookie_persistent.then(|| {
             config
                 .session_timeout
@@ -126,11 +129,13 @@ impl CookieSpec {
         }
     }
 
-    /// The `Set-Cookie` value for an action, if any.
+    /// The `Set-Cookie` value for an action, if any. `remembered`: the session is a
+    /// remembered login, whose cookie is persistent with this `Max-Age` in seconds.
     pub(crate) fn render(
         &self,
         action: &CookieAction,
         secure_request: bool,
+        remembered: Option<u64>,
     ) -> Option<HeaderValue> {
         let secure = match self.secure {
             CookieSecure::Auto => secure_request,
@@ -145,7 +150,7 @@ impl CookieSpec {
             CookieAction::Set(id) => {
                 out.push_str(id.as_str());
                 out.push_str(&self.attributes);
-                if let Some(max_age) = self.max_age {
+                if let Some(max_age) = remembered.map(|s| s.max(1)).or(self.max_age) {
                     out.push_str("; Max-Age=");
                     out.push_str(&max_age.to_string());
                 }
