@@ -46,45 +46,6 @@ pub use ini::parse_ini;
 /// The default of `session_max_bytes`: 64 KiB of data per session.
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
 
-/// A login throttle (`auth_throttle`, `auth_throttle_ip`): at most `limit` failed password
-/// checks per `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttle {
-    /// Failed checks allowed per window (≥ 1).
-    pub limit: u32,
-    /// The window (1 s to one day).
-    pub window: Duration,
-}
-
-impl Throttle {
-    /// Parses `N/S` (`5/60`: 5 failures per 60 seconds); `Some(None)` for an empty value or
-    /// `0` (off); `None` when malformed or out of range (N 1 to 1000000, S 1 to 86400).
-    pub fn parse(v: &str) -> Option<Option<Self>> {
-        let v = v.trim();
-        if v.is_empty() || v == "0" {
-            return Some(None);
-        }
-        let (n, s) = v.split_once('/')?;
-        let limit: u32 = n
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))?;
-        let secs: u64 = s.trim().parse().ok().filter(|s| (1..=86_400).contains(s))?;
-        Some(Some(Self {
-            limit,
-            window: Duration::from_secs(secs),
-        }))
-    }
-
-    fn show(throttle: Option<Self>) -> String {
-        throttle.map_or_else(
-            || "0".to_owned(),
-            |t| format!("{}/{}", t.limit, t.window.as_secs()),
-        )
-    }
-}
-
 /// The default of `session_remember_timeout`: 30 days.
 pub const DEFAULT_SESSION_REMEMBER_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
 
@@ -196,14 +157,6 @@ pub const KEYS: &[KeyInfo] = &[
     key(
         "session_max_per_user",
         "the most live sessions one user may have; a login beyond it ends the oldest (integer, 0: no cap)",
-    ),
-    key(
-        "auth_throttle",
-        "N/S: at most N failed password checks per user name per S seconds (e.g. 5/60; unset or 0: off)",
-    ),
-    key(
-        "auth_throttle_ip",
-        "N/S: at most N failed password checks per client address per S seconds (e.g. 20/60; unset or 0: off)",
     ),
     key("session_locking", BOOL),
     key(
@@ -665,14 +618,6 @@ pub struct Config {
     /// ([`SessionStore::sessions_of`](crate::SessionStore::sessions_of)): the memory store
     /// and the Redis store (not on Redis Cluster) have one.
     pub session_max_per_user: usize,
-    /// `auth_throttle = N/S`: at most N failed password checks per user name per S seconds
-    /// (Basic and form logins); beyond it, 429 with `Retry-After` without checking the
-    /// password. `None` (default): off. Counted in the session store, under a hash of the
-    /// user name.
-    pub auth_throttle: Option<Throttle>,
-    /// `auth_throttle_ip = N/S`: the same per client address (as logged: behind proxies, set
-    /// `log_trust_proxy`). `None` (default): off.
-    pub auth_throttle_ip: Option<Throttle>,
     /// Serialise the requests of one session (exact read-modify-write). Default false.
     ///
     /// The lock is taken when the session is first loaded and released after the response
@@ -862,8 +807,6 @@ impl Default for Config {
             session_max_lifetime: None,
             session_remember_timeout: DEFAULT_SESSION_REMEMBER_TIMEOUT,
             session_max_per_user: 0,
-            auth_throttle: None,
-            auth_throttle_ip: None,
             session_locking: false,
             session_lock_timeout: Duration::from_secs(5),
             session_max: None,
@@ -1417,8 +1360,6 @@ impl Config {
                 self.session_remember_timeout = parse_secs(v).ok_or_else(bad)?;
             }
             "session_max_per_user" => self.session_max_per_user = v.parse().map_err(|_| bad())?,
-            "auth_throttle" => self.auth_throttle = Throttle::parse(v).ok_or_else(bad)?,
-            "auth_throttle_ip" => self.auth_throttle_ip = Throttle::parse(v).ok_or_else(bad)?,
             "session_locking" => self.session_locking = parse_bool(v).ok_or_else(bad)?,
             "session_lock_timeout" => self.session_lock_timeout = parse_secs(v).ok_or_else(bad)?,
             "session_max" => self.session_max = Some(v.parse().map_err(|_| bad())?),
@@ -1943,8 +1884,6 @@ impl Config {
                 "session_max_per_user",
                 self.session_max_per_user.to_string(),
             ),
-            ("auth_throttle", Throttle::show(self.auth_throttle)),
-            ("auth_throttle_ip", Throttle::show(self.auth_throttle_ip)),
             ("session_locking", self.session_locking.to_string()),
             ("session_lock_timeout", secs(&self.session_lock_timeout)),
             (

@@ -794,9 +794,9 @@ fn log_sink_tracing_without_the_feature_is_a_clear_error() {
     assert!(err.contains("`tracing` feature"), "{err}");
 }
 
-/// Issue #22's keys: defaults, `N/S` throttles, and bad values named.
+/// Issue #22's keys: defaults, and bad values named.
 #[test]
-fn lifecycle_keys_defaults_and_throttle_values() {
+fn lifecycle_keys_defaults_and_bad_values() {
     let c = Config::default();
     assert!(
         !c.session_cookie_persistent,
@@ -809,28 +809,8 @@ fn lifecycle_keys_defaults_and_throttle_values() {
         std::time::Duration::from_secs(30 * 86_400)
     );
     assert_eq!(c.session_max_per_user, 0);
-    assert_eq!((c.auth_throttle, c.auth_throttle_ip), (None, None));
-
-    let c = Config::from_ini_str(
-        "[canister]\nauth_throttle = 5/60\nauth_throttle_ip = 20 / 3600\nsession_max_lifetime = 0",
-    )
-    .unwrap();
-    let t = c.auth_throttle.unwrap();
-    assert_eq!((t.limit, t.window.as_secs()), (5, 60));
-    let t = c.auth_throttle_ip.unwrap();
-    assert_eq!((t.limit, t.window.as_secs()), (20, 3600));
+    let c = Config::from_ini_str("[canister]\nsession_max_lifetime = 0").unwrap();
     assert_eq!(c.session_max_lifetime, None);
-    assert!(c.to_string().contains("auth_throttle = 5/60"), "{c}");
-    assert_eq!(
-        Config::from_ini_str("[canister]\nauth_throttle = 0")
-            .unwrap()
-            .auth_throttle,
-        None
-    );
-    for bad in ["5", "5/0", "0/60", "x/60", "5/86401", "-1/60", "5/60/1"] {
-        let err = Config::from_ini_str(&format!("[canister]\nauth_throttle = {bad}")).unwrap_err();
-        assert!(err.to_string().contains("auth_throttle"), "{bad}: {err}");
-    }
     let err = Config::from_ini_str("[canister]\nsession_max_lifetime = -5").unwrap_err();
     assert!(err.to_string().contains("session_max_lifetime"), "{err}");
 }
