@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use canister_actix::{slog, CanisterMiddleware, Log, Params, Session, User};
+use canister_actix::{slog, CanisterMiddleware, Log, Params, Rejection, Session, User};
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
 use serde::{Deserialize, Serialize};
@@ -90,10 +90,22 @@ async fn orders(user: User) -> Result<HttpResponse, canister_actix::Rejection> {
 struct Login {
     username: String,
     password: String,
+    /// A "remember me" box: `1`, `true` or `on` remembers the login (a persistent cookie).
+    #[serde(default)]
+    remember: Option<String>,
+}
+
+/// Whether a login form's `remember` field asks to be remembered.
+fn remembered(field: Option<&str>) -> bool {
+    matches!(field, Some("1" | "true" | "on"))
 }
 
 async fn login(session: Session, form: Params<Login>) -> HttpResponse {
-    let Login { username, password } = form.into_inner();
+    let Login {
+        username,
+        password,
+        remember,
+    } = form.into_inner();
     let user = match session.verify_password(&username, &password).await {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::NotMine => canister_core::User::new(username),
@@ -103,7 +115,11 @@ async fn login(session: Session, form: Params<Login>) -> HttpResponse {
         }
     };
     let message = format!("Logged in as {}", user.name());
-    session.login(user);
+    if remembered(remember.as_deref()) {
+        session.login_remembered(user);
+    } else {
+        session.login(user);
+    }
     text(StatusCode::OK, message)
 }
 
@@ -145,6 +161,18 @@ async fn wait(session: Session, wait: Params<Wait>) -> HttpResponse {
     text(StatusCode::OK, format!("waited; counter = {counter}"))
 }
 
+/// `GET /sessions`: the live sessions of the session's user (401 without one).
+async fn sessions(session: Session) -> Result<HttpResponse, Rejection> {
+    let list = session.visit().user_sessions().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": list })))
+}
+
+/// `POST /sessions/revoke-others`: ends every other session of the session's user.
+async fn revoke_others(session: Session) -> Result<HttpResponse, Rejection> {
+    let n = session.visit().end_other_sessions().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
+}
+
 /// The demo's routes, for `App::configure`.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -156,7 +184,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/set", web::post().to(set))
-        .route("/wait", web::get().to(wait));
+        .route("/wait", web::get().to(wait))
+        .route("/sessions", web::get().to(sessions))
+        .route("/sessions/revoke-others", web::post().to(revoke_others));
 }
 
 /// The demo's server on `listener` (not yet running: await it), without signal handling:

@@ -34,6 +34,13 @@ impl Rejection {
     }
 }
 
+/// The core's rejection ([`Visit::user_sessions`]'s 401 or 503, ...), for `?` in a handler.
+impl From<canister_core::Rejection> for Rejection {
+    fn from(rejection: canister_core::Rejection) -> Self {
+        Self(rejection)
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.status(), self.0)

@@ -100,7 +100,7 @@ pub use auth::{
 };
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
-pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, Visit};
+pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, SessionInfo, Visit};
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
 pub use log::{

@@ -49,7 +49,9 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     data: BTreeMap<String, i64>,
     user: Option<String>,
-    /// Seconds since the last visit that found or made the session.
+    /// Seconds since the store last set the session's time to live: a write, or a load that
+    /// found less than 80 % of it left (issue #22: a read within the first fifth of the
+    /// timeout writes nothing, so the session may end up to 20 s before 100 s after it).
     idle: u64,
     alive: bool,
 }
@@ -81,6 +83,9 @@ proptest! {
             if model.alive && model.idle >= 100 {
                 model = Model::default(); // expired
             }
+            if model.alive && (100 - model.idle) * 5 < 100 * 4 {
+                model.idle = 0; // the load slides the time to live
+            }
             let mut request = Request::get("http://localhost/");
             if let Some(id) = &cookie {
                 request = request.header(header::COOKIE, format!("session_id={id}"));
@@ -110,7 +115,7 @@ proptest! {
                     counter += 1;
                     session.insert(&format!("k{k}"), counter).unwrap();
                     clock.advance(Duration::from_secs(u64::from(secs)));
-                    if model.alive && secs >= 100 {
+                    if model.alive && model.idle + u64::from(secs) >= 100 {
                         // Expired while the handler ran: the write is discarded.
                         model = Model::default();
                     } else {
@@ -178,7 +183,8 @@ proptest! {
             // A live session stays (even emptied by a logout) until destroyed or expired; a
             // new one exists only once something is stored in it.
             model.alive = !destroyed && (model.alive || stores_something);
-            if model.alive {
+            // A write sets the time to live again; a read only as its load did.
+            if model.alive && !matches!(op, Op::Read) {
                 model.idle = 0;
             }
             // Invariant: no resurrection and no leak: once expired entries are swept, the

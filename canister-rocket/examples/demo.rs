@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
-use canister_rocket::{CanisterFairing, Log, Params, Session, User};
+use canister_rocket::{CanisterFairing, Log, Params, Rejection, Session, User};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
 use rocket::{get, post, routes, Build, Rocket};
@@ -31,6 +31,14 @@ struct Hi {
 struct Login {
     username: String,
     password: String,
+    /// A "remember me" box: `1`, `true` or `on` remembers the login (a persistent cookie).
+    #[serde(default)]
+    remember: Option<String>,
+}
+
+/// Whether a login form's `remember` field asks to be remembered.
+fn remembered(field: Option<&str>) -> bool {
+    matches!(field, Some("1" | "true" | "on"))
 }
 
 /// The body of `/` (a typed struct: no intermediate `serde_json::Value` per request).
@@ -100,7 +108,11 @@ fn orders(user: User) -> Result<String, canister_rocket::Rejection> {
 
 #[post("/login", data = "<form>")]
 async fn login(session: Session, form: Params<Login>) -> (Status, String) {
-    let Login { username, password } = form.into_inner();
+    let Login {
+        username,
+        password,
+        remember,
+    } = form.into_inner();
     let user = match session.verify_password(&username, &password).await {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::NotMine => canister_core::User::new(username),
@@ -112,7 +124,11 @@ async fn login(session: Session, form: Params<Login>) -> (Status, String) {
         }
     };
     let message = format!("Logged in as {}", user.name());
-    session.login(user);
+    if remembered(remember.as_deref()) {
+        session.login_remembered(user);
+    } else {
+        session.login(user);
+    }
     (Status::Ok, message)
 }
 
@@ -152,6 +168,24 @@ async fn wait(session: Session, query: Params<Wait>) -> String {
     format!("waited; counter = {counter}")
 }
 
+/// `GET /sessions`: the live sessions of the session's user (401 without one).
+#[get("/sessions")]
+async fn sessions(session: Session) -> Result<(ContentType, String), Rejection> {
+    let list = session.visit().user_sessions().await?;
+    let body = serde_json::json!({ "sessions": list }).to_string();
+    Ok((ContentType::JSON, body))
+}
+
+/// `POST /sessions/revoke-others`: ends every other session of the session's user.
+#[post("/sessions/revoke-others")]
+async fn revoke_others(session: Session) -> Result<(ContentType, String), Rejection> {
+    let n = session.visit().end_other_sessions().await?;
+    Ok((
+        ContentType::JSON,
+        serde_json::json!({ "revoked": n }).to_string(),
+    ))
+}
+
 #[post("/logout")]
 fn logout(session: Session) -> &'static str {
     session.logout();
@@ -183,7 +217,17 @@ where
             "/",
             // `traced`: each handler runs inside its request's span (`log_sink = tracing`).
             canister_rocket::traced(routes![
-                index, hi_get, hi_post, secret, orders, login, logout, set, wait
+                index,
+                hi_get,
+                hi_post,
+                secret,
+                orders,
+                login,
+                logout,
+                set,
+                wait,
+                sessions,
+                revoke_others
             ]),
         )
 }

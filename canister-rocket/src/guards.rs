@@ -31,6 +31,13 @@ impl Rejection {
     }
 }
 
+/// The core's rejection ([`Visit::user_sessions`]'s 401 or 503, ...), for `?` in a handler.
+impl From<canister_core::Rejection> for Rejection {
+    fn from(rejection: canister_core::Rejection) -> Self {
+        Self(rejection)
+    }
+}
+
 impl<'r> Responder<'r, 'static> for Rejection {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::new();

@@ -1,6 +1,6 @@
 //! The stored format: field names, encoding and decoding of one session hash.
 
-use canister_core::session::{Change, Record, StoreError};
+use canister_core::session::{Change, Record, StoreError, StoreKey};
 use canister_core::User;
 
 /// The format version written to [`VERSION_FIELD`].
@@ -9,6 +9,14 @@ pub(crate) const VERSION: &str = "1";
 pub(crate) const VERSION_FIELD: &str = "v";
 /// Field holding the logged-in user as JSON; absent when nobody is logged in.
 pub(crate) const USER_FIELD: &str = "u";
+/// Field holding [`Meta::created_ms`](canister_core::session::Meta::created_ms) (decimal);
+/// absent when unknown.
+pub(crate) const CREATED_FIELD: &str = "c";
+/// Field holding [`Meta::remember_ms`](canister_core::session::Meta::remember_ms) (decimal):
+/// the remembered login's own time to live, which `LOAD` refreshes the session to.
+pub(crate) const REMEMBER_FIELD: &str = "r";
+/// Field naming the Redis key of the index of the session's user (single node and Sentinel).
+pub(crate) const INDEX_FIELD: &str = "x";
 /// Prefix of the fields holding data keys.
 pub(crate) const DATA_PREFIX: &str = "d:";
 
@@ -21,6 +29,14 @@ pub(crate) fn record_pairs(record: &Record) -> Result<Vec<String>, StoreError> {
     if let Some(user) = &record.user {
         args.push(USER_FIELD.to_owned());
         args.push(encode_user(user)?);
+    }
+    if let Some(created) = record.meta.created_ms {
+        args.push(CREATED_FIELD.to_owned());
+        args.push(created.to_string());
+    }
+    if let Some(remember) = record.meta.remember_ms {
+        args.push(REMEMBER_FIELD.to_owned());
+        args.push(remember.to_string());
     }
     for (key, value) in &record.data {
         args.push(data_field(key));
@@ -74,6 +90,16 @@ pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<Record, StoreError> {
             let user: User = serde_json::from_slice(&value)
                 .map_err(|e| StoreError::Corrupt(format!("field {USER_FIELD:?}: {e}")))?;
             record.user = Some(user);
+        } else if name == CREATED_FIELD || name == REMEMBER_FIELD {
+            let ms: u64 = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("field {name:?}: not a number")))?;
+            if name == CREATED_FIELD {
+                record.meta.created_ms = Some(ms);
+            } else {
+                record.meta.remember_ms = Some(ms);
+            }
         } else if let Some(key) = name.strip_prefix(DATA_PREFIX) {
             let value = serde_json::from_slice(&value)
                 .map_err(|e| StoreError::Corrupt(format!("field {name:?}: {e}")))?;
@@ -90,6 +116,18 @@ pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<Record, StoreError> {
             "no format version field {VERSION_FIELD:?}: not a canister session"
         ))),
     }
+}
+
+/// A store key from its 64 lowercase hex digits.
+pub(crate) fn key_from_hex(hex: &str) -> Option<StoreKey> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(StoreKey::from_bytes(bytes))
 }
 
 fn data_field(key: &str) -> String {
@@ -118,6 +156,8 @@ mod tests {
         record.data.insert("counter".into(), json!(3));
         record.data.insert("v".into(), json!({"nested": [1, "x"]}));
         record.user = Some(User::new("alice"));
+        record.meta.created_ms = Some(1_700_000_000_123);
+        record.meta.remember_ms = Some(2_592_000_000);
         let pairs = record_pairs(&record).unwrap();
         assert_eq!(decode(to_flat(&pairs)).unwrap(), record);
     }

@@ -85,11 +85,14 @@
 //!   | `v` | the format version, `1`. Always present, so a session without data still exists |
 //!   | `u` | the logged-in user as JSON (`{"name": …, "claims": …}`); absent when nobody is |
 //!   | `d:<key>` | one per data key: the JSON text of its value |
+//!   | `c` | when the session was created or last logged in or out, in Unix milliseconds (`session_max_lifetime` counts from it); absent in sessions of older versions |
+//!   | `r` | a remembered login's own time to live in milliseconds (`session_remember_timeout`); absent otherwise |
 //!
 //!   Readers ignore fields they do not know and refuse other versions
 //!   ([`StoreError::Corrupt`](canister_core::session::StoreError::Corrupt)).
-//! - **Time to live**: the key's own expiry (`PEXPIRE`, milliseconds), refreshed by every load
-//!   and save; a session without timeout has none (`PERSIST`).
+//! - **Time to live**: the key's own expiry (`PEXPIRE`, milliseconds), set by every save and
+//!   refreshed by a load only when less than 80 % of it remains (to the `r` field's when
+//!   present); a session without timeout has none (`PERSIST`).
 //! - **Lock** (`session_locking = true`): the string key `<session key>:lock` holding the
 //!   holder's random token, set with `SET NX PX <lease>` (default lease 30 s) and released by a
 //!   script that deletes it only if it still holds that token.
@@ -101,7 +104,7 @@
 //!
 //! | operation | Redis | round trips |
 //! |---|---|---|
-//! | `load` | script: `HGETALL`, then `PEXPIRE`/`PERSIST` if found | 1 |
+//! | `load` | script: `HGETALL`, `PTTL`, then `PEXPIRE` only under 80 % of the time to live | 1 |
 //! | `create` | script: `HSET` + `PEXPIRE` only if the key does not exist | 1 |
 //! | `save` | script: `HDEL`/`HSET` of the changed fields + `PEXPIRE` only if the key exists | 1 |
 //! | `cycle` | script: create new + delete old, only if old exists and new is free | 1 (cluster: 2) |

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use canister_core::config::Config;
-use canister_core::session::{Change, Record, SessionStore, StoreError, StoreKey};
+use canister_core::session::{
+    user_key, Change, Record, SessionStore, StoreError, StoreKey, UserSession,
+};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -386,6 +388,28 @@ impl RedisStore {
         .await
     }
 
+    /// The Redis key of a user's index of sessions: the prefix, `user:`, and the 64 hex digits
+    /// of [`user_key`] (a hash of the name: no user name is stored in clear). `None` on Redis
+    /// Cluster, which keeps no index (its key would live in another slot than the sessions').
+    pub fn index_key(&self, user: &str) -> Option<String> {
+        (!self.is_cluster()).then(|| format!("{}user:{}", self.prefix, user_key(user).to_hex()))
+    }
+
+    /// The field/value pairs of `record`, with the name of its user's index (`x`) when it is
+    /// kept; and that index.
+    fn pairs_and_index(
+        &self,
+        record: &Record,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let mut pairs = layout::record_pairs(record)?;
+        let index = record.user.as_ref().and_then(|u| self.index_key(u.name()));
+        if let Some(index) = &index {
+            pairs.push(layout::INDEX_FIELD.to_owned());
+            pairs.push(index.clone());
+        }
+        Ok((pairs, index))
+    }
+
     /// The Redis key of a session: the prefix followed by the 64 hex digits of its store key.
     pub fn redis_key(&self, key: &StoreKey) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 64);
@@ -645,12 +669,14 @@ impl RedisStore {
         &self,
         key: &str,
         pairs: &[String],
+        index: Option<&str>,
         ttl: Option<Duration>,
         retry: Retry,
     ) -> Result<bool, StoreError> {
+        let keys: Vec<&str> = std::iter::once(key).chain(index).collect();
         self.run("create", retry, || async {
             let mut conn = self.conn().await?;
-            self.write_script::<i64>(&mut conn, &scripts::CREATE, &[key], |c| {
+            self.write_script::<i64>(&mut conn, &scripts::CREATE, &keys, |c| {
                 c.arg(ttl_ms(ttl)).arg(pairs);
             })
             .await
@@ -664,9 +690,8 @@ impl RedisStore {
     async fn delete_at(&self, key: &str, retry: Retry) -> Result<bool, StoreError> {
         self.run("delete", retry, || async {
             let mut conn = self.conn().await?;
-            let mut del = redis::cmd("DEL");
-            del.arg(key);
-            self.write::<i64>(&mut conn, del).await
+            self.write_script::<i64>(&mut conn, &scripts::DELETE, &[key], |_| {})
+                .await
         })
         .await
         .map(|n| n > 0)
@@ -719,9 +744,15 @@ impl SessionStore for RedisStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let pairs = layout::record_pairs(record)?;
-        self.create_at(&self.redis_key(key), &pairs, ttl, Retry::Once)
-            .await
+        let (pairs, index) = self.pairs_and_index(record)?;
+        self.create_at(
+            &self.redis_key(key),
+            &pairs,
+            index.as_deref(),
+            ttl,
+            Retry::Once,
+        )
+        .await
     }
 
     /// One round trip: a script applies `HDEL`/`HSET` only if the session exists.
@@ -756,11 +787,14 @@ impl SessionStore for RedisStore {
         record: &Record,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let pairs = layout::record_pairs(record)?;
+        let (pairs, index) = self.pairs_and_index(record)?;
         let (old, new) = (self.redis_key(old), self.redis_key(new));
         // Never repeated: see "Broken connections" on `RedisStore`.
         if self.is_cluster() {
-            if !self.create_at(&new, &pairs, ttl, Retry::Never).await? {
+            if !self
+                .create_at(&new, &pairs, None, ttl, Retry::Never)
+                .await?
+            {
                 return Ok(false);
             }
             if self.delete_at(&old, Retry::Never).await? {
@@ -771,7 +805,11 @@ impl SessionStore for RedisStore {
         }
         self.run("cycle", Retry::Never, || async {
             let mut conn = self.conn().await?;
-            self.write_script::<i64>(&mut conn, &scripts::CYCLE, &[&old, &new], |c| {
+            let keys: Vec<&str> = [old.as_str(), new.as_str()]
+                .into_iter()
+                .chain(index.as_deref())
+                .collect();
+            self.write_script::<i64>(&mut conn, &scripts::CYCLE, &keys, |c| {
                 c.arg(ttl_ms(ttl)).arg(&pairs);
             })
             .await
@@ -780,7 +818,7 @@ impl SessionStore for RedisStore {
         .map(|n| n == 1)
     }
 
-    /// One round trip: `DEL`.
+    /// One round trip: a script deletes the session and its entry in its user's index.
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         self.delete_at(&self.redis_key(key), Retry::Once)
             .await
@@ -855,6 +893,48 @@ impl SessionStore for RedisStore {
     async fn unlock(&self, mut lock: RedisLock) {
         lock.store = None;
         self.release_lock(&lock.key, &lock.token).await;
+    }
+
+    /// One round trip: a script reads the user's index (a sorted set), the creation and
+    /// last-seen fields of each session in it, and drops the sessions that ended.
+    ///
+    /// The index is written in the same scripts as the sessions (create, login, logout,
+    /// delete), with a time to live at least as long as its longest-lived session's, so it
+    /// never outlives them. **Not on Redis Cluster**: a user's index lives in another slot
+    /// than the user's sessions, so it could not be updated atomically with them; there this
+    /// answers [`StoreError::Unavailable`] (and `session_max_per_user` with it).
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let Some(index) = self.index_key(user) else {
+            return Err(unavailable(
+                "Redis Cluster keeps no per-user session index (its key would live in another \
+                 slot than the sessions'): listing a user's sessions and session_max_per_user \
+                 need a single Redis node or Sentinel",
+            ));
+        };
+        let flat = self
+            .run("list", Retry::Once, || async {
+                let mut conn = self.conn().await?;
+                self.write_script::<Vec<String>>(&mut conn, &scripts::LIST, &[&index], |_| {})
+                    .await
+            })
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        for item in flat.chunks_exact(3) {
+            let Some(key) = item[0]
+                .strip_prefix(self.prefix.as_str())
+                .and_then(layout::key_from_hex)
+            else {
+                continue;
+            };
+            let ms = |v: &str| v.parse::<u64>().ok();
+            out.push(UserSession {
+                key,
+                created_ms: ms(&item[1]),
+                seen_ms: ms(&item[2]),
+            });
+        }
+        out.sort_by_key(|s| (s.created_ms, s.seen_ms));
+        Ok(out)
     }
 }
 

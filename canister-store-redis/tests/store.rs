@@ -53,6 +53,8 @@ async fn round_trips_per_operation() {
         .unwrap();
     let lock = store.lock(&other, Duration::from_secs(1)).await.unwrap();
     store.unlock(lock).await;
+    store.delete(&new_key()).await.unwrap();
+    let _ = store.sessions_of("nobody").await.unwrap();
     proxy.take();
 
     assert!(store
@@ -73,6 +75,8 @@ async fn round_trips_per_operation() {
     assert_eq!(proxy.take(), 1, "cycle");
     store.delete(&new).await.unwrap();
     assert_eq!(proxy.take(), 1, "delete");
+    assert!(store.sessions_of("alice").await.unwrap().is_empty());
+    assert_eq!(proxy.take(), 1, "list a user's sessions");
     let lock = store.lock(&other, Duration::from_secs(1)).await.unwrap();
     assert_eq!(proxy.take(), 1, "uncontended lock");
     store.unlock(lock).await;
@@ -133,6 +137,16 @@ async fn keys_are_hashes_of_the_id_and_fields_follow_the_format() {
 
     let mut fields: Vec<(String, String)> = raw.hgetall(&redis_key).await.unwrap();
     fields.sort();
+    // `s`: when it was last written or refreshed (Unix ms, Redis's clock).
+    let seen = fields
+        .iter()
+        .position(|(f, _)| f == "s")
+        .expect("an `s` field");
+    assert!(fields.remove(seen).1.parse::<u64>().is_ok());
+    let index = store
+        .index_key("alice")
+        .expect("a single node keeps the index");
+    assert!(!index.contains("alice"), "the user name is hashed: {index}");
     assert_eq!(
         fields,
         [
@@ -140,8 +154,11 @@ async fn keys_are_hashes_of_the_id_and_fields_follow_the_format() {
             ("d:v".to_owned(), "\"data key named v\"".to_owned()),
             ("u".to_owned(), r#"{"name":"alice"}"#.to_owned()),
             ("v".to_owned(), "1".to_owned()),
+            ("x".to_owned(), index.clone()),
         ]
     );
+    let members: Vec<String> = raw.zrange(&index, 0, -1).await.unwrap();
+    assert_eq!(members, std::slice::from_ref(&redis_key));
     assert_eq!(store.load(&key, TTL).await.unwrap(), Some(rec));
 }
 
@@ -191,6 +208,44 @@ async fn ttl_is_set_and_refreshed() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(store.load(&key, ttl).await.unwrap(), None, "expired");
+}
+
+/// Issue #22: a load refreshes the time to live only when less than 80 % of it remains, and a
+/// remembered login (its `r` field) slides to its own time to live.
+#[tokio::test]
+async fn load_refreshes_only_under_80_percent_and_remembered_logins_keep_their_ttl() {
+    let redis = Redis::start();
+    let store = redis.store("slide");
+    let mut raw = redis.raw().await;
+    let key = new_key();
+    let rkey = store.redis_key(&key);
+    let ttl = Some(Duration::from_secs(100));
+
+    store.create(&key, &Record::default(), ttl).await.unwrap();
+    // 90 % left: no refresh.
+    let _: () = raw.pexpire(&rkey, 90_000).await.unwrap();
+    store.load(&key, ttl).await.unwrap();
+    let pttl: i64 = raw.pttl(&rkey).await.unwrap();
+    assert!(pttl <= 90_000, "refreshed at 90 %: {pttl}");
+    // 70 % left: refreshed to the full time to live.
+    let _: () = raw.pexpire(&rkey, 70_000).await.unwrap();
+    store.load(&key, ttl).await.unwrap();
+    let pttl: i64 = raw.pttl(&rkey).await.unwrap();
+    assert!(pttl > 95_000, "not refreshed at 70 %: {pttl}");
+
+    let remembered = new_key();
+    let rrkey = store.redis_key(&remembered);
+    let mut record = Record::default();
+    record.meta.remember_ms = Some(1_000_000);
+    record.meta.created_ms = Some(1_700_000_000_000);
+    store
+        .create(&remembered, &record, Some(Duration::from_secs(1000)))
+        .await
+        .unwrap();
+    let _: () = raw.pexpire(&rrkey, 500_000).await.unwrap();
+    assert_eq!(store.load(&remembered, ttl).await.unwrap(), Some(record));
+    let pttl: i64 = raw.pttl(&rrkey).await.unwrap();
+    assert!(pttl > 990_000, "not refreshed to its own TTL: {pttl}");
 }
 
 #[tokio::test]
@@ -488,4 +543,80 @@ async fn durations_past_any_range_neither_panic_nor_fail() {
         .await
         .unwrap();
     store.unlock(lock).await;
+}
+
+/// Issue #22: the per-user index follows creates, logins (cycles), logouts and deletes, lists
+/// live sessions oldest first, never outlives them, and is dropped when empty.
+#[tokio::test]
+async fn the_per_user_index_follows_the_sessions() {
+    let redis = Redis::start();
+    let store = redis.store("index");
+    let mut raw = redis.raw().await;
+    let alice = |created: u64| Record {
+        user: Some(User::new("alice")),
+        meta: canister_core::session::Meta {
+            created_ms: Some(created),
+            remember_ms: None,
+        },
+        ..Record::default()
+    };
+    let (a1, a2, a3, b1) = (new_key(), new_key(), new_key(), new_key());
+    store.create(&a2, &alice(2_000), TTL).await.unwrap();
+    store.create(&a1, &alice(1_000), TTL).await.unwrap();
+    let bob = Record {
+        user: Some(User::new("bob")),
+        ..Record::default()
+    };
+    store.create(&b1, &bob, TTL).await.unwrap();
+    let listed = store.sessions_of("alice").await.unwrap();
+    let keys: Vec<_> = listed.iter().map(|s| s.key).collect();
+    assert_eq!(keys, [a1, a2], "oldest first");
+    assert_eq!(listed[0].created_ms, Some(1_000));
+    assert!(listed[0].seen_ms.is_some());
+    assert_eq!(store.sessions_of("bob").await.unwrap().len(), 1);
+
+    // A login moves a2 to a3: the index follows.
+    assert!(store.cycle(&a2, &a3, &alice(3_000), TTL).await.unwrap());
+    let keys: Vec<_> = store
+        .sessions_of("alice")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, [a1, a3]);
+    // The index lives at least as long as its sessions.
+    let index = store.index_key("alice").unwrap();
+    let index_ttl: i64 = raw.pttl(&index).await.unwrap();
+    let session_ttl: i64 = raw.pttl(store.redis_key(&a3)).await.unwrap();
+    assert!(index_ttl >= session_ttl - 50, "{index_ttl} < {session_ttl}");
+    assert!(index_ttl > 0 && index_ttl <= 4_500_000, "{index_ttl}");
+
+    // A logout (cycle to no user) and a delete take them out; the empty index goes.
+    assert!(store
+        .cycle(&a3, &new_key(), &Record::default(), TTL)
+        .await
+        .unwrap());
+    store.delete(&a1).await.unwrap();
+    assert!(store.sessions_of("alice").await.unwrap().is_empty());
+    let exists: bool = raw.exists(&index).await.unwrap();
+    assert!(!exists, "an empty index is removed");
+
+    // A session that expired is dropped from the index when listed.
+    store
+        .create(&a1, &alice(1_000), Some(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    store.create(&a2, &alice(2_000), TTL).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let keys: Vec<_> = store
+        .sessions_of("alice")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, [a2]);
+    let members: Vec<String> = raw.zrange(&index, 0, -1).await.unwrap();
+    assert_eq!(members, [store.redis_key(&a2)]);
 }

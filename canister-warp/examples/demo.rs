@@ -45,6 +45,14 @@ struct Hi {
 struct Login {
     username: String,
     password: String,
+    /// A "remember me" box: `1`, `true` or `on` remembers the login (a persistent cookie).
+    #[serde(default)]
+    remember: Option<String>,
+}
+
+/// Whether a login form's `remember` field asks to be remembered.
+fn remembered(field: Option<&str>) -> bool {
+    matches!(field, Some("1" | "true" | "on"))
 }
 
 /// The body of `/` (a typed struct: no intermediate `serde_json::Value` per request).
@@ -126,7 +134,11 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
                 }
             };
             let answer = format!("Logged in as {}", user.name());
-            session.login(user);
+            if remembered(form.remember.as_deref()) {
+                session.login_remembered(user);
+            } else {
+                session.login(user);
+            }
             answer.into_response()
         });
 
@@ -166,6 +178,18 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
             format!("waited; counter = {counter}")
         });
 
+    let sessions = warp::path!("sessions")
+        .and(warp::get())
+        .and(canister.user_sessions())
+        .map(|list: Vec<canister_core::SessionInfo>| {
+            warp::reply::json(&serde_json::json!({ "sessions": list }))
+        });
+
+    let revoke_others = warp::path!("sessions" / "revoke-others")
+        .and(warp::post())
+        .and(canister.end_other_sessions())
+        .map(|n: usize| warp::reply::json(&serde_json::json!({ "revoked": n })));
+
     index
         .or(hi)
         .or(secret)
@@ -174,6 +198,8 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
         .or(logout)
         .or(set)
         .or(wait)
+        .or(sessions)
+        .or(revoke_others)
 }
 
 #[derive(Deserialize)]

@@ -147,6 +147,34 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
         here().map(|here: Here| here.visit)
     }
 
+    /// The live sessions of the session's user, oldest first
+    /// ([`Visit::user_sessions`]); rejects with the 401 when the session has no user, or the
+    /// 503 of a failed store.
+    pub fn user_sessions(
+        &self,
+    ) -> impl Filter<Extract = (Vec<canister_core::SessionInfo>,), Error = Rejection>
+           + Clone
+           + Send
+           + Sync
+           + 'static {
+        here().and_then(|here: Here| async move {
+            here.visit.user_sessions().await.map_err(|r| here.reject(r))
+        })
+    }
+
+    /// Ends every other session of the session's user and extracts how many
+    /// ([`Visit::end_other_sessions`]); rejects as [`user_sessions`](Self::user_sessions).
+    pub fn end_other_sessions(
+        &self,
+    ) -> impl Filter<Extract = (usize,), Error = Rejection> + Clone + Send + Sync + 'static {
+        here().and_then(|here: Here| async move {
+            here.visit
+                .end_other_sessions()
+                .await
+                .map_err(|r| here.reject(r))
+        })
+    }
+
     /// The request's [`Session`], loaded from the store the first time it is asked for;
     /// rejects with the 503 to send when the store failed.
     pub fn session(

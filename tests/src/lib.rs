@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use canister_core::{Canister, Config, SessionStore};
+use canister_core::{Canister, Config, SessionStore, TestClock};
 use canister_store_redis::RedisStore;
 
 // The local identity provider of canister-oidc's tests: one implementation for both.
@@ -283,7 +283,17 @@ pub trait Adapter {
     const NAME: &'static str;
 
     /// Starts the adapter's demo on a free loopback port with `config` and `store`.
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static;
+    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+        Self::start_on(config, store, None)
+    }
+
+    /// [`start`](Self::start), the engine reading time from `clock` when given (scenarios
+    /// that move time by hand: [`Cell::use_test_clock`]).
+    fn start_on(
+        config: Config,
+        store: Store,
+        clock: Option<TestClock>,
+    ) -> impl Future<Output = Server> + Send + 'static;
 }
 
 /// Builds the engine for `config` and `store` and hands it to `serve`, which is generic over
@@ -292,8 +302,9 @@ pub trait Adapter {
 /// A configuration naming an identity provider gets its keys from canister-oidc, as the
 /// demos' `main` does: `.jwks(provider.keys())`, then the refresher spawned.
 macro_rules! with_store {
-    ($config:expr, $store:expr, $serve:ident) => {{
+    ($config:expr, $store:expr, $clock:expr, $serve:ident) => {{
         let config: Config = $config;
+        let clock: Option<TestClock> = $clock;
         let provider = config.has_jwt_provider().then(|| {
             canister_oidc::Provider::from_config(&config).expect("the suite's identity provider")
         });
@@ -310,6 +321,10 @@ macro_rules! with_store {
                     Some(keys) => builder.jwks(keys),
                     None => builder,
                 };
+                let builder = match clock {
+                    Some(clock) => builder.clock(clock),
+                    None => builder,
+                };
                 let canister = builder.build().expect("the suite's engine");
                 spawn(canister.logger());
                 $serve(canister).await
@@ -320,6 +335,10 @@ macro_rules! with_store {
                     .store(outage.with_store(canister_core::MemoryStore::new()));
                 let builder = match keys {
                     Some(keys) => builder.jwks(keys),
+                    None => builder,
+                };
+                let builder = match clock {
+                    Some(clock) => builder.clock(clock),
                     None => builder,
                 };
                 let canister = builder.build().expect("the suite's engine");
@@ -346,6 +365,10 @@ macro_rules! with_store {
                     Some(keys) => builder.jwks(keys),
                     None => builder,
                 };
+                let builder = match clock {
+                    Some(clock) => builder.clock(clock),
+                    None => builder,
+                };
                 let canister = builder.build().expect("the suite's engine");
                 spawn(canister.logger());
                 $serve(canister).await
@@ -369,7 +392,11 @@ pub struct Axum;
 impl Adapter for Axum {
     const NAME: &'static str = "axum";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+    fn start_on(
+        config: Config,
+        store: Store,
+        clock: Option<TestClock>,
+    ) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (listener, base) = listener().await;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -386,7 +413,7 @@ impl Adapter for Axum {
             });
             Server::new(base, stop, task)
         }
-        async move { with_store!(config, store, serve) }
+        async move { with_store!(config, store, clock, serve) }
     }
 }
 
@@ -397,7 +424,11 @@ pub struct Rocket;
 impl Adapter for Rocket {
     const NAME: &'static str = "rocket";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+    fn start_on(
+        config: Config,
+        store: Store,
+        clock: Option<TestClock>,
+    ) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (port_tx, port_rx) = tokio::sync::oneshot::channel();
             let port_tx = std::sync::Mutex::new(Some(port_tx));
@@ -443,7 +474,7 @@ impl Adapter for Rocket {
                 .expect("rocket reports its port");
             Server::new(format!("http://{addr}"), stop, task)
         }
-        async move { with_store!(config, store, serve) }
+        async move { with_store!(config, store, clock, serve) }
     }
 }
 
@@ -454,7 +485,11 @@ pub struct Warp;
 impl Adapter for Warp {
     const NAME: &'static str = "warp";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+    fn start_on(
+        config: Config,
+        store: Store,
+        clock: Option<TestClock>,
+    ) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let (listener, base) = listener().await;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -463,7 +498,7 @@ impl Adapter for Warp {
             }));
             Server::new(base, stop, task)
         }
-        async move { with_store!(config, store, serve) }
+        async move { with_store!(config, store, clock, serve) }
     }
 }
 
@@ -475,7 +510,11 @@ pub struct Actix;
 impl Adapter for Actix {
     const NAME: &'static str = "actix";
 
-    fn start(config: Config, store: Store) -> impl Future<Output = Server> + Send + 'static {
+    fn start_on(
+        config: Config,
+        store: Store,
+        clock: Option<TestClock>,
+    ) -> impl Future<Output = Server> + Send + 'static {
         async fn serve<S: SessionStore>(canister: Canister<S>) -> Server {
             let listener =
                 std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
@@ -503,7 +542,7 @@ impl Adapter for Actix {
             });
             Server::new(base, stop, task)
         }
-        async move { with_store!(config, store, serve) }
+        async move { with_store!(config, store, clock, serve) }
     }
 }
 
@@ -559,13 +598,14 @@ macro_rules! conformance {
 }
 
 /// Starts an adapter's server, type-erased so that a [`Cell`] can hold it.
-type StartFn = fn(Config, Store) -> Pin<Box<dyn Future<Output = Server> + Send>>;
+type StartFn = fn(Config, Store, Option<TestClock>) -> Pin<Box<dyn Future<Output = Server> + Send>>;
 
 fn start_boxed<A: Adapter>(
     config: Config,
     store: Store,
+    clock: Option<TestClock>,
 ) -> Pin<Box<dyn Future<Output = Server> + Send>> {
-    Box::pin(A::start(config, store))
+    Box::pin(A::start_on(config, store, clock))
 }
 
 /// One test of the matrix: an adapter, a store ([`Fixture`]) and the scenario's
@@ -576,6 +616,7 @@ pub struct Cell {
     start: StartFn,
     fixture: Fixture,
     config: Config,
+    clock: Option<TestClock>,
 }
 
 impl Cell {
@@ -586,6 +627,41 @@ impl Cell {
             start: start_boxed::<A>,
             fixture,
             config,
+            clock: None,
+        }
+    }
+
+    /// From now on, servers this cell starts read time from the returned clock (one clock for
+    /// all of them: two instances on one store agree on the time), which the scenario moves
+    /// by hand: expiry without sleeping. Call it before starting servers.
+    ///
+    /// The engine's clock only: a Redis key's own time to live still runs on Redis's clock,
+    /// so a scenario on the test clock asserts what the engine decides (a lifetime ended, a
+    /// session cap), not what Redis expires.
+    pub fn use_test_clock(&mut self) -> TestClock {
+        let clock = TestClock::at(SystemTime::now());
+        self.clock = Some(clock.clone());
+        clock
+    }
+
+    /// Starts the adapter's demo with `config`, expecting start-up to fail: the panic message
+    /// of the failed start (the engine's refusal, as the demos' `main` would print it).
+    ///
+    /// # Panics
+    ///
+    /// When the server starts.
+    pub async fn start_refused(&self, config: Config) -> String {
+        let start = (self.start)(config, self.fixture.store(), self.clock.clone());
+        match tokio::spawn(start).await {
+            Ok(server) => panic!("{} started, expected a refusal", server.base()),
+            Err(e) => match e.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default(),
+                Err(e) => panic!("the start was cancelled: {e}"),
+            },
         }
     }
 
@@ -629,7 +705,7 @@ impl Cell {
         } else {
             None
         };
-        let mut server = (self.start)(running, self.fixture.store()).await;
+        let mut server = (self.start)(running, self.fixture.store(), self.clock.clone()).await;
         server.config = Some(config);
         server.audit = audit;
         server

@@ -113,7 +113,7 @@ pub async fn lazy_session(server: &Server) {
     }
 }
 
-/// The session cookie: HttpOnly, SameSite=Lax, Path=/, Max-Age; Secure only over HTTPS as
+/// The session cookie: HttpOnly, SameSite=Lax, Path=/, no Max-Age; Secure only over HTTPS as
 /// told by `X-Forwarded-Proto`.
 pub async fn cookie_attributes(server: &Server) {
     let response = send(bare().get(server.url("/"))).await;
@@ -125,11 +125,13 @@ pub async fn cookie_attributes(server: &Server) {
             "{wanted} missing in {cookie}"
         );
     }
+    // A browser-session cookie by default (issue #22): no Max-Age, no Expires.
     assert!(
-        attributes
-            .iter()
-            .any(|a| a.to_ascii_lowercase().starts_with("max-age=")),
-        "Max-Age missing in {cookie}"
+        !attributes.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a.starts_with("max-age=") || a.starts_with("expires=")
+        }),
+        "a persistent cookie by default: {cookie}"
     );
     assert!(
         !attributes.iter().any(|a| a.eq_ignore_ascii_case("Secure")),
@@ -2585,4 +2587,340 @@ fn minted(issuer: &str, kid: &str) -> String {
         + 3600;
     let claims = serde_json::json!({"sub": "carol", "aud": "alice", "iss": issuer, "exp": exp});
     jsonwebtoken::encode(&header, &claims, &key).expect("a token")
+}
+
+// --- Session lifecycle (issue #22) --------------------------------------------------------------
+
+/// Logs `client` in as alice (`remember`: with the demo's `remember` field); the `Set-Cookie`.
+async fn login_alice(client: &Client, server: &Server, remember: bool) -> String {
+    let mut form = vec![("username", "alice"), ("password", "my-secret")];
+    if remember {
+        form.push(("remember", "1"));
+    }
+    let response = send(client.post(server.url("/login")).form(&form)).await;
+    let cookie = set_cookie(&response).expect("login sets a cookie");
+    assert_eq!(
+        text(response).await,
+        (StatusCode::OK, "Logged in as alice".to_owned())
+    );
+    cookie
+}
+
+/// The `Max-Age` of a `Set-Cookie`, if any.
+fn max_age(set_cookie: &str) -> Option<u64> {
+    set_cookie.split(';').find_map(|a| {
+        let (name, value) = a.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("max-age")
+            .then(|| value.parse().expect("a numeric Max-Age"))
+    })
+}
+
+/// `session_max_lifetime`: a session busy every minute still ends that long after its login
+/// (on the test clock), and its cookie then finds nothing.
+pub async fn max_lifetime(cell: &mut Cell) {
+    assert_eq!(
+        cell.config().session.max_lifetime,
+        Some(Duration::from_secs(300)),
+        "the list gives this scenario session_max_lifetime = 300"
+    );
+    let clock = cell.use_test_clock();
+    let server = cell.start().await;
+    let client = bare();
+    let cookie = cookie_pair(&login_alice(&client, &server, false).await);
+    let (_, first) = index_with_cookie(&server, &cookie).await;
+    assert_eq!(first["user"], "alice");
+    for minute in 1..=4 {
+        clock.advance(Duration::from_secs(60));
+        let (_, body) = index_with_cookie(&server, &cookie).await;
+        assert_eq!(
+            body["user"], "alice",
+            "minute {minute}: the session ended early"
+        );
+        assert_eq!(body["sid"], first["sid"]);
+    }
+    clock.advance(Duration::from_secs(60));
+    let (replaced, body) = index_with_cookie(&server, &cookie).await;
+    assert_eq!(body["user"], Value::Null, "alive past session_max_lifetime");
+    assert_ne!(body["sid"], first["sid"]);
+    assert!(replaced.is_some(), "a new session gets a new cookie");
+    server.stop().await;
+}
+
+/// Remember-me: a login with `remember=1` gets a persistent cookie whose `Max-Age` is
+/// `session_remember_timeout` (re-sent as it slides); a plain login, and an anonymous session,
+/// a browser-session cookie (no `Max-Age`, no `Expires`).
+pub async fn remember_me(server: &Server) {
+    assert_eq!(
+        server.config().session.remember_timeout,
+        Duration::from_secs(30 * 86_400),
+        "runs with the default session_remember_timeout"
+    );
+    let anonymous = set_cookie(&send(bare().get(server.url("/"))).await).expect("a cookie");
+    assert_eq!(max_age(&anonymous), None, "{anonymous}");
+    assert!(
+        !anonymous.to_ascii_lowercase().contains("expires"),
+        "{anonymous}"
+    );
+
+    let plain = login_alice(&bare(), server, false).await;
+    assert_eq!(
+        max_age(&plain),
+        None,
+        "a plain login is persistent: {plain}"
+    );
+
+    let client = bare();
+    let remembered = login_alice(&client, server, true).await;
+    assert_eq!(max_age(&remembered), Some(30 * 86_400), "{remembered}");
+    let (resent, body) = index_with_cookie(server, &cookie_pair(&remembered)).await;
+    assert_eq!(body["user"], "alice");
+    let resent = resent.expect("a remembered cookie is re-sent so its Max-Age slides");
+    assert_eq!(cookie_pair(&resent), cookie_pair(&remembered));
+    assert_eq!(max_age(&resent), Some(30 * 86_400));
+    // Logging out forgets it: the next session's cookie is a browser-session one again.
+    let response = send(
+        client
+            .post(server.url("/logout"))
+            .header(COOKIE, cookie_pair(&remembered)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Cheaper sliding expiry: a browser-session cookie is sent when its id is new, and not again
+/// on later responses (reads or writes) while the id stays the same.
+pub async fn no_resent_cookie(server: &Server) {
+    let client = bare();
+    let issued = set_cookie(&send(client.get(server.url("/"))).await).expect("a new session");
+    let cookie = cookie_pair(&issued);
+    for visit in 1..=3 {
+        let (resent, body) = index_with_cookie(server, &cookie).await;
+        assert_eq!(body["data"]["counter"], visit);
+        assert_eq!(resent, None, "visit {visit} re-sent the unchanged cookie");
+    }
+    // Read-only with the session loaded: /secret after a login.
+    let login = cookie_pair(&login_alice(&client, server, false).await);
+    let response = send(client.get(server.url("/secret")).header(COOKIE, &login)).await;
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(
+        text(response).await,
+        (StatusCode::OK, "You are authenticated as alice".to_owned())
+    );
+}
+
+/// `session_cookie_partitioned = true`: the cookie carries `Partitioned`.
+pub async fn partitioned_cookie(server: &Server) {
+    assert!(server.config().cookie.partitioned);
+    let cookie = set_cookie(&send(bare().get(server.url("/"))).await).expect("a cookie");
+    assert!(
+        cookie.split(';').any(|a| a.trim() == "Partitioned"),
+        "{cookie}"
+    );
+}
+
+/// A `__Host-` cookie name: start-up fails naming the key and what is missing unless the
+/// cookie is `Secure` always, with `Path=/` and no `Domain`; then it is served.
+pub async fn host_prefix(cell: &mut Cell) {
+    let with = |pairs: &[(&str, &str)]| {
+        let mut config = crate::config();
+        for (key, value) in pairs {
+            config.set(key, value).expect("each value is valid alone");
+        }
+        config
+    };
+    for (pairs, needed) in [
+        (
+            &[("session_cookie", "__Host-sid")][..],
+            "session_cookie_secure = true",
+        ),
+        (
+            &[
+                ("session_cookie", "__Host-sid"),
+                ("session_cookie_secure", "true"),
+                ("session_cookie_path", "/app"),
+            ][..],
+            "session_cookie_path = /",
+        ),
+        (
+            &[
+                ("session_cookie", "__Host-sid"),
+                ("session_cookie_secure", "true"),
+                ("session_cookie_domain", "example.com"),
+            ][..],
+            "no session_cookie_domain",
+        ),
+    ] {
+        let refusal = cell.start_refused(with(pairs)).await;
+        assert!(
+            refusal.contains("session_cookie") && refusal.contains(needed),
+            "{pairs:?}: {refusal}"
+        );
+    }
+    let server = cell
+        .start_with(with(&[
+            ("session_cookie", "__Host-sid"),
+            ("session_cookie_secure", "true"),
+        ]))
+        .await;
+    let cookie = set_cookie(&send(bare().get(server.url("/"))).await).expect("a cookie");
+    assert!(cookie.starts_with("__Host-sid="), "{cookie}");
+    assert!(cookie.split(';').any(|a| a.trim() == "Secure"), "{cookie}");
+    assert!(cookie.split(';').any(|a| a.trim() == "Path=/"), "{cookie}");
+    assert!(!cookie.to_ascii_lowercase().contains("domain"), "{cookie}");
+    server.stop().await;
+}
+
+/// `GET /sessions` of `cookie`: status and JSON.
+async fn list_sessions(server: &Server, cookie: &str) -> (StatusCode, Value) {
+    let response = send(bare().get(server.url("/sessions")).header(COOKIE, cookie)).await;
+    let status = response.status();
+    if status != StatusCode::OK {
+        return (status, Value::Null);
+    }
+    (
+        status,
+        response.json().await.expect("JSON from GET /sessions"),
+    )
+}
+
+/// The user of the session `cookie` names, as `GET /` shows it.
+async fn user_of(server: &Server, cookie: &str) -> Value {
+    index_with_cookie(server, cookie).await.1["user"].clone()
+}
+
+/// `GET /sessions` lists the user's live sessions (tag, created, last seen, current);
+/// `POST /sessions/revoke-others` ends the others; both 401 without a session user.
+pub async fn user_sessions(cell: &mut Cell) {
+    // Logins a second apart on the test clock: "oldest first" is unambiguous.
+    let clock = cell.use_test_clock();
+    let owned = cell.start().await;
+    let server = &owned;
+    for (method, path) in [
+        (Method::GET, "/sessions"),
+        (Method::POST, "/sessions/revoke-others"),
+    ] {
+        let response = send(bare().request(method.clone(), server.url(path))).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        assert_eq!(challenges(&response), [BASIC_CHALLENGE], "{method} {path}");
+    }
+    // An anonymous session is not a user's either.
+    let anonymous = cookie_pair(
+        &set_cookie(&send(bare().get(server.url("/"))).await).expect("GET / sets a cookie"),
+    );
+    assert_eq!(
+        list_sessions(server, &anonymous).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let first = cookie_pair(&login_alice(&bare(), server, false).await);
+    clock.advance(Duration::from_secs(1));
+    let second = cookie_pair(&login_alice(&bare(), server, false).await);
+    let (status, body) = list_sessions(server, &second).await;
+    assert_eq!(status, StatusCode::OK);
+    let sessions = body["sessions"].as_array().expect("a list");
+    assert_eq!(sessions.len(), 2, "{body}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    for session in sessions {
+        let tag = session["tag"].as_str().expect("a tag");
+        assert_eq!(tag.len(), 6, "{session}");
+        assert!(
+            !first.contains(tag) && !second.contains(tag),
+            "the tag is not the id"
+        );
+        for field in ["created", "last_seen"] {
+            let t = session[field].as_u64().expect("Unix seconds");
+            assert!(t + 3600 > now && t <= now + 5, "{field}: {session}");
+        }
+    }
+    let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
+    assert_eq!(
+        current,
+        [false, true],
+        "oldest first, this one current: {body}"
+    );
+
+    let response = send(
+        bare()
+            .post(server.url("/sessions/revoke-others"))
+            .header(COOKIE, &second),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let revoked: Value = response.json().await.expect("JSON");
+    assert_eq!(revoked, serde_json::json!({ "revoked": 1 }));
+    assert_eq!(
+        user_of(server, &first).await,
+        Value::Null,
+        "the other one ended"
+    );
+    assert_eq!(user_of(server, &second).await, "alice", "this one stays");
+    let (_, body) = list_sessions(server, &second).await;
+    assert_eq!(body["sessions"].as_array().map(Vec::len), Some(1), "{body}");
+    owned.stop().await;
+}
+
+/// Revoke-others across two instances on one store: sessions made on one instance are ended
+/// from the other. (Two instances share sessions only through Redis: a memory cell runs both
+/// "instances" on one server.)
+pub async fn revoke_others_across_instances(cell: &mut Cell) {
+    let shared = matches!(cell.fixture().store(), crate::Store::Redis { .. });
+    let one = cell.start().await;
+    let two = if shared {
+        Some(cell.start().await)
+    } else {
+        None
+    };
+    let other = two.as_ref().unwrap_or(&one);
+    let on_one = cookie_pair(&login_alice(&bare(), &one, false).await);
+    let on_two = cookie_pair(&login_alice(&bare(), other, false).await);
+    let (_, body) = list_sessions(&one, &on_one).await;
+    assert_eq!(body["sessions"].as_array().map(Vec::len), Some(2), "{body}");
+    let response = send(
+        bare()
+            .post(other.url("/sessions/revoke-others"))
+            .header(COOKIE, &on_two),
+    )
+    .await;
+    let revoked: Value = response.json().await.expect("JSON");
+    assert_eq!(revoked["revoked"], 1);
+    assert_eq!(user_of(&one, &on_one).await, Value::Null);
+    assert_eq!(user_of(&one, &on_two).await, "alice");
+    if let Some(two) = two {
+        two.stop().await;
+    }
+    one.stop().await;
+}
+
+/// `session_max_per_user = 2`: a third login ends the oldest session of the user.
+pub async fn max_per_user(cell: &mut Cell) {
+    assert_eq!(
+        cell.config().session.max_per_user,
+        2,
+        "the list sets the cap"
+    );
+    let clock = cell.use_test_clock();
+    let server = cell.start().await;
+    let mut cookies = Vec::new();
+    for _ in 0..3 {
+        cookies.push(cookie_pair(&login_alice(&bare(), &server, false).await));
+        // Logins a second apart: "oldest" is unambiguous.
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(
+        user_of(&server, &cookies[0]).await,
+        Value::Null,
+        "the oldest ended"
+    );
+    assert_eq!(user_of(&server, &cookies[1]).await, "alice");
+    assert_eq!(user_of(&server, &cookies[2]).await, "alice");
+    let (_, body) = list_sessions(&server, &cookies[2]).await;
+    assert_eq!(body["sessions"].as_array().map(Vec::len), Some(2), "{body}");
+    server.stop().await;
 }

@@ -15,8 +15,8 @@ tests::conformance! {
     cors_preflight,
     cors_headers,
     csrf,
-    expiry => tests::config_with(&[("session_timeout", "1")]),
-    sliding_expiry => tests::config_with(&[("session_timeout", "1")]),
+    expiry => tests::config_with(&[("session_timeout", "1"), ("session_cookie_persistent", "true")]),
+    sliding_expiry => tests::config_with(&[("session_timeout", "1"), ("session_cookie_persistent", "true")]),
     basic_sha256 => tests::config_with(&[
         ("auth_basic_encryption", "sha256"),
         ("auth_basic_password", tests::scenarios::MY_SECRET_SHA256),
@@ -54,6 +54,15 @@ tests::conformance! {
     oidc_token_from_a_cookie,
     oidc_scope_required,
     jwt_previous_secret => tests::scenarios::jwt_rotated_config(),
+    // Issue #22: session lifecycle.
+    max_lifetime => tests::config_with(&[("session_max_lifetime", "300")]),
+    remember_me,
+    no_resent_cookie,
+    partitioned_cookie => tests::config_with(&[("session_cookie_partitioned", "true")]),
+    host_prefix,
+    user_sessions,
+    revoke_others_across_instances,
+    max_per_user => tests::config_with(&[("session_max_per_user", "2")]),
 }
 
 // Issue #21: the basic scenarios over TLS on every adapter: a private `redis-server` serving
@@ -64,7 +73,7 @@ tests::conformance! { tls:
     lazy_session,
     login_and_logout,
     basic_auth,
-    expiry => tests::config_with(&[("session_timeout", "1")]),
+    expiry => tests::config_with(&[("session_timeout", "1"), ("session_cookie_persistent", "true")]),
     locking => tests::config_with(&[("session_locking", "true")]),
     concurrent_writers,
     log_lines,

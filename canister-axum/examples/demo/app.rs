@@ -24,6 +24,8 @@ pub(crate) fn router<S: SessionStore, A: Authenticator, L: LogSink>(
         .route("/logout", post(logout))
         .route("/set", post(set))
         .route("/wait", get(wait))
+        .route("/sessions", get(sessions))
+        .route("/sessions/revoke-others", post(revoke_others))
         .layer(CanisterLayer::new(canister))
 }
 
@@ -105,6 +107,14 @@ async fn orders(user: User) -> Result<impl IntoResponse, axum::response::Respons
 struct Login {
     username: String,
     password: String,
+    /// A "remember me" box: `1`, `true` or `on` remembers the login (a persistent cookie).
+    #[serde(default)]
+    remember: Option<String>,
+}
+
+/// Whether a login form's `remember` field asks to be remembered.
+fn remembered(field: Option<&str>) -> bool {
+    matches!(field, Some("1" | "true" | "on"))
 }
 
 async fn login(session: Session, Params(form): Params<Login>) -> impl IntoResponse {
@@ -122,7 +132,11 @@ async fn login(session: Session, Params(form): Params<Login>) -> impl IntoRespon
         }
     };
     let body = format!("Logged in as {}", user.name());
-    session.login(user);
+    if remembered(form.remember.as_deref()) {
+        session.login_remembered(user);
+    } else {
+        session.login(user);
+    }
     text(StatusCode::OK, body)
 }
 
@@ -145,6 +159,22 @@ async fn logout(session: Session) -> impl IntoResponse {
     session.logout();
     session.destroy();
     text(StatusCode::OK, "Logged out".to_owned())
+}
+
+/// `GET /sessions`: the live sessions of the session's user (401 without one).
+async fn sessions(session: Session) -> axum::response::Response {
+    match session.visit().user_sessions().await {
+        Ok(list) => Json(serde_json::json!({ "sessions": list })).into_response(),
+        Err(rejection) => rejection.into_response().map(axum::body::Body::from),
+    }
+}
+
+/// `POST /sessions/revoke-others`: ends every other session of the session's user.
+async fn revoke_others(session: Session) -> axum::response::Response {
+    match session.visit().end_other_sessions().await {
+        Ok(n) => Json(serde_json::json!({ "revoked": n })).into_response(),
+        Err(rejection) => rejection.into_response().map(axum::body::Body::from),
+    }
 }
 
 #[derive(Deserialize)]

@@ -30,9 +30,9 @@ use http::{HeaderName, Method};
 use super::{
     mask_url, BasicEncryption, Config, CookieSecure, CorsOrigins, JwtAlgorithm, JwtEncoding,
     LogSettings, LogSinkKind, OnStoreError, SameSite, Secret, DEFAULT_CORS_HEADERS,
-    MAX_CORS_MAX_AGE, MAX_JWT_LEEWAY, MAX_PARAMS_BODY_LIMIT, MAX_LOCK_TIMEOUT, MAX_LOG_DAYS, MAX_LOG_SLOW_MS,
-    MAX_SESSION_MAX, MAX_SESSION_MAX_BYTES, MAX_SESSION_TIMEOUT, MAX_STORE_REPLICAS,
-    MAX_STORE_TIMEOUT, MIN_TIMEOUT,
+    MAX_CORS_MAX_AGE, MAX_JWT_LEEWAY, MAX_LOCK_TIMEOUT, MAX_LOG_DAYS, MAX_LOG_SLOW_MS,
+    MAX_PARAMS_BODY_LIMIT, MAX_SESSION_MAX, MAX_SESSION_MAX_BYTES, MAX_SESSION_TIMEOUT,
+    MAX_STORE_REPLICAS, MAX_STORE_TIMEOUT, MIN_TIMEOUT,
 };
 use crate::log::Level;
 
@@ -364,6 +364,43 @@ pub const KEYS: &[KeyInfo] = &[
         put(&mut c.cookie.persistent, parse_bool(v))
     })
     .show(|c| c.cookie.persistent.to_string()),
+    key("session_cookie_partitioned", BOOL, |c, v| {
+        put(&mut c.cookie.partitioned, parse_bool(v))
+    })
+    .show(|c| c.cookie.partitioned.to_string()),
+    key(
+        "session_max_lifetime",
+        "seconds after a login or creation when a session ends whatever its activity (0: none)",
+        |c, v| {
+            let secs: f64 = v.parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+            let lifetime = if secs == 0.0 {
+                None
+            } else {
+                Some(Duration::try_from_secs_f64(secs).ok()?)
+            };
+            put(&mut c.session.max_lifetime, Some(lifetime))
+        },
+    )
+    .show(|c| c.session.max_lifetime.map_or("0".to_owned(), |d| secs(&d)))
+    .range("at most 315360000 seconds (ten years); 0: none", |c| {
+        c.session.max_lifetime.is_none_or(|t| t <= MAX_SESSION_TIMEOUT)
+    }),
+    key(
+        "session_remember_timeout",
+        "seconds a remembered login lasts: its cookie's Max-Age and its time to live (number > 0, default 2592000)",
+        |c, v| put(&mut c.session.remember_timeout, parse_secs(v)),
+    )
+    .show(|c| secs(&c.session.remember_timeout))
+    .range("0.001 to 315360000 seconds (ten years)", |c| {
+        (MIN_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&c.session.remember_timeout)
+    }),
+    key(
+        "session_max_per_user",
+        "the most live sessions one user may have; a login beyond it ends the oldest (integer, 0: no cap)",
+        |c, v| put(&mut c.session.max_per_user, v.parse().ok()),
+    )
+    .show(|c| c.session.max_per_user.to_string())
+    .range("0 (no cap) to 100000 sessions", |c| c.session.max_per_user <= 100_000),
     key("session_locking", BOOL, |c, v| {
         put(&mut c.session.locking, parse_bool(v))
     })

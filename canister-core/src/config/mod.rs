@@ -66,6 +66,9 @@ pub const DEFAULT_PARAMS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// The largest `params_body_limit` accepted: 1 GiB (the body is held in memory).
 pub const MAX_PARAMS_BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
+/// The default of `session_remember_timeout`: 30 days.
+pub const DEFAULT_SESSION_REMEMBER_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
+
 /// The default of `session_max_bytes`: 64 KiB of data per session.
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 65_536;
 
@@ -826,6 +829,38 @@ impl Config {
             return Err(conflict(
                 "session_max_bytes",
                 "must be from 1 to 67108864 (64 MiB)",
+            ));
+        }
+        if self.cookie.partitioned && self.cookie.secure == CookieSecure::Never {
+            return Err(conflict(
+                "session_cookie_partitioned",
+                "a Partitioned cookie must be Secure (browsers drop it otherwise); set session_cookie_secure to auto or true",
+            ));
+        }
+        if self.cookie.name.starts_with("__Host-") {
+            let problem = if self.cookie.secure != CookieSecure::Always {
+                Some("session_cookie_secure = true (Secure on every response, not auto)")
+            } else if self.cookie.path != "/" {
+                Some("session_cookie_path = /")
+            } else if self.cookie.domain.is_some() {
+                Some("no session_cookie_domain")
+            } else {
+                None
+            };
+            if let Some(needed) = problem {
+                return Err(conflict(
+                    "session_cookie",
+                    &format!(
+                        "a cookie name starting with __Host- needs {needed}: browsers refuse \
+                         such a cookie otherwise (RFC 6265bis __Host- prefix)"
+                    ),
+                ));
+            }
+        }
+        if self.cookie.name.starts_with("__Secure-") && self.cookie.secure != CookieSecure::Always {
+            return Err(conflict(
+                "session_cookie",
+                "a cookie name starting with __Secure- needs session_cookie_secure = true: browsers refuse it on a response without Secure",
             ));
         }
         match (&self.store.tls_cert, &self.store.tls_key) {

@@ -21,7 +21,7 @@ use super::keys::MASK;
 use super::Config;
 use super::{
     BasicEncryption, CookieSecure, CorsOrigins, JwtAlgorithm, JwtEncoding, OnStoreError, SameSite,
-    Secret, DEFAULT_PARAMS_BODY_LIMIT, DEFAULT_SESSION_MAX_BYTES,
+    Secret, DEFAULT_PARAMS_BODY_LIMIT, DEFAULT_SESSION_MAX_BYTES, DEFAULT_SESSION_REMEMBER_TIMEOUT,
 };
 
 /// Parameter decoding's settings (`params_body_limit`).
@@ -55,6 +55,23 @@ impl Default for ParamsSettings {
 pub struct SessionSettings {
     /// Sliding session lifetime; `None` never expires. Default one hour, as canister.
     pub timeout: Option<Duration>,
+    /// How long after its login (or its creation, for an anonymous session) a session ends,
+    /// whatever its activity: OWASP's absolute timeout. `None` (default, `0`): no limit.
+    ///
+    /// Counted from the creation time the session's record carries (written at creation
+    /// and at every login or logout); a session stored by an older canister, which has
+    /// none, is bounded from its next login.
+    pub max_lifetime: Option<Duration>,
+    /// How long a remembered login lasts
+    /// ([`Session::login_remembered`](crate::Session::login_remembered)): its cookie's
+    /// `Max-Age` and its time to live in the store, sliding as `session_timeout` does.
+    /// Default 30 days.
+    pub remember_timeout: Duration,
+    /// The most live sessions one user may have; a login beyond it ends the user's oldest
+    /// sessions (by login time). `0` (default): no cap. Needs a store with a per-user index
+    /// ([`SessionStore::sessions_of`](crate::SessionStore::sessions_of)): the memory store
+    /// and the Redis store (not on Redis Cluster) have one.
+    pub max_per_user: usize,
     /// Serialise the requests of one session (exact read-modify-write). Default false.
     ///
     /// The lock is taken when the session is first loaded and released after the response
@@ -102,6 +119,9 @@ impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             timeout: Some(Duration::from_secs(3600)),
+            max_lifetime: None,
+            remember_timeout: DEFAULT_SESSION_REMEMBER_TIMEOUT,
+            max_per_user: 0,
             locking: false,
             lock_timeout: Duration::from_secs(5),
             max: None,
@@ -129,9 +149,15 @@ pub struct CookieSettings {
     pub domain: Option<String>,
     /// `Path` of the cookie. Default `/`.
     pub path: String,
-    /// Whether the cookie carries `Max-Age` (the session timeout); otherwise it lasts until
-    /// the browser closes. Default true.
+    /// Whether every session cookie carries `Max-Age` (the session timeout); otherwise it
+    /// lasts until the browser closes. Default false (since issue #22; it was true): only a
+    /// remembered login ([`Session::login_remembered`](crate::Session::login_remembered))
+    /// gets a persistent cookie, with `session_remember_timeout` as its `Max-Age`.
     pub persistent: bool,
+    /// Whether the cookie carries `Partitioned` (CHIPS: a third-party cookie kept per
+    /// top-level site). Default false. Browsers keep a `Partitioned` cookie only when it is
+    /// `Secure`, so `session_cookie_secure = false` is refused with it.
+    pub partitioned: bool,
 }
 
 impl Default for CookieSettings {
@@ -142,7 +168,8 @@ impl Default for CookieSettings {
             secure: CookieSecure::Auto,
             domain: None,
             path: "/".to_owned(),
-            persistent: true,
+            persistent: false,
+            partitioned: false,
         }
     }
 }

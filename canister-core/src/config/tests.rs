@@ -422,6 +422,9 @@ fn numeric_keys_are_bounded_and_errors_name_key_value_and_range() {
         ("auth_jwt_jwks_refresh", "9", "10"),
         ("params_body_limit", "1073741825", "1073741824"),
         ("params_body_limit", "0", "1"),
+        ("session_max_lifetime", "315360001", "315360000"),
+        ("session_remember_timeout", "315360001", "315360000"),
+        ("session_max_per_user", "100001", "100000"),
     ];
     for (key, bad, good) in cases {
         let err = Config::from_ini_str(&format!("[canister]\n{key} = {bad}")).unwrap_err();
@@ -906,4 +909,22 @@ fn config_errors_keep_their_cause_as_source_without_repeating_it() {
     let report = format!("{err:?}");
     assert_eq!(report, format!("{err}: {source}: {io}"));
     assert_eq!(report.matches(&io.to_string()).count(), 1, "{report}");
+}
+
+/// Issue #22's keys: defaults, and bad values named.
+#[test]
+fn lifecycle_keys_defaults_and_bad_values() {
+    let c = Config::default();
+    assert!(!c.cookie.persistent, "browser-session cookies by default");
+    assert!(!c.cookie.partitioned);
+    assert_eq!(c.session.max_lifetime, None);
+    assert_eq!(
+        c.session.remember_timeout,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(c.session.max_per_user, 0);
+    let c = Config::from_ini_str("[canister]\nsession_max_lifetime = 0").unwrap();
+    assert_eq!(c.session.max_lifetime, None);
+    let err = Config::from_ini_str("[canister]\nsession_max_lifetime = -5").unwrap_err();
+    assert!(err.to_string().contains("session_max_lifetime"), "{err}");
 }

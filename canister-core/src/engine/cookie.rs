@@ -81,6 +81,9 @@ impl CookieSpec {
             attributes.push_str("; Domain=");
             attributes.push_str(domain);
         }
+        if cookie.partitioned {
+            attributes.push_str("; Partitioned");
+        }
         let max_age = cookie
             .persistent
             .then(|| timeout.map_or(FOREVER, |t| t.as_secs().max(1)));
@@ -125,11 +128,13 @@ impl CookieSpec {
         }
     }
 
-    /// The `Set-Cookie` value for an action, if any.
+    /// The `Set-Cookie` value for an action, if any. `remembered`: the session is a
+    /// remembered login, whose cookie is persistent with this `Max-Age` in seconds.
     pub(crate) fn render(
         &self,
         action: &CookieAction,
         secure_request: bool,
+        remembered: Option<u64>,
     ) -> Option<HeaderValue> {
         let secure = match self.secure {
             CookieSecure::Auto => secure_request,
@@ -144,7 +149,7 @@ impl CookieSpec {
             CookieAction::Set(id) => {
                 out.push_str(id.as_str());
                 out.push_str(&self.attributes);
-                if let Some(max_age) = self.max_age {
+                if let Some(max_age) = remembered.map(|s| s.max(1)).or(self.max_age) {
                     out.push_str("; Max-Age=");
                     out.push_str(&max_age.to_string());
                 }

@@ -1,6 +1,7 @@
 //! The engine: [`Canister::enter`] before the handler, [`Canister::finish`] after it.
 
 mod cookie;
+mod lifecycle;
 mod persist;
 mod request_log;
 mod visit;
@@ -29,6 +30,7 @@ use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
 use cookie::{CookieAction, CookieSpec};
+pub use lifecycle::SessionInfo;
 use persist::Plan;
 #[cfg(feature = "tracing")]
 pub(crate) use request_log::request_url;
@@ -128,6 +130,10 @@ pub(crate) struct Inner<S, A, L> {
 pub(crate) struct Settings {
     pub(crate) config: Config,
     pub(crate) ttl: Option<Duration>,
+    /// `session_max_lifetime`.
+    pub(crate) max_lifetime: Option<Duration>,
+    /// `session_remember_timeout`.
+    pub(crate) remember_ttl: Duration,
     pub(crate) cookie: CookieSpec,
     pub(crate) cors: Cors,
     pub(crate) csrf: Csrf,
@@ -146,6 +152,12 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn settings(&self) -> &Settings;
     fn sink(&self) -> &dyn LogSink;
     fn load(&self, key: StoreKey) -> BoxFuture<'_, Loaded>;
+    fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::session::UserSession>, StoreError>>;
+    fn now(&self) -> SystemTime;
     fn release(&self, lock: HeldLock) -> BoxFuture<'_, ()>;
     fn verify_password<'a>(
         &'a self,
@@ -369,6 +381,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Builder<S, A, L> {
         let config = self.config;
         let settings = Settings {
             ttl: config.session.timeout,
+            max_lifetime: config.session.max_lifetime,
+            remember_ttl: config.session.remember_timeout,
             cookie: CookieSpec::new(&config.cookie, config.session.timeout),
             cors: Cors::new(&config.cors),
             csrf: Csrf::new(config.csrf.enabled, config.csrf.trusted_origins.clone()),
@@ -627,6 +641,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             visit_inner.cookie.is_present(),
             settings.cookie_refresh(),
         );
+        // A remembered login's cookie is persistent: Max-Age = session_remember_timeout.
+        let remembered = state.record.meta.remember_ms.map(|ms| ms / 1000);
         let result = self.execute(plan, visit_inner, &mut state).await;
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
@@ -637,7 +653,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let mut replaced = None;
         match result {
             Ok(action) => {
-                if let Some(value) = settings.cookie.render(&action, visit_inner.secure) {
+                if let Some(value) = settings
+                    .cookie
+                    .render(&action, visit_inner.secure, remembered)
+                {
                     head.append(header::SET_COOKIE, value);
                 }
             }
@@ -652,9 +671,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
                 if state.destroyed && visit_inner.cookie.is_single() {
                     // The user asked to end the session: at least the browser forgets it.
-                    if let Some(value) = settings
-                        .cookie
-                        .render(&CookieAction::Clear, visit_inner.secure)
+                    if let Some(value) =
+                        settings
+                            .cookie
+                            .render(&CookieAction::Clear, visit_inner.secure, None)
                     {
                         head.append(header::SET_COOKIE, value);
                     }
@@ -683,7 +703,19 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     ) -> Result<CookieAction, StoreError> {
         let inner = &self.inner;
         let store = &inner.store;
-        let ttl = inner.settings.ttl;
+        let now = inner.clock.now();
+        if matches!(plan, Plan::Create { .. })
+            || (matches!(plan, Plan::Cycle { .. }) && state.new_identity)
+        {
+            // Where session_max_lifetime counts from: creation, login, logout.
+            state.record.meta.created_ms = Some(persist::unix_ms(now));
+        }
+        let ttl = persist::ttl_for(
+            &state.record.meta,
+            inner.settings.ttl,
+            inner.settings.max_lifetime,
+            now,
+        );
         let live = &visit.live;
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
@@ -712,6 +744,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 if store.cycle(&old, &new_key, &state.record, ttl).await? {
                     // The response line names the session the cookie now carries.
                     visit.live.set_tag(crate::session::tag_of(&new_key));
+                    if let (Some(user), true) = (&state.record.user, state.new_identity) {
+                        self.enforce_cap(user.name(), &new_key).await?;
+                    }
                     Ok(CookieAction::Set(new))
                 } else {
                     ended()
@@ -719,7 +754,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             }
             Plan::Save { id, key } => {
                 if store.save(&key, &state.change, ttl).await? {
-                    Ok(CookieAction::Set(id))
+                    Ok(id.map_or(CookieAction::None, CookieAction::Set))
                 } else {
                     ended()
                 }
@@ -734,6 +769,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     if store.create(&key, &state.record, ttl).await? {
                         visit.live.set_tag(crate::session::tag_of(&key));
                         inner.sink.log_request(live, &Event::SessionCreated);
+                        if let Some(user) = &state.record.user {
+                            self.enforce_cap(user.name(), &key).await?;
+                        }
                         return Ok(CookieAction::Set(id));
                     }
                     id = new_id()?;
@@ -855,6 +893,21 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
                 }
             }
         })
+    }
+
+    fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.store.delete(&key).await })
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::session::UserSession>, StoreError>> {
+        Box::pin(self.store.sessions_of(user))
     }
 
     fn release(&self, lock: HeldLock) -> BoxFuture<'_, ()> {

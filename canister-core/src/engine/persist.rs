@@ -1,9 +1,11 @@
 //! What `finish` writes: a [`Plan`] decided from the visit's state alone (pure, tested
 //! without a store), then carried out against the store.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use super::cookie::CookieAction;
 use super::visit::State;
-use crate::session::{SessionId, StoreError, StoreKey};
+use crate::session::{Meta, SessionId, StoreError, StoreKey};
 
 /// The one store operation (or none) that ends a request, and the cookie that goes with it.
 #[derive(Debug)]
@@ -19,8 +21,12 @@ pub(crate) enum Plan {
     },
     /// The id changed (login, logout, regenerate): move the session to `new`.
     Cycle { old: StoreKey, new: SessionId },
-    /// Apply the request's change to the live session `id`.
-    Save { id: SessionId, key: StoreKey },
+    /// Apply the request's change to the live session `key`; re-send the cookie of `id` when
+    /// given (a persistent cookie whose `Max-Age` slides).
+    Save {
+        id: Option<SessionId>,
+        key: StoreKey,
+    },
     /// Store a new session under `id` (drawn now when `None`).
     Create { id: Option<SessionId> },
 }
@@ -28,9 +34,14 @@ pub(crate) enum Plan {
 impl Plan {
     /// The plan for a request whose handler left `state`.
     ///
-    /// `cookie_present`: the request carried a session cookie; `cookie_refresh`: a read-only
-    /// request re-sends the cookie so its `Max-Age` slides.
+    /// `cookie_present`: the request carried a session cookie; `cookie_refresh`: every
+    /// session cookie is persistent (`session_cookie_persistent`) and its `Max-Age` slides.
+    ///
+    /// A cookie whose id did not change is re-sent only when it is persistent (that, or a
+    /// remembered login, so that its `Max-Age` slides): a browser-session cookie the browser
+    /// already holds is not sent again on every response.
     pub(crate) fn of(state: &State, cookie_present: bool, cookie_refresh: bool) -> Plan {
+        let cookie_refresh = cookie_refresh || state.record.meta.remember_ms.is_some();
         if state.rng_failed {
             // Never save under the old id at a login or logout (fixation).
             return Plan::Refuse("the operating system's random source failed");
@@ -61,7 +72,7 @@ impl Plan {
                 new: new_id.clone(),
             },
             (Some((old_id, old_key)), _) if !state.change.is_empty() => Plan::Save {
-                id: old_id.clone(),
+                id: cookie_refresh.then(|| old_id.clone()),
                 key: *old_key,
             },
             // Read-only: the load refreshed the TTL; refresh the cookie's.
@@ -80,6 +91,43 @@ impl Plan {
             (None, id) => Plan::Create { id: id.clone() },
         }
     }
+}
+
+/// `time` in milliseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Whether a session created (or logged in) at `meta.created_ms` has outlived `max`
+/// (`session_max_lifetime`) at `now`. A record without a creation time (stored by an older
+/// canister) has not.
+pub(crate) fn lifetime_over(meta: &Meta, max: Option<Duration>, now: SystemTime) -> bool {
+    match (max, meta.created_ms) {
+        (Some(max), Some(created)) => {
+            let max = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+            unix_ms(now) >= created.saturating_add(max)
+        }
+        _ => false,
+    }
+}
+
+/// The time to live a write gives a session: its own when remembered
+/// (`session_remember_timeout`), else `ttl` (`session_timeout`), and never past the end of its
+/// lifetime (`session_max_lifetime`), so the store drops it then by itself.
+pub(crate) fn ttl_for(
+    meta: &Meta,
+    ttl: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    now: SystemTime,
+) -> Option<Duration> {
+    let ttl = meta.ttl_or(ttl);
+    let (Some(max), Some(created)) = (max_lifetime, meta.created_ms) else {
+        return ttl;
+    };
+    let end = created.saturating_add(u64::try_from(max.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(end.saturating_sub(unix_ms(now)).max(1));
+    Some(ttl.map_or(left, |t| t.min(left)))
 }
 
 /// The error of a [`Plan::Refuse`].
@@ -148,7 +196,25 @@ mod tests {
             .push(("k".to_owned(), serde_json::Value::Bool(true)));
         assert!(matches!(
             Plan::of(&written, true, true),
-            Plan::Save { ref id, key } if *id == live && key == live.key()
+            Plan::Save { id: Some(ref id), key } if *id == live && key == live.key()
+        ));
+        // A browser-session cookie is not re-sent when its id did not change...
+        assert!(matches!(
+            Plan::of(&written, true, false),
+            Plan::Save { id: None, key } if key == live.key()
+        ));
+        // ... a remembered login's persistent one is, so its Max-Age slides.
+        let mut remembered = loaded(Some(&live));
+        remembered.record.meta.remember_ms = Some(60_000);
+        remembered.change.set.push(("k".to_owned(), 1.into()));
+        assert!(matches!(
+            Plan::of(&remembered, true, false),
+            Plan::Save { id: Some(ref id), .. } if *id == live
+        ));
+        remembered.change = crate::session::Change::default();
+        assert!(matches!(
+            Plan::of(&remembered, true, false),
+            Plan::Nothing(CookieAction::Set(ref id)) if *id == live
         ));
         let mut logged_in = written;
         let new = id();
@@ -163,6 +229,57 @@ mod tests {
             Plan::of(&created, false, true),
             Plan::Create { id: None }
         ));
+    }
+
+    #[test]
+    fn lifetime_counts_from_creation_and_caps_the_ttl() {
+        let created = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let meta = Meta {
+            created_ms: Some(unix_ms(created)),
+            remember_ms: None,
+        };
+        let max = Some(Duration::from_secs(100));
+        let hour = Some(Duration::from_secs(3600));
+        assert!(!lifetime_over(
+            &meta,
+            max,
+            created + Duration::from_secs(99)
+        ));
+        assert!(lifetime_over(
+            &meta,
+            max,
+            created + Duration::from_secs(100)
+        ));
+        assert!(!lifetime_over(
+            &meta,
+            None,
+            created + Duration::from_secs(10_000)
+        ));
+        // An old record without a creation time is not ended.
+        assert!(!lifetime_over(&Meta::default(), max, created));
+        // The TTL never reaches past the end of the lifetime.
+        assert_eq!(
+            ttl_for(&meta, hour, max, created + Duration::from_secs(40)),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(ttl_for(&meta, hour, None, created), hour);
+        assert_eq!(
+            ttl_for(&meta, None, max, created),
+            Some(Duration::from_secs(100))
+        );
+        // A remembered login lives by its own TTL, still within the lifetime.
+        let remembered = Meta {
+            remember_ms: Some(30 * 86_400_000),
+            ..meta
+        };
+        assert_eq!(
+            ttl_for(&remembered, hour, None, created),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            ttl_for(&remembered, hour, max, created),
+            Some(Duration::from_secs(100))
+        );
     }
 
     #[test]

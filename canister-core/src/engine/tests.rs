@@ -161,7 +161,8 @@ async fn cookie_attributes_default_and_secure_over_forwarded_https() {
     assert!(cookie.contains("; Path=/"), "{cookie}");
     assert!(cookie.contains("; HttpOnly"), "{cookie}");
     assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
-    assert!(cookie.contains("; Max-Age=3600"), "{cookie}");
+    // A browser-session cookie by default (issue #22).
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
     assert!(!cookie.contains("Secure"), "{cookie}");
 
     let request = Request::get("http://example.com/")
@@ -361,7 +362,7 @@ async fn destroy_removes_the_session_and_clears_the_cookie() {
 
 #[tokio::test]
 async fn expiry_and_sliding_refresh_without_sleeping() {
-    let h = harness("session_timeout = 60");
+    let h = harness("session_timeout = 60\nsession_cookie_persistent = true");
     let (first, _) = h.count(None).await;
     let id = id_of(&cookie_of(&first).unwrap());
     // Each visit within 60 s slides the expiry: 3 × 50 s > 60 s in total.
@@ -2254,4 +2255,182 @@ async fn incoming_request_ids_are_kept_only_when_trusted_and_valid() {
             "{id}"
         );
     }
+}
+
+// Issue #22: session lifecycle.
+
+/// `session_max_lifetime` ends a session that long after its login, however busy it is.
+#[tokio::test]
+async fn max_lifetime_ends_a_busy_session_counted_from_its_login() {
+    let h = harness("session_timeout = 60\nsession_max_lifetime = 300");
+    let (first, _) = h.count(None).await;
+    let anonymous = id_of(&cookie_of(&first).unwrap());
+    // Busy for 250 s, then a login: the lifetime counts afresh from the login.
+    for _ in 0..5 {
+        h.clock.advance(Duration::from_secs(50));
+        let (_, n) = h.count(Some(&anonymous)).await;
+        assert!(n > 0);
+    }
+    let id = login(&h, Some(&anonymous), "alice").await;
+    // A visit every 50 s keeps it well inside the idle timeout...
+    let mut n_last = 0;
+    for _ in 0..5 {
+        h.clock.advance(Duration::from_secs(50));
+        let (_, n) = h.count(Some(&id)).await;
+        assert!(n > n_last, "alive at 250 s after login");
+        n_last = n;
+    }
+    // ... but at 300 s after the login it is over: nothing found, a new session.
+    h.clock.advance(Duration::from_secs(50));
+    let (response, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 0, "the session outlived session_max_lifetime");
+    assert_ne!(id_of(&cookie_of(&response).unwrap()), id);
+    assert!(
+        h.log_text().contains("session_max_lifetime"),
+        "{}",
+        h.log_text()
+    );
+    // It was removed from the store too: only the new session is left.
+    assert_eq!(h.store.len(), 1);
+}
+
+/// A remembered login gets a persistent cookie (`session_remember_timeout`) and lives that
+/// long in the store; a plain login a browser-session cookie and `session_timeout`.
+#[tokio::test]
+async fn remembered_logins_are_persistent_and_outlive_the_idle_timeout() {
+    let h = harness("session_timeout = 60\nsession_remember_timeout = 86400");
+    let request = Request::post("/login").body(()).unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            let session = visit.session().await.unwrap();
+            session.login_remembered(User::new("alice"));
+            assert!(session.is_remembered());
+            ok()
+        })
+        .await;
+    let cookie = cookie_of(&response).unwrap();
+    assert!(cookie.contains("; Max-Age=86400"), "{cookie}");
+    let id = id_of(&cookie);
+    // Silent for an hour: alive (a plain login would have expired after 60 s).
+    h.clock.advance(Duration::from_secs(3600));
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={id}"))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            assert_eq!(visit.user().await.unwrap(), Some(User::new("alice")));
+            ok()
+        })
+        .await;
+    // Its persistent cookie is re-sent, so its Max-Age slides.
+    assert!(cookie_of(&response)
+        .unwrap()
+        .contains(&format!("session_id={id}; ")));
+    // A day of silence: gone.
+    h.clock.advance(Duration::from_secs(86_401));
+    let (_, n) = h.count(Some(&id)).await;
+    assert_eq!(n, 0);
+
+    let plain = login(&h, None, "bob").await;
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={plain}"))
+        .body(())
+        .unwrap();
+    let response = h
+        .run(request, |visit| async move {
+            assert_eq!(visit.user().await.unwrap(), Some(User::new("bob")));
+            ok()
+        })
+        .await;
+    assert!(cookie_of(&response).is_none(), "not re-sent");
+    h.clock.advance(Duration::from_secs(61));
+    let request = Request::get("/")
+        .header(header::COOKIE, format!("session_id={plain}"))
+        .body(())
+        .unwrap();
+    h.run(request, |visit| async move {
+        assert_eq!(visit.user().await.unwrap(), None, "plain login expired");
+        ok()
+    })
+    .await;
+}
+
+/// The default cookie is a browser-session cookie, not re-sent while its id stays the same;
+/// `session_cookie_persistent = true` brings back the sliding `Max-Age`.
+#[tokio::test]
+async fn a_browser_session_cookie_is_not_re_sent_when_its_id_did_not_change() {
+    let h = harness("");
+    let (first, _) = h.count(None).await;
+    let cookie = cookie_of(&first).unwrap();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    let (again, n) = h.count(Some(&id_of(&cookie))).await;
+    assert_eq!(n, 1);
+    assert!(cookie_of(&again).is_none(), "re-sent on a write");
+
+    let h = harness("session_cookie_persistent = true");
+    let (first, _) = h.count(None).await;
+    let cookie = cookie_of(&first).unwrap();
+    assert!(cookie.contains("Max-Age=3600"), "{cookie}");
+    let (again, _) = h.count(Some(&id_of(&cookie))).await;
+    assert!(cookie_of(&again).unwrap().contains("Max-Age=3600"));
+}
+
+/// The memory store refreshes a session's time to live only under 80 % of it.
+#[tokio::test]
+async fn the_memory_store_slides_only_under_80_percent() {
+    let clock = TestClock::new();
+    let store = MemoryStore::new().with_clock(clock.clone());
+    let key = SessionId::generate().unwrap().key();
+    let ttl = Some(Duration::from_secs(100));
+    store.create(&key, &Record::default(), ttl).await.unwrap();
+    // At 15 s (85 % left): no refresh, so the deadline stays at 100 s.
+    clock.advance(Duration::from_secs(15));
+    assert!(store.load(&key, ttl).await.unwrap().is_some());
+    clock.advance(Duration::from_secs(85));
+    assert!(
+        store.load(&key, ttl).await.unwrap().is_none(),
+        "slid at 85 %"
+    );
+
+    store.create(&key, &Record::default(), ttl).await.unwrap();
+    // At 25 s (75 % left): refreshed to 125 s.
+    clock.advance(Duration::from_secs(25));
+    assert!(store.load(&key, ttl).await.unwrap().is_some());
+    clock.advance(Duration::from_secs(99));
+    assert!(
+        store.load(&key, ttl).await.unwrap().is_some(),
+        "not slid at 75 %"
+    );
+}
+
+#[tokio::test]
+async fn partitioned_cookie_and_host_prefix_checks() {
+    let h = harness("session_cookie_partitioned = true");
+    let (first, _) = h.count(None).await;
+    assert!(cookie_of(&first).unwrap().contains("; Partitioned"));
+
+    let refused = |ini: &str| {
+        Config::from_ini_str(&format!("[canister]\n{ini}"))
+            .and_then(|c| c.validate().map(|()| c))
+            .expect_err(ini)
+            .to_string()
+    };
+    let e = refused("session_cookie = __Host-sid");
+    assert!(e.contains("session_cookie") && e.contains("__Host-"), "{e}");
+    let e = refused(
+        "session_cookie = __Host-sid\nsession_cookie_secure = true\nsession_cookie_path = /app",
+    );
+    assert!(e.contains("Path") || e.contains("path"), "{e}");
+    let e = refused(
+        "session_cookie = __Host-sid\nsession_cookie_secure = true\nsession_cookie_domain = example.com",
+    );
+    assert!(e.contains("domain"), "{e}");
+    let e = refused("session_cookie_partitioned = true\nsession_cookie_secure = false");
+    assert!(e.contains("session_cookie_partitioned"), "{e}");
+    let ok = Config::from_ini_str(
+        "[canister]\nsession_cookie = __Host-sid\nsession_cookie_secure = true",
+    )
+    .unwrap();
+    ok.validate().unwrap();
 }

@@ -77,6 +77,9 @@ pub(crate) struct State {
     /// The operating system's random source failed when a new id was needed: `finish`
     /// answers 503 rather than keep the old id (session fixation).
     pub(crate) rng_failed: bool,
+    /// The user changed (login, logout): the session's lifetime counts afresh
+    /// (`session_max_lifetime`).
+    pub(crate) new_identity: bool,
     /// The size of `record` as `session_max_bytes` counts it, once computed; `None` after
     /// any change other than an insert.
     pub(crate) size: Option<usize>,
@@ -168,7 +171,7 @@ impl Visit {
         self.inner.live.now()
     }
 
-    fn log(&self, event: &Event<'_>) {
+    pub(crate) fn log(&self, event: &Event<'_>) {
         let sink = self.inner.engine.sink();
         if sink.enabled(event.level()) {
             sink.log_request(&self.inner.live, event);
@@ -225,8 +228,28 @@ impl Visit {
                     let key = id.key();
                     match engine.load(key).await {
                         Ok((Some(record), lock)) => {
-                            found = Some((id, key, record, lock));
-                            break;
+                            let settings = engine.settings();
+                            if !super::persist::lifetime_over(
+                                &record.meta,
+                                settings.max_lifetime,
+                                engine.now(),
+                            ) {
+                                found = Some((id, key, record, lock));
+                                break;
+                            }
+                            // session_max_lifetime: the session ends whatever its activity.
+                            if let Some(lock) = lock {
+                                engine.release(lock).await;
+                            }
+                            self.log(&Event::Message {
+                                level: Level::Info,
+                                text: "session ended: it reached session_max_lifetime",
+                            });
+                            if let Err(error) = engine.delete(key).await {
+                                // Never served again either way: the lifetime is checked at
+                                // every load, and its time to live ends it in the store.
+                                self.log(&Event::StoreError { error: &error });
+                            }
                         }
                         Ok((None, lock)) => {
                             if let Some(lock) = lock {
@@ -595,10 +618,30 @@ impl Session {
         self.login_as(user, true);
     }
 
+    /// Logs `user` in and remembers the login: the cookie becomes persistent, with
+    /// `session_remember_timeout` (default 30 days) as its `Max-Age`, and the session lives
+    /// that long in the store, sliding with use (a "remember me" box on a login form).
+    ///
+    /// Otherwise as [`login`](Self::login): the id changes, and a failure is a 503. A later
+    /// [`login`](Self::login) or [`logout`](Self::logout) forgets the remembering;
+    /// `session_max_lifetime`, when set, still ends the session.
+    pub fn login_remembered(&self, user: User) {
+        let ms = self.visit.inner.engine.settings().remember_ttl.as_millis();
+        self.login_as(user, true);
+        self.state().record.meta.remember_ms = Some(u64::try_from(ms).unwrap_or(u64::MAX).max(1));
+    }
+
+    /// Whether the session is a remembered login ([`login_remembered`](Self::login_remembered)).
+    pub fn is_remembered(&self) -> bool {
+        self.state().record.meta.remember_ms.is_some()
+    }
+
     fn login_as(&self, user: User, explicit: bool) {
         {
             let mut state = self.state();
             state.size = None;
+            state.new_identity = true;
+            state.record.meta.remember_ms = None;
             state.record.user = Some(user.clone());
             state.change.user = Some(Some(user.clone()));
             state.identity_changed |= explicit;
@@ -617,6 +660,8 @@ impl Session {
             state.size = None;
             let previous = state.record.user.take();
             state.change.user = Some(None);
+            state.new_identity = true;
+            state.record.meta.remember_ms = None;
             state.identity_changed = true;
             Self::cycle(&mut state);
             previous.map(|u| u.name().to_owned())
@@ -659,6 +704,11 @@ impl Session {
     /// The visit this session belongs to.
     pub fn visit(&self) -> &Visit {
         &self.visit
+    }
+
+    /// The key the session has now (a new one after a login in this request), if any.
+    pub(crate) fn current_key(&self) -> Option<StoreKey> {
+        self.state().id.as_ref().map(SessionId::key)
     }
 
     fn cycle(state: &mut State) {

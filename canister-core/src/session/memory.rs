@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use event_listener::Event;
 use futures_util::future::{select, Either};
 
-use super::{Change, Record, SessionStore, StoreError, StoreKey};
+use super::{
+    refresh_due, user_key, Change, Meta, Record, SessionStore, StoreError, StoreKey, UserSession,
+};
 use crate::clock::{Clock, SystemClock};
 
 const SHARDS: usize = 16;
@@ -79,6 +81,11 @@ struct Inner {
     reported: Mutex<Option<SystemTime>>,
     /// Draws lock tokens.
     next_token: AtomicU64,
+    /// The per-user index: [`user_key`] of a user name → keys of sessions created or moved
+    /// with that user. Entries that ended (deleted, expired, evicted, moved) are dropped
+    /// lazily, when the user's sessions are listed or the list grows; never locked while a
+    /// shard is.
+    users: Mutex<HashMap<StoreKey, Vec<StoreKey>>>,
 }
 
 #[derive(Clone)]
@@ -98,7 +105,8 @@ struct Shard {
     tick: u64,
 }
 
-/// One session, kept compact: a one-key session costs about 210 bytes in all (BENCHMARKS.md),
+/// One session, kept compact: a one-key session costs about 210 bytes in all (BENCHMARKS.md;
+/// measured before the three 8-byte fields of issue #22 were added),
 /// where a [`Record`] (a `BTreeMap` node of ~640 bytes for the data) would cost ~900.
 struct Entry {
     /// When it expires, in nanoseconds since the Unix epoch; [`NEVER`] for never (8 bytes
@@ -109,6 +117,12 @@ struct Entry {
     /// The data's pairs, in no particular order, keys unique.
     data: Box<[(Box<str>, serde_json::Value)]>,
     user: Option<Box<crate::auth::User>>,
+    /// [`Meta::created_ms`]; 0 for none.
+    created_ms: u64,
+    /// [`Meta::remember_ms`]; 0 for none.
+    remember_ms: u64,
+    /// When it was last loaded or written, in milliseconds since the Unix epoch.
+    seen_ms: u64,
 }
 
 /// [`Entry::expires`] of a session that never expires.
@@ -132,6 +146,9 @@ impl Entry {
                 .map(|(k, v)| (Box::from(k.as_str()), v.clone()))
                 .collect(),
             user: record.user.clone().map(Box::new),
+            created_ms: record.meta.created_ms.unwrap_or(0),
+            remember_ms: record.meta.remember_ms.unwrap_or(0),
+            seen_ms: 0,
         }
     }
 
@@ -143,6 +160,29 @@ impl Entry {
                 .map(|(k, v)| (String::from(&**k), v.clone()))
                 .collect(),
             user: self.user.as_deref().cloned(),
+            meta: Meta {
+                created_ms: (self.created_ms != 0).then_some(self.created_ms),
+                remember_ms: (self.remember_ms != 0).then_some(self.remember_ms),
+            },
+        }
+    }
+
+    /// Refreshes the deadline to `now + ttl` (the entry's own time to live when remembered)
+    /// when less than 80 % of it remains ([`refresh_due`]).
+    fn slide(&mut self, now: u64, ttl: Option<Duration>) {
+        let ttl = if self.remember_ms != 0 {
+            Some(Duration::from_millis(self.remember_ms))
+        } else {
+            ttl
+        };
+        match ttl {
+            None => self.expires = NEVER,
+            Some(ttl) => {
+                let remaining = Duration::from_nanos(self.expires.saturating_sub(now));
+                if self.expires == NEVER || refresh_due(remaining, ttl) {
+                    self.expires = deadline(now, Some(ttl));
+                }
+            }
         }
     }
 
@@ -275,6 +315,7 @@ impl MemoryStore {
                 evicted: AtomicU64::new(0),
                 reported: Mutex::new(None),
                 next_token: AtomicU64::new(0),
+                users: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -363,6 +404,59 @@ impl MemoryStore {
             self.inner.count.fetch_sub(1, Ordering::Relaxed);
         }
         removed
+    }
+
+    /// Adds `key` to the index of `record`'s user, if it has one (no shard lock held).
+    fn index(&self, key: &StoreKey, record: &Record) {
+        let Some(user) = &record.user else {
+            return;
+        };
+        let index = user_key(user.name());
+        let crowded = {
+            let mut users = lock(&self.inner.users);
+            let list = users.entry(index).or_default();
+            if !list.contains(key) {
+                list.push(*key);
+            }
+            // Ended sessions are dropped lazily; prune when a list has grown.
+            list.len() >= 64 && list.len().is_power_of_two()
+        };
+        if crowded {
+            let _ = self.live_of(index, user.name());
+        }
+    }
+
+    /// The live sessions of `user` among those indexed under `index`; drops the others from
+    /// the index. Takes the index lock and shard locks one at a time, never both.
+    fn live_of(&self, index: StoreKey, user: &str) -> Vec<UserSession> {
+        let keys = lock(&self.inner.users)
+            .get(&index)
+            .cloned()
+            .unwrap_or_default();
+        let now = self.now();
+        let mut live = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let shard = self.shard(key);
+            if let Some(entry) = shard.map.get(key) {
+                let theirs = entry.user.as_ref().is_some_and(|u| u.name() == user);
+                if theirs && !entry.expired(now) {
+                    live.push(UserSession {
+                        key: *key,
+                        created_ms: (entry.created_ms != 0).then_some(entry.created_ms),
+                        seen_ms: (entry.seen_ms != 0).then_some(entry.seen_ms),
+                    });
+                }
+            }
+        }
+        let mut users = lock(&self.inner.users);
+        if let Some(list) = users.get_mut(&index) {
+            // Keep the live ones and any added meanwhile.
+            list.retain(|k| !keys.contains(k) || live.iter().any(|s| s.key == *k));
+            if list.is_empty() {
+                users.remove(&index);
+            }
+        }
+        live
     }
 
     /// Before a new session goes into `shard` (locked by the caller): when the store is at
@@ -496,8 +590,9 @@ impl SessionStore for MemoryStore {
                 None
             }
             Some(entry) => {
-                entry.expires = deadline(now, ttl);
+                entry.slide(now, ttl);
                 entry.used = used;
+                entry.seen_ms = now / 1_000_000;
                 Some(entry.record())
             }
             None => None,
@@ -519,14 +614,16 @@ impl SessionStore for MemoryStore {
             _ => {
                 self.make_room(&mut shard, shard_of(key), now);
                 let used = shard.tick();
-                self.insert(
-                    &mut shard,
-                    *key,
-                    Entry::new(record, deadline(now, ttl), used),
-                );
+                let mut entry = Entry::new(record, deadline(now, ttl), used);
+                entry.seen_ms = now / 1_000_000;
+                self.insert(&mut shard, *key, entry);
                 true
             }
         };
+        drop(shard);
+        if created {
+            self.index(key, record);
+        }
         std::future::ready(Ok(created))
     }
 
@@ -545,6 +642,7 @@ impl SessionStore for MemoryStore {
                 entry.apply(change);
                 entry.expires = deadline(now, ttl);
                 entry.used = used;
+                entry.seen_ms = now / 1_000_000;
                 true
             }
             Some(_) => {
@@ -578,14 +676,15 @@ impl SessionStore for MemoryStore {
             } else {
                 self.make_room(&mut shard, shard_of(new), now);
                 let used = shard.tick();
-                self.insert(
-                    &mut shard,
-                    *new,
-                    Entry::new(record, deadline(now, ttl), used),
-                );
+                let mut entry = Entry::new(record, deadline(now, ttl), used);
+                entry.seen_ms = now / 1_000_000;
+                self.insert(&mut shard, *new, entry);
                 true
             }
         };
+        if moved {
+            self.index(new, record);
+        }
         std::future::ready(Ok(moved))
     }
 
@@ -654,6 +753,18 @@ impl SessionStore for MemoryStore {
         drop(lock_held);
         std::future::ready(())
     }
+
+    /// The user's indexed sessions that are still live and still that user's, oldest first;
+    /// the others are dropped from the index.
+    fn sessions_of(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<UserSession>, StoreError>> + Send {
+        let index = user_key(user);
+        let mut live = self.live_of(index, user);
+        live.sort_by_key(|s| (s.created_ms, s.seen_ms));
+        std::future::ready(Ok(live))
+    }
 }
 
 #[cfg(test)]
@@ -671,6 +782,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
             user: None,
+            meta: Meta::default(),
         }
     }
 
@@ -911,11 +1023,57 @@ mod tests {
         assert!(store.lock(&key(1), Duration::ZERO).await.is_ok());
     }
 
+    /// Issue #22: the per-user index lists a user's live sessions oldest first and forgets
+    /// those moved, deleted, logged out or expired.
+    #[tokio::test]
+    async fn the_per_user_index_lists_live_sessions_oldest_first() {
+        let clock = crate::TestClock::new();
+        let store = MemoryStore::new().with_clock(clock.clone());
+        let alice = |created: u64| Record {
+            user: Some(User::new("alice")),
+            meta: Meta {
+                created_ms: Some(created),
+                remember_ms: None,
+            },
+            ..Record::default()
+        };
+        let key_of = |n: u8| StoreKey::from_bytes([n; 32]);
+        store.create(&key_of(2), &alice(2), TTL).await.unwrap();
+        store.create(&key_of(1), &alice(1), TTL).await.unwrap();
+        store.create(&key_of(9), &logged_in(), TTL).await.unwrap();
+        store
+            .create(&key_of(5), &Record::default(), TTL)
+            .await
+            .unwrap();
+        let keys = |list: Vec<UserSession>| list.iter().map(|s| s.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(store.sessions_of("alice").await.unwrap()),
+            [key_of(9), key_of(1), key_of(2)],
+            "oldest first (no creation time first)"
+        );
+        assert!(store.sessions_of("bob").await.unwrap().is_empty());
+        // A login moves 2 to 3; a logout moves 1 to 4 without a user; 9 is deleted.
+        assert!(store
+            .cycle(&key_of(2), &key_of(3), &alice(3), TTL)
+            .await
+            .unwrap());
+        assert!(store
+            .cycle(&key_of(1), &key_of(4), &Record::default(), TTL)
+            .await
+            .unwrap());
+        store.delete(&key_of(9)).await.unwrap();
+        assert_eq!(keys(store.sessions_of("alice").await.unwrap()), [key_of(3)]);
+        // Expired: gone from the list, and the index forgets the user.
+        clock.advance(Duration::from_secs(3601));
+        assert!(store.sessions_of("alice").await.unwrap().is_empty());
+        assert!(lock(&store.inner.users).is_empty());
+    }
+
     #[test]
     fn an_entry_is_small() {
         // What the table holds per session besides the key; the data lives behind `data`.
         assert!(
-            std::mem::size_of::<Entry>() <= 40,
+            std::mem::size_of::<Entry>() <= 64,
             "{}",
             std::mem::size_of::<Entry>()
         );

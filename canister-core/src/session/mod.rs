@@ -13,4 +13,7 @@ pub use faulty::{FaultyStore, StoreOp};
 pub(crate) use id::fail_random_for_test;
 pub(crate) use id::{tag_of, SessionId};
 pub use memory::{MemoryLock, MemoryStore, DEFAULT_LOCK_LEASE, DEFAULT_MAX_SESSIONS};
-pub use store::{Change, Data, Record, SessionStore, StoreError, StoreKey};
+pub use store::{
+    refresh_due, user_key, Change, Data, Meta, Record, SessionStore, StoreError, StoreKey,
+    UserSession,
+};

@@ -55,6 +55,68 @@ pub struct Record {
     pub data: Data,
     /// The logged-in user, if any.
     pub user: Option<User>,
+    /// What the engine keeps about the session itself (creation time, remembered login).
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+/// The engine's own facts about a session, written with the whole record (at creation and at
+/// each id change: login, logout, regenerate) and never by a [`Change`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// When the session was created or its user last changed (login, logout), in
+    /// milliseconds since the Unix epoch: where `session_max_lifetime` counts from. `None`
+    /// in a record stored by an older canister.
+    #[serde(default)]
+    pub created_ms: Option<u64>,
+    /// A remembered login's own time to live in milliseconds (`session_remember_timeout`):
+    /// a store refreshes the session to this rather than to the `ttl` it is given.
+    #[serde(default)]
+    pub remember_ms: Option<u64>,
+}
+
+impl Meta {
+    /// The time to live a store refreshes this session to: its own when remembered, else
+    /// `ttl`.
+    pub fn ttl_or(&self, ttl: Option<Duration>) -> Option<Duration> {
+        match self.remember_ms {
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => ttl,
+        }
+    }
+}
+
+/// One live session of a user, as a store's per-user index lists it
+/// ([`SessionStore::sessions_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserSession {
+    /// The session's key.
+    pub key: StoreKey,
+    /// [`Meta::created_ms`]: when it was created or logged in.
+    pub created_ms: Option<u64>,
+    /// When a request last wrote it or refreshed its time to live, in milliseconds since the
+    /// Unix epoch, by the store's clock. Sliding expiry refreshes at most once per fifth of
+    /// the time to live, so this may lag the last request by that much.
+    pub seen_ms: Option<u64>,
+}
+
+/// The key of a user's entry in a store's per-user index: the SHA-256 of `user\0<name>`, so a
+/// dump of the store holds no user name (and never a secret).
+pub fn user_key(name: &str) -> StoreKey {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"user\0");
+    hasher.update(name.as_bytes());
+    StoreKey(hasher.finalize().into())
+}
+
+/// Whether a sliding refresh is due: less than 80 % of `ttl` remains (`remaining`), so a
+/// session used often is rewritten at most about once per fifth of its time to live.
+///
+/// Stores call it in [`SessionStore::load`]; the Redis store's script applies the same rule.
+pub fn refresh_due(remaining: Duration, ttl: Duration) -> bool {
+    // remaining < 0.8 ttl, in integers: 5 remaining < 4 ttl.
+    remaining.saturating_mul(5) < ttl.saturating_mul(4)
 }
 
 /// What one request changed in a session: only this is written back, so concurrent requests
@@ -146,8 +208,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// must release it too, at once or in the background; its lease is only the last resort.
     type Lock: Send + Sync + 'static;
 
-    /// Loads a live session and refreshes its time to live to `ttl` (sliding expiry) without
-    /// rewriting its data. `Ok(None)`: no such session, or it expired.
+    /// Loads a live session and, when less than 80 % of its time to live remains
+    /// ([`refresh_due`]), refreshes it (sliding expiry) without rewriting its data: to the
+    /// record's own ([`Meta::remember_ms`]) when it has one, else to `ttl` (`None`: the
+    /// session never expires). `Ok(None)`: no such session, or it expired.
+    ///
+    /// Refreshing on every load is correct too, only costlier (a write per request).
     fn load(
         &self,
         key: &StoreKey,
@@ -204,4 +270,26 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Releases a lock taken by [`lock`](SessionStore::lock).
     fn unlock(&self, lock: Self::Lock) -> impl Future<Output = ()> + Send;
+
+    /// The live sessions of the user named `user` (a form login, or a header user kept with
+    /// `auth_remember`), oldest first by [`UserSession::created_ms`].
+    ///
+    /// A store that keeps a per-user index adds a session to it when a record with a user is
+    /// created or moved ([`create`](Self::create), [`cycle`](Self::cycle)), and drops it when
+    /// the session is deleted, moved or has expired, so listing costs about one lookup per
+    /// session of that user. [`delete`](Self::delete) then ends one of them.
+    ///
+    /// Default: an error saying that the store keeps no per-user index (so listing and
+    /// `session_max_per_user` answer 503 rather than pretend the user has no session).
+    fn sessions_of(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<UserSession>, StoreError>> + Send {
+        let _ = user;
+        std::future::ready(Err(StoreError::Unavailable {
+            message: "this session store keeps no per-user index (SessionStore::sessions_of)"
+                .to_owned(),
+            source: None,
+        }))
+    }
 }
