@@ -199,6 +199,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test")]
 mod tests {
     use super::*;
 
