@@ -70,7 +70,9 @@ async fn writes_wait_for_replicas() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
-    assert!(err.to_string().contains("1 of the 2 replicas"), "{err}");
+    // The cause is the error's `source()`: read the whole chain.
+    let chain = canister_core::ErrorChain(&err).to_string();
+    assert!(chain.contains("1 of the 2 replicas"), "{chain}");
 
     // The replica gone: writes fail, reads still work, and without the setting writes work.
     let key = new_key();
