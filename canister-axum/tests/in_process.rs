@@ -53,12 +53,14 @@ async fn cookie_attributes() {
     let answer = send(&demo(""), get("/")).await;
     let cookie = answer.set_cookie().unwrap();
     assert!(cookie.starts_with("session_id="), "{cookie}");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(
             cookie.split("; ").any(|a| a == attribute),
             "{attribute} missing in {cookie}"
         );
     }
+    // A browser-session cookie by default (issue #22).
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
 }
 

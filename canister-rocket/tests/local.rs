@@ -114,12 +114,14 @@ async fn cookie_has_the_configured_attributes() {
         cookie.starts_with(&format!("session_id={sid};")),
         "{cookie}"
     );
-    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=3600"] {
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax"] {
         assert!(
             cookie.contains(attribute),
             "{attribute} missing in {cookie}"
         );
     }
+    // A browser-session cookie by default (issue #22).
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
