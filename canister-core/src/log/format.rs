@@ -258,7 +258,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::log::line::Text;
+    use crate::log::text::Text;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Local> {
         Local.with_ymd_and_hms(y, mo, d, h, mi, s).single().unwrap()

@@ -501,7 +501,7 @@ struct Clip<T>(T);
 
 impl<T: fmt::Display> fmt::Display for Clip<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut clip = line::Clipper::new(&mut *f, MAX_FIELD_BYTES);
+        let mut clip = text::Clipper::new(&mut *f, MAX_FIELD_BYTES);
         fmt::write(&mut clip, format_args!("{}", self.0))?;
         let omitted = clip.omitted();
         if omitted > 0 {
@@ -603,7 +603,7 @@ impl slog::Value for LogContext {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Formatted on the stack: no allocation for a context (but for a long trusted id).
-        let text = line::Text::<128>::format(format_args!("{self}"));
+        let text = text::Text::<128>::format(format_args!("{self}"));
         serializer.emit_str(key, text.as_str())
     }
 }
@@ -642,6 +642,7 @@ mod queue;
 mod request_id;
 mod settings;
 mod sink;
+mod text;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_sink;
 

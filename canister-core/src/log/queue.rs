@@ -31,7 +31,8 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::format::Writer;
-use super::line::{Context, Line, Text, TextBuilder, FLUSH_TIMEOUT, INLINE_CONTEXT};
+use super::line::{Context, Line, FLUSH_TIMEOUT};
+use super::text::{Text, TextBuilder, INLINE_CONTEXT};
 use super::{Level, CONTEXT_KEY};
 use crate::clock::Clock;
 
@@ -446,7 +447,7 @@ impl slog::Serializer for Fields {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::log::line::{Clipper, INLINE, MAX_LINE_BYTES};
+    use crate::log::text::{Clipper, INLINE, MAX_LINE_BYTES};
 
     #[test]
     fn inline_sizes_fit_a_u8_length() {

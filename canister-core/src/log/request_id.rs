@@ -77,7 +77,7 @@ impl RequestId {
 
     /// The id as a header value.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        let text = crate::log::line::Text::<64>::format(format_args!("{self}"));
+        let text = crate::log::text::Text::<64>::format(format_args!("{self}"));
         // Only visible ASCII: a valid header value. The fallback cannot happen.
         http::HeaderValue::from_str(text.as_str())
             .unwrap_or_else(|_| http::HeaderValue::from_static("-"))

@@ -11,8 +11,9 @@ use slog::Drain as _;
 use super::daily::DailyFiles;
 use super::error::LogError;
 use super::format::{Destination, Writer};
-use super::line::{Context, Text, FLUSH_TIMEOUT};
+use super::line::{Context, FLUSH_TIMEOUT};
 use super::queue::{Queue, SlogDrain};
+use super::text::Text;
 use super::{
     Event, Level, LiveContext, LogContext, LogSettings, LogSink, LogSinkKind, CONTEXT_KEY,
 };
