@@ -11,7 +11,6 @@ use canister_core::{
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::Origin;
 use rocket::http::{Method, Status};
-use rocket::response::{self, Responder};
 use rocket::route::{self, Route};
 use rocket::{Build, Data, Request, Response, Rocket};
 
@@ -183,7 +182,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let slot = Slot::of(request);
-        // No visit: canister does not handle the request, or the internal route answered it.
+        if let Some(core) = Slot::lock(&slot.respond).take() {
+            convert::write(response, core);
+            return;
+        }
         let Some(visit) = slot.visit.clone() else {
             return;
         };
@@ -211,25 +213,17 @@ async fn was_post(request: &Request<'_>, data: &mut Data<'_>) -> bool {
     peek.starts_with(b"_method=")
 }
 
-/// The internal route: answers with the response the fairing stashed. Forwards when
-/// nothing is stashed (someone requested the path directly).
+/// The internal route: an empty 200 the response pass replaces with the stashed answer
+/// (replacing, not answering here, keeps Rocket's own `Server` header and other fairings'
+/// headers off it: exactly the core's response, as on every adapter). Forwards when nothing
+/// is stashed (someone requested the path directly).
 fn respond<'r>(request: &'r Request<'_>, data: Data<'r>) -> route::BoxFuture<'r> {
-    let stashed = Slot::lock(&Slot::of(request).respond).take();
+    let pending = Slot::lock(&Slot::of(request).respond).is_some();
     Box::pin(async move {
-        match stashed {
-            Some(response) => route::Outcome::from(request, Stashed(response)),
-            None => route::Outcome::forward(data, Status::NotFound),
+        if pending {
+            route::Outcome::from(request, ())
+        } else {
+            route::Outcome::forward(data, Status::NotFound)
         }
     })
-}
-
-/// The core's own answer (a preflight, a CSRF refusal) as a Rocket responder.
-struct Stashed(http::Response<Bytes>);
-
-impl<'r> Responder<'r, 'static> for Stashed {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let mut response = Response::new();
-        convert::write(&mut response, self.0);
-        Ok(response)
-    }
 }
