@@ -68,6 +68,50 @@
 //!   would make a client drop a good token; service returns by itself with the first
 //!   successful fetch. Requests without a token are not affected.
 //!
+//! # Several issuers
+//!
+//! One API can accept tokens from two (or more) providers at once, say a company's Keycloak
+//! and a partner's Entra ID. Make one [`Provider`] per issuer, one `Jwt` per provider with
+//! that provider's keys and issuer, and chain them in an
+//! [`Issuers`](canister_core::auth::Issuers): each token goes to the `Jwt` of the issuer its
+//! `iss` names, is verified with that provider's keys only, and a token of neither issuer
+//! is refused (`wrong issuer (iss)`). A plain chain (a tuple) would not do: the first `Jwt`
+//! would refuse the other provider's tokens instead of passing them on.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use canister_core::auth::{Issuers, Jwt};
+//! use canister_core::config::JwtAlgorithm;
+//! use canister_core::{Canister, Config};
+//! use canister_oidc::Provider;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let refresh = Duration::from_secs(600);
+//! let staff = Provider::issuer("https://id.example.com/realms/staff", refresh)?;
+//! let partners = Provider::issuer("https://login.microsoftonline.com/TENANT-ID/v2.0", refresh)?;
+//! let jwt = |provider: &Provider, issuer: &str| {
+//!     Jwt::builder("my-api") // the `aud` tokens must carry
+//!         .algorithms([JwtAlgorithm::RS256, JwtAlgorithm::ES256])
+//!         .jwks(provider.keys())
+//!         .issuer(issuer)
+//!         .build()
+//! };
+//! let issuers = Issuers::new([
+//!     jwt(&staff, "https://id.example.com/realms/staff")?,
+//!     jwt(&partners, "https://login.microsoftonline.com/TENANT-ID/v2.0")?,
+//! ])?;
+//! let canister = Canister::builder()
+//!     .config(Config::from_file("canister.ini")?)
+//!     .authenticator(issuers)
+//!     .build()?;
+//! // Each provider keeps its own keys fresh.
+//! staff.spawn(canister.logger());
+//! partners.spawn(canister.logger());
+//! # Ok(()) }
+//! ```
+//!
+//! `tests/issuers.rs` runs this with two local providers.
+//!
 //! # Security
 //!
 //! Use `https://` URLs: the key set decides who can sign tokens for your API. Plain

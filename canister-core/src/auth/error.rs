@@ -102,6 +102,13 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
+    /// An [`Issuers`](super::Issuers) member names no issuer, or two name the same one: each
+    /// member must be built with its own [`JwtBuilder::issuer`](super::JwtBuilder::issuer).
+    #[error("every authenticator of an issuer chain needs an issuer of its own: {reason}")]
+    IssuerChain {
+        /// What is wrong (no member, one without an issuer, or an issuer given twice).
+        reason: String,
+    },
     /// The public key is not a PEM key of the kind the algorithms need.
     #[error("jwt public key is not a PEM {kind} public key")]
     InvalidPublicKey {

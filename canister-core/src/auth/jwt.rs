@@ -723,7 +723,28 @@ impl From<Refusal> for Failure {
     }
 }
 
-fn refusal(reason: impl Into<std::borrow::Cow<'static, str>>) -> Refusal {
+/// The `iss` claim of `token`, read without verifying anything (to choose which issuer's
+/// authenticator checks it): `None` when the token is too long, not three parts, or its
+/// payload carries no string `iss`.
+pub(super) fn unverified_issuer(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    let json = BASE64_URL_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Iss>(&json).ok()?.iss
+}
+
+pub(super) fn refusal(reason: impl Into<std::borrow::Cow<'static, str>>) -> Refusal {
     Refusal::new("Bearer", reason)
 }
 

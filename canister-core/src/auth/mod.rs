@@ -317,6 +317,7 @@ mod chain;
 mod configured;
 mod custom;
 mod error;
+mod issuers;
 mod jwks;
 mod jwt;
 
@@ -325,6 +326,7 @@ pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;
 pub use custom::FnAuthenticator;
 pub use error::AuthError;
+pub use issuers::Issuers;
 pub use jwks::{
     cache_max_age, Discovery, FetchFailure, Jwk, JwkSet, JwksCache, JwksError, KeyKind,
     RefreshPolicy, MAX_DOCUMENT_LEN, MAX_RETRY, MIN_MAX_AGE, RETRY_AFTER_SECS,
