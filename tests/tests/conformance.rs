@@ -49,6 +49,8 @@ tests::conformance! {
     oidc_algorithms_and_key_selection,
     oidc_discovery_and_issuer,
     oidc_rotation,
+    oidc_periodic_refresh,
+    oidc_cache_control_max_age,
     oidc_provider_down_keeps_the_last_good_keys,
     oidc_no_key_is_503_then_recovers,
     oidc_token_from_a_cookie,

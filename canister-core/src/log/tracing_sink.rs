@@ -34,18 +34,26 @@ pub const APP_TARGET: &str = "canister::app";
 /// for axum and warp), so a handler's own `tracing::info!` carries these fields too.
 ///
 /// **The events** (target `canister`, parent the request's span) carry a field `event` naming
-/// them, a `message` with canister's text, and their own fields:
+/// them, a `message` with canister's text (but for the two events every request makes,
+/// `request` and a response that is not slow: their fields say it all), and their own
+/// fields:
 ///
 /// | `event` | level | fields |
 /// |---|---|---|
-/// | `request` | INFO | `method`, `uri` |
-/// | `session_created`, `session_found`, `session_unknown`, `session_destroyed` | INFO | |
+/// | `request` | INFO | (the span has `method` and `uri`; outside a request's span: `method`, `uri`, `message`) |
+/// | `session_created`, `session_unknown`, `session_destroyed` | INFO | |
 /// | `session_ended` | WARN | (a write discarded: the session ended meanwhile) |
 /// | `login` | INFO | `user` |
 /// | `logout` | INFO | `user` |
 /// | `refusal` | WARN | `kind` (`auth`, `csrf`, `params`) and `scheme` + `reason`, `origin`, or `reason` |
 /// | `store_error` | ERROR | `error` |
-/// | `response` | INFO, or WARN when slow | `status`, `latency_ms`, `slow` (a slow request: `slow = true` at WARN, past `log_slow_ms`) |
+/// | `response` | INFO, or WARN when slow | `status`, `latency_ms`; a slow request (past `log_slow_ms`) at WARN with `slow = true` and a `message` |
+///
+/// A session found in the store makes no event (canister's own sink writes `Session found`):
+/// the span's `session` field names it. The fields are chosen for what a request costs with
+/// a formatting subscriber (BENCHMARKS.md, "INFO over WARNING, and the `tracing` sink"): the
+/// span's fields known at the start are given at once, nothing is repeated between the span
+/// and its events.
 /// | `message` | its own | (adapters' and the engine's other messages) |
 /// | `banner` | INFO | (the start-up banner, secrets masked) |
 ///
@@ -147,16 +155,20 @@ impl TracingSink {
         }
         match event {
             Event::Banner(_) => emit!(TARGET, level, span, event = "banner", message = %event),
-            Event::Request { method, url } => emit!(
-                TARGET, level, span,
-                event = "request", method = %method, uri = %url, message = %event
-            ),
+            // The span holds the method and the URL; outside a request they are fields here.
+            Event::Request { method, url } => match span.filter(|s| !s.is_none()) {
+                Some(_) => emit!(TARGET, level, span, event = "request"),
+                None => emit!(
+                    TARGET, level, span,
+                    event = "request", method = %method, uri = %url, message = %event
+                ),
+            },
             Event::SessionCreated => {
                 emit!(TARGET, level, span, event = "session_created", message = %event)
             }
-            Event::SessionFound => {
-                emit!(TARGET, level, span, event = "session_found", message = %event)
-            }
+            // Not an event of this sink: every request with a live session would make one,
+            // and the span's `session` field already says which session it found.
+            Event::SessionFound => {}
             Event::SessionUnknown => {
                 emit!(TARGET, level, span, event = "session_unknown", message = %event)
             }
@@ -193,14 +205,25 @@ impl TracingSink {
                 status,
                 elapsed,
                 slow,
-            } => emit!(
-                TARGET, level, span,
-                event = "response",
-                status = status.as_u16(),
-                latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-                slow = *slow,
-                message = %event
-            ),
+            } => {
+                let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                if *slow {
+                    emit!(
+                        TARGET, level, span,
+                        event = "response", status = status.as_u16(), latency_ms, slow = true,
+                        message = %event
+                    )
+                } else {
+                    emit!(
+                        TARGET,
+                        level,
+                        span,
+                        event = "response",
+                        status = status.as_u16(),
+                        latency_ms
+                    )
+                }
+            }
             Event::Message { .. } => {
                 emit!(TARGET, level, span, event = "message", message = %event)
             }
@@ -257,26 +280,20 @@ pub(crate) fn request_span(
     secure: bool,
     trace_id: Option<&str>,
 ) -> tracing::Span {
-    let span = tracing::info_span!(
+    // Every field known now is given now: a subscriber that formats fields as they come
+    // (tracing-subscriber's JSON formatter re-parses and re-writes a span's fields for each
+    // `record`) pays for each later `record`. Only `session` and `user` come later.
+    tracing::info_span!(
         target: TARGET,
         "request",
         request_id = %request_id,
-        client = tracing::field::Empty,
+        client = client.map(tracing::field::display),
         session = tracing::field::Empty,
         user = tracing::field::Empty,
         method = %parts.method,
         uri = %crate::engine::request_url(parts, secure),
-        trace_id = tracing::field::Empty,
-    );
-    if !span.is_none() {
-        if let Some(client) = client {
-            span.record("client", tracing::field::display(client));
-        }
-        if let Some(trace_id) = trace_id {
-            span.record("trace_id", trace_id);
-        }
-    }
-    span
+        trace_id = trace_id,
+    )
 }
 
 /// The drain of the `Log` a handler gets with the `tracing` sink: each record becomes an
@@ -436,7 +453,11 @@ mod tests {
         assert_eq!(events[1]["target"], "canister::app");
         assert_eq!(events[1]["fields"]["message"], "from the Log k=7");
         assert_eq!(events[2]["target"], "app");
+        // The span holds method and URL: the `request` event does not repeat them.
+        assert!(events[0]["fields"].get("uri").is_none(), "{text}");
+        assert!(events[0]["fields"].get("method").is_none(), "{text}");
         assert_eq!(events[4]["fields"]["status"], 200);
+        assert!(events[4]["fields"].get("slow").is_none(), "{text}");
         assert!(events[4]["fields"]["latency_ms"].is_u64());
         assert_eq!(events[4]["span"]["session"].as_str().unwrap().len(), 6);
         assert!(!text.contains("s3cr3t"), "{text}");
