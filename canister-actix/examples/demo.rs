@@ -202,6 +202,10 @@ pub fn server<S: SessionStore, A: Authenticator, L: LogSink>(
             .configure(routes)
     })
     .workers(workers)
+    // actix-web answers 408 when a request's head takes over 5 s to arrive (its default).
+    // The conformance suite runs dozens of clients at once on a loaded 2-core machine, where
+    // that happened (`concurrent_writers`); 30 s still ends a stalled client.
+    .client_request_timeout(std::time::Duration::from_secs(30))
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)?
