@@ -100,18 +100,23 @@ fn remembered(field: Option<&str>) -> bool {
     matches!(field, Some("1" | "true" | "on"))
 }
 
-async fn login(session: Session, form: Params<Login>) -> HttpResponse {
+/// `?`: too many failed logins (429, `auth_throttle`) or the store's counters unavailable
+/// (503).
+async fn login(
+    session: Session,
+    form: Params<Login>,
+) -> Result<HttpResponse, canister_actix::Rejection> {
     let Login {
         username,
         password,
         remember,
     } = form.into_inner();
-    let user = match session.verify_password(&username, &password).await {
+    let user = match session.verify_password(&username, &password).await? {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::NotMine => canister_core::User::new(username),
         AuthOutcome::Refused(_) => {
             let refusal = "invalid username or password".to_owned();
-            return text(StatusCode::UNAUTHORIZED, refusal);
+            return Ok(text(StatusCode::UNAUTHORIZED, refusal));
         }
     };
     let message = format!("Logged in as {}", user.name());
@@ -120,7 +125,7 @@ async fn login(session: Session, form: Params<Login>) -> HttpResponse {
     } else {
         session.login(user);
     }
-    text(StatusCode::OK, message)
+    Ok(text(StatusCode::OK, message))
 }
 
 async fn logout(session: Session) -> HttpResponse {

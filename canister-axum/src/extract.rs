@@ -17,6 +17,41 @@ fn respond(rejection: canister_core::Rejection) -> Response {
     rejection.into_response().map(Body::from)
 }
 
+/// The engine's [`Rejection`](canister_core::Rejection) as an axum response, for handlers
+/// that call a [`canister_core::Session`] or [`Visit`] method themselves and answer its
+/// error with `?`, such as a login form's `verify_password` (429 when throttled).
+///
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use canister_axum::{Rejection, Session};
+/// use canister_core::AuthOutcome;
+///
+/// async fn login(session: Session) -> Result<Response, Rejection> {
+///     Ok(match session.verify_password("alice", "secret").await? {
+///         AuthOutcome::Authenticated(user) => {
+///             session.login(user);
+///             "welcome".into_response()
+///         }
+///         _ => (http::StatusCode::UNAUTHORIZED, "no").into_response(),
+///     })
+/// }
+/// # let _ = axum::Router::<()>::new().route("/login", axum::routing::post(login));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rejection(pub canister_core::Rejection);
+
+impl From<canister_core::Rejection> for Rejection {
+    fn from(rejection: canister_core::Rejection) -> Self {
+        Self(rejection)
+    }
+}
+
+impl axum::response::IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        respond(self.0)
+    }
+}
+
 /// The request's [`Visit`], put there by [`CanisterLayer`](crate::CanisterLayer).
 fn visit(extensions: &http::Extensions) -> Option<Visit> {
     extensions.get::<Visit>().cloned()

@@ -18,4 +18,4 @@ mod extract;
 /// ```
 pub use canister_core::slog;
 pub use canister_tower::{CanisterLayer, CanisterService, ResponseFuture};
-pub use extract::{Log, Params, Session, User};
+pub use extract::{Log, Params, Rejection, Session, User};

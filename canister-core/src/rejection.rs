@@ -1,6 +1,7 @@
 //! [`Rejection`]: why canister answers a request instead of its handler.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HeaderValue;
@@ -61,6 +62,13 @@ pub enum Rejection {
     },
     /// The request body could not be read to its end (400).
     UnreadableBody,
+    /// Too many failed password checks for this user name or from this client
+    /// (`auth_throttle`, `auth_throttle_ip`): 429 with `Retry-After`, and the password was
+    /// not checked.
+    Throttled {
+        /// How long until the window ends (`Retry-After`, whole seconds).
+        retry_after: Duration,
+    },
     /// The route asked for canister's visit but the adapter is not installed on it (500).
     NotInstalled {
         /// What the developer should add, e.g. "add `CanisterLayer` to the router".
@@ -84,6 +92,7 @@ impl Rejection {
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::BadParams(_) | Self::UnreadableBody => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotInstalled { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +107,7 @@ impl Rejection {
             Self::BadParams(error) => responses::bad_params(&error),
             Self::PayloadTooLarge { limit } => responses::payload_too_large(limit),
             Self::UnreadableBody => responses::unreadable_body(),
+            Self::Throttled { retry_after } => responses::throttled(retry_after),
             Self::NotInstalled { fix } => responses::not_installed(fix),
         }
     }
@@ -115,6 +125,11 @@ impl fmt::Display for Rejection {
                 write!(f, "request body larger than {limit} bytes")
             }
             Self::UnreadableBody => f.write_str("could not read the request body"),
+            Self::Throttled { retry_after } => write!(
+                f,
+                "too many failed logins: retry in {} s",
+                retry_after.as_secs().max(1)
+            ),
             Self::NotInstalled { fix } => write!(f, "canister is not installed: {fix}"),
         }
     }

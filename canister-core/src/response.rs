@@ -45,6 +45,20 @@ pub fn store_unavailable() -> Response<Bytes> {
     response
 }
 
+/// 429 for a login attempt beyond `auth_throttle` or `auth_throttle_ip`, with `Retry-After`
+/// in whole seconds (at least 1).
+pub fn throttled(retry_after: std::time::Duration) -> Response<Bytes> {
+    let secs = retry_after.as_secs().max(1);
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed logins: retry in {secs} s\n"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
 /// 503 for a Bearer token that cannot be checked yet: the identity provider's keys were
 /// never fetched. `Retry-After` says when to try again; service returns by itself once the
 /// keys arrive.

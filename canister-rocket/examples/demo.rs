@@ -106,21 +106,24 @@ fn orders(user: User) -> Result<String, canister_rocket::Rejection> {
     Ok(format!("Orders of {}", user.name()))
 }
 
+/// `?`: too many failed logins (429, `auth_throttle`) or the store's counters unavailable
+/// (503).
 #[post("/login", data = "<form>")]
-async fn login(session: Session, form: Params<Login>) -> (Status, String) {
+async fn login(
+    session: Session,
+    form: Params<Login>,
+) -> Result<(Status, String), canister_rocket::Rejection> {
     let Login {
         username,
         password,
         remember,
     } = form.into_inner();
-    let user = match session.verify_password(&username, &password).await {
+    let user = match session.verify_password(&username, &password).await? {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::NotMine => canister_core::User::new(username),
         AuthOutcome::Refused(_) => {
-            return (
-                Status::Unauthorized,
-                "invalid username or password".to_owned(),
-            )
+            let refusal = "invalid username or password".to_owned();
+            return Ok((Status::Unauthorized, refusal));
         }
     };
     let message = format!("Logged in as {}", user.name());
@@ -129,7 +132,7 @@ async fn login(session: Session, form: Params<Login>) -> (Status, String) {
     } else {
         session.login(user);
     }
-    (Status::Ok, message)
+    Ok((Status::Ok, message))
 }
 
 #[derive(Deserialize)]

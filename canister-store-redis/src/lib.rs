@@ -93,6 +93,11 @@
 //! - **Time to live**: the key's own expiry (`PEXPIRE`, milliseconds), set by every save and
 //!   refreshed by a load only when less than 80 % of it remains (to the `r` field's when
 //!   present); a session without timeout has none (`PERSIST`).
+//! - **Login throttling counters** (`auth_throttle`, `auth_throttle_ip`): the string key
+//!   `<prefix>throttle:<hex>` (the SHA-256 of the user name or client address with a kind
+//!   tag, `canister_core::session::throttle_key`) holding `<count>:<since ms>`: the attempts
+//!   counted in the window and when it began, by the engine's clock; it expires when the
+//!   window ends.
 //! - **Lock** (`session_locking = true`): the string key `<session key>:lock` holding the
 //!   holder's random token, set with `SET NX PX <lease>` (default lease 30 s) and released by a
 //!   script that deletes it only if it still holds that token.
@@ -111,6 +116,7 @@
 //! | any write, with `session_store_replicas = N` | the same, pipelined with `WAIT N <ms>` | same |
 //! | `delete` | `DEL` | 1 |
 //! | `lock` / `unlock` | `SET NX PX` per attempt / script | 1 per attempt / 1 |
+//! | `count_attempt` / `refund_attempt` (login throttling) | script: `GET` + `SET … PX` / `GET` + `SET … KEEPTTL` per counter | 1 (cluster: 1 per counter) |
 //!
 //! So a read-only request costs one round trip, a modifying one two (load, then save), and a
 //! request that never touches its session none. The first use of a script after Redis

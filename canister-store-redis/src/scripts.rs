@@ -234,6 +234,59 @@ return 0
     )
 });
 
+/// Login throttling: counts one attempt at each counter in `KEYS` (a string
+/// `<count>:<since ms>`), `ARGV[1]` being now in Unix ms by the engine's clock and
+/// `ARGV[1 + i]` the window of `KEYS[i]` in ms: the count goes up by one while the window
+/// lasts, else restarts at one from now (`Counter::after_attempt`); the key expires when its
+/// window ends. Returns count and since of each key in turn.
+pub(crate) static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local win = tonumber(ARGV[i + 1])
+  local count, since = 0, now
+  local v = redis.call('GET', key)
+  if v then
+    local c, s = string.match(v, '^(%d+):(%d+)$')
+    if c and tonumber(s) + win > now then
+      count, since = tonumber(c), tonumber(s)
+    end
+  end
+  count = count + 1
+  redis.call('SET', key, string.format('%d:%d', count, since), 'PX',
+    math.max(since + win - now, 1))
+  out[#out + 1] = count
+  out[#out + 1] = since
+end
+return out
+",
+    )
+});
+
+/// Login throttling: gives back one attempt at each counter in `KEYS` whose window (from
+/// `ARGV[1 + i]`, in ms) still lasts at `ARGV[1]` (`Counter::after_refund`), keeping its
+/// time to live. Absent or ended counters are left alone. Returns an empty list.
+pub(crate) static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local win = tonumber(ARGV[i + 1])
+  local v = redis.call('GET', key)
+  if v then
+    local c, s = string.match(v, '^(%d+):(%d+)$')
+    if c and tonumber(s) + win > now and tonumber(c) > 0 then
+      redis.call('SET', key, string.format('%d:%s', tonumber(c) - 1, s), 'KEEPTTL')
+    end
+  end
+end
+return {}
+",
+    )
+});
+
 fn script(body: &str) -> Script {
     Script::new(&format!("{HELPERS}{body}"))
 }

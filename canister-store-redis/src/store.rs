@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use canister_core::config::Config;
 use canister_core::session::{
-    user_key, Change, Record, SessionStore, StoreError, StoreKey, UserSession,
+    user_key, Change, Counter, Record, SessionStore, StoreError, StoreKey, UserSession,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -936,9 +936,98 @@ impl SessionStore for RedisStore {
         out.sort_by_key(|s| (s.created_ms, s.seen_ms));
         Ok(out)
     }
+
+    /// One round trip on a single node or Sentinel (a script counts at every key); one per
+    /// counter on a Cluster. Each counter is a string key `<prefix>throttle:<hex>` holding
+    /// `<count>:<since ms>`, expiring when its window ends.
+    async fn count_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> Result<Vec<Counter>, StoreError> {
+        let flat = self
+            .throttle_script("count", &scripts::COUNT, counters, now_ms)
+            .await?;
+        if flat.len() != 2 * counters.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the throttling script answered {} numbers for {} counters",
+                flat.len(),
+                counters.len()
+            )));
+        }
+        Ok(flat
+            .chunks_exact(2)
+            .map(|pair| Counter {
+                count: pair[0],
+                since_ms: pair[1],
+            })
+            .collect())
+    }
+
+    /// As [`count_attempt`](SessionStore::count_attempt): one round trip, one per counter
+    /// on a Cluster.
+    async fn refund_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.throttle_script("refund", &scripts::REFUND, counters, now_ms)
+            .await
+            .map(drop)
+    }
 }
 
 impl RedisStore {
+    /// The Redis key of a login throttling counter: the prefix, `throttle:`, and the
+    /// counter's key in hex (no user name or address in Redis).
+    pub fn throttle_redis_key(&self, key: &StoreKey) -> String {
+        format!("{}throttle:{}", self.prefix, key.to_hex())
+    }
+
+    /// Runs a throttling script on `counters`: all in one call on a single node or
+    /// Sentinel, one call per counter on a Cluster (their keys live in different slots).
+    /// Never repeated after a broken connection: a repeated count would count twice.
+    async fn throttle_script(
+        &self,
+        op: &'static str,
+        script: &Script,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let groups: Vec<&[(StoreKey, Duration)]> = if self.is_cluster() {
+            counters.chunks(1).collect()
+        } else {
+            vec![counters]
+        };
+        let mut out = Vec::with_capacity(2 * counters.len());
+        for group in groups {
+            let keys: Vec<String> = group
+                .iter()
+                .map(|(key, _)| self.throttle_redis_key(key))
+                .collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let windows: Vec<u64> = group
+                .iter()
+                .map(|(_, window)| {
+                    u64::try_from(window.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .clamp(1, MAX_REDIS_MS)
+                })
+                .collect();
+            let answer = self
+                .run(op, Retry::Never, || async {
+                    let mut conn = self.conn().await?;
+                    self.write_script::<Vec<u64>>(&mut conn, script, &keys, |c| {
+                        c.arg(now_ms).arg(&windows);
+                    })
+                    .await
+                })
+                .await?;
+            out.extend(answer);
+        }
+        Ok(out)
+    }
+
     async fn release_lock(&self, key: &str, token: &str) {
         let _ = self
             .run("unlock", Retry::Once, || async {

@@ -125,9 +125,12 @@ pub fn app<S: SessionStore, A: Authenticator, L: LogSink>(
                 .verify_password(&form.username, &form.password)
                 .await
             {
-                AuthOutcome::Authenticated(user) => user,
-                AuthOutcome::NotMine => User::new(form.username),
-                AuthOutcome::Refused(_) => {
+                Ok(AuthOutcome::Authenticated(user)) => user,
+                Ok(AuthOutcome::NotMine) => User::new(form.username),
+                // Too many failed logins (429, `auth_throttle`) or the store's counters
+                // unavailable (503).
+                Err(rejection) => return rejection.into_response().into_response(),
+                Ok(AuthOutcome::Refused(_)) => {
                     let refusal = "invalid username or password".to_owned();
                     return warp::reply::with_status(refusal, StatusCode::UNAUTHORIZED)
                         .into_response();

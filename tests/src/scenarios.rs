@@ -2995,3 +2995,202 @@ pub async fn max_per_user(cell: &mut Cell) {
     assert_eq!(body["sessions"].as_array().map(Vec::len), Some(2), "{body}");
     server.stop().await;
 }
+
+/// A login attempt as `name` with a wrong password: by Basic header on `/secret`, or by
+/// the login form.
+async fn wrong_login(server: &Server, name: &str, by_header: bool, from: &str) -> Response {
+    attempt(server, name, "not-the-password", by_header, from).await
+}
+
+/// A login attempt as `name` with `password`, from the client address `from` (sent as
+/// `X-Forwarded-For`; it counts only with `log_trust_proxy`).
+async fn attempt(
+    server: &Server,
+    name: &str,
+    password: &str,
+    by_header: bool,
+    from: &str,
+) -> Response {
+    let request = if by_header {
+        bare()
+            .get(server.url("/secret"))
+            .basic_auth(name, Some(password))
+    } else {
+        bare()
+            .post(server.url("/login"))
+            .form(&[("username", name), ("password", password)])
+    };
+    send(request.header("x-forwarded-for", from)).await
+}
+
+/// Asserts a 429 with a `Retry-After` of 1 to `window` seconds; returns it.
+fn assert_throttled(response: &Response, window: u64, what: &str) -> u64 {
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "{what}: not throttled"
+    );
+    let wait: u64 = response.headers()[RETRY_AFTER]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: Retry-After in seconds"));
+    assert!((1..=window).contains(&wait), "{what}: Retry-After {wait}");
+    wait
+}
+
+/// `auth_throttle = 3/60`: three wrong passwords for alice (Basic and form alike) are
+/// checked and refused; the next attempt is a 429 with `Retry-After`, even with the right
+/// password, by header and by form; another user name is not affected. When the window
+/// has passed (test clock), alice logs in again, and a success does not count: only
+/// failures use up the limit.
+pub async fn throttle_per_user(cell: &mut Cell) {
+    let limit = cell
+        .config()
+        .auth
+        .throttle
+        .expect("the list sets auth_throttle");
+    assert_eq!(
+        limit.to_string(),
+        "3/60",
+        "the list sets auth_throttle = 3/60"
+    );
+    let clock = cell.use_test_clock();
+    let server = cell.start().await;
+    let ip = "192.0.2.1";
+    for (n, by_header) in [true, false, true].into_iter().enumerate() {
+        let response = wrong_login(&server, "alice", by_header, ip).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "failure {n}");
+    }
+    let right = attempt(&server, "alice", "my-secret", true, ip).await;
+    assert_throttled(&right, 60, "the right password by header");
+    let right = attempt(&server, "alice", "my-secret", false, ip).await;
+    assert_throttled(&right, 60, "the right password by form");
+    let bob = wrong_login(&server, "bob", true, ip).await;
+    assert_eq!(bob.status(), StatusCode::UNAUTHORIZED, "bob is not alice");
+
+    clock.advance(Duration::from_secs(61));
+    for n in 0..2 {
+        let response = wrong_login(&server, "alice", false, ip).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "new window {n}"
+        );
+    }
+    for n in 0..4 {
+        let response = attempt(&server, "alice", "my-secret", true, ip).await;
+        assert_eq!(response.status(), StatusCode::OK, "success {n}");
+    }
+    // Two failures so far in this window, whatever the successes: a third is checked.
+    let third = wrong_login(&server, "alice", true, ip).await;
+    assert_eq!(
+        third.status(),
+        StatusCode::UNAUTHORIZED,
+        "successes counted"
+    );
+    let fourth = attempt(&server, "alice", "my-secret", false, ip).await;
+    assert_throttled(&fourth, 60, "after the third failure of the new window");
+    server.stop().await;
+}
+
+/// `auth_throttle_ip = 2/60` (with `log_trust_proxy = 1`): two failures from one address,
+/// under any names, and that address's next attempt is a 429, whatever the name and
+/// password; another address logs in.
+pub async fn throttle_per_ip(server: &Server) {
+    let limit = server
+        .config()
+        .auth
+        .throttle_ip
+        .expect("the list sets auth_throttle_ip");
+    assert_eq!(limit.to_string(), "2/60");
+    let (one, two) = ("192.0.2.1", "198.51.100.2");
+    let first = wrong_login(server, "mallory", true, one).await;
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+    let second = wrong_login(server, "eve", false, one).await;
+    assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
+    let third = attempt(server, "alice", "my-secret", false, one).await;
+    assert_throttled(&third, 60, "a third name from the same address");
+    let elsewhere = attempt(server, "alice", "my-secret", false, two).await;
+    assert_eq!(
+        text(elsewhere).await,
+        (StatusCode::OK, "Logged in as alice".to_owned())
+    );
+}
+
+/// `auth_throttle = 2/60`: the counters live in the store. On Redis, failures on one
+/// instance throttle the next attempt on another; parallel attempts get no more checks than
+/// the limit allows (each attempt is counted before its password is checked).
+pub async fn throttle_across_instances(cell: &mut Cell) {
+    let shared = matches!(cell.fixture().store(), crate::Store::Redis { .. });
+    let one = cell.start().await;
+    let two = if shared {
+        Some(cell.start().await)
+    } else {
+        None
+    };
+    let other = two.as_ref().unwrap_or(&one);
+    let ip = "192.0.2.1";
+    // Eight wrong passwords at once for carol: two are checked (401), six throttled.
+    let attempts = (0..8).map(|n| {
+        let server = if n % 2 == 0 { &one } else { other };
+        wrong_login(server, "carol", n % 3 == 0, ip)
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(Response::status)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, throttled), (2, 6), "{statuses:?}");
+    // Sequentially, across instances: two failures on one, then the other refuses alice.
+    for n in 0..2 {
+        let response = wrong_login(&one, "alice", true, ip).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "failure {n}");
+    }
+    let right = attempt(other, "alice", "my-secret", true, ip).await;
+    assert_throttled(&right, 60, "the other instance");
+    if let Some(two) = two {
+        two.stop().await;
+    }
+    one.stop().await;
+}
+
+/// With login throttling on and the store down, a login gets 503 (the attempt cannot be
+/// counted, so it is not checked), never a 401 or a success; service returns with the store.
+pub async fn throttle_store_down(cell: &mut Cell) {
+    cell.fixture().make_breakable().await;
+    let server = cell.start().await;
+    cell.fixture().take_down();
+    for by_header in [true, false] {
+        let response = attempt(&server, "alice", "my-secret", by_header, "192.0.2.1").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "by header: {by_header}"
+        );
+    }
+    cell.fixture().bring_back().await;
+    // Redis restarting takes a moment to answer scripts again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = attempt(&server, "alice", "my-secret", true, "192.0.2.1").await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}

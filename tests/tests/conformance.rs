@@ -65,6 +65,10 @@ tests::conformance! {
     user_sessions,
     revoke_others_across_instances,
     max_per_user => tests::config_with(&[("session_max_per_user", "2")]),
+    throttle_per_user => tests::config_with(&[("auth_throttle", "3/60")]),
+    throttle_per_ip => tests::config_with(&[("auth_throttle_ip", "2/60"), ("log_trust_proxy", "1")]),
+    throttle_across_instances => tests::config_with(&[("auth_throttle", "2/60")]),
+    throttle_store_down => tests::config_with(&[("auth_throttle", "5/60"), ("auth_throttle_ip", "5/60")]),
 }
 
 // Issue #21: the basic scenarios over TLS on every adapter: a private `redis-server` serving

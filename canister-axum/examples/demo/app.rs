@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use canister_axum::{CanisterLayer, Log, Params, Session, User};
+use canister_axum::{CanisterLayer, Log, Params, Rejection, Session, User};
 use canister_core::session::Data;
 use canister_core::{AuthOutcome, Authenticator, Canister, Claims, LogSink, SessionStore};
 use serde::{Deserialize, Serialize};
@@ -117,18 +117,21 @@ fn remembered(field: Option<&str>) -> bool {
     matches!(field, Some("1" | "true" | "on"))
 }
 
-async fn login(session: Session, Params(form): Params<Login>) -> impl IntoResponse {
+/// `?`: too many failed logins (429, `auth_throttle`) or the store's counters unavailable
+/// (503).
+async fn login(
+    session: Session,
+    Params(form): Params<Login>,
+) -> Result<axum::response::Response, Rejection> {
     let user = match session
         .verify_password(&form.username, &form.password)
-        .await
+        .await?
     {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::NotMine => canister_core::User::new(form.username),
         AuthOutcome::Refused(_) => {
-            return text(
-                StatusCode::UNAUTHORIZED,
-                "invalid username or password".to_owned(),
-            )
+            let refusal = "invalid username or password".to_owned();
+            return Ok(text(StatusCode::UNAUTHORIZED, refusal).into_response());
         }
     };
     let body = format!("Logged in as {}", user.name());
@@ -137,7 +140,7 @@ async fn login(session: Session, Params(form): Params<Login>) -> impl IntoRespon
     } else {
         session.login(user);
     }
-    text(StatusCode::OK, body)
+    Ok(text(StatusCode::OK, body).into_response())
 }
 
 #[derive(Deserialize)]

@@ -469,18 +469,9 @@ impl Basic {
         if !credentials.is_scheme("basic") {
             return AuthOutcome::NotMine;
         }
-        let token = credentials.token();
-        if token.is_empty() {
-            return refused("empty credentials");
-        }
-        if token.len() > MAX_TOKEN_LEN {
-            return refused("credentials longer than 4096 bytes");
-        }
-        let Ok(decoded) = BASE64.decode(token) else {
-            return refused("credentials are not valid base64");
-        };
-        let Ok(decoded) = String::from_utf8(decoded) else {
-            return refused("credentials are not utf-8");
+        let decoded = match decode(credentials.token()) {
+            Ok(decoded) => decoded,
+            Err(reason) => return refused(reason),
         };
         let Some((username, password)) = decoded.split_once(':') else {
             return refused("credentials have no colon between username and password");
@@ -598,6 +589,31 @@ fn bcrypt_cost(hash: &str) -> Result<u32, String> {
         ));
     }
     Ok(cost)
+}
+
+/// The `user:password` text of a Basic token, or why it is malformed.
+fn decode(token: &str) -> Result<String, &'static str> {
+    if token.is_empty() {
+        return Err("empty credentials");
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err("credentials longer than 4096 bytes");
+    }
+    let decoded = BASE64
+        .decode(token)
+        .map_err(|_| "credentials are not valid base64")?;
+    String::from_utf8(decoded).map_err(|_| "credentials are not utf-8")
+}
+
+/// The user name of well-formed `Basic` credentials (login throttling counts per name);
+/// `None` for another scheme or malformed credentials, whose password is never checked.
+pub(crate) fn basic_username(credentials: &Credentials<'_>) -> Option<String> {
+    if !credentials.is_scheme("basic") {
+        return None;
+    }
+    let decoded = decode(credentials.token()).ok()?;
+    let (username, _password) = decoded.split_once(':')?;
+    Some(username.to_owned())
 }
 
 fn refused(reason: &'static str) -> AuthOutcome {

@@ -321,6 +321,7 @@ mod issuers;
 mod jwks;
 mod jwt;
 
+pub(crate) use basic::basic_username;
 pub use basic::{Basic, MAX_BCRYPT_COST};
 pub use chain::{AuthFuture, DynAuthenticator};
 pub use configured::DefaultAuthenticator;

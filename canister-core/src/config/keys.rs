@@ -35,6 +35,7 @@ use super::{
     MAX_STORE_REPLICAS, MAX_STORE_TIMEOUT, MIN_TIMEOUT,
 };
 use crate::log::Level;
+use crate::session::ThrottleLimit;
 
 /// What a secret value is replaced with wherever it is printed.
 pub(crate) const MASK: &str = "********";
@@ -742,7 +743,31 @@ pub const KEYS: &[KeyInfo] = &[
         put(&mut c.auth.remember, parse_bool(v))
     })
     .show(|c| c.auth.remember.to_string()),
+    key("auth_throttle", THROTTLE, |c, v| {
+        put(&mut c.auth.throttle, parse_throttle(v))
+    })
+    .show(|c| show_throttle(c.auth.throttle)),
+    key("auth_throttle_ip", THROTTLE, |c, v| {
+        put(&mut c.auth.throttle_ip, parse_throttle(v))
+    })
+    .show(|c| show_throttle(c.auth.throttle_ip)),
 ];
+
+/// What `auth_throttle` and `auth_throttle_ip` accept.
+const THROTTLE: &str = "N/S: at most N failed password checks (1 to 1000000) per S seconds \
+                        (1 to 86400), e.g. 5/60; empty or off: no limit";
+
+/// `N/S` ([`ThrottleLimit::parse`]), or no limit for empty text and `off`.
+fn parse_throttle(v: &str) -> Option<Option<ThrottleLimit>> {
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    ThrottleLimit::parse(v).map(Some)
+}
+
+fn show_throttle(limit: Option<ThrottleLimit>) -> String {
+    limit.map_or_else(|| "off".to_owned(), |l| l.to_string())
+}
 
 /// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it: the
 /// keys of [`KEYS`] that have a [`range`](KeyInfo::range), in the same order.

@@ -23,6 +23,7 @@ use super::{
     BasicEncryption, CookieSecure, CorsOrigins, JwtAlgorithm, JwtEncoding, OnStoreError, SameSite,
     Secret, DEFAULT_PARAMS_BODY_LIMIT, DEFAULT_SESSION_MAX_BYTES, DEFAULT_SESSION_REMEMBER_TIMEOUT,
 };
+use crate::session::ThrottleLimit;
 
 /// Parameter decoding's settings (`params_body_limit`).
 ///
@@ -436,4 +437,14 @@ pub struct AuthSettings {
     /// Keep a header-authenticated user in the session, as canister did. Default false: a
     /// cookie alone never replays an `Authorization` header's authority.
     pub remember: bool,
+    /// Login throttling per user name (`auth_throttle = N/S`): beyond N failed password
+    /// checks of one user name within S seconds, Basic and form logins of that name answer
+    /// 429 with `Retry-After` until the window ends, without checking the password (a right
+    /// one is refused too). Counted in the session store, so every instance shares it.
+    /// Default off.
+    pub throttle: Option<ThrottleLimit>,
+    /// Login throttling per client address (`auth_throttle_ip = N/S`), as
+    /// [`throttle`](Self::throttle) but counting the failures from one address, whatever the
+    /// user name (the address `log_trust_proxy` gives). Default off.
+    pub throttle_ip: Option<ThrottleLimit>,
 }

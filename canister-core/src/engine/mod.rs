@@ -4,12 +4,13 @@ mod cookie;
 mod lifecycle;
 mod persist;
 mod request_log;
+mod throttle;
 mod visit;
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
 use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink, RequestId};
+use crate::rejection::Rejection;
 use crate::response as responses;
 use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
 
@@ -163,7 +165,9 @@ pub(crate) trait Engine: Send + Sync + 'static {
         &'a self,
         user: &'a str,
         password: &'a str,
-    ) -> BoxFuture<'a, AuthOutcome>;
+        client: Option<IpAddr>,
+        live: &'a LiveContext,
+    ) -> BoxFuture<'a, Result<AuthOutcome, Rejection>>;
     fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue>;
 }
 
@@ -576,11 +580,34 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             },
             Some(value) => match Credentials::parse(value) {
                 Err(refusal) => (None, Some(refusal)),
-                Ok(credentials) => match inner.auth.authenticate(&credentials).await {
-                    AuthOutcome::Authenticated(user) => (Some(user), None),
-                    AuthOutcome::Refused(refusal) => (None, Some(refusal)),
-                    AuthOutcome::NotMine => (None, Some(not_mine(&credentials))),
-                },
+                Ok(credentials) => {
+                    let check = inner.auth.authenticate(&credentials);
+                    // Login throttling: Basic credentials name a user whose password is
+                    // about to be checked.
+                    let name = inner
+                        .throttles()
+                        .then(|| crate::auth::basic_username(&credentials))
+                        .flatten();
+                    let outcome = match name {
+                        None => check.await,
+                        Some(name) => match inner.throttled(&name, client, &live, check).await {
+                            Ok(outcome) => outcome,
+                            Err(rejection) => {
+                                let mut response = rejection.into_response();
+                                settings
+                                    .cors
+                                    .apply(parts.headers.get(header::ORIGIN), &mut response);
+                                self.log_response(&live, response.status(), started);
+                                return respond(response);
+                            }
+                        },
+                    };
+                    match outcome {
+                        AuthOutcome::Authenticated(user) => (Some(user), None),
+                        AuthOutcome::Refused(refusal) => (None, Some(refusal)),
+                        AuthOutcome::NotMine => (None, Some(not_mine(&credentials))),
+                    }
+                }
             },
         };
         if let Some(user) = &header_user {
@@ -922,8 +949,15 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
         &'a self,
         user: &'a str,
         password: &'a str,
-    ) -> BoxFuture<'a, AuthOutcome> {
-        Box::pin(self.auth.verify_password(user, password))
+        client: Option<IpAddr>,
+        live: &'a LiveContext,
+    ) -> BoxFuture<'a, Result<AuthOutcome, Rejection>> {
+        Box::pin(self.throttled(
+            user,
+            client,
+            live,
+            self.auth.verify_password(user, password),
+        ))
     }
 
     fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue> {

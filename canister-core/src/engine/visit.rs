@@ -693,11 +693,23 @@ impl Session {
 
     /// Checks a username and password against the configured authenticators (a login
     /// form). [`AuthOutcome::NotMine`] when no authenticator checks passwords.
-    pub async fn verify_password(&self, username: &str, password: &str) -> AuthOutcome {
-        self.visit
-            .inner
+    ///
+    /// # Errors
+    ///
+    /// With login throttling (`auth_throttle`, `auth_throttle_ip`):
+    /// [`Rejection::Throttled`] (429 with `Retry-After`) when this user name or this client
+    /// failed too often in the window, without checking the password, and
+    /// [`Rejection::StoreUnavailable`] when the store's counters cannot be used. Answer the
+    /// rejection as it is: every adapter turns it into its response.
+    pub async fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<AuthOutcome, Rejection> {
+        let inner = &self.visit.inner;
+        inner
             .engine
-            .verify_password(username, password)
+            .verify_password(username, password, inner.client, &inner.live)
             .await
     }
 

@@ -366,6 +366,16 @@ pub enum Event<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// A login was refused without checking its password: too many failed checks of this
+    /// user name (`auth_throttle`) or from this client (`auth_throttle_ip`).
+    LoginThrottled {
+        /// The user name asked for.
+        name: &'a str,
+        /// Which limit: `user` or `ip`.
+        by: &'static str,
+        /// Seconds until the window ends (the response's `Retry-After`).
+        retry_after: u64,
+    },
     /// An unsafe cross-site request carrying the session cookie was refused.
     CsrfRefused {
         /// The origin the request came from, as the browser stated it.
@@ -413,6 +423,7 @@ impl Event<'_> {
             Event::SessionUnknown => Level::Info,
             Event::SessionEndedConcurrently
             | Event::AuthRefused { .. }
+            | Event::LoginThrottled { .. }
             | Event::CsrfRefused { .. }
             | Event::BadParams { .. } => Level::Warning,
             Event::StoreError { .. } => Level::Error,
@@ -454,6 +465,22 @@ impl fmt::Display for Event<'_> {
                     "Authorization refused ({}): {}",
                     Clip(scheme),
                     Clip(reason)
+                )
+            }
+            Event::LoginThrottled {
+                name,
+                by,
+                retry_after,
+            } => {
+                let limit = if *by == "ip" {
+                    "auth_throttle_ip"
+                } else {
+                    "auth_throttle"
+                };
+                write!(
+                    f,
+                    "Login throttled ({limit}): {}, retry in {retry_after} s",
+                    Clip(name)
                 )
             }
             Event::CsrfRefused { origin } => {

@@ -189,6 +189,15 @@ impl TracingSink {
                 event = "refusal", kind = "auth", scheme = %scheme, reason = %reason,
                 message = %event
             ),
+            Event::LoginThrottled {
+                name,
+                by,
+                retry_after,
+            } => emit!(
+                TARGET, level, span,
+                event = "refusal", kind = "throttle", user = %name, by = *by,
+                retry_after = *retry_after, message = %event
+            ),
             Event::CsrfRefused { origin } => emit!(
                 TARGET, level, span,
                 event = "refusal", kind = "csrf", origin = %origin, message = %event

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
+use super::{
+    Change, Counter, MemoryStore, Record, SessionStore, StoreError, StoreKey, UserSession,
+};
 
 /// One operation of [`SessionStore`], as [`FaultyStore`] makes it fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +25,24 @@ pub enum StoreOp {
     Delete,
     /// [`SessionStore::lock`].
     Lock,
+    /// [`SessionStore::sessions_of`]: listing a user's sessions.
+    List,
+    /// [`SessionStore::count_attempt`] and [`SessionStore::refund_attempt`]: login
+    /// throttling's counters.
+    Counters,
 }
 
 impl StoreOp {
     /// Every operation.
-    pub const ALL: [StoreOp; 6] = [
+    pub const ALL: [StoreOp; 8] = [
         StoreOp::Load,
         StoreOp::Create,
         StoreOp::Save,
         StoreOp::Cycle,
         StoreOp::Delete,
         StoreOp::Lock,
+        StoreOp::List,
+        StoreOp::Counters,
     ];
 
     /// The writes `finish` makes: create, save, cycle, delete.
@@ -195,6 +204,29 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
 
     fn unlock(&self, lock: Self::Lock) -> impl Future<Output = ()> + Send {
         self.inner.unlock(lock)
+    }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.check(StoreOp::List)?;
+        self.inner.sessions_of(user).await
+    }
+
+    async fn count_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> Result<Vec<Counter>, StoreError> {
+        self.check(StoreOp::Counters)?;
+        self.inner.count_attempt(counters, now_ms).await
+    }
+
+    async fn refund_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.check(StoreOp::Counters)?;
+        self.inner.refund_attempt(counters, now_ms).await
     }
 }
 

@@ -11,7 +11,8 @@ use event_listener::Event;
 use futures_util::future::{select, Either};
 
 use super::{
-    refresh_due, user_key, Change, Meta, Record, SessionStore, StoreError, StoreKey, UserSession,
+    refresh_due, user_key, Change, Counter, Meta, Record, SessionStore, StoreError, StoreKey,
+    UserSession,
 };
 use crate::clock::{Clock, SystemClock};
 
@@ -86,7 +87,16 @@ struct Inner {
     /// lazily, when the user's sessions are listed or the list grows; never locked while a
     /// shard is.
     users: Mutex<HashMap<StoreKey, Vec<StoreKey>>>,
+    /// Login throttling's failure counters, with when each one's window ends (Unix ms, by
+    /// the engine's clock): at most [`MAX_COUNTERS`], see [`SessionStore::count_attempt`].
+    counters: Mutex<HashMap<StoreKey, (Counter, u64)>>,
 }
+
+/// The most login throttling counters a [`MemoryStore`] keeps. Counters are keyed by the user
+/// names and addresses of failed logins, which a client chooses: when the table is full and
+/// none of its windows has ended, the counter whose window ends first is dropped (that user
+/// or address may then try again early; the table never grows past this bound, about 8 MB).
+pub const MAX_COUNTERS: usize = 100_000;
 
 #[derive(Clone)]
 struct Options {
@@ -316,6 +326,7 @@ impl MemoryStore {
                 reported: Mutex::new(None),
                 next_token: AtomicU64::new(0),
                 users: Mutex::new(HashMap::new()),
+                counters: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -754,6 +765,51 @@ impl SessionStore for MemoryStore {
         std::future::ready(())
     }
 
+    /// Counts under one mutex. When the table holds [`MAX_COUNTERS`], the counters whose
+    /// window ended by `now_ms` are dropped first, then, if none had, the one whose window
+    /// ends first.
+    fn count_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<Counter>, StoreError>> + Send {
+        let mut table = lock(&self.inner.counters);
+        let mut out = Vec::with_capacity(counters.len());
+        for (key, window) in counters {
+            let current = table.get(key).map(|(counter, _)| *counter);
+            let counter = Counter::after_attempt(current, now_ms, *window);
+            if current.is_none() && table.len() >= MAX_COUNTERS {
+                table.retain(|_, (_, ends)| *ends > now_ms);
+                if table.len() >= MAX_COUNTERS {
+                    let first = table
+                        .iter()
+                        .min_by_key(|(_, (_, ends))| *ends)
+                        .map(|(k, _)| *k);
+                    if let Some(first) = first {
+                        table.remove(&first);
+                    }
+                }
+            }
+            table.insert(*key, (counter, counter.ends_ms(*window)));
+            out.push(counter);
+        }
+        std::future::ready(Ok(out))
+    }
+
+    fn refund_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut table = lock(&self.inner.counters);
+        for (key, window) in counters {
+            if let Some((counter, _)) = table.get_mut(key) {
+                *counter = Counter::after_refund(*counter, now_ms, *window);
+            }
+        }
+        std::future::ready(Ok(()))
+    }
+
     /// The user's indexed sessions that are still live and still that user's, oldest first;
     /// the others are dropped from the index.
     fn sessions_of(
@@ -784,6 +840,62 @@ mod tests {
             user: None,
             meta: Meta::default(),
         }
+    }
+
+    /// Login throttling's counters: counted and refunded per key, and never more than
+    /// `MAX_COUNTERS` of them, ended windows dropped first.
+    #[tokio::test]
+    async fn throttle_counters_are_counted_refunded_and_bounded() {
+        let store = MemoryStore::new();
+        let window = Duration::from_secs(10);
+        let key = |n: u32| {
+            let mut bytes = [0; 32];
+            bytes[..4].copy_from_slice(&n.to_le_bytes());
+            StoreKey::from_bytes(bytes)
+        };
+        let both = [(key(0), window), (key(1), window)];
+        store.count_attempt(&both, 1_000).await.unwrap();
+        let counted = store.count_attempt(&both, 2_000).await.unwrap();
+        assert_eq!(
+            counted,
+            vec![
+                Counter {
+                    count: 2,
+                    since_ms: 1_000
+                };
+                2
+            ]
+        );
+        store.refund_attempt(&both[..1], 3_000).await.unwrap();
+        let counted = store.count_attempt(&both, 4_000).await.unwrap();
+        assert_eq!(counted[0].count, 2, "refunded once");
+        assert_eq!(counted[1].count, 3);
+        // A refund of an absent counter creates none.
+        store
+            .refund_attempt(&[(key(9), window)], 4_000)
+            .await
+            .unwrap();
+        assert!(!lock(&store.inner.counters).contains_key(&key(9)));
+
+        for n in 2..u32::try_from(MAX_COUNTERS).unwrap() {
+            store
+                .count_attempt(&[(key(n), window)], 5_000)
+                .await
+                .unwrap();
+        }
+        assert_eq!(lock(&store.inner.counters).len(), MAX_COUNTERS);
+        // Full, nothing ended: the counter ending first (keys 0 and 1, from 1 000) goes.
+        store
+            .count_attempt(&[(key(u32::MAX), window)], 6_000)
+            .await
+            .unwrap();
+        assert_eq!(lock(&store.inner.counters).len(), MAX_COUNTERS);
+        // Full, and every window but the newest ended: those are dropped.
+        store
+            .count_attempt(&[(key(u32::MAX - 1), window)], 15_500)
+            .await
+            .unwrap();
+        assert_eq!(lock(&store.inner.counters).len(), 2);
     }
 
     /// The compact entry applies a change exactly as `Change::apply_to` does to a record.

@@ -119,6 +119,64 @@ pub fn refresh_due(remaining: Duration, ttl: Duration) -> bool {
     remaining.saturating_mul(5) < ttl.saturating_mul(4)
 }
 
+/// A counter of login throttling (`auth_throttle`, `auth_throttle_ip`), as a store keeps it
+/// under a [`throttle_key`](crate::session::throttle_key): the password checks begun in the
+/// current window that did not succeed (each check is counted before it runs, and given back
+/// when it succeeds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Checks counted in the window.
+    pub count: u64,
+    /// When the window began (the first check counted in it), in milliseconds since the
+    /// Unix epoch, by the engine's clock.
+    pub since_ms: u64,
+}
+
+impl Counter {
+    /// The counter after one more check begins at `now_ms`: `current` plus one while its
+    /// window (`since_ms` + `window`) lasts, else a new window beginning now with a count of
+    /// one.
+    ///
+    /// This is the rule a store applies, atomically, in [`SessionStore::count_attempt`]; the
+    /// Redis store's script applies the same.
+    pub fn after_attempt(current: Option<Counter>, now_ms: u64, window: Duration) -> Counter {
+        match current {
+            Some(c) if c.is_live(now_ms, window) => Counter {
+                count: c.count.saturating_add(1),
+                since_ms: c.since_ms,
+            },
+            _ => Counter {
+                count: 1,
+                since_ms: now_ms,
+            },
+        }
+    }
+
+    /// The counter after a check succeeded ([`SessionStore::refund_attempt`]): one less while
+    /// its window lasts and it is above zero; otherwise as it was.
+    pub fn after_refund(current: Counter, now_ms: u64, window: Duration) -> Counter {
+        if current.is_live(now_ms, window) {
+            Counter {
+                count: current.count.saturating_sub(1),
+                since_ms: current.since_ms,
+            }
+        } else {
+            current
+        }
+    }
+
+    /// Whether the window that began at `since_ms` still lasts at `now_ms`.
+    pub fn is_live(&self, now_ms: u64, window: Duration) -> bool {
+        now_ms < self.ends_ms(window)
+    }
+
+    /// When the window ends, in milliseconds since the Unix epoch.
+    pub fn ends_ms(&self, window: Duration) -> u64 {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.since_ms.saturating_add(window_ms)
+    }
+}
+
 /// What one request changed in a session: only this is written back, so concurrent requests
 /// that touch different keys keep each other's writes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -291,5 +349,49 @@ pub trait SessionStore: Send + Sync + 'static {
                 .to_owned(),
             source: None,
         }))
+    }
+
+    /// Counts one password check about to run, atomically, at each of `counters` (a
+    /// [`throttle_key`](crate::session::throttle_key) and its window): each stored counter
+    /// becomes [`Counter::after_attempt`] of what it held (at `now_ms`, by the engine's
+    /// clock), is kept at least until its window ends, and is returned, in the same order.
+    ///
+    /// Every instance sharing the store counts into the same counters, and counting before
+    /// the check is what bounds concurrent guesses: a burst of parallel attempts gets no
+    /// more checks than the limit allows.
+    ///
+    /// Default: an error saying that the store keeps no counters, so a configuration that
+    /// throttles logins answers 503 rather than let every attempt through.
+    fn count_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<Counter>, StoreError>> + Send {
+        let _ = (counters, now_ms);
+        std::future::ready(Err(no_counters()))
+    }
+
+    /// Gives back the attempt counted by [`count_attempt`](Self::count_attempt) at each of
+    /// `counters`, because its check succeeded: each becomes [`Counter::after_refund`] of
+    /// what it holds. An absent counter stays absent.
+    ///
+    /// Default: the same error as [`count_attempt`](Self::count_attempt).
+    fn refund_attempt(
+        &self,
+        counters: &[(StoreKey, Duration)],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (counters, now_ms);
+        std::future::ready(Err(no_counters()))
+    }
+}
+
+/// The error of a store without login throttling counters.
+fn no_counters() -> StoreError {
+    StoreError::Unavailable {
+        message: "this session store keeps no login throttling counters \
+                  (SessionStore::count_attempt)"
+            .to_owned(),
+        source: None,
     }
 }
