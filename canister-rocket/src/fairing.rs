@@ -54,39 +54,7 @@ impl Slot {
 }
 
 /// The Rocket fairing that runs canister around every request.
-///
-/// Attach it once: `rocket::build().attach(CanisterFairing::new(canister))`. See the
-/// [crate docs](crate) for what it does on each pass and how requests the core answers itself
-/// (CORS preflights, CSRF refusals) never reach a route.
-///
-/// # Examples
-///
-/// With the defaults:
-///
-/// ```no_run
-/// use canister_core::Canister;
-/// use canister_rocket::CanisterFairing;
-///
-/// # fn app() -> Result<rocket::Rocket<rocket::Build>, canister_core::ConfigError> {
-/// let canister = Canister::from_config_file("canister.ini")?;
-/// Ok(rocket::build().attach(CanisterFairing::new(canister)))
-/// # }
-/// ```
-///
-/// Customised: health checks and static files skip canister entirely.
-///
-/// ```no_run
-/// use canister_core::{Canister, Config};
-/// use canister_rocket::CanisterFairing;
-///
-/// # fn app() -> Result<rocket::Rocket<rocket::Build>, canister_core::ConfigError> {
-/// let config = Config::from_ini_str("[canister]\nCORS = *\nsession_timeout = 600")?;
-/// let fairing = CanisterFairing::new(Canister::from_config(config)?)
-///     .exclude("/health")
-///     .exclude("/static");
-/// Ok(rocket::build().attach(fairing))
-/// # }
-/// ```
+#[doc = include_str!("../docs/items/fairing.md")]
 pub struct CanisterFairing<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
     canister: Canister<S, A, L>,
     excluded: Vec<String>,
