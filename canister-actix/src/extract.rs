@@ -34,7 +34,7 @@ impl Rejection {
     }
 }
 
-/// The core's rejection ([`Visit::user_sessions`]'s 401 or 503, ...), for `?` in a handler.
+/// The core's rejection (`verify_password`'s 429, a 503, ...), for `?` in a handler.
 impl From<canister_core::Rejection> for Rejection {
     fn from(rejection: canister_core::Rejection) -> Self {
         Self(rejection)
@@ -62,13 +62,10 @@ pub(crate) struct Failed(pub(crate) Rejection);
 
 /// The request's visit, or the "canister is not installed" 500 (reported once).
 fn visit(request: &HttpRequest) -> Result<Visit, Rejection> {
-    request
-        .extensions()
-        .get::<Visit>()
-        .cloned()
-        .ok_or(Rejection(canister_core::Rejection::NotInstalled {
-            fix: FIX,
-        }))
+    let visit = request.extensions().get::<Visit>().cloned();
+    visit.ok_or(Rejection(canister_core::Rejection::NotInstalled {
+        fix: FIX,
+    }))
 }
 
 /// The core's refusal as the extractor's error; a 503 is also kept for the middleware.

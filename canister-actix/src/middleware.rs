@@ -205,14 +205,6 @@ fn to_actix_header(
     Some((name, ax::HeaderValue::from_bytes(value.as_bytes()).ok()?))
 }
 
-fn copy_headers(from: &HeaderMap, to: &mut ax::HeaderMap) {
-    for (name, value) in from {
-        if let Some((name, value)) = to_actix_header(name, value) {
-            to.append(name, value);
-        }
-    }
-}
-
 pub(crate) fn to_actix_status(status: StatusCode) -> AxStatus {
     AxStatus::from_u16(status.as_u16()).unwrap_or(AxStatus::INTERNAL_SERVER_ERROR)
 }
@@ -220,6 +212,8 @@ pub(crate) fn to_actix_status(status: StatusCode) -> AxStatus {
 /// A response of the core's (status, headers, body) as actix-web's.
 pub(crate) fn to_actix(status: StatusCode, headers: &HeaderMap, body: Bytes) -> HttpResponse {
     let mut response = HttpResponse::with_body(to_actix_status(status), body);
-    copy_headers(headers, response.headers_mut());
+    for (name, value) in headers.iter().filter_map(|(n, v)| to_actix_header(n, v)) {
+        response.headers_mut().append(name, value);
+    }
     response.map_into_boxed_body()
 }

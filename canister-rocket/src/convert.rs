@@ -35,9 +35,7 @@ impl ResponseHead for Head<'_, '_> {
             .iter()
             .map(|h| h.name().to_string())
             .collect();
-        for name in names {
-            self.0.remove_header(&name);
-        }
+        names.iter().for_each(|name| self.0.remove_header(name));
     }
 }
 
@@ -63,15 +61,10 @@ pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
     }
     // Rocket's local client puts its cookies in the jar, not in a `Cookie` header.
     if !parts.headers.contains_key(http::header::COOKIE) {
-        let jar: Vec<String> = request
-            .cookies()
-            .iter()
-            .map(|c| format!("{}={}", c.name(), c.value()))
-            .collect();
-        if let Ok(value) = HeaderValue::from_str(&jar.join("; ")) {
-            if !jar.is_empty() {
-                parts.headers.insert(http::header::COOKIE, value);
-            }
+        let jar = request.cookies().iter();
+        let jar: Vec<String> = jar.map(|c| format!("{}={}", c.name(), c.value())).collect();
+        if let (false, Ok(value)) = (jar.is_empty(), HeaderValue::from_str(&jar.join("; "))) {
+            parts.headers.insert(http::header::COOKIE, value);
         }
     }
     parts
@@ -84,21 +77,14 @@ pub(crate) fn request_parts(request: &Request<'_>) -> http::request::Parts {
 /// (no `Display` round trip), parsed once.
 fn request_uri(request: &Request<'_>) -> Uri {
     let origin = request.uri();
-    let path = origin.path().as_str();
-    let query = origin.query().map(|q| q.as_str());
-    let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
-    target.push_str(path);
-    if let Some(query) = query {
-        target.push('?');
-        target.push_str(query);
-    }
+    let target = match origin.query() {
+        Some(query) => format!("{}?{}", origin.path().as_str(), query.as_str()),
+        None => origin.path().as_str().to_owned(),
+    };
     if request.rocket().config().tls_enabled() {
-        let absolute = request
-            .headers()
-            .get_one("Host")
-            .and_then(|host| Uri::try_from(format!("https://{host}{target}")).ok());
         // A `Host` value that does not make a URI: keep the origin form.
-        if let Some(uri) = absolute {
+        let host = request.headers().get_one("Host");
+        if let Some(uri) = host.and_then(|h| Uri::try_from(format!("https://{h}{target}")).ok()) {
             return uri;
         }
     }
@@ -108,36 +94,21 @@ fn request_uri(request: &Request<'_>) -> Uri {
 /// The header's name for Rocket: a static string for the headers canister sets (no
 /// allocation), else a copy.
 fn rocket_name(name: &HeaderName) -> Cow<'static, str> {
-    use http::header as h;
-    const KNOWN: [(HeaderName, &str); 6] = [
-        (h::SET_COOKIE, "set-cookie"),
-        (h::VARY, "vary"),
-        (
-            h::ACCESS_CONTROL_ALLOW_ORIGIN,
-            "access-control-allow-origin",
-        ),
-        (
-            h::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            "access-control-allow-credentials",
-        ),
-        (
-            h::ACCESS_CONTROL_EXPOSE_HEADERS,
-            "access-control-expose-headers",
-        ),
-        (h::WWW_AUTHENTICATE, "www-authenticate"),
-    ];
-    KNOWN.iter().find(|(known, _)| known == name).map_or_else(
-        || Cow::Owned(name.as_str().to_owned()),
-        |(_, s)| Cow::Borrowed(*s),
-    )
+    Cow::Borrowed(match name.as_str() {
+        "set-cookie" => "set-cookie",
+        "vary" => "vary",
+        "x-request-id" => "x-request-id",
+        "access-control-allow-origin" => "access-control-allow-origin",
+        "access-control-allow-credentials" => "access-control-allow-credentials",
+        "access-control-expose-headers" => "access-control-expose-headers",
+        "www-authenticate" => "www-authenticate",
+        other => return Cow::Owned(other.to_owned()),
+    })
 }
 
 /// The header's value as Rocket's text (the core only builds visible ASCII values).
 fn text(value: &HeaderValue) -> String {
-    match value.to_str() {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-    }
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
 /// Replaces the response's body.

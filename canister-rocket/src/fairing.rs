@@ -1,6 +1,5 @@
 //! [`CanisterFairing`]: both passes of the engine around every request.
 
-use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -37,6 +36,16 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    fn new(visit: Option<Visit>, respond: Option<http::Response<Bytes>>, skipped: bool) -> Self {
+        let (respond, failure) = (Mutex::new(respond), Mutex::default());
+        Self {
+            visit,
+            skipped,
+            respond,
+            failure,
+        }
+    }
+
     pub(crate) fn of<'r>(request: &'r Request<'_>) -> &'r Slot {
         request.local_cache(Slot::default)
     }
@@ -55,6 +64,7 @@ impl Slot {
 
 /// The Rocket fairing that runs canister around every request.
 #[doc = include_str!("../docs/items/fairing.md")]
+#[derive(Debug)]
 pub struct CanisterFairing<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
     canister: Canister<S, A, L>,
     excluded: Vec<String>,
@@ -91,14 +101,6 @@ impl<S, A, L> CanisterFairing<S, A, L> {
     }
 }
 
-impl<S, A, L> fmt::Debug for CanisterFairing<S, A, L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CanisterFairing")
-            .field("excluded", &self.excluded)
-            .finish_non_exhaustive()
-    }
-}
-
 #[rocket::async_trait]
 impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<S, A, L> {
     fn info(&self) -> Info {
@@ -114,38 +116,28 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Fairing for CanisterFairing<
     }
 
     async fn on_request(&self, request: &mut Request<'_>, data: &mut Data<'_>) {
-        if self.is_excluded(request.uri().path().as_str()) {
-            request.local_cache(|| Slot {
-                skipped: true,
-                ..Slot::default()
-            });
-            return;
-        }
-        let mut parts = convert::request_parts(request);
-        if was_post(request, data).await {
-            // Rocket turned a form POST with `_method=…` into that method before fairings
-            // run: check it as the POST the browser sent (CSRF), not as a GET.
-            parts.method = http::Method::POST;
-        }
-        match self.canister.enter(&parts, request.remote()).await {
-            Entry::Proceed(visit) => {
-                request.local_cache(|| Slot {
-                    visit: Some(visit),
-                    ..Slot::default()
-                });
+        let slot = if self.is_excluded(request.uri().path().as_str()) {
+            Slot::new(None, None, true)
+        } else {
+            let mut parts = convert::request_parts(request);
+            if was_post(request, data).await {
+                // Rocket turned a form POST with `_method=…` into that method before
+                // fairings run: check it as the POST the browser sent (CSRF), not as a GET.
+                parts.method = http::Method::POST;
             }
-            Entry::Respond(response) => {
-                request.local_cache(|| Slot {
-                    respond: Mutex::new(Some(response)),
-                    ..Slot::default()
-                });
-                // A fairing cannot answer: route the request to our own handler instead.
-                request.set_method(Method::Get);
-                if let Ok(uri) = Origin::parse(RESPOND_PATH) {
-                    request.set_uri(uri);
+            match self.canister.enter(&parts, request.remote()).await {
+                Entry::Proceed(visit) => Slot::new(Some(visit), None, false),
+                Entry::Respond(response) => {
+                    // A fairing cannot answer: route the request to our own handler instead.
+                    request.set_method(Method::Get);
+                    if let Ok(uri) = Origin::parse(RESPOND_PATH) {
+                        request.set_uri(uri);
+                    }
+                    Slot::new(None, Some(response), false)
                 }
             }
-        }
+        };
+        request.local_cache(move || slot);
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {

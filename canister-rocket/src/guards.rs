@@ -47,30 +47,19 @@ type Failure = (Status, Rejection);
 /// Stashes `rejection` for the fairing and builds the guard's error.
 fn fail(request: &Request<'_>, rejection: Core) -> Failure {
     Slot::of(request).fail(rejection.clone());
-    (
-        Status::new(rejection.status().as_u16()),
-        Rejection(rejection),
-    )
+    let status = Status::new(rejection.status().as_u16());
+    (status, Rejection(rejection))
 }
 
 /// The request's visit, or the "not installed" failure.
 fn visit<'r>(request: &'r Request<'_>) -> Result<&'r Visit, Failure> {
     let slot = Slot::of(request);
-    match (&slot.visit, slot.skipped) {
-        (Some(visit), _) => Ok(visit),
-        (None, true) => Err(fail(
-            request,
-            Core::NotInstalled {
-                fix: "this path is excluded from `CanisterFairing` (`exclude`)",
-            },
-        )),
-        (None, false) => Err(fail(
-            request,
-            Core::NotInstalled {
-                fix: "attach `CanisterFairing::new(canister)` to the Rocket instance",
-            },
-        )),
-    }
+    let fix = match (&slot.visit, slot.skipped) {
+        (Some(visit), _) => return Ok(visit),
+        (None, true) => "this path is excluded from `CanisterFairing` (`exclude`)",
+        (None, false) => "attach `CanisterFairing::new(canister)` to the Rocket instance",
+    };
+    Err(fail(request, Core::NotInstalled { fix }))
 }
 
 /// The guard's outcome: `value`, or its failure stashed for the fairing.
@@ -81,16 +70,17 @@ fn outcome<T, F>(request: &Request<'_>, value: Result<T, Core>) -> Outcome<T, Fa
     }
 }
 
-/// Implements `FromRequest` for a guard from an async expression of the visit `$v`.
+/// Implements `FromRequest` for a guard from an async expression of the visit `$v` (and the
+/// request `$r`).
 macro_rules! guard {
-    ($guard:ty, |$v:ident| $body:expr) => {
+    ($guard:ty $(, $t:ident)?, |$v:ident, $r:ident| $body:expr) => {
         #[rocket::async_trait]
-        impl<'r> FromRequest<'r> for $guard {
+        impl<'r $(, $t: DeserializeOwned + Send + 'static)?> FromRequest<'r> for $guard {
             type Error = Rejection;
 
-            async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
-                match visit(request) {
-                    Ok($v) => outcome(request, $body),
+            async fn from_request($r: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+                match visit($r) {
+                    Ok($v) => outcome($r, $body),
                     Err(failure) => Outcome::Error(failure),
                 }
             }
@@ -105,7 +95,7 @@ macro_rules! guard {
 #[derive(Debug, Clone)]
 pub struct Session(pub canister_core::Session);
 
-guard!(Session, |v| v.session().await.map(Session));
+guard!(Session, |v, _r| v.session().await.map(Session));
 
 /// The authenticated user: `user: User` (derefs to [`canister_core::User`]).
 #[doc = include_str!("../docs/items/user.md")]
@@ -122,7 +112,7 @@ impl User {
     }
 }
 
-guard!(User, |v| v.require_user().await.map(User));
+guard!(User, |v, _r| v.require_user().await.map(User));
 
 /// The request's logger: `log: Log` (derefs to [`slog::Logger`]), carrying the client's
 /// address and the session tag (read as each line is written, so guard order does not
@@ -130,7 +120,7 @@ guard!(User, |v| v.require_user().await.map(User));
 #[derive(Debug, Clone)]
 pub struct Log(pub slog::Logger);
 
-guard!(Log, |v| Ok(Log(v.logger())));
+guard!(Log, |v, _r| Ok(Log(v.logger())));
 
 /// Typed request parameters, decoded by the core: `Params<T>` with `T: Deserialize`.
 #[doc = include_str!("../docs/items/params.md")]
@@ -148,22 +138,10 @@ fn query<'a>(request: &'a Request<'_>) -> Option<&'a str> {
     request.uri().query().map(|q| q.as_str())
 }
 
-#[rocket::async_trait]
-impl<'r, T: DeserializeOwned + Send + 'static> FromRequest<'r> for Params<T> {
-    type Error = Rejection;
-
-    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
-        match visit(request) {
-            Ok(v) => outcome(
-                request,
-                v.params(query(request), None, Bytes::new())
-                    .await
-                    .map(Params),
-            ),
-            Err(failure) => Outcome::Error(failure),
-        }
-    }
-}
+guard!(Params<T>, T, |v, r| v
+    .params(query(r), None, Bytes::new())
+    .await
+    .map(Params));
 
 #[rocket::async_trait]
 impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
@@ -178,34 +156,24 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
             .headers()
             .get_one("Content-Type")
             .and_then(|v| HeaderValue::from_str(v).ok());
-        let body = read_body(visit, content_type.as_ref(), data).await;
-        let value = match body {
-            Ok(body) => {
-                visit
-                    .params(query(request), content_type.as_ref(), body)
-                    .await
+        // Only forms, multipart and JSON bodies are read, up to canister's
+        // `params_body_limit` (the same on every adapter, not Rocket's limits).
+        let limit = visit.params_body_limit();
+        let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+            let open = u64::try_from(limit).unwrap_or(u64::MAX);
+            match data.open(open.into()).into_bytes().await {
+                Ok(body) if body.is_complete() => Ok(Bytes::from(body.into_inner())),
+                Ok(_) => Err(Core::PayloadTooLarge { limit }),
+                Err(_) => Err(Core::UnreadableBody),
             }
+        } else {
+            Ok(Bytes::new())
+        };
+        let (query, content_type) = (query(request), content_type.as_ref());
+        let value = match body {
+            Ok(body) => visit.params(query, content_type, body).await,
             Err(rejection) => Err(rejection),
         };
         outcome(request, value.map(Params))
-    }
-}
-
-/// The body of a form, multipart or JSON request, read up to canister's `params_body_limit`
-/// (the same on every adapter, not Rocket's limits); any other body is left unread.
-async fn read_body(
-    visit: &Visit,
-    content_type: Option<&HeaderValue>,
-    data: Data<'_>,
-) -> Result<Bytes, Core> {
-    if !canister_core::params::decodes_body(content_type) {
-        return Ok(Bytes::new());
-    }
-    let limit = visit.params_body_limit();
-    let open = u64::try_from(limit).unwrap_or(u64::MAX);
-    match data.open(open.into()).into_bytes().await {
-        Ok(body) if body.is_complete() => Ok(Bytes::from(body.into_inner())),
-        Ok(_) => Err(Core::PayloadTooLarge { limit }),
-        Err(_) => Err(Core::UnreadableBody),
     }
 }

@@ -851,7 +851,7 @@ pub fn tracing_json() -> &'static JsonCapture {
     CAPTURE.get_or_init(|| {
         let capture = JsonCapture::default();
         let writer = capture.clone();
-        let installed = tracing_subscriber::fmt()
+        let subscriber = tracing_subscriber::fmt()
             .json()
             .with_current_span(true)
             .with_span_list(false)
@@ -859,7 +859,11 @@ pub fn tracing_json() -> &'static JsonCapture {
                 "canister=trace,canister::app=trace,demo=trace",
             ))
             .with_writer(move || writer.clone())
-            .try_init();
+            .finish();
+        // Not `try_init`: that also installs a `log` logger, which fails once Rocket (whose
+        // 0.5 logs through `log`) has started a server in this process, whatever the order
+        // the tests run in.
+        let installed = tracing::subscriber::set_global_default(subscriber);
         assert!(
             installed.is_ok(),
             "another global tracing subscriber is installed: {installed:?}"

@@ -433,7 +433,10 @@ async fn index_with_cookie(server: &Server, cookie: &str) -> (Option<String>, Va
 
 /// Once `session_timeout` has passed without a request, the old cookie finds nothing: a new
 /// id replaces it and the counter starts again. The cookie's `Max-Age` is the timeout.
-pub async fn expiry(server: &Server) {
+pub async fn expiry(cell: &mut Cell) {
+    let clock = memory_test_clock(cell);
+    let server = cell.start().await;
+    let server = &server;
     let timeout = short_timeout(server);
     let response = send(bare().get(server.url("/"))).await;
     let issued = set_cookie(&response).expect("GET / sets the session cookie");
@@ -454,7 +457,7 @@ pub async fn expiry(server: &Server) {
     assert_eq!(again["sid"], first["sid"]);
     assert_eq!(again["data"]["counter"], 1);
 
-    tokio::time::sleep(timeout + Duration::from_millis(400)).await;
+    pass(clock.as_ref(), timeout + Duration::from_millis(400)).await;
     let (replaced, expired) = index_with_cookie(server, &cookie).await;
     let replaced = replaced.expect("a new cookie replaces the expired one");
     assert_ne!(cookie_pair(&replaced), cookie, "the expired id was kept");
@@ -465,30 +468,54 @@ pub async fn expiry(server: &Server) {
     assert_eq!(expired["data"]["counter"], 0, "the expired session's data");
 }
 
+/// The test clock for a memory cell (its store reads the engine's clock, so time can be
+/// moved by hand); `None` for Redis, whose keys expire on Redis's own clock.
+fn memory_test_clock(cell: &mut Cell) -> Option<canister_core::TestClock> {
+    let redis = matches!(cell.fixture().store(), crate::Store::Redis { .. });
+    (!redis).then(|| cell.use_test_clock())
+}
+
+/// Lets `duration` pass: on the test clock when there is one, else by sleeping.
+async fn pass(clock: Option<&canister_core::TestClock>, duration: Duration) {
+    match clock {
+        Some(clock) => clock.advance(duration),
+        None => tokio::time::sleep(duration).await,
+    }
+}
+
 /// Requests closer together than `session_timeout` keep the session alive past the first
 /// deadline: same id, counter going on, the cookie re-sent each time (its `Max-Age` slides
-/// too).
-pub async fn sliding_expiry(server: &Server) {
+/// too). On the test clock for memory cells, sleeping on Redis.
+pub async fn sliding_expiry(cell: &mut Cell) {
+    let clock = memory_test_clock(cell);
+    let server = cell.start().await;
+    let server = &server;
     let timeout = short_timeout(server);
     let step = timeout / 3;
     let response = send(bare().get(server.url("/"))).await;
     let cookie = cookie_pair(&set_cookie(&response).expect("GET / sets the session cookie"));
     let first = index_response(response).await;
     let started = Instant::now();
+    let mut moved = Duration::ZERO;
+    // The time the engine has seen pass: the test clock's, else the real one.
+    let elapsed = |moved: Duration| match clock {
+        Some(_) => moved,
+        None => started.elapsed(),
+    };
     let mut visits = 0;
-    let mut last_visit = Duration::ZERO;
     // Until the first deadline is two steps behind: without sliding, the visits after it
     // would find nothing.
-    while started.elapsed() < timeout + step * 2 {
-        tokio::time::sleep(step).await;
+    while elapsed(moved) < timeout + step * 2 {
+        pass(clock.as_ref(), step).await;
+        moved += step;
         visits += 1;
-        last_visit = started.elapsed();
         let (resent, body) = index_with_cookie(server, &cookie).await;
         assert_eq!(body["sid"], first["sid"], "visit {visits}: session lost");
         assert_eq!(body["data"]["counter"], visits, "visit {visits}");
         let resent = resent.unwrap_or_else(|| panic!("visit {visits}: cookie not re-sent"));
         assert_eq!(cookie_pair(&resent), cookie, "visit {visits}: id changed");
     }
+    let last_visit = elapsed(moved);
     assert!(
         last_visit > timeout,
         "the last visit ({last_visit:?}) came before the first deadline"
