@@ -105,8 +105,8 @@ use crate::clock::{Clock, SystemClock};
 ///
 /// The type stays (it is [`Canister`](crate::Canister)'s default sink type whatever the
 /// features, so enabling `default-sink` anywhere in a build never changes a type), but it
-/// can no longer write canister's lines: [`builder`](Self::builder),
-/// [`DefaultLogSinkBuilder`] and [`DailyFiles`](super::DailyFiles) are gone, and
+/// can no longer write canister's lines: `builder`, `DEFAULT_CHANNEL_SIZE`,
+/// `DEFAULT_QUEUE_BYTES`, `DefaultLogSinkBuilder` and `DailyFiles` are gone, and
 /// [`from_settings`](Self::from_settings) builds only the `tracing` sink (`log_sink =
 /// tracing`) or the disabled one (`log_level = DISABLED`). With `log_sink = canister` (the
 /// default) and a level, it returns [`LogError::DefaultSinkUnavailable`] rather than
