@@ -72,10 +72,31 @@
 //! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
 //! | `bcrypt` | `auth_basic_htpasswd`: checking salted, deliberately slow bcrypt hashes as Apache's `htpasswd -B` writes them (the widely used pure-Rust implementation; writing bcrypt ourselves would be a risk for no gain) |
 //! | `getrandom` | session ids from the operating system's random source |
-//! | `slog`, `chrono` | the default log sink (its own queue and writer thread) |
+//! | `slog` | the logging API handlers receive (`slog::Logger`), and [`SlogSink`] |
+//! | `chrono` (feature `default-sink`, on by default) | local time for the default sink's line stamps and its `log.YYYY-MM-DD` files |
 //! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
 //! | `tracing` (feature `tracing`, off here, on by default in the adapters) | `log::TracingSink` (`log_sink = tracing`) and the request span |
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `default-sink` | on | canister's own log sink: [`DefaultLogSink`] writing canister's lines to stderr or to daily files ([`log::DailyFiles`], rotated at *local* midnight, which no rotation crate does), through a bounded queue and a writer thread; [`DefaultLogSinkBuilder`]; `chrono` |
+//! | `tracing` | off (on by default in the adapters) | `log::TracingSink` (`log_sink = tracing`) and the request span |
+//! | `test-util` | off | `session::FaultyStore`, a store that fails on demand |
+//!
+//! The engine does no I/O of its own (it reads the files its configuration names, such as
+//! keys and `htpasswd`, at start-up); the default sink is the one part that starts a thread
+//! and writes to stderr or files, so `default-features = false` leaves a crate without
+//! either (CI builds and lints it so).
+//! [`DefaultLogSink`] stays [`Canister`]'s default sink type in every build (so turning the
+//! feature on elsewhere in a dependency graph changes no type), but without `default-sink`
+//! it is only the `tracing` sink or a disabled one: [`Canister::from_config`] with
+//! `log_sink = canister` (the default) refuses with a [`ConfigError`] naming `log_sink`
+//! rather than drop the log silently, unless `log_level = DISABLED`. Set `log_sink =
+//! tracing`, `log_level = DISABLED`, or give [`Builder::log_sink`] any [`LogSink`] (a
+//! [`SlogSink`], a closure, `()`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -101,11 +122,14 @@ pub use auth::{
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, SessionInfo, Visit};
+#[cfg(feature = "default-sink")]
+#[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
+pub use log::DefaultLogSinkBuilder;
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
 pub use log::{
-    DefaultLogSink, DefaultLogSinkBuilder, Event, Level, LiveContext, LogContext, LogError,
-    LogSettings, LogSink, LogSinkKind, RequestId, SlogSink,
+    DefaultLogSink, Event, Level, LiveContext, LogContext, LogError, LogSettings, LogSink,
+    LogSinkKind, RequestId, SlogSink,
 };
 pub use params::{ParamMap, ParamsError};
 pub use rejection::Rejection;

@@ -393,6 +393,8 @@ fn the_readme_sample_loads() {
     assert_eq!(c.auth.jwt.client_id.as_deref(), Some("ABC"));
 }
 
+// Builds the default sink (canister's lines).
+#[cfg(feature = "default-sink")]
 #[test]
 fn canisters_readme_sample_builds_an_engine() {
     // (log_path dropped so the test writes no ./logs directory)
@@ -800,6 +802,49 @@ fn log_sink_tracing_without_the_feature_is_a_clear_error() {
     assert!(err.contains("`tracing` feature"), "{err}");
 }
 
+/// Without the feature `default-sink`, `log_sink = canister` (the default) is refused rather
+/// than silently logging nothing, unless the log is disabled or the builder is given a sink.
+#[cfg(not(feature = "default-sink"))]
+#[test]
+fn log_sink_canister_without_the_default_sink_is_a_clear_error() {
+    let err = crate::Canister::from_config(Config::default()).unwrap_err();
+    let ConfigError::Conflict { key, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(key, "log_sink");
+    let text = err.to_string();
+    assert!(text.contains("`default-sink` feature"), "{text}");
+    assert!(text.contains("log_level = DISABLED"), "{text}");
+    let settings = Config::default().log;
+    assert!(matches!(
+        crate::log::DefaultLogSink::from_settings(&settings),
+        Err(LogError::DefaultSinkUnavailable)
+    ));
+
+    // Disabled: nothing to write, so nothing is lost.
+    let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
+    let canister = crate::Canister::from_config(config).unwrap();
+    assert!(!crate::LogSink::enabled(
+        canister.log_sink(),
+        Level::Critical
+    ));
+    // A sink of the application's own.
+    let built = crate::Canister::builder()
+        .config(Config::default())
+        .log_sink(())
+        .build();
+    assert!(built.is_ok(), "{:?}", built.err());
+}
+
+/// Without the feature `default-sink`, `log_sink = tracing` still builds the tracing sink.
+#[cfg(all(feature = "tracing", not(feature = "default-sink")))]
+#[test]
+fn log_sink_tracing_needs_no_default_sink() {
+    let config = Config::from_ini_str("[canister]\nlog_sink = tracing").unwrap();
+    let canister = crate::Canister::from_config(config).unwrap();
+    assert!(crate::LogSink::traces_requests(canister.log_sink()));
+}
+
 /// The key table: every printed key reads back what it prints (the banner is valid INI for
 /// the same configuration), and every key written once is found by its name.
 #[test]
@@ -867,6 +912,8 @@ fn every_secret_key_is_masked_wherever_it_is_printed() {
 
 /// Issue #18: an error's cause is its `source()`, never repeated in its `Display`: a report
 /// that prints the chain shows each cause once.
+// Builds the default sink (canister's lines).
+#[cfg(feature = "default-sink")]
 #[test]
 fn config_errors_keep_their_cause_as_source_without_repeating_it() {
     use std::error::Error as _;

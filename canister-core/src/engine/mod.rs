@@ -201,6 +201,20 @@ impl Canister {
                          the adapters enable it by default) or set `log_sink = canister`",
                     ));
                 }
+                #[cfg(not(feature = "default-sink"))]
+                if config.log.sink == crate::config::LogSinkKind::Canister
+                    && config.log.level.is_some()
+                {
+                    return Err(ConfigError::conflict(
+                        config,
+                        "log_sink",
+                        "is `canister` (the default), but canister-core was built without its \
+                         `default-sink` feature, which writes canister's lines: enable it \
+                         (on by default), set `log_sink = tracing` (feature `tracing`), set \
+                         `log_level = DISABLED` to log nothing, or give the builder a sink \
+                         (`.log_sink(...)`)",
+                    ));
+                }
                 DefaultLogSink::from_settings_with_clock(&config.log, Arc::clone(clock)).map_err(
                     |source| ConfigError::Log {
                         key: "log_path",
@@ -228,7 +242,9 @@ impl Canister {
     /// # Errors
     ///
     /// A [`ConfigError`] when the configuration is inconsistent or a resource it names (a key
-    /// file, a log directory) cannot be used.
+    /// file, a log directory) cannot be used, or when its `log_sink` needs a feature
+    /// canister-core was built without (`tracing`; `default-sink` for `log_sink = canister`,
+    /// the default, unless `log_level = DISABLED`: see the crate's "Features").
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
         Self::builder().config(config).build()
     }

@@ -774,9 +774,11 @@ async fn a_held_lock_times_out_with_503_instead_of_hanging() {
 
 /// A memory store whose loads are pending once before they answer, as a networked store's
 /// are: two loads of one request then overlap.
+#[cfg(feature = "default-sink")]
 #[derive(Debug, Default, Clone)]
 struct SlowLoads(MemoryStore);
 
+#[cfg(feature = "default-sink")]
 impl SessionStore for SlowLoads {
     type Lock = <MemoryStore as SessionStore>::Lock;
     async fn load(
@@ -834,6 +836,8 @@ impl SessionStore for SlowLoads {
 
 /// actix-web runs a handler's extractors concurrently: two loads of one request's session
 /// (`Session` and `Option<User>`) must not wait for each other's session lock.
+// Builds the default sink (canister's lines).
+#[cfg(feature = "default-sink")]
 #[tokio::test]
 async fn concurrent_loads_of_one_request_share_its_lock() {
     let config =
@@ -1985,6 +1989,8 @@ fn the_banner_names_a_store_given_in_code() {
     );
 }
 
+// Builds the default sink (canister's lines).
+#[cfg(feature = "default-sink")]
 #[test]
 fn a_configured_store_server_without_a_store_is_refused() {
     let config =

@@ -31,4 +31,13 @@ pub enum LogError {
     /// default) or set `log_sink = canister`.
     #[error("log_sink is `tracing`, but canister-core was built without its `tracing` feature")]
     TracingUnavailable,
+    /// `log_sink = canister` (the default) with a `log_level`, but canister-core was built
+    /// without its `default-sink` feature, which writes canister's lines. Enable it
+    /// (`canister-core = { features = ["default-sink"] }`; it is on by default), set
+    /// `log_sink = tracing` (feature `tracing`), or set `log_level = DISABLED` to log
+    /// nothing.
+    #[error(
+        "log_sink is `canister`, but canister-core was built without its `default-sink` feature"
+    )]
+    DefaultSinkUnavailable,
 }

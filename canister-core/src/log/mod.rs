@@ -15,9 +15,10 @@
 //!
 //! | piece | what it does |
 //! |---|---|
-//! | [`DefaultLogSink`] | the sink `log_path` / `log_level` / `log_days` describe: stderr or daily files, written by a thread of its own |
+//! | [`DefaultLogSink`] | the sink `log_sink` / `log_path` / `log_level` / `log_days` describe: stderr or daily files, written by a thread of its own (feature `default-sink`), or `TracingSink` (`log_sink = tracing`) |
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
-//! | [`DailyFiles`] | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
+//! | `TracingSink` (feature `tracing`) | the engine's events as `tracing` events, each request in a span: another implementation of [`LogSink`] |
+//! | [`DailyFiles`] (feature `default-sink`) | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
 //! | [`LogSettings`] | the `log_*` and `request_id_*` keys, as [`Config`](crate::Config) holds them and the sinks are built from them |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
@@ -38,10 +39,20 @@
 //! # Ok::<(), canister_core::log::LogError>(())
 //! ```
 //!
+//! # Feature `default-sink`
+//!
+//! Canister's own sink, its queue and writer thread (`queue.rs`), its line layout
+//! (`format.rs`, `line.rs`) and [`DailyFiles`] (`daily.rs`) are the only parts of the crate
+//! that start a thread or write anywhere (stderr, files); they, and `chrono`, are compiled
+//! with the feature `default-sink` (on by default). Without it, [`DefaultLogSink`] remains (the
+//! engine's default sink type) but is only the `tracing` sink or a disabled one, and
+//! `log_sink = canister` with a level is refused ([`LogError::DefaultSinkUnavailable`]). The
+//! rest of this module, [`SlogSink`] and `TracingSink` need no thread of their own.
+//!
 //! # Why these dependencies
 //!
-//! `slog` is the logging API applications receive (canister's `app.log`); `chrono` gives
-//! local time for the timestamp and the file names. `slog-term`'s formats print slog's level
+//! `slog` is the logging API applications receive (canister's `app.log`); `chrono` (feature
+//! `default-sink`) gives local time for the timestamp and the file names. `slog-term`'s formats print slog's level
 //! names (`INFO`, `WARN`, `CRIT`) in their own layout, so the line is formatted here instead.
 //! `slog-async` moved formatting and writes off the request path in the first version, but
 //! its worker wakes (a futex call) for each record and each record's values are copied into
@@ -660,25 +671,37 @@ impl From<slog::Level> for Level {
     }
 }
 
+// The default sink's queue, writer thread, line layout and daily files: feature `default-sink`.
+#[cfg(feature = "default-sink")]
 mod daily;
 mod error;
+#[cfg(feature = "default-sink")]
 mod format;
+#[cfg(feature = "default-sink")]
 mod line;
 mod mask;
+#[cfg(feature = "default-sink")]
 mod queue;
 mod request_id;
 mod settings;
 mod sink;
+mod slog_sink;
 mod text;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_sink;
 
+#[cfg(feature = "default-sink")]
+#[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
 pub use daily::DailyFiles;
 pub use error::LogError;
 pub use mask::mask_query;
 pub use request_id::{trace_id_of, RequestId, MAX_REQUEST_ID_LEN};
 pub use settings::{LogSettings, LogSinkKind};
-pub use sink::{DefaultLogSink, DefaultLogSinkBuilder, SlogSink};
+pub use sink::DefaultLogSink;
+#[cfg(feature = "default-sink")]
+#[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
+pub use sink::DefaultLogSinkBuilder;
+pub use slog_sink::SlogSink;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_sink::{TracingSink, APP_TARGET, TARGET};

@@ -1,25 +1,33 @@
-//! The default sink (canister's layout, written off the request thread) and the sink over
-//! any slog logger.
+//! [`DefaultLogSink`], the sink the configuration describes (`log_sink`): canister's layout
+//! written off the request thread (feature `default-sink`), or the `tracing` sink (feature
+//! `tracing`).
 
 use std::fmt;
+#[cfg(feature = "default-sink")]
 use std::io::Write;
+#[cfg(feature = "default-sink")]
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use slog::Drain as _;
-
+#[cfg(feature = "default-sink")]
 use super::daily::DailyFiles;
 use super::error::LogError;
+#[cfg(feature = "default-sink")]
 use super::format::{Destination, Writer};
+#[cfg(feature = "default-sink")]
 use super::line::{Context, FLUSH_TIMEOUT};
+#[cfg(feature = "default-sink")]
 use super::queue::{Queue, SlogDrain};
-use super::text::Text;
-use super::{
-    Event, Level, LiveContext, LogContext, LogSettings, LogSink, LogSinkKind, CONTEXT_KEY,
-};
+use super::slog_sink::discard;
+#[cfg(feature = "default-sink")]
+use super::slog_sink::SlogSink;
+use super::{Event, Level, LiveContext, LogContext, LogSettings, LogSink, LogSinkKind};
 use crate::clock::{Clock, SystemClock};
 
-/// The sink the configuration describes: canister's lines on stderr or in daily files.
+/// The sink the configuration describes: canister's lines on stderr or in daily files
+/// (feature `default-sink`, on by default), or `tracing` events (`log_sink = tracing`,
+/// feature `tracing`). The engine's default sink: [`Canister::from_config`](crate::Canister::from_config)
+/// builds one from `config.log`.
 ///
 /// Lines look like canister's:
 ///
@@ -92,13 +100,27 @@ use crate::clock::{Clock, SystemClock};
 ///
 /// With `log_sink = tracing` (feature `tracing`) it is a `log::TracingSink`
 /// instead: no thread, no file; events go to the application's `tracing` subscriber.
+///
+/// # Without the feature `default-sink`
+///
+/// The type stays (it is [`Canister`](crate::Canister)'s default sink type whatever the
+/// features, so enabling `default-sink` anywhere in a build never changes a type), but it
+/// can no longer write canister's lines: `builder`, `DEFAULT_CHANNEL_SIZE`,
+/// `DEFAULT_QUEUE_BYTES`, `DefaultLogSinkBuilder` and `DailyFiles` are gone, and
+/// [`from_settings`](Self::from_settings) builds only the `tracing` sink (`log_sink =
+/// tracing`) or the disabled one (`log_level = DISABLED`). With `log_sink = canister` (the
+/// default) and a level, it returns [`LogError::DefaultSinkUnavailable`] rather than
+/// discarding the log silently: the log records refusals and store failures, so losing it
+/// must be asked for.
 pub struct DefaultLogSink {
+    #[cfg(feature = "default-sink")]
     active: Option<Active>,
     #[cfg(feature = "tracing")]
     tracing: Option<super::TracingSink>,
 }
 
 /// A sink that writes: its logger, queue and writer thread.
+#[cfg(feature = "default-sink")]
 struct Active {
     sink: SlogSink,
     /// Dropped last (after the logger's handle): writes what is queued, stops the thread.
@@ -106,6 +128,7 @@ struct Active {
     destination: String,
 }
 
+#[cfg(feature = "default-sink")]
 impl DefaultLogSink {
     /// The default number of lines the channel holds before new lines are dropped.
     ///
@@ -123,19 +146,24 @@ impl DefaultLogSink {
     /// ~400 MiB for 1 500 requests with 250 KB `Host` headers before this bound).
     pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
-    /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days).
+    /// A builder, with the defaults of an empty configuration (stderr, INFO, 30 days)
+    /// (feature `default-sink`).
+    #[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
     pub fn builder() -> DefaultLogSinkBuilder {
         DefaultLogSinkBuilder::default()
     }
+}
 
+impl DefaultLogSink {
     /// Builds the sink from the log's settings (`log_path`, `log_level`, `log_days`,
     /// `log_file_mode`, `log_dir_mode`, `log_sink`: `config.log`), reading the system clock.
     ///
     /// # Errors
     ///
     /// [`LogError`] when the directory cannot be created or today's file cannot be opened,
-    /// or when `log_sink = tracing` and canister-core was built without its `tracing`
-    /// feature.
+    /// when `log_sink = tracing` and canister-core was built without its `tracing`
+    /// feature, or when `log_sink = canister` with a level (not `DISABLED`) and it was built
+    /// without its `default-sink` feature.
     pub fn from_settings(settings: &LogSettings) -> Result<Self, LogError> {
         Self::from_settings_with_clock(settings, Arc::new(SystemClock))
     }
@@ -153,27 +181,40 @@ impl DefaultLogSink {
         if settings.sink == LogSinkKind::Tracing {
             #[cfg(feature = "tracing")]
             return Ok(Self {
+                #[cfg(feature = "default-sink")]
                 active: None,
                 tracing: Some(super::TracingSink::from_settings(settings)),
             });
             #[cfg(not(feature = "tracing"))]
             return Err(LogError::TracingUnavailable);
         }
-        let mut builder = Self::builder()
-            .log_level(settings.level)
-            .log_days(settings.days)
-            .log_file_mode(settings.file_mode)
-            .log_dir_mode(settings.dir_mode)
-            .clock(clock);
-        if let Some(path) = &settings.path {
-            builder = builder.log_path(path);
+        #[cfg(feature = "default-sink")]
+        {
+            let mut builder = Self::builder()
+                .log_level(settings.level)
+                .log_days(settings.days)
+                .log_file_mode(settings.file_mode)
+                .log_dir_mode(settings.dir_mode)
+                .clock(clock);
+            if let Some(path) = &settings.path {
+                builder = builder.log_path(path);
+            }
+            builder.build()
         }
-        builder.build()
+        #[cfg(not(feature = "default-sink"))]
+        {
+            let _ = clock;
+            match settings.level {
+                None => Ok(Self::disabled()),
+                Some(_) => Err(LogError::DefaultSinkUnavailable),
+            }
+        }
     }
 
     /// A sink that writes nothing (`log_level = DISABLED`).
     pub fn disabled() -> Self {
         Self {
+            #[cfg(feature = "default-sink")]
             active: None,
             #[cfg(feature = "tracing")]
             tracing: None,
@@ -181,18 +222,24 @@ impl DefaultLogSink {
     }
 
     /// A logger with no request context (lines show `[MainThread]`), for start-up,
-    /// shutdown and background tasks. Discards everything when the sink is disabled.
+    /// shutdown and background tasks. Discards everything when the sink is disabled (and
+    /// with `log_sink = tracing`).
     pub fn root_logger(&self) -> slog::Logger {
-        match &self.active {
-            Some(active) => active.sink.logger.clone(),
-            None => discard(),
+        #[cfg(feature = "default-sink")]
+        if let Some(active) = &self.active {
+            return active.sink.root_logger().clone();
         }
+        discard()
     }
 
     /// How many lines were dropped because the channel was full (in lines or bytes), since
-    /// the start.
+    /// the start (always 0 without canister's lines).
     pub fn dropped_lines(&self) -> u64 {
-        self.active.as_ref().map_or(0, |a| a.queue.dropped_total())
+        #[cfg(feature = "default-sink")]
+        if let Some(active) = &self.active {
+            return active.queue.dropped_total();
+        }
+        0
     }
 }
 
@@ -206,15 +253,28 @@ macro_rules! to_tracing {
     };
 }
 
+/// With canister's lines (feature `default-sink`), runs `$body` with the active sink.
+macro_rules! with_active {
+    ($self:ident, |$a:ident| $body:expr) => {
+        #[cfg(feature = "default-sink")]
+        if let Some($a) = &$self.active {
+            $body
+        }
+    };
+}
+
 impl LogSink for DefaultLogSink {
     fn enabled(&self, level: Level) -> bool {
         to_tracing!(self, |t| t.enabled(level));
-        self.active.as_ref().is_some_and(|a| level >= a.queue.min())
+        with_active!(self, |active| return level >= active.queue.min());
+        #[cfg(not(feature = "default-sink"))]
+        let _ = level;
+        false
     }
 
     fn log(&self, context: &LogContext, event: &Event<'_>) {
         to_tracing!(self, |t| t.log(context, event));
-        if let Some(active) = &self.active {
+        with_active!(self, |active| {
             let level = event.level();
             if level >= active.queue.min() {
                 let context = if context.client().is_some() || context.request_id().is_some() {
@@ -224,12 +284,14 @@ impl LogSink for DefaultLogSink {
                 };
                 active.queue.line(level, context, format_args!("{event}"));
             }
-        }
+        });
+        #[cfg(not(feature = "default-sink"))]
+        let _ = (context, event);
     }
 
     fn log_request(&self, context: &LiveContext, event: &Event<'_>) {
         to_tracing!(self, |t| t.log_request(context, event));
-        if let Some(active) = &self.active {
+        with_active!(self, |active| {
             let level = event.level();
             if level >= active.queue.min() {
                 active.queue.line(
@@ -238,23 +300,25 @@ impl LogSink for DefaultLogSink {
                     format_args!("{event}"),
                 );
             }
-        }
+        });
+        #[cfg(not(feature = "default-sink"))]
+        let _ = (context, event);
     }
 
     fn logger(&self, context: &LogContext) -> slog::Logger {
         to_tracing!(self, |t| t.logger(context));
-        match &self.active {
-            Some(active) => active.sink.logger(context),
-            None => discard(),
-        }
+        with_active!(self, |active| return active.sink.logger(context));
+        #[cfg(not(feature = "default-sink"))]
+        let _ = context;
+        discard()
     }
 
     fn request_logger(&self, context: &LiveContext) -> slog::Logger {
         to_tracing!(self, |t| t.request_logger(context));
-        match &self.active {
-            Some(active) => active.sink.request_logger(context),
-            None => discard(),
-        }
+        with_active!(self, |active| return active.sink.request_logger(context));
+        #[cfg(not(feature = "default-sink"))]
+        let _ = context;
+        discard()
     }
 
     #[cfg(feature = "tracing")]
@@ -263,12 +327,13 @@ impl LogSink for DefaultLogSink {
     }
 
     fn flush(&self) {
-        if let Some(active) = &self.active {
+        with_active!(self, |active| {
             active.queue.flush_within(FLUSH_TIMEOUT);
-        }
+        });
     }
 }
 
+#[cfg(feature = "default-sink")]
 impl Drop for DefaultLogSink {
     fn drop(&mut self) {
         if let Some(active) = &self.active {
@@ -290,18 +355,18 @@ impl fmt::Debug for DefaultLogSink {
                 .field("tracing", tracing)
                 .finish();
         }
-        match &self.active {
-            Some(a) => f
+        #[cfg(feature = "default-sink")]
+        if let Some(a) = &self.active {
+            return f
                 .debug_struct("DefaultLogSink")
                 .field("level", &a.queue.min())
                 .field("destination", &a.destination)
                 .field("queue", &a.queue)
-                .finish_non_exhaustive(),
-            None => f
-                .debug_struct("DefaultLogSink")
-                .field("level", &"DISABLED")
-                .finish(),
+                .finish_non_exhaustive();
         }
+        f.debug_struct("DefaultLogSink")
+            .field("level", &"DISABLED")
+            .finish()
     }
 }
 
@@ -316,6 +381,8 @@ impl fmt::Debug for DefaultLogSink {
 /// assert!(!sink.enabled(Level::Critical));
 /// # Ok::<(), canister_core::log::LogError>(())
 /// ```
+#[cfg(feature = "default-sink")]
+#[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
 pub struct DefaultLogSinkBuilder {
     level: Option<Level>,
     path: Option<PathBuf>,
@@ -328,6 +395,7 @@ pub struct DefaultLogSinkBuilder {
     writer: Option<Box<dyn Write + Send>>,
 }
 
+#[cfg(feature = "default-sink")]
 impl DefaultLogSinkBuilder {
     /// The lowest level written; `None` is `DISABLED`. Default: `Some(Level::Info)`.
     pub fn log_level(mut self, level: Option<Level>) -> Self {
@@ -437,6 +505,7 @@ impl DefaultLogSinkBuilder {
     }
 }
 
+#[cfg(feature = "default-sink")]
 impl Default for DefaultLogSinkBuilder {
     fn default() -> Self {
         Self {
@@ -455,6 +524,7 @@ impl Default for DefaultLogSinkBuilder {
     }
 }
 
+#[cfg(feature = "default-sink")]
 impl fmt::Debug for DefaultLogSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DefaultLogSinkBuilder")
@@ -468,92 +538,4 @@ impl fmt::Debug for DefaultLogSinkBuilder {
             .field("writer", &self.writer.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// A sink that hands the engine's events to a `slog::Logger` the application already has.
-///
-/// Each event becomes a record at its level (`Level::Warning` → `slog::Level::Warning`, ...)
-/// whose message is the event's text and which carries the context under [`CONTEXT_KEY`].
-/// [`enabled`](LogSink::enabled) asks the logger's drain (`Drain::is_enabled`, which a
-/// `LevelFilter` answers), and [`flush`](LogSink::flush) calls `Logger::flush`. The layout
-/// is whatever the logger's drain writes.
-///
-/// # Examples
-///
-/// ```
-/// use canister_core::log::{Event, LogContext, LogSink, SlogSink};
-///
-/// let app_logger = slog::Logger::root(slog::Discard, slog::o!("app" => "demo"));
-/// let sink = SlogSink::from_logger(app_logger);
-/// sink.log(&LogContext::main(), &Event::SessionCreated);
-/// ```
-#[derive(Clone)]
-pub struct SlogSink {
-    logger: slog::Logger,
-}
-
-impl SlogSink {
-    /// A sink writing to `logger`.
-    pub fn from_logger(logger: slog::Logger) -> Self {
-        Self { logger }
-    }
-
-    /// The logger events are written to.
-    pub fn root_logger(&self) -> &slog::Logger {
-        &self.logger
-    }
-}
-
-impl From<slog::Logger> for SlogSink {
-    fn from(logger: slog::Logger) -> Self {
-        Self::from_logger(logger)
-    }
-}
-
-impl LogSink for SlogSink {
-    fn enabled(&self, level: Level) -> bool {
-        self.logger.is_enabled(level.into())
-    }
-
-    fn log(&self, context: &LogContext, event: &Event<'_>) {
-        emit(&self.logger, context, event);
-    }
-
-    fn logger(&self, context: &LogContext) -> slog::Logger {
-        self.logger.new(slog::o!(CONTEXT_KEY => context.clone()))
-    }
-
-    fn request_logger(&self, context: &LiveContext) -> slog::Logger {
-        self.logger.new(slog::o!(CONTEXT_KEY => context.clone()))
-    }
-
-    fn flush(&self) {
-        // `NotSupported` from drains that write synchronously means there is nothing to do.
-        let _ = self.logger.flush();
-    }
-}
-
-impl fmt::Debug for SlogSink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlogSink")
-            .field("logger", &self.logger)
-            .finish()
-    }
-}
-
-/// Logs `event` on `logger` at its level with `context`, whatever slog's compile-time
-/// maximum level (the sink's own level decides).
-fn emit(logger: &slog::Logger, context: &LogContext, event: &Event<'_>) {
-    let rs = slog::record_static!(slog::Level::from(event.level()), "");
-    let message = Text::<128>::format(format_args!("{event}"));
-    logger.log(&slog::Record::new(
-        &rs,
-        &format_args!("{}", message.as_str()),
-        slog::b!(CONTEXT_KEY => context),
-    ));
-}
-
-/// A logger that discards everything.
-fn discard() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
 }

@@ -51,7 +51,8 @@ impl<const N: usize> Text<N> {
         }
     }
 
-    /// Bytes kept on the heap (0 when inline).
+    /// Bytes kept on the heap (0 when inline): what the default sink's queue counts.
+    #[cfg(feature = "default-sink")]
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Text::Inline { .. } => 0,
