@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use http::header::HeaderMap;
 use http::request;
 
-use super::host;
+use super::enter::host;
 
 /// The client address of a request, as logged: the peer's, or, with `hops` trusted proxies
 /// (`log_trust_proxy`), the one the outermost of them put in `X-Forwarded-For`.
