@@ -41,7 +41,7 @@ use crate::session::ThrottleLimit;
 pub(crate) const MASK: &str = "********";
 
 /// A configuration key: its name, what it accepts, whether it is secret, and (inside the
-/// crate) how it is read, printed and range-checked. See the [module](self) docs.
+/// crate) how it is read, printed and range-checked. How the table is built is told in `config/keys.rs`.
 #[derive(Clone, Copy)]
 pub struct KeyInfo {
     /// The key as written in the INI file (lowercase).
@@ -770,7 +770,7 @@ fn show_throttle(limit: Option<ThrottleLimit>) -> String {
 }
 
 /// Every numeric key with its accepted range, as [`ConfigError::OutOfRange`] names it: the
-/// keys of [`KEYS`] that have a [`range`](KeyInfo::range), in the same order.
+/// keys of [`KEYS`] that have a range ([`KeyInfo::range`](KeyInfo#structfield.range)), in the same order.
 ///
 /// Each bound is checked when the key is read (file, environment, [`Config::set`]) and again
 /// by [`Config::validate`], which every constructor and the engine's builder run, so a value

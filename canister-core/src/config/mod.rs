@@ -15,7 +15,7 @@
 //!
 //! Some settings are accepted but deserve a word at start-up; [`Config::warnings`] lists
 //! them, and the engine logs each as a WARNING after its banner
-//! ([`startup_warnings`](crate::config::startup_warnings)). They are kept in the `Config`
+//! ([`startup_warnings`]). They are kept in the `Config`
 //! because they are found while reading it, before any log sink exists:
 //!
 //! - `auth_client_id` (the spelling of canister's README sample) is read and ignored: JWT
@@ -633,7 +633,7 @@ impl Config {
 
     /// Settings that were accepted but deserve a word at start-up, one sentence each; no
     /// value is quoted. The engine logs them as WARNING after its banner
-    /// ([`startup_warnings`](crate::config::startup_warnings), which adds warnings about weak
+    /// ([`startup_warnings`], which adds warnings about weak
     /// settings).
     ///
     /// - `auth_client_id` was read: canister never used that key, so it does not turn JWT
