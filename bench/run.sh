@@ -22,7 +22,8 @@ ROUNDS=${1:-5}
 SECS=${2:-10}
 DEFAULT_STACKS="bare_axum bare_rocket bare_warp bare_actix ts_memory ts_redis axum_info axum_warning axum_redis rocket_warning rocket_redis warp_warning warp_redis actix_warning actix_redis"
 # Also available: ts_memory_nolog ts_redis_nolog (no TraceLayer), axum_redis_info,
-# rocket_info, warp_info, actix_info.
+# rocket_info, warp_info, actix_info; minimal and minimal_log (issue #24: the demo's GET / by
+# hand on axum, without and with its three log lines; src/bin/minimal_axum.rs).
 STACKS=${STACKS:-$DEFAULT_STACKS}
 [[ " $STACKS " == *" bare_axum "* ]] || STACKS="bare_axum $STACKS"
 read -r -a LIST <<< "$STACKS"
@@ -93,6 +94,8 @@ start() { # name port: starts the stack's server, waits for "listening on"
     local s=$1 port=$2 addr=127.0.0.1:$2 cmd
     case $s in
         bare_*) cmd=("$BIN/$s" "$addr") ;;
+        minimal) cmd=("$BIN/minimal_axum" "$addr") ;;
+        minimal_log) cmd=("$BIN/minimal_axum" "$addr" --log "$WORK/logs-$s") ;;
         ts_*)
             cmd=("$BIN/tower_sessions_axum" "$addr")
             [[ $s == *_redis* ]] && cmd+=(--redis "$REDIS_URL")
