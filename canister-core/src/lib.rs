@@ -112,7 +112,7 @@ pub mod log;
 pub mod params;
 mod rejection;
 mod report;
-pub mod response;
+mod response;
 pub mod session;
 
 pub use auth::{

@@ -18,7 +18,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Bytes> {
 
 /// 204 answering a CORS preflight, with the given CORS headers (none but `Vary` for an
 /// origin that is not allowed).
-pub fn preflight(headers: HeaderMap) -> Response<Bytes> {
+pub(crate) fn preflight(headers: HeaderMap) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     *response.headers_mut() = headers;
@@ -26,7 +26,7 @@ pub fn preflight(headers: HeaderMap) -> Response<Bytes> {
 }
 
 /// 403 refusing an unsafe request from another origin (CSRF).
-pub fn csrf_refused() -> Response<Bytes> {
+pub(crate) fn csrf_refused() -> Response<Bytes> {
     text(
         StatusCode::FORBIDDEN,
         "cross-site request refused: an unsafe request from an untrusted origin\n",
@@ -34,7 +34,7 @@ pub fn csrf_refused() -> Response<Bytes> {
 }
 
 /// 503 when the session store cannot be used.
-pub fn store_unavailable() -> Response<Bytes> {
+pub(crate) fn store_unavailable() -> Response<Bytes> {
     let mut response = text(
         StatusCode::SERVICE_UNAVAILABLE,
         "session store unavailable: please retry shortly\n",
@@ -47,7 +47,7 @@ pub fn store_unavailable() -> Response<Bytes> {
 
 /// 429 for a login attempt beyond `auth_throttle` or `auth_throttle_ip`, with `Retry-After`
 /// in whole seconds (at least 1).
-pub fn throttled(retry_after: std::time::Duration) -> Response<Bytes> {
+pub(crate) fn throttled(retry_after: std::time::Duration) -> Response<Bytes> {
     let secs = retry_after.as_secs().max(1);
     let mut response = text(
         StatusCode::TOO_MANY_REQUESTS,
@@ -62,7 +62,7 @@ pub fn throttled(retry_after: std::time::Duration) -> Response<Bytes> {
 /// 503 for a Bearer token that cannot be checked yet: the identity provider's keys were
 /// never fetched. `Retry-After` says when to try again; service returns by itself once the
 /// keys arrive.
-pub fn auth_unavailable() -> Response<Bytes> {
+pub(crate) fn auth_unavailable() -> Response<Bytes> {
     let mut response = text(
         StatusCode::SERVICE_UNAVAILABLE,
         "token keys unavailable: the identity provider could not be reached, please retry shortly\n",
@@ -76,7 +76,7 @@ pub fn auth_unavailable() -> Response<Bytes> {
 
 /// 403 for a valid token that does not grant `scope` (RFC 6750 section 3.1), with
 /// `WWW-Authenticate: Bearer error="insufficient_scope", scope="<scope>"`.
-pub fn insufficient_scope(scope: &str) -> Response<Bytes> {
+pub(crate) fn insufficient_scope(scope: &str) -> Response<Bytes> {
     let mut response = text(
         StatusCode::FORBIDDEN,
         format!("insufficient scope: this resource needs {scope}\n"),
@@ -97,12 +97,12 @@ pub fn insufficient_scope(scope: &str) -> Response<Bytes> {
 }
 
 /// 400 for parameters that are missing or malformed; the body names the problem.
-pub fn bad_params(error: &ParamsError) -> Response<Bytes> {
+pub(crate) fn bad_params(error: &ParamsError) -> Response<Bytes> {
     text(StatusCode::BAD_REQUEST, format!("{error}\n"))
 }
 
 /// 401 with one `WWW-Authenticate` header per challenge.
-pub fn unauthorized(challenges: Vec<HeaderValue>) -> Response<Bytes> {
+pub(crate) fn unauthorized(challenges: Vec<HeaderValue>) -> Response<Bytes> {
     let mut response = text(StatusCode::UNAUTHORIZED, "authentication required\n");
     for challenge in challenges {
         response
@@ -113,7 +113,7 @@ pub fn unauthorized(challenges: Vec<HeaderValue>) -> Response<Bytes> {
 }
 
 /// 413 for a request body longer than `limit` bytes (read by an adapter for `Params`).
-pub fn payload_too_large(limit: usize) -> Response<Bytes> {
+pub(crate) fn payload_too_large(limit: usize) -> Response<Bytes> {
     text(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("request body larger than {limit} bytes\n"),
@@ -121,7 +121,7 @@ pub fn payload_too_large(limit: usize) -> Response<Bytes> {
 }
 
 /// 400 for a request body that could not be read to its end (connection cut, bad framing).
-pub fn unreadable_body() -> Response<Bytes> {
+pub(crate) fn unreadable_body() -> Response<Bytes> {
     text(StatusCode::BAD_REQUEST, "could not read the request body\n")
 }
 
@@ -130,7 +130,7 @@ pub fn unreadable_body() -> Response<Bytes> {
 /// `fix` tells the developer what to add, e.g. "add `CanisterLayer` to the router". The
 /// first call in a process also says so on standard error (once, so a misconfigured route
 /// under load does not flood it).
-pub fn not_installed(fix: &str) -> Response<Bytes> {
+pub(crate) fn not_installed(fix: &str) -> Response<Bytes> {
     static REPORTED: std::sync::Once = std::sync::Once::new();
     REPORTED.call_once(|| eprintln!("canister: a route ran without canister installed: {fix}"));
     text(

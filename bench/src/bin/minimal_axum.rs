@@ -124,9 +124,9 @@ async fn index(
     );
     out.insert(header::VARY, HeaderValue::from_static("origin"));
     if new {
-        if let Ok(cookie) = HeaderValue::from_str(&format!(
-            "session_id={sid}; HttpOnly; SameSite=Lax; Path=/"
-        )) {
+        if let Ok(cookie) =
+            HeaderValue::from_str(&format!("session_id={sid}; HttpOnly; SameSite=Lax; Path=/"))
+        {
             out.insert(header::SET_COOKIE, cookie);
         }
     }
@@ -137,10 +137,20 @@ async fn index(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("-");
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        line(&mut *log, &client, tag, format_args!("GET http://{host}{uri}"));
+        line(
+            &mut *log,
+            &client,
+            tag,
+            format_args!("GET http://{host}{uri}"),
+        );
         line(&mut *log, &client, tag, format_args!("counter = {counter}"));
         let ms = started.elapsed().as_millis();
-        line(&mut *log, &client, tag, format_args!("Response: 200 ({ms}ms)"));
+        line(
+            &mut *log,
+            &client,
+            tag,
+            format_args!("Response: 200 ({ms}ms)"),
+        );
     }
     response
 }

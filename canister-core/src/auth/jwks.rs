@@ -487,11 +487,12 @@ impl JwksCache {
     /// An empty cache for the provider named `source` (its issuer or key set URL, for
     /// messages), refreshed every `period`, on the system clock.
     pub fn new(source: impl Into<String>, period: Duration) -> Self {
-        Self::with_clock(source, period, Arc::new(SystemClock))
+        Self::with_clock(source, period, SystemClock)
     }
 
     /// Like [`new`](Self::new), on `clock`.
-    pub fn with_clock(source: impl Into<String>, period: Duration, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(source: impl Into<String>, period: Duration, clock: impl Clock) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
         Self {
             inner: Arc::new(CacheInner {
                 set: RwLock::new(None),

@@ -510,8 +510,8 @@ impl JwtBuilder {
     }
 
     /// The clock that says whether a token has expired; default the system clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 

@@ -220,7 +220,6 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     pub fn logger(&self) -> slog::Logger {
         self.inner.sink.logger(&LogContext::main())
     }
-
 }
 
 impl Settings {

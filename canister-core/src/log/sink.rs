@@ -431,8 +431,8 @@ impl DefaultLogSinkBuilder {
     }
 
     /// The clock that time-stamps lines and picks the day's file. Default: the system's.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
