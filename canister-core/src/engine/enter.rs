@@ -179,6 +179,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }))
     }
 
+    /// The request's log context: client, request id and, when the sink traces requests, its
+    /// `tracing` span (made only when the subscriber wants it).
     fn live_context(
         &self,
         parts: &request::Parts,

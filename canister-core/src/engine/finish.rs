@@ -195,8 +195,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
     }
 
-    /// The request's log context: client, request id and, when the sink traces requests, its
-    /// `tracing` span (made only when the subscriber wants it).
+    /// Logs the response line (status and time since `started`; WARNING when slow).
     pub(super) fn log_response(&self, live: &LiveContext, status: StatusCode, started: SystemTime) {
         let sink = &self.inner.sink;
         let elapsed = self
