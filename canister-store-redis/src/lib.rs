@@ -77,7 +77,9 @@
 //!
 //! - **Key**: the prefix (default `canister:session:`) followed by the 64 lowercase hex digits
 //!   of the SHA-256 of the session id ([`StoreKey::to_hex`](canister_core::session::StoreKey)).
-//!   A dump of Redis holds no usable session id.
+//!   On a Redis Cluster, a hash tag of the first two of those digits comes between them
+//!   (`canister:session:{3f}3f…`; see "Redis Cluster" below). A dump of Redis holds no usable
+//!   session id.
 //! - **Value**: a Redis hash with these fields:
 //!
 //!   | field | value |
@@ -112,7 +114,7 @@
 //! | `load` | script: `HGETALL`, `PTTL`, then `PEXPIRE` only under 80 % of the time to live | 1 |
 //! | `create` | script: `HSET` + `PEXPIRE` only if the key does not exist | 1 |
 //! | `save` | script: `HDEL`/`HSET` of the changed fields + `PEXPIRE` only if the key exists | 1 |
-//! | `cycle` | script: create new + delete old, only if old exists and new is free | 1 (cluster: 2) |
+//! | `cycle` | script: create new + delete old, only if old exists and new is free | 1 (on a Cluster too: the engine draws the new key in the old one's slot) |
 //! | any write, with `session_store_replicas = N` | the same, pipelined with `WAIT N <ms>` | same |
 //! | `delete` | `DEL` | 1 |
 //! | `lock` / `unlock` | `SET NX PX` per attempt / script | 1 per attempt / 1 |
@@ -132,23 +134,31 @@
 //!
 //! # Redis Cluster
 //!
-//! Every operation touches one key, except `cycle`, whose old and new keys (random hashes) fall
-//! in different slots. On a cluster `cycle` is therefore two round trips: create the new
-//! session if its key is free, then delete the old one; if the old one had ended in between,
-//! the new one is deleted again and `cycle` answers `false`. The new id is not known to anyone
-//! yet, so no other request can observe that short-lived copy. (A hash tag such as
-//! `{…}` cannot help: it would have to be shared by old and new keys, putting every session of
-//! a lineage — or every session — in one slot.)
+//! Every operation touches one key, except `cycle` (the change of id at a login, a logout or
+//! a `regenerate`), which touches the old and the new key. On a Cluster a session's key
+//! carries a hash tag, its store key's first byte (`<prefix>{3f}<hex>`), and the store tells
+//! the engine so ([`SessionStore::shard_of`](canister_core::session::SessionStore::shard_of)):
+//! the engine then draws the new id until its key has the old key's first byte (256 tags, so
+//! about 256 draws of 32 random bytes and a SHA-256 each, a fraction of a millisecond per
+//! login), and `cycle` is the same single script as on one server, atomic. Sessions spread
+//! over 256 slots, which the cluster spreads over its masters; a session keeps its slot for
+//! its whole life (logins and logouts included), and new sessions draw theirs at random.
 //!
-//! Issue #21 asked for this change of id to be atomic on a Cluster, by hash tags or a
-//! single-slot script. Neither fits the key layout: a session's key is derived from its id
-//! alone (the store is never told the previous id when it loads), so old and new keys can
-//! only share a slot if every key does. This version keeps the two steps and documents what
-//! they allow: a save to the *old* id that lands between the two steps is lost (its request
-//! still saw success), and a crash between them leaves the old, pre-login session alive until
-//! it expires (it never holds the login, so there is no fixation). The remedy that keeps
-//! Cluster's spreading — choosing the new id so that its key falls in the old key's slot —
-//! needs the engine's id generation and a new key layout, and is not done.
+//! Should the engine ever settle for a new key in another slot (after 4 096 draws; with
+//! 256 tags, less than once in ten million changes), or a caller pass two keys of different
+//! slots, `cycle` falls back to two round trips: create the new session if its key is free,
+//! then delete the old one; if the old one had ended in between, the new one is deleted
+//! again and `cycle` answers `false`. Only that fallback allows what a two-step move allows:
+//! a save to the *old* id landing between the steps is lost, and a crash between them leaves
+//! the old, pre-login session alive until it expires (never holding the login: no fixation).
+//!
+//! Before this layout (issue #21), Cluster keys had no hash tag: a Cluster deployment that
+//! upgrades loses its live sessions (users sign in again). Single servers and Sentinel keep
+//! the untagged layout, unchanged.
+//!
+//! The per-user index (listing a user's sessions, `session_max_per_user`) is not kept on a
+//! Cluster: a user's sessions live in many slots, so it could not be written atomically with
+//! them; those features answer 503 there.
 //!
 //! # Failures
 //!

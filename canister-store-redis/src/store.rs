@@ -411,10 +411,19 @@ impl RedisStore {
     }
 
     /// The Redis key of a session: the prefix followed by the 64 hex digits of its store key.
+    /// On a Cluster, a hash tag of the key's first byte comes between them
+    /// (`<prefix>{3f}<hex>`), so that a session and the session it becomes at a login share
+    /// a slot ([`SessionStore::shard_of`]).
     pub fn redis_key(&self, key: &StoreKey) -> String {
-        let mut out = String::with_capacity(self.prefix.len() + 64);
+        let hex = key.to_hex();
+        let mut out = String::with_capacity(self.prefix.len() + 68);
         out.push_str(&self.prefix);
-        out.push_str(&key.to_hex());
+        if self.is_cluster() {
+            out.push('{');
+            out.push_str(&hex[..2]);
+            out.push('}');
+        }
+        out.push_str(&hex);
         out
     }
 
@@ -776,10 +785,13 @@ impl SessionStore for RedisStore {
         .map(|n| n == 1)
     }
 
-    /// Single node: one round trip, atomic. Cluster: the two keys live in different slots, so
-    /// it is two round trips — create `new` if free, then delete `old`; if `old` had ended
-    /// meanwhile, `new` is deleted again (a third round trip) and the answer is `false`. Nobody
-    /// else knows the new id yet, so the short-lived copy is never visible to another request.
+    /// One round trip, atomic: a script creates `new` and deletes `old`. On a Cluster too
+    /// when the two keys share a slot, which the engine arranges ([`shard_of`]): the new id is
+    /// drawn until its key's first byte, the hash tag, is the old one's. For keys in two slots
+    /// (a caller that did not draw so), two round trips — create `new` if free, then delete
+    /// `old`; if `old` had ended meanwhile, `new` is deleted again and the answer is `false`.
+    ///
+    /// [`shard_of`]: SessionStore::shard_of
     async fn cycle(
         &self,
         old: &StoreKey,
@@ -788,9 +800,10 @@ impl SessionStore for RedisStore {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let (pairs, index) = self.pairs_and_index(record)?;
+        let (old_key, new_key) = (*old, *new);
         let (old, new) = (self.redis_key(old), self.redis_key(new));
         // Never repeated: see "Broken connections" on `RedisStore`.
-        if self.is_cluster() {
+        if self.is_cluster() && old_key.as_bytes()[0] != new_key.as_bytes()[0] {
             if !self
                 .create_at(&new, &pairs, None, ttl, Retry::Never)
                 .await?
@@ -816,6 +829,12 @@ impl SessionStore for RedisStore {
         })
         .await
         .map(|n| n == 1)
+    }
+
+    /// On a Cluster, the key's first byte: the hash tag of its Redis key (256 slots used, so
+    /// about 256 draws of a new id per login there). Elsewhere `None`: one shard.
+    fn shard_of(&self, key: &StoreKey) -> Option<u16> {
+        self.is_cluster().then(|| u16::from(key.as_bytes()[0]))
     }
 
     /// One round trip: a script deletes the session and its entry in its user's index.

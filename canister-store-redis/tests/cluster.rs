@@ -7,10 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use canister_core::session::{Change, Record, SessionStore, StoreError};
-use canister_core::User;
+use canister_core::session::{Change, Record, SessionStore, StoreError, StoreKey};
+use canister_core::{Canister, Entry, Finish, User};
 use canister_store_redis::RedisStore;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use common::{failover_under_load, new_key, unique_prefix, Cluster};
 
@@ -173,4 +174,112 @@ async fn a_master_killed_under_load_fails_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_under_load_fails_over_with_replicas() {
     master_killed_under_load(1).await;
+}
+
+/// Runs one request through `canister` with the session cookie `id`, doing `handler` on the
+/// session; the id the response's cookie sets, if any.
+async fn request(
+    canister: &Canister<RedisStore>,
+    id: Option<&str>,
+    handler: impl FnOnce(&canister_core::Session),
+) -> Option<String> {
+    let mut builder = http::Request::post("http://127.0.0.1/");
+    if let Some(id) = id {
+        builder = builder.header(http::header::COOKIE, format!("session_id={id}"));
+    }
+    let (parts, ()) = builder.body(()).unwrap().into_parts();
+    let Entry::Proceed(visit) = canister.enter(&parts, None).await else {
+        panic!("the engine answered by itself");
+    };
+    handler(&visit.session().await.unwrap());
+    let (mut head, ()) = http::Response::new(()).into_parts();
+    let Finish::Keep = canister.finish(visit, &mut head).await else {
+        panic!("the store failed");
+    };
+    let cookie = head
+        .headers
+        .get(http::header::SET_COOKIE)?
+        .to_str()
+        .unwrap();
+    let pair = cookie.split(';').next().unwrap();
+    Some(pair.strip_prefix("session_id=").unwrap().to_owned())
+}
+
+/// Scripts run on the cluster's nodes so far: `EVALSHA` calls that succeeded (`calls` less
+/// `failed_calls` and `rejected_calls` of `INFO commandstats`: a first `EVALSHA` on a node
+/// that lacks the script fails with `NOSCRIPT`, and the client loads it and sends it again).
+fn scripts_run(cluster: &Cluster) -> u64 {
+    cluster
+        .urls()
+        .iter()
+        .map(|url| {
+            let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+            let out = std::process::Command::new("redis-cli")
+                .args(["-p", port, "INFO", "commandstats"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+            let Some(fields) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("cmdstat_evalsha:"))
+            else {
+                return 0;
+            };
+            let field = |name: &str| -> u64 {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(name))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            field("calls=") - field("failed_calls=") - field("rejected_calls=")
+        })
+        .sum()
+}
+
+/// Issue #21: a login on a Cluster changes the session's id in one atomic step. The engine
+/// draws the new id until its key is in the old key's slot (the hash tag of the key's first
+/// byte), and the store moves the session with one script: a login request runs two scripts
+/// (load, cycle) where the two-step move ran three (load, create, delete).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_changes_the_id_in_one_step_on_a_cluster() {
+    let cluster = Cluster::start();
+    let store = RedisStore::cluster(cluster.urls())
+        .unwrap()
+        .prefix(unique_prefix("cluster-login"));
+    store.ping().await.unwrap();
+    let config = canister_core::Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
+    let canister = Canister::builder()
+        .config(config)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let key = |id: &str| StoreKey::from_bytes(Sha256::digest(id.as_bytes()).into());
+    for round in 0..5 {
+        let old = request(&canister, None, |s| s.insert("cart", round).unwrap())
+            .await
+            .expect("a new session sets its cookie");
+        let before = scripts_run(&cluster);
+        let new = request(&canister, Some(&old), |s| s.login(User::new("alice")))
+            .await
+            .expect("a login sets a new cookie");
+        assert_eq!(
+            scripts_run(&cluster) - before,
+            2,
+            "round {round}: load + cycle"
+        );
+        assert_ne!(new, old);
+        let (old_key, new_key) = (key(&old), key(&new));
+        assert_eq!(
+            old_key.as_bytes()[0],
+            new_key.as_bytes()[0],
+            "round {round}"
+        );
+        let tag = format!("{{{:02x}}}", old_key.as_bytes()[0]);
+        assert!(store.redis_key(&new_key).contains(&tag), "{tag}");
+        assert_eq!(store.load(&old_key, TTL).await.unwrap(), None);
+        let record = store.load(&new_key, TTL).await.unwrap().unwrap();
+        assert_eq!(record.data["cart"], json!(round));
+        assert_eq!(record.user, Some(User::new("alice")));
+    }
 }

@@ -172,6 +172,7 @@ pub(crate) trait Engine: Send + Sync + 'static {
         live: &'a LiveContext,
     ) -> BoxFuture<'a, Result<AuthOutcome, Rejection>>;
     fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue>;
+    fn cycle_id(&self, old: &StoreKey) -> Result<SessionId, StoreError>;
 }
 
 impl<S, A, L> Clone for Canister<S, A, L> {
@@ -295,12 +296,32 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
         ))
     }
 
+    /// A new id for a session moving from `old`: in `old`'s shard when the store has shards.
+    fn cycle_id(&self, old: &StoreKey) -> Result<SessionId, StoreError> {
+        let Some(shard) = self.store.shard_of(old) else {
+            return new_id();
+        };
+        let mut id = new_id()?;
+        for _ in 1..MAX_SHARD_DRAWS {
+            if self.store.shard_of(&id.key()) == Some(shard) {
+                break;
+            }
+            id = new_id()?;
+        }
+        Ok(id)
+    }
+
     fn challenges(&self, refusal: Option<&Refusal>) -> Vec<HeaderValue> {
         let mut out = Vec::new();
         self.auth.challenges(refusal, &mut out);
         out
     }
 }
+
+/// The most ids drawn for one change of id before settling for one in another shard than
+/// the old key's ([`SessionStore::shard_of`]): with Redis Cluster's 256 shards, the chance of
+/// needing more is below one in ten million, and the move is then two steps instead of one.
+const MAX_SHARD_DRAWS: usize = 4096;
 
 pub(crate) fn new_id() -> Result<SessionId, StoreError> {
     SessionId::generate().map_err(|e| {

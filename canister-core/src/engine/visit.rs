@@ -645,7 +645,7 @@ impl Session {
             state.record.user = Some(user.clone());
             state.change.user = Some(Some(user.clone()));
             state.identity_changed |= explicit;
-            Self::cycle(&mut state);
+            self.cycle(&mut state);
         }
         self.visit.inner.live.set_user(user.name());
         self.visit.log(&Event::LoggedIn { name: user.name() });
@@ -663,7 +663,7 @@ impl Session {
             state.new_identity = true;
             state.record.meta.remember_ms = None;
             state.identity_changed = true;
-            Self::cycle(&mut state);
+            self.cycle(&mut state);
             previous.map(|u| u.name().to_owned())
         };
         if let Some(name) = name {
@@ -675,7 +675,7 @@ impl Session {
     pub fn regenerate(&self) {
         let mut state = self.state();
         state.identity_changed = true;
-        Self::cycle(&mut state);
+        self.cycle(&mut state);
     }
 
     /// Ends the session: it is deleted from the store and the cookie is cleared.
@@ -723,13 +723,18 @@ impl Session {
         self.state().id.as_ref().map(SessionId::key)
     }
 
-    fn cycle(state: &mut State) {
+    fn cycle(&self, state: &mut State) {
         if state.existing.is_none() && state.id.is_some() {
             // Not stored yet: the id drawn for it was never sent in a cookie.
             return;
         }
-        // A new id; `finish` moves the record to it and deletes the old one.
-        match new_id() {
+        // A new id; `finish` moves the record to it and deletes the old one. On a store
+        // spread over shards, in the old key's shard, so that the move is one atomic step.
+        let drawn = match &state.existing {
+            Some((_, old)) => self.visit.inner.engine.cycle_id(old),
+            None => new_id(),
+        };
+        match drawn {
             Ok(id) => state.id = Some(id),
             Err(_) => {
                 // Never keep the old id at a login (fixation): `finish` answers 503.

@@ -206,6 +206,10 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         self.inner.unlock(lock)
     }
 
+    fn shard_of(&self, key: &StoreKey) -> Option<u16> {
+        self.inner.shard_of(key)
+    }
+
     async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         self.check(StoreOp::List)?;
         self.inner.sessions_of(user).await

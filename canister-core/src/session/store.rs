@@ -312,6 +312,19 @@ pub trait SessionStore: Send + Sync + 'static {
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// The shard `key` lives in, for a store that spreads sessions over shards and cannot
+    /// write two shards in one atomic step (Redis Cluster: a hash slot); `None` (the
+    /// default): one shard, every [`cycle`](Self::cycle) is atomic.
+    ///
+    /// At a login, a logout or a `regenerate`, the engine draws the session's new id until
+    /// its key is in the old key's shard (about as many draws as there are shards; at most
+    /// 4 096, after which it keeps the last), so that `cycle` can move the session in one
+    /// atomic step there too. Keep it cheap and its shards few: it runs once per draw.
+    fn shard_of(&self, key: &StoreKey) -> Option<u16> {
+        let _ = key;
+        None
+    }
+
     /// Removes a session. Removing an absent session is not an error.
     fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
