@@ -1,4 +1,7 @@
-//! The demo and the adapter's seams, driven in-process with Rocket's tracked local client.
+//! The adapter's own seams, driven in-process with Rocket's tracked local client: catchers,
+//! the internal route, excluded paths, guards without the fairing, a preflight that never
+//! reaches a route, store failures through the local client. The behaviour every adapter
+//! shares is the conformance suite's (`tests/`), run on this adapter there.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 #[path = "../examples/demo.rs"]
@@ -11,14 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use canister_core::session::FaultyStore;
 use canister_core::{Canister, Config};
 use canister_rocket::{CanisterFairing, Log, Session, User};
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, options, post, routes, Build, Rocket, State};
-use serde_json::Value;
-
-const BASIC: &str = "auth_basic_username = alice\nauth_basic_password = my-secret\n";
-const JWT: &str = "auth_jwt_client_id = demo\nauth_jwt_secret = s3cret\n";
-const ALICE: &str = "Basic YWxpY2U6bXktc2VjcmV0"; // alice:my-secret
 
 /// How many times the probe handlers ran.
 struct Hits(AtomicUsize);
@@ -78,250 +76,8 @@ fn set_cookie(response: &LocalResponse<'_>) -> Option<String> {
     response.headers().get_one("Set-Cookie").map(str::to_owned)
 }
 
-async fn json(response: LocalResponse<'_>) -> Value {
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(response.content_type(), Some(ContentType::JSON));
-    serde_json::from_str(&response.into_string().await.unwrap()).unwrap()
-}
-
 async fn text(response: LocalResponse<'_>) -> (Status, String) {
     (response.status(), response.into_string().await.unwrap())
-}
-
-#[rocket::async_test]
-async fn counter_counts_in_the_session_cookie() {
-    let client = client("").await;
-    let first = client.get("/").dispatch().await;
-    assert!(set_cookie(&first).is_some());
-    let first = json(first).await;
-    assert_eq!(first["data"]["counter"], 0);
-    assert_eq!(first["user"], Value::Null);
-    assert_eq!(first["claims"], Value::Null);
-    assert_eq!(first["foo"], Value::Null);
-    let second = json(client.get("/?foo=bar%20baz").dispatch().await).await;
-    assert_eq!(second["data"]["counter"], 1);
-    assert_eq!(second["sid"], first["sid"]);
-    assert_eq!(second["foo"], "bar baz");
-}
-
-#[rocket::async_test]
-async fn cookie_has_the_configured_attributes() {
-    let client = client("").await;
-    let response = client.get("/").dispatch().await;
-    let cookie = set_cookie(&response).unwrap();
-    let sid = json(response).await["sid"].as_str().unwrap().to_owned();
-    assert!(
-        cookie.starts_with(&format!("session_id={sid};")),
-        "{cookie}"
-    );
-    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax"] {
-        assert!(
-            cookie.contains(attribute),
-            "{attribute} missing in {cookie}"
-        );
-    }
-    // A browser-session cookie by default (issue #22).
-    assert!(!cookie.contains("Max-Age"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "{cookie}");
-}
-
-#[rocket::async_test]
-async fn sessions_are_lazy() {
-    let client = client(BASIC).await;
-    let response = client.get("/hi?foo=John").dispatch().await;
-    assert!(set_cookie(&response).is_none());
-    let response = client.get("/secret").dispatch().await;
-    assert!(set_cookie(&response).is_none());
-    let response = client
-        .get("/secret")
-        .header(Header::new("Authorization", ALICE))
-        .dispatch()
-        .await;
-    assert!(set_cookie(&response).is_none());
-    assert_eq!(response.status(), Status::Ok);
-}
-
-#[rocket::async_test]
-async fn hi_reads_query_form_and_multipart() {
-    let client = client("").await;
-    let get = |uri: &'static str| client.get(uri).dispatch();
-    assert_eq!(
-        text(get("/hi?foo=John&bar=Smith").await).await,
-        (Status::Ok, "Hi John and Smith!".to_owned())
-    );
-    assert_eq!(
-        text(get("/hi?foo=John").await).await,
-        (Status::Ok, "Hi John!".to_owned())
-    );
-    assert_eq!(
-        text(get("/hi?foo=John&bar=").await).await,
-        (Status::Ok, "Hi John!".to_owned())
-    );
-    let form = client
-        .post("/hi")
-        .header(ContentType::Form)
-        .body("foo=Ann&bar=Lee")
-        .dispatch()
-        .await;
-    assert_eq!(form.content_type(), Some(ContentType::Plain));
-    assert_eq!(text(form).await, (Status::Ok, "Hi Ann and Lee!".to_owned()));
-    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"foo\"\r\n\r\nMia\r\n--XyZ--\r\n";
-    let multipart = client
-        .post("/hi")
-        .header(Header::new(
-            "Content-Type",
-            "multipart/form-data; boundary=XyZ",
-        ))
-        .body(body)
-        .dispatch()
-        .await;
-    assert_eq!(text(multipart).await, (Status::Ok, "Hi Mia!".to_owned()));
-}
-
-#[rocket::async_test]
-async fn missing_parameter_is_the_cores_400() {
-    let client = client("").await;
-    for response in [
-        client.get("/hi?bar=Smith").dispatch().await,
-        client
-            .post("/hi")
-            .header(ContentType::Form)
-            .body("bar=Smith")
-            .dispatch()
-            .await,
-    ] {
-        assert_eq!(response.content_type(), Some(ContentType::Plain));
-        assert_eq!(
-            text(response).await,
-            (Status::BadRequest, "missing parameter 'foo'\n".to_owned())
-        );
-    }
-}
-
-#[rocket::async_test]
-async fn secret_challenges_every_configured_scheme() {
-    let client = client(&format!("{BASIC}{JWT}")).await;
-    let response = client.get("/secret").dispatch().await;
-    assert_eq!(response.status(), Status::Unauthorized);
-    let challenges: Vec<&str> = response.headers().get("WWW-Authenticate").collect();
-    assert_eq!(
-        challenges,
-        [
-            r#"Basic realm="private", charset="UTF-8""#,
-            r#"Bearer realm="private""#
-        ]
-    );
-    assert_eq!(
-        response.into_string().await.unwrap(),
-        "authentication required\n"
-    );
-    let response = client
-        .get("/secret")
-        .header(Header::new("Authorization", "Bearer not.a.token"))
-        .dispatch()
-        .await;
-    assert_eq!(response.status(), Status::Unauthorized);
-    let challenges: Vec<&str> = response.headers().get("WWW-Authenticate").collect();
-    assert_eq!(challenges.len(), 2);
-    assert!(challenges[1].starts_with(r#"Bearer realm="private", error="invalid_token""#));
-}
-
-#[rocket::async_test]
-async fn secret_with_basic_credentials() {
-    let client = client(BASIC).await;
-    let response = client
-        .get("/secret")
-        .header(Header::new("Authorization", ALICE))
-        .dispatch()
-        .await;
-    assert_eq!(
-        text(response).await,
-        (Status::Ok, "You are authenticated as alice".to_owned())
-    );
-    let wrong = client
-        .get("/secret")
-        .header(Header::new("Authorization", "Basic YWxpY2U6bm8="))
-        .dispatch()
-        .await;
-    assert_eq!(wrong.status(), Status::Unauthorized);
-    let shown = json(
-        client
-            .get("/")
-            .header(Header::new("Authorization", ALICE))
-            .dispatch()
-            .await,
-    )
-    .await;
-    assert_eq!(shown["user"], "alice");
-    assert_eq!(shown["claims"], Value::Null);
-}
-
-#[rocket::async_test]
-async fn login_cycles_the_id_and_logout_destroys() {
-    let client = client(BASIC).await;
-    let before = json(client.get("/").dispatch().await).await;
-    let wrong = client
-        .post("/login")
-        .header(ContentType::Form)
-        .body("username=alice&password=nope")
-        .dispatch()
-        .await;
-    assert_eq!(
-        text(wrong).await,
-        (
-            Status::Unauthorized,
-            "invalid username or password".to_owned()
-        )
-    );
-    let right = client
-        .post("/login")
-        .header(ContentType::Form)
-        .body("username=alice&password=my-secret")
-        .dispatch()
-        .await;
-    assert!(set_cookie(&right).is_some());
-    assert_eq!(
-        text(right).await,
-        (Status::Ok, "Logged in as alice".to_owned())
-    );
-    let after = json(client.get("/").dispatch().await).await;
-    assert_ne!(after["sid"], before["sid"], "the id changes at login");
-    assert_eq!(after["user"], "alice");
-    assert_eq!(after["data"]["counter"], 1, "data survives the login");
-    let secret = client.get("/secret").dispatch().await;
-    assert_eq!(
-        text(secret).await,
-        (Status::Ok, "You are authenticated as alice".to_owned())
-    );
-
-    let out = client.post("/logout").dispatch().await;
-    let cleared = set_cookie(&out).unwrap();
-    assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(text(out).await, (Status::Ok, "Logged out".to_owned()));
-    let fresh = json(client.get("/").dispatch().await).await;
-    assert_eq!(fresh["data"]["counter"], 0);
-    assert_eq!(fresh["user"], Value::Null);
-    assert_ne!(fresh["sid"], after["sid"]);
-    assert_eq!(
-        client.get("/secret").dispatch().await.status(),
-        Status::Unauthorized
-    );
-}
-
-#[rocket::async_test]
-async fn login_without_a_basic_user_accepts_any_password() {
-    let client = client("").await;
-    let response = client
-        .post("/login")
-        .header(ContentType::Form)
-        .body("username=bob&password=whatever")
-        .dispatch()
-        .await;
-    assert_eq!(
-        text(response).await,
-        (Status::Ok, "Logged in as bob".to_owned())
-    );
-    assert_eq!(json(client.get("/").dispatch().await).await["user"], "bob");
 }
 
 #[rocket::async_test]
@@ -374,32 +130,6 @@ async fn catchers_get_cors_headers() {
         refused.headers().get_one("Access-Control-Allow-Origin"),
         Some("*")
     );
-}
-
-#[rocket::async_test]
-async fn cross_site_post_with_the_cookie_is_refused_before_the_handler() {
-    let client = client("").await;
-    json(client.get("/").dispatch().await).await; // the session cookie
-    let refused = client
-        .post("/probe")
-        .header(Header::new("Sec-Fetch-Site", "cross-site"))
-        .header(Header::new("Origin", "https://evil.example"))
-        .dispatch()
-        .await;
-    assert_eq!(refused.status(), Status::Forbidden);
-    assert!(refused
-        .into_string()
-        .await
-        .unwrap()
-        .starts_with("cross-site request refused"));
-    assert_eq!(hits(&client), 0, "the handler must not run");
-    let same_site = client
-        .post("/probe")
-        .header(Header::new("Sec-Fetch-Site", "same-origin"))
-        .dispatch()
-        .await;
-    assert_eq!(same_site.status(), Status::Ok);
-    assert_eq!(hits(&client), 1);
 }
 
 #[rocket::async_test]
