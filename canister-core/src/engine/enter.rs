@@ -32,7 +32,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             .and_then(RequestId::from_header)
             .unwrap_or_else(RequestId::generate);
         let id_value = request_id.to_header_value();
-        let live = self.live_context(parts, client, secure, request_id.clone());
+        let cookie = settings.cookie.find(&parts.headers);
+        let live = self.live_context(parts, client, &cookie, request_id.clone());
         if inner.sink.enabled(Level::Info) {
             let url = request_log::request_url(parts, secure);
             inner.sink.log_request(
@@ -90,8 +91,6 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             self.log_response(&live, response.status(), started);
             return respond(response);
         }
-
-        let cookie = settings.cookie.find(&parts.headers);
 
         let (header_user, refusal) = match parts.headers.get(header::AUTHORIZATION) {
             // `auth_jwt_cookie`: a bearer token in a cookie, when there is no header.
@@ -185,7 +184,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         &self,
         parts: &request::Parts,
         client: Option<std::net::IpAddr>,
-        secure: bool,
+        cookie: &cookie::RequestCookie,
         request_id: RequestId,
     ) -> LiveContext {
         #[cfg(feature = "tracing")]
@@ -195,16 +194,25 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 .get("traceparent")
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::log::trace_id_of);
+            // The session the cookie names, if it is live (the first well-formed id: the
+            // usual case); checked when the session is loaded.
+            let tag = match cookie {
+                cookie::RequestCookie::Ids { ids, .. } => {
+                    ids.first().map(|id| crate::session::tag_of(&id.key()))
+                }
+                _ => None,
+            };
+            let session = tag.as_ref().and_then(|t| std::str::from_utf8(t).ok());
             let span = crate::log::tracing_sink::request_span(
                 parts,
                 &request_id,
                 client,
-                secure,
+                session,
                 trace_id,
             );
-            return LiveContext::with_span(client, Some(request_id), span);
+            return LiveContext::with_span(client, Some(request_id), span, tag);
         }
-        let _ = (parts, secure);
+        let _ = (parts, cookie);
         LiveContext::new(client, Some(request_id))
     }
 }

@@ -37,8 +37,6 @@ use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, S
 use cookie::{CookieAction, CookieSpec};
 pub use lifecycle::SessionInfo;
 use persist::Plan;
-#[cfg(feature = "tracing")]
-pub(crate) use request_log::request_url;
 pub use visit::{InsertError, Session, Visit};
 use visit::{State, VisitInner};
 

@@ -291,6 +291,7 @@ impl Visit {
                             }
                             None => {
                                 state.stale_cookie = self.inner.cookie.is_single();
+                                self.inner.live.no_session();
                                 (None, Some(Event::SessionUnknown))
                             }
                         }

@@ -99,11 +99,25 @@ fn is_secret_pair(pair: &str) -> bool {
 
 /// Whether a parameter or key name looks like it holds a secret.
 fn is_secret_name(name: &str) -> bool {
+    if !name.contains(['%', '+']) {
+        // The common case, nothing to decode: compared in place, without allocating.
+        return SECRET_FRAGMENTS
+            .iter()
+            .any(|s| contains_ignore_ascii_case(name.as_bytes(), s.as_bytes()));
+    }
     let decoded = percent_decode_str(name)
         .decode_utf8_lossy()
         .replace('+', " ");
     let lower = decoded.to_ascii_lowercase();
     SECRET_FRAGMENTS.iter().any(|s| lower.contains(s))
+}
+
+/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Masks the password in `scheme://user:password@host/...`.

@@ -213,6 +213,10 @@ struct LiveInner {
     request_id: Option<RequestId>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+    /// The `session` the span opened with (the tag of the session the cookie names), so
+    /// that the same tag is not recorded again once the session is loaded.
+    #[cfg(feature = "tracing")]
+    span_tag: Option<[u8; 6]>,
 }
 
 // slog asks loggers' values and drains to be unwind-safe; a `tracing::Span` is not (its
@@ -244,16 +248,20 @@ impl LiveContext {
                 request_id,
                 #[cfg(feature = "tracing")]
                 span: tracing::Span::none(),
+                #[cfg(feature = "tracing")]
+                span_tag: None,
             }),
         }
     }
 
-    /// The context of a request, with its `tracing` span.
+    /// The context of a request, with its `tracing` span, opened with `span_tag` as its
+    /// `session`.
     #[cfg(feature = "tracing")]
     pub(crate) fn with_span(
         client: Option<IpAddr>,
         request_id: Option<RequestId>,
         span: tracing::Span,
+        span_tag: Option<[u8; 6]>,
     ) -> Self {
         Self {
             inner: Arc::new(LiveInner {
@@ -261,6 +269,7 @@ impl LiveContext {
                 tag: AtomicU64::new(0),
                 request_id,
                 span,
+                span_tag,
             }),
         }
     }
@@ -274,10 +283,19 @@ impl LiveContext {
             .tag
             .store(u64::from_le_bytes(word) | TAG_SET, Ordering::Release);
         #[cfg(feature = "tracing")]
-        if !self.inner.span.is_none() {
+        if !self.inner.span.is_none() && self.inner.span_tag != Some(tag) {
             if let Ok(tag) = std::str::from_utf8(&tag) {
                 self.inner.span.record("session", tag);
             }
+        }
+    }
+
+    /// The request's cookie named no live session: a span that opened with the cookie's tag
+    /// as its `session` gets `-` instead.
+    pub(crate) fn no_session(&self) {
+        #[cfg(feature = "tracing")]
+        if !self.inner.span.is_none() && self.inner.span_tag.is_some() {
+            self.inner.span.record("session", "-");
         }
     }
 

@@ -286,21 +286,26 @@ pub(crate) fn request_span(
     parts: &request::Parts,
     request_id: &RequestId,
     client: Option<IpAddr>,
-    secure: bool,
+    session: Option<&str>,
     trace_id: Option<&str>,
 ) -> tracing::Span {
     // Every field known now is given now: a subscriber that formats fields as they come
     // (tracing-subscriber's JSON formatter re-parses and re-writes a span's fields for each
-    // `record`) pays for each later `record`. Only `session` and `user` come later.
+    // `record`) pays for each later `record`. So the session's tag is the cookie's, given
+    // here, and recorded later only when the session turns out to be another (a new one) or
+    // none; `user` comes later. `uri` is the request target as the client sent it (path and
+    // query, secret-looking query values masked), as tower-http's `TraceLayer` logs it: the
+    // host is in the `Host` header, not the URI, of an HTTP/1.1 request.
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     tracing::info_span!(
         target: TARGET,
         "request",
         request_id = %request_id,
         client = client.map(tracing::field::display),
-        session = tracing::field::Empty,
+        session = session,
         user = tracing::field::Empty,
         method = %parts.method,
-        uri = %crate::engine::request_url(parts, secure),
+        uri = %crate::log::mask_query(target),
         trace_id = trace_id,
     )
 }
@@ -410,6 +415,76 @@ mod tests {
         parts.headers["x-request-id"].to_str().unwrap().to_owned()
     }
 
+    /// A request with `cookie`, whose handler only reads the session: the `session` of
+    /// every event's span, in order.
+    async fn sessions_seen(canister: &Canister, cookie: &str) -> Vec<serde_json::Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let (parts, ()) = Request::get("http://localhost/")
+            .header("cookie", cookie)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let Entry::Proceed(visit) = canister.enter(&parts, None).await else {
+            panic!("proceed")
+        };
+        let _ = visit.session().await.unwrap().get::<i64>("n");
+        let (mut parts, ()) = Response::new(()).into_parts();
+        let Finish::Keep = canister.finish(visit, &mut parts).await else {
+            panic!("keep")
+        };
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| e["span"]["session"].clone())
+            .collect()
+    }
+
+    /// The span opens with the tag of the session the cookie names, so a known session
+    /// needs no `record` (each one makes tracing-subscriber's JSON formatter re-parse the
+    /// span's fields); a cookie that names no live session leaves `-`.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_span_opens_with_the_cookies_session() {
+        let canister = canister("log_level = INFO");
+        let (parts, ()) = Request::get("http://localhost/")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let Entry::Proceed(visit) = canister.enter(&parts, None).await else {
+            panic!("proceed")
+        };
+        visit.session().await.unwrap().insert("n", 1).unwrap();
+        let (mut head, ()) = Response::new(()).into_parts();
+        let Finish::Keep = canister.finish(visit, &mut head).await else {
+            panic!("keep")
+        };
+        let set = head.headers["set-cookie"].to_str().unwrap().to_owned();
+        let pair = set.split(';').next().unwrap().to_owned();
+        let known = sessions_seen(&canister, &pair).await;
+        assert!(known.len() >= 2, "{known:?}");
+        let tag = known[0]
+            .as_str()
+            .expect("the first event already has the tag");
+        assert_eq!(tag.len(), 6);
+        assert!(known.iter().all(|s| s == tag), "{known:?}");
+
+        let forged = format!("session_id={}", "A".repeat(43));
+        let unknown = sessions_seen(&canister, &forged).await;
+        assert_ne!(
+            unknown[0],
+            serde_json::Value::Null,
+            "opened with the cookie's tag"
+        );
+        assert_eq!(unknown.last().unwrap(), "-", "{unknown:?}");
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
@@ -456,7 +531,7 @@ mod tests {
             let span = &event["span"];
             assert_eq!(span["client"], "10.1.2.3");
             assert_eq!(span["method"], "GET");
-            assert_eq!(span["uri"], "http://localhost/p?token=********");
+            assert_eq!(span["uri"], "/p?token=********");
             assert_eq!(span["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         }
         assert_eq!(events[1]["target"], "canister::app");
