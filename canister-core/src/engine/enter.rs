@@ -35,7 +35,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let cookie = settings.cookie.find(&parts.headers);
         let live = self.live_context(parts, client, &cookie, request_id.clone());
         if inner.sink.enabled(Level::Info) {
-            let url = request_log::request_url(parts, secure);
+            // A sink that traces requests has the URL on the span (`uri`): not built twice.
+            let url = if live.traces() {
+                String::new()
+            } else {
+                request_log::request_url(parts, secure)
+            };
             inner.sink.log_request(
                 &live,
                 &Event::Request {

@@ -290,6 +290,15 @@ impl LiveContext {
         }
     }
 
+    /// Whether this request has a `tracing` span (the sink traces requests and the
+    /// subscriber wants the span).
+    pub(crate) fn traces(&self) -> bool {
+        #[cfg(feature = "tracing")]
+        return !self.inner.span.is_none();
+        #[cfg(not(feature = "tracing"))]
+        false
+    }
+
     /// The request's cookie named no live session: a span that opened with the cookie's tag
     /// as its `session` gets `-` instead.
     pub(crate) fn no_session(&self) {
@@ -365,7 +374,8 @@ pub enum Event<'a> {
     Request {
         /// The request method.
         method: &'a Method,
-        /// The URL, masked.
+        /// The URL, masked. Empty for a sink that traces requests
+        /// ([`LogSink::traces_requests`]): its request span carries the URL as `uri`.
         url: &'a str,
     },
     /// A session was created (its tag is in the context).

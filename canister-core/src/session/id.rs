@@ -23,8 +23,19 @@ pub(crate) fn fail_random_for_test(fail: bool) {
 pub(crate) const ID_LEN: usize = 43;
 
 /// A session id as carried by the cookie. Secret: `Debug` shows only its tag.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SessionId(String);
+///
+/// Its store key (a SHA-256) is computed once, when first asked for, and kept: a request
+/// asks for it when it opens its span and again when it loads the session.
+#[derive(Clone)]
+pub(crate) struct SessionId(String, std::sync::OnceLock<StoreKey>);
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for SessionId {}
 
 impl SessionId {
     /// Draws a new id from the operating system's random source.
@@ -35,7 +46,10 @@ impl SessionId {
         }
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        Ok(Self(
+            URL_SAFE_NO_PAD.encode(bytes),
+            std::sync::OnceLock::new(),
+        ))
     }
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
@@ -48,7 +62,7 @@ impl SessionId {
             && URL_SAFE_NO_PAD
                 .decode_slice(value, &mut [0u8; 32])
                 .is_ok_and(|n| n == 32);
-        well_formed.then(|| Self(value.to_owned()))
+        well_formed.then(|| Self(value.to_owned(), std::sync::OnceLock::new()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -57,7 +71,9 @@ impl SessionId {
 
     /// The key the session is stored under: SHA-256 of the id.
     pub(crate) fn key(&self) -> StoreKey {
-        StoreKey(Sha256::digest(self.0.as_bytes()).into())
+        *self
+            .1
+            .get_or_init(|| StoreKey(Sha256::digest(self.0.as_bytes()).into()))
     }
 }
 
