@@ -8,6 +8,10 @@ use std::time::Duration;
 
 /// Cookies a request carries under the session cookie's name.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, inside the visit's one allocation: boxing the ids would add one"
+)]
 pub(crate) enum RequestCookie {
     /// No session cookie.
     Absent,
@@ -20,10 +24,36 @@ pub(crate) enum RequestCookie {
     /// first live one is the session.
     Ids {
         /// At most [`MAX_CANDIDATES`] ids.
-        ids: Vec<SessionId>,
+        ids: Candidates,
         /// How many session cookies the request carried, well-formed or not.
         count: usize,
     },
+}
+
+/// The well-formed ids of a request's session cookies, in order, held inline: a request
+/// with one cookie (nearly all) allocates nothing for them.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    ids: [Option<SessionId>; MAX_CANDIDATES],
+    len: usize,
+}
+
+impl Candidates {
+    /// The ids, in the order the browser sent them.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SessionId> {
+        self.ids[..self.len].iter().flatten()
+    }
+
+    fn push(&mut self, id: SessionId) {
+        if let Some(slot) = self.ids.get_mut(self.len) {
+            *slot = Some(id);
+            self.len += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// How many well-formed session cookies of one request are looked up at most.
@@ -98,7 +128,7 @@ impl CookieSpec {
     /// Finds the session cookies among the request's `Cookie` headers.
     pub(crate) fn find(&self, headers: &HeaderMap) -> RequestCookie {
         let mut count = 0;
-        let mut ids: Vec<SessionId> = Vec::new();
+        let mut ids = Candidates::default();
         for value in headers.get_all(header::COOKIE) {
             let Ok(text) = value.to_str() else {
                 continue;
@@ -114,14 +144,14 @@ impl CookieSpec {
                 let value = value.trim().trim_matches('"');
                 if ids.len() < MAX_CANDIDATES {
                     if let Some(id) = SessionId::parse(value) {
-                        if !ids.contains(&id) {
+                        if !ids.iter().any(|known| *known == id) {
                             ids.push(id);
                         }
                     }
                 }
             }
         }
-        match (count, ids.is_empty()) {
+        match (count, ids.len() == 0) {
             (0, _) => RequestCookie::Absent,
             (_, true) => RequestCookie::Malformed { count },
             (_, false) => RequestCookie::Ids { ids, count },
@@ -136,6 +166,10 @@ impl CookieSpec {
         secure_request: bool,
         remembered: Option<u64>,
     ) -> Option<HeaderValue> {
+        if matches!(action, CookieAction::None) {
+            // Before the buffer: most responses send no cookie and allocate nothing here.
+            return None;
+        }
         let secure = match self.secure {
             CookieSecure::Auto => secure_request,
             CookieSecure::Always => true,

@@ -202,9 +202,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             // The session the cookie names, if it is live (the first well-formed id: the
             // usual case); checked when the session is loaded.
             let tag = match cookie {
-                cookie::RequestCookie::Ids { ids, .. } => {
-                    ids.first().map(|id| crate::session::tag_of(&id.key()))
-                }
+                cookie::RequestCookie::Ids { ids, .. } => ids
+                    .iter()
+                    .next()
+                    .map(|id| crate::session::tag_of(&id.key())),
                 _ => None,
             };
             let session = tag.as_ref().and_then(|t| std::str::from_utf8(t).ok());

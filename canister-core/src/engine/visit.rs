@@ -224,7 +224,7 @@ impl Visit {
                 // The first live one of the ids the browser sent (a sibling subdomain may have
                 // tossed in its own, and it may come first).
                 let mut found = None;
-                for id in ids {
+                for id in ids.iter() {
                     let key = id.key();
                     match engine.load(key).await {
                         Ok((Some(record), lock)) => {

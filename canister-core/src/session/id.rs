@@ -26,8 +26,10 @@ pub(crate) const ID_LEN: usize = 43;
 ///
 /// Its store key (a SHA-256) is computed once, when first asked for, and kept: a request
 /// asks for it when it opens its span and again when it loads the session.
+///
+/// The id's 43 characters are held inline (no heap allocation per request).
 #[derive(Clone)]
-pub(crate) struct SessionId(String, std::sync::OnceLock<StoreKey>);
+pub(crate) struct SessionId([u8; ID_LEN], std::sync::OnceLock<StoreKey>);
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
@@ -46,10 +48,11 @@ impl SessionId {
         }
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes)?;
-        Ok(Self(
-            URL_SAFE_NO_PAD.encode(bytes),
-            std::sync::OnceLock::new(),
-        ))
+        let mut text = [0u8; ID_LEN];
+        // 32 bytes encode to exactly ID_LEN characters of unpadded base64url.
+        let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text).unwrap_or(0);
+        debug_assert_eq!(written, ID_LEN);
+        Ok(Self(text, std::sync::OnceLock::new()))
     }
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
@@ -62,18 +65,24 @@ impl SessionId {
             && URL_SAFE_NO_PAD
                 .decode_slice(value, &mut [0u8; 32])
                 .is_ok_and(|n| n == 32);
-        well_formed.then(|| Self(value.to_owned(), std::sync::OnceLock::new()))
+        if !well_formed {
+            return None;
+        }
+        let mut text = [0u8; ID_LEN];
+        text.copy_from_slice(value.as_bytes());
+        Some(Self(text, std::sync::OnceLock::new()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        &self.0
+        // ASCII by construction (base64url): never the empty fallback.
+        std::str::from_utf8(&self.0).unwrap_or("")
     }
 
     /// The key the session is stored under: SHA-256 of the id.
     pub(crate) fn key(&self) -> StoreKey {
         *self
             .1
-            .get_or_init(|| StoreKey(Sha256::digest(self.0.as_bytes()).into()))
+            .get_or_init(|| StoreKey(Sha256::digest(self.0).into()))
     }
 }
 
