@@ -565,7 +565,13 @@ impl Session {
         state.change.removed.retain(|k| k != key);
         state.change.set.retain(|(k, _)| k != key);
         state.change.set.push((key.to_owned(), value.clone()));
-        state.record.data.insert(key.to_owned(), value);
+        // An existing key keeps its `String`: only the value is replaced.
+        match state.record.data.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                state.record.data.insert(key.to_owned(), value);
+            }
+        }
         Ok(())
     }
 

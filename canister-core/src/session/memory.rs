@@ -198,7 +198,21 @@ impl Entry {
 
     /// Applies `change` as [`Change::apply_to`] does to a [`Record`].
     fn apply(&mut self, change: &Change) {
-        if change.cleared || !change.removed.is_empty() || !change.set.is_empty() {
+        let in_place = !change.cleared
+            && change.removed.is_empty()
+            && change
+                .set
+                .iter()
+                .all(|(key, _)| self.data.iter().any(|(k, _)| **k == **key));
+        if in_place {
+            // Only values of keys it holds change (a counter going up): replaced where they
+            // are, without rebuilding the entry (no allocation).
+            for (key, value) in &change.set {
+                if let Some(slot) = self.data.iter_mut().find(|(k, _)| **k == **key) {
+                    slot.1 = value.clone();
+                }
+            }
+        } else {
             let kept = std::mem::take(&mut self.data)
                 .into_vec()
                 .into_iter()
