@@ -31,7 +31,6 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             .flatten()
             .and_then(RequestId::from_header)
             .unwrap_or_else(RequestId::generate);
-        let id_value = request_id.to_header_value();
         let cookie = settings.cookie.find(&parts.headers);
         let live = self.live_context(parts, client, &cookie, request_id.clone());
         if inner.sink.enabled(Level::Info) {
@@ -53,7 +52,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let respond = |mut response: Response<Bytes>| {
             response
                 .headers_mut()
-                .insert(settings.request_id_header.clone(), id_value.clone());
+                .insert(settings.request_id_header.clone(), request_id.to_header_value());
             Entry::Respond(response)
         };
 
@@ -171,7 +170,6 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             client,
             live,
             request_id,
-            id_value,
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,

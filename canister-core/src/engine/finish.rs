@@ -69,9 +69,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             }
         }
         settings.cors.apply(visit_inner.origin.as_ref(), head);
+        // Made here, once: a value kept in the visit and cloned would cost a second
+        // allocation (the clone makes its bytes shared).
         head.insert(
             settings.request_id_header.clone(),
-            visit_inner.id_value.clone(),
+            visit_inner.request_id.to_header_value(),
         );
         self.log_response(live, head.status(), visit_inner.started);
         match replaced {

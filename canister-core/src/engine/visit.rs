@@ -36,8 +36,6 @@ pub(crate) struct VisitInner {
     /// The client and the session's tag, once known: read by loggers as they write.
     pub(crate) live: LiveContext,
     pub(crate) request_id: RequestId,
-    /// The request id as the response header carries it.
-    pub(crate) id_value: HeaderValue,
     pub(crate) secure: bool,
     pub(crate) origin: Option<HeaderValue>,
     pub(crate) started: SystemTime,
