@@ -50,9 +50,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
         // The engine's own answers carry the request id too.
         let respond = |mut response: Response<Bytes>| {
-            response
-                .headers_mut()
-                .insert(settings.request_id_header.clone(), request_id.to_header_value());
+            response.headers_mut().insert(
+                settings.request_id_header.clone(),
+                request_id.to_header_value(),
+            );
             Entry::Respond(response)
         };
 
