@@ -2964,10 +2964,9 @@ pub async fn user_sessions(cell: &mut Cell) {
     owned.stop().await;
 }
 
-/// Revoke-others across two instances on one store: sessions made on one instance are ended
-/// from the other. (Two instances share sessions only through Redis: a memory cell runs both
-/// "instances" on one server.)
-pub async fn revoke_others_across_instances(cell: &mut Cell) {
+/// Two servers of `cell` on one store when it is Redis (instances share sessions only
+/// through it); on a memory cell, one server and `None`, so the "other instance" is the same.
+async fn two_instances(cell: &mut Cell) -> (Server, Option<Server>) {
     let shared = matches!(cell.fixture().store(), crate::Store::Redis { .. });
     let one = cell.start().await;
     let two = if shared {
@@ -2975,6 +2974,14 @@ pub async fn revoke_others_across_instances(cell: &mut Cell) {
     } else {
         None
     };
+    (one, two)
+}
+
+/// Revoke-others across two instances on one store: sessions made on one instance are ended
+/// from the other. (Two instances share sessions only through Redis: a memory cell runs both
+/// "instances" on one server.)
+pub async fn revoke_others_across_instances(cell: &mut Cell) {
+    let (one, two) = two_instances(cell).await;
     let other = two.as_ref().unwrap_or(&one);
     let on_one = cookie_pair(&login_alice(&bare(), &one, false).await);
     let on_two = cookie_pair(&login_alice(&bare(), other, false).await);
@@ -3149,13 +3156,7 @@ pub async fn throttle_per_ip(server: &Server) {
 /// instance throttle the next attempt on another; parallel attempts get no more checks than
 /// the limit allows (each attempt is counted before its password is checked).
 pub async fn throttle_across_instances(cell: &mut Cell) {
-    let shared = matches!(cell.fixture().store(), crate::Store::Redis { .. });
-    let one = cell.start().await;
-    let two = if shared {
-        Some(cell.start().await)
-    } else {
-        None
-    };
+    let (one, two) = two_instances(cell).await;
     let other = two.as_ref().unwrap_or(&one);
     let ip = "192.0.2.1";
     // Eight wrong passwords at once for carol: two are checked (401), six throttled.

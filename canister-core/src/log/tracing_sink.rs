@@ -418,15 +418,7 @@ mod tests {
     /// A request with `cookie`, whose handler only reads the session: the `session` of
     /// every event's span, in order.
     async fn sessions_seen(canister: &Canister, cookie: &str) -> Vec<serde_json::Value> {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (buffer, _guard) = json_capture("trace");
         let (parts, ()) = Request::get("http://localhost/")
             .header("cookie", cookie)
             .body(())
@@ -485,6 +477,21 @@ mod tests {
         assert_eq!(unknown.last().unwrap(), "-", "{unknown:?}");
     }
 
+    /// tracing-subscriber's JSON formatter (each event with its span's fields) writing into
+    /// the returned buffer, for this thread while the guard lives; `filter` as `RUST_LOG`.
+    fn json_capture(filter: &str) -> (Buffer, tracing::subscriber::DefaultGuard) {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(move || writer.clone())
+            .finish();
+        (buffer, tracing::subscriber::set_default(subscriber))
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
@@ -500,16 +507,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn events_are_json_in_the_request_span() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter("canister=info,app=info")
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (buffer, _guard) = json_capture("canister=info,app=info");
         let canister = canister("");
         let id = one_request(&canister).await;
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
