@@ -16,7 +16,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use canister_actix::{slog, CanisterMiddleware, Log, Params, Rejection, Session, User};
 use canister_core::session::Data;
-use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
+use canister_core::{
+    auth::AuthOutcome, auth::Authenticator, auth::Claims, config::Config, log::LogSink,
+    session::SessionStore, Canister,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -113,7 +116,7 @@ async fn login(
     } = form.into_inner();
     let user = match session.verify_password(&username, &password).await? {
         AuthOutcome::Authenticated(user) => user,
-        AuthOutcome::NotMine => canister_core::User::new(username),
+        AuthOutcome::NotMine => canister_core::auth::User::new(username),
         AuthOutcome::Refused(_) => {
             let refusal = "invalid username or password".to_owned();
             return Ok(text(StatusCode::UNAUTHORIZED, refusal));
@@ -311,7 +314,7 @@ async fn shutdown_signal() {
 /// With `log_sink = tracing`: tracing-subscriber's JSON formatter on standard error
 /// (`RUST_LOG` filters; default `info`), as DESIGN.md's demo contract asks.
 fn install_json_subscriber(config: &Config) {
-    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::log::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()

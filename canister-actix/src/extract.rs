@@ -79,7 +79,7 @@ fn refuse(request: &HttpRequest, rejection: canister_core::Rejection) -> Rejecti
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
 
-canister_core::newtypes!(Session => canister_core::Session, User => canister_core::User, Log => slog::Logger, Params<T> => T);
+canister_core::newtypes!(Session => canister_core::Session, User => canister_core::auth::User, Log => slog::Logger, Params<T> => T);
 
 /// `FromRequest` for an extractor the visit answers with `$call` (a store failure: 503).
 macro_rules! from_visit {
@@ -105,10 +105,10 @@ from_visit!(Session => session, User => require_user);
 pub struct Session(pub canister_core::Session);
 
 /// The user the `Authorization` header proved, else the session's (derefs to
-/// [`canister_core::User`]). Absent: the core's 401 with its challenges; `Option<User>` is
+/// [`canister_core::auth::User`]). Absent: the core's 401 with its challenges; `Option<User>` is
 /// `None` then, yet a store failure still answers 503 (the middleware sends it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct User(pub canister_core::User);
+pub struct User(pub canister_core::auth::User);
 
 impl User {
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim); else the 403
@@ -137,7 +137,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Params<T> {
             .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
         // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
         let body =
-            canister_core::params::decodes_body(content_type.as_ref()).then(|| payload.take());
+            canister_core::adapter::decodes_body(content_type.as_ref()).then(|| payload.take());
         Box::pin(async move {
             let visit = visit(&request)?;
             let body = match body {

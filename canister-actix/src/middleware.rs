@@ -12,8 +12,8 @@ use actix_web::{Error, HttpMessage as _, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use canister_core::adapter::ResponseHead;
 use canister_core::{
-    Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
-    MemoryStore, SessionStore, Visit,
+    auth::Authenticator, auth::DefaultAuthenticator, log::DefaultLogSink, log::LogSink,
+    session::MemoryStore, session::SessionStore, Canister, Entry, Finish, Visit,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 

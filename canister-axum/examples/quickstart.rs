@@ -2,7 +2,7 @@
 
 use axum::{routing::get, Router};
 use canister_axum::{CanisterLayer, Session};
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 
 async fn counter(session: Session) -> String {
     let counter = session.get::<i64>("counter").map_or(0, |n| n + 1);

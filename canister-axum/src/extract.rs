@@ -24,7 +24,7 @@ fn respond(rejection: canister_core::Rejection) -> Response {
 /// ```
 /// use axum::response::{IntoResponse, Response};
 /// use canister_axum::{Rejection, Session};
-/// use canister_core::AuthOutcome;
+/// use canister_core::auth::AuthOutcome;
 ///
 /// async fn login(session: Session) -> Result<Response, Rejection> {
 ///     Ok(match session.verify_password("alice", "secret").await? {
@@ -88,13 +88,13 @@ impl<St: Send + Sync> FromRequestParts<St> for Session {
 /// The authenticated user: from the `Authorization` header (Basic, Bearer JWT), else the
 /// session's (a form login).
 ///
-/// Derefs to [`canister_core::User`] (`name()`, `claims()`). Rejection: the engine's 401 with
+/// Derefs to [`canister_core::auth::User`] (`name()`, `claims()`). Rejection: the engine's 401 with
 /// a `WWW-Authenticate` challenge per configured scheme when there is no user; a 503 when the
 /// store fails. Take `Option<User>` to serve anonymous visitors too, or to redirect them to a
 /// login form (see the crate docs, "Login and logout"); with `auth_basic_challenge = false`
 /// the 401 carries no Basic challenge, so browsers show no password dialog.
 #[derive(Debug, Clone, PartialEq)]
-pub struct User(pub canister_core::User);
+pub struct User(pub canister_core::auth::User);
 
 impl User {
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
@@ -180,7 +180,7 @@ where
         let query = request.uri().query().map(str::to_owned);
         let content_type = request.headers().get(CONTENT_TYPE).cloned();
         // Only forms, multipart and JSON bodies are decoded: leave any other body unread.
-        let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+        let body = if canister_core::adapter::decodes_body(content_type.as_ref()) {
             let stream = request.into_body().into_data_stream();
             canister_core::adapter::read_body(stream, visit.params_body_limit())
                 .await
@@ -208,7 +208,7 @@ pub struct Log(pub slog::Logger);
 
 canister_core::newtypes!(
     Session => canister_core::Session,
-    User => canister_core::User,
+    User => canister_core::auth::User,
     Params<T> => T,
     Log => slog::Logger,
 );

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use bytes::Bytes;
-use canister_core::{Canister, Config, Entry, Finish, MemoryStore};
+use canister_core::{config::Config, session::MemoryStore, Canister, Entry, Finish};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use http::{header, Request, Response};
@@ -25,7 +25,7 @@ fn engine(ini: &str) -> Engine<()> {
 }
 
 /// Runs one request; `write` decides whether the handler writes the session.
-fn round<L: canister_core::LogSink>(
+fn round<L: canister_core::log::LogSink>(
     c: &Engine<L>,
     parts: &http::request::Parts,
     touch: bool,

@@ -155,7 +155,8 @@ fn verify(c: &mut Criterion) {
     // canister's own path: header, kid lookup, signature (the backend canister-core is
     // built with), claims.
     let clock = TestClock::at(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let cache = JwksCache::with_clock("bench", Duration::from_secs(600), Arc::new(clock.clone()));
+    let cache =
+        JwksCache::new_with_clock("bench", Duration::from_secs(600), Arc::new(clock.clone()));
     cache.store(JwkSet::parse(JWKS.as_bytes()).unwrap(), None);
     let jwt = Jwt::builder("alice")
         .algorithms(JwtAlgorithm::PROVIDER_DEFAULT)

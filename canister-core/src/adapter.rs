@@ -160,3 +160,27 @@ macro_rules! newtypes {
         }
     )*};
 }
+
+/// Whether [`ParamMap::from_parts`](crate::params::ParamMap::from_parts) reads the body of a request with this `Content-Type`
+/// (url-encoded form, multipart, or JSON: `application/json` and `application/…+json`); for
+/// any other request adapters need not read the body and may pass an empty one.
+///
+/// # Examples
+///
+/// ```
+/// use canister_core::adapter::decodes_body;
+/// use http::HeaderValue;
+///
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("multipart/form-data; boundary=x"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/json"))));
+/// assert!(decodes_body(Some(&HeaderValue::from_static("application/merge-patch+json"))));
+/// assert!(!decodes_body(Some(&HeaderValue::from_static("text/plain"))));
+/// assert!(!decodes_body(None));
+/// ```
+pub fn decodes_body(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|c| c.to_str().ok())
+        .and_then(crate::params::body_kind)
+        .is_some()
+}

@@ -3,14 +3,14 @@
 //!
 //! This crate names no web framework, async runtime or socket. The adapters
 //! (`canister-axum`, `canister-rocket`, `canister-warp`) translate their framework's request
-//! into [`http::request::Parts`] and drive the engine; sessions live in a [`SessionStore`]
-//! ([`MemoryStore`] here, Redis in `canister-store-redis`).
+//! into [`http::request::Parts`] and drive the engine; sessions live in a [`SessionStore`](crate::session::SessionStore)
+//! ([`MemoryStore`](crate::session::MemoryStore) here, Redis in `canister-store-redis`).
 //!
 //! # One request, two passes
 //!
 //! ```
 //! use bytes::Bytes;
-//! use canister_core::{Canister, Config, Entry, Finish};
+//! use canister_core::{Canister, config::Config, Entry, Finish};
 //! use http::{Request, Response};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -72,7 +72,7 @@
 //! | `base64`, `sha2`, `subtle` | Basic credentials, hashed store keys, constant-time comparison |
 //! | `bcrypt` | `auth_basic_htpasswd`: checking salted, deliberately slow bcrypt hashes as Apache's `htpasswd -B` writes them (the widely used pure-Rust implementation; writing bcrypt ourselves would be a risk for no gain) |
 //! | `getrandom` | session ids from the operating system's random source |
-//! | `slog` | the logging API handlers receive (`slog::Logger`), and [`SlogSink`] |
+//! | `slog` | the logging API handlers receive (`slog::Logger`), and [`SlogSink`](crate::log::SlogSink) |
 //! | `chrono` (feature `default-sink`, on by default) | local time for the default sink's line stamps and its `log.YYYY-MM-DD` files |
 //! | `event-listener`, `futures-timer`, `futures-util` | runtime-agnostic session locks with a bounded wait |
 //! | `thiserror` | error types |
@@ -82,7 +82,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `default-sink` | on | canister's own log sink: [`DefaultLogSink`] writing canister's lines to stderr or to daily files ([`log::DailyFiles`], rotated at *local* midnight, which no rotation crate does), through a bounded queue and a writer thread; [`DefaultLogSinkBuilder`]; `chrono` |
+//! | `default-sink` | on | canister's own log sink: [`DefaultLogSink`](crate::log::DefaultLogSink) writing canister's lines to stderr or to daily files ([`log::DailyFiles`], rotated at *local* midnight, which no rotation crate does), through a bounded queue and a writer thread; [`DefaultLogSinkBuilder`](crate::log::DefaultLogSinkBuilder); `chrono` |
 //! | `tracing` | off (on by default in the adapters) | `log::TracingSink` (`log_sink = tracing`) and the request span |
 //! | `test-util` | off | `session::FaultyStore`, a store that fails on demand |
 //!
@@ -90,13 +90,13 @@
 //! keys and `htpasswd`, at start-up); the default sink is the one part that starts a thread
 //! and writes to stderr or files, so `default-features = false` leaves a crate without
 //! either (CI builds and lints it so).
-//! [`DefaultLogSink`] stays [`Canister`]'s default sink type in every build (so turning the
+//! [`DefaultLogSink`](crate::log::DefaultLogSink) stays [`Canister`]'s default sink type in every build (so turning the
 //! feature on elsewhere in a dependency graph changes no type), but without `default-sink`
 //! it is only the `tracing` sink or a disabled one: [`Canister::from_config`] with
-//! `log_sink = canister` (the default) refuses with a [`ConfigError`] naming `log_sink`
+//! `log_sink = canister` (the default) refuses with a [`ConfigError`](crate::config::ConfigError) naming `log_sink`
 //! rather than drop the log silently, unless `log_level = DISABLED`. Set `log_sink =
-//! tracing`, `log_level = DISABLED`, or give [`Builder::log_sink`] any [`LogSink`] (a
-//! [`SlogSink`], a closure, `()`).
+//! tracing`, `log_level = DISABLED`, or give [`Builder::log_sink`] any [`LogSink`](crate::log::LogSink) (a
+//! [`SlogSink`](crate::log::SlogSink), a closure, `()`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -115,26 +115,17 @@ mod report;
 mod response;
 pub mod session;
 
-pub use auth::{
-    AuthError, AuthFuture, AuthOutcome, Authenticator, Basic, Claims, Credentials,
-    DefaultAuthenticator, DynAuthenticator, FnAuthenticator, Jwt, JwtBuilder, Refusal, User,
-};
+/// Not API: what the fuzz targets (`fuzz/`) check the configuration reader against. Hidden,
+/// unstable, and not covered by semver.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::ini::parse_ini;
+}
+
 pub use clock::{Clock, SystemClock, TestClock};
-pub use config::{Config, ConfigError};
 pub use engine::{Builder, Canister, Entry, Finish, InsertError, Session, SessionInfo, Visit};
-#[cfg(feature = "default-sink")]
-#[cfg_attr(docsrs, doc(cfg(feature = "default-sink")))]
-pub use log::DefaultLogSinkBuilder;
-#[cfg(feature = "tracing")]
-pub use log::TracingSink;
-pub use log::{
-    DefaultLogSink, Event, Level, LiveContext, LogContext, LogError, LogSettings, LogSink,
-    LogSinkKind, RequestId, SlogSink,
-};
-pub use params::{ParamMap, ParamsError};
 pub use rejection::Rejection;
 pub use report::ErrorChain;
-pub use session::{Change, MemoryStore, Record, SessionStore, StoreError, StoreKey};
 
 /// [`slog`](https://docs.rs/slog), the logging crate of canister's request loggers,
 /// re-exported: a handler can name `slog::Logger` and use slog's macros without adding a

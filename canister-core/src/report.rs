@@ -8,7 +8,7 @@ use std::fmt;
 ///
 /// canister's errors describe their own layer in `Display` and return what caused it from
 /// `source()`, never both (a report would show the cause twice). Where a message must stand
-/// alone (a log line, `main`'s printout of a [`ConfigError`](crate::ConfigError)), it is
+/// alone (a log line, `main`'s printout of a [`ConfigError`](crate::config::ConfigError)), it is
 /// printed through this.
 ///
 /// # Examples
@@ -16,7 +16,7 @@ use std::fmt;
 /// ```
 /// use canister_core::ErrorChain;
 ///
-/// let err = canister_core::Config::from_file("/nonexistent/canister.ini").unwrap_err();
+/// let err = canister_core::config::Config::from_file("/nonexistent/canister.ini").unwrap_err();
 /// let text = ErrorChain(&err).to_string();
 /// assert!(text.starts_with("cannot read configuration file /nonexistent/canister.ini: "));
 /// ```

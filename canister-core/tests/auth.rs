@@ -12,7 +12,7 @@ use canister_core::auth::{
     DynAuthenticator, FnAuthenticator, Jwt, Refusal, User,
 };
 use canister_core::config::JwtAlgorithm;
-use canister_core::{Config, ConfigError, TestClock};
+use canister_core::{config::Config, config::ConfigError, TestClock};
 use http::HeaderValue;
 use serde_json::Value;
 
@@ -619,7 +619,7 @@ fn custom_closure_authenticator_in_a_chain() {
 
 #[test]
 fn checkpassword_style_basic_and_users_map() {
-    let check = Basic::with_check("private", |realm, username, password| {
+    let check = Basic::from_check("private", |realm, username, password| {
         realm == "private" && username == "bob" && password == "b:pass"
     });
     assert_eq!(

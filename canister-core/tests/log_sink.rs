@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use canister_core::log::{
     mask_query, DefaultLogSink, Event, Level, LogContext, LogSink, SlogSink, MAX_FIELD_BYTES,
 };
-use canister_core::{Config, TestClock};
+use canister_core::{config::Config, TestClock};
 use chrono::{Local, NaiveDate, NaiveTime, TimeZone};
 use http::{Method, StatusCode};
 use regex::Regex;

@@ -11,7 +11,7 @@ use canister_core::auth::{
     AuthOutcome, Authenticator, Credentials, JwkSet, JwksCache, Jwt, UNKNOWN_KID_INTERVAL,
 };
 use canister_core::config::JwtAlgorithm;
-use canister_core::{Canister, Config, Entry, TestClock};
+use canister_core::{config::Config, Canister, Entry, TestClock};
 use http::{header, Request, StatusCode};
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ fn clock() -> TestClock {
 }
 
 fn cache(clock: &TestClock) -> JwksCache {
-    JwksCache::with_clock(
+    JwksCache::new_with_clock(
         "https://issuer.example",
         Duration::from_secs(600),
         Arc::new(clock.clone()),
@@ -287,7 +287,7 @@ fn engine(clock: &TestClock, cache: &JwksCache, extra: &str) -> Canister {
 async fn require_user(
     canister: &Canister,
     request: Request<()>,
-) -> Result<canister_core::User, http::Response<bytes::Bytes>> {
+) -> Result<canister_core::auth::User, http::Response<bytes::Bytes>> {
     let (parts, ()) = request.into_parts();
     let Entry::Proceed(visit) = canister.enter(&parts, None).await else {
         panic!("a GET proceeds");

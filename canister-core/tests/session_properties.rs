@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use canister_core::{Canister, Config, Entry, Finish, MemoryStore, TestClock, User};
+use canister_core::{
+    auth::User, config::Config, session::MemoryStore, Canister, Entry, Finish, TestClock,
+};
 use futures_util::FutureExt;
 use http::{header, Request, Response};
 use proptest::prelude::*;

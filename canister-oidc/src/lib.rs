@@ -15,7 +15,7 @@
 //! ```
 //!
 //! ```no_run
-//! use canister_core::{Canister, Config};
+//! use canister_core::{Canister, config::Config};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::from_file("canister.ini")?;
@@ -82,7 +82,7 @@
 //! use std::time::Duration;
 //! use canister_core::auth::{Issuers, Jwt};
 //! use canister_core::config::JwtAlgorithm;
-//! use canister_core::{Canister, Config};
+//! use canister_core::{Canister, config::Config};
 //! use canister_oidc::Provider;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -134,7 +134,7 @@ use std::time::Duration;
 
 use canister_core::auth::MAX_DOCUMENT_LEN;
 use canister_core::auth::{cache_max_age, Discovery, JwkSet, JwksCache, JwksError};
-use canister_core::Config;
+use canister_core::config::Config;
 
 /// The longest one fetch (connection, request and body) may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);

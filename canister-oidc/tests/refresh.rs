@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use canister_core::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator, Refusal};
-use canister_core::{Config, SystemClock};
+use canister_core::{config::Config, SystemClock};
 use canister_oidc::{OidcError, Provider};
 use provider::{token, LocalProvider, Mode, JWKS_A, JWKS_B};
 

@@ -9,7 +9,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use canister_core::session::Data;
-use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
+use canister_core::{
+    auth::AuthOutcome, auth::Authenticator, auth::Claims, config::Config, log::LogSink,
+    session::SessionStore, Canister,
+};
 use canister_rocket::{CanisterFairing, Log, Params, Rejection, Session, User};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
@@ -120,7 +123,7 @@ async fn login(
     } = form.into_inner();
     let user = match session.verify_password(&username, &password).await? {
         AuthOutcome::Authenticated(user) => user,
-        AuthOutcome::NotMine => canister_core::User::new(username),
+        AuthOutcome::NotMine => canister_core::auth::User::new(username),
         AuthOutcome::Refused(_) => {
             let refusal = "invalid username or password".to_owned();
             return Ok((Status::Unauthorized, refusal));
@@ -290,7 +293,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn config(path: Option<&str>) -> Result<Config, canister_core::ConfigError> {
+fn config(path: Option<&str>) -> Result<Config, canister_core::config::ConfigError> {
     match path {
         Some(path) => Config::from_file(path),
         None => {
@@ -305,7 +308,7 @@ fn config(path: Option<&str>) -> Result<Config, canister_core::ConfigError> {
 /// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
 /// (default `info`); canister's `log_level` filters canister's events before that.
 fn install_json_subscriber(config: &Config) {
-    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::log::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()

@@ -4,8 +4,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use canister_core::{
-    Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
-    MemoryStore, SessionStore, Visit,
+    auth::Authenticator, auth::DefaultAuthenticator, log::DefaultLogSink, log::LogSink,
+    session::MemoryStore, session::SessionStore, Canister, Entry, Finish, Visit,
 };
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::Origin;

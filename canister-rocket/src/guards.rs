@@ -97,10 +97,10 @@ pub struct Session(pub canister_core::Session);
 
 guard!(Session, |v, _r| v.session().await.map(Session));
 
-/// The authenticated user: `user: User` (derefs to [`canister_core::User`]).
+/// The authenticated user: `user: User` (derefs to [`canister_core::auth::User`]).
 #[doc = include_str!("../docs/items/user.md")]
 #[derive(Debug, Clone)]
-pub struct User(pub canister_core::User);
+pub struct User(pub canister_core::auth::User);
 
 impl User {
     /// `Ok` when the user's token grants `scope` (its `scope` or `scp` claim lists it);
@@ -129,7 +129,7 @@ pub struct Params<T>(pub T);
 
 canister_core::newtypes!(
     Session => canister_core::Session,
-    User => canister_core::User,
+    User => canister_core::auth::User,
     Log => slog::Logger,
     Params<T> => T,
 );
@@ -159,7 +159,7 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromData<'r> for Params<T> {
         // Only forms, multipart and JSON bodies are read, up to canister's
         // `params_body_limit` (the same on every adapter, not Rocket's limits).
         let limit = visit.params_body_limit();
-        let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+        let body = if canister_core::adapter::decodes_body(content_type.as_ref()) {
             let open = u64::try_from(limit).unwrap_or(u64::MAX);
             match data.open(open.into()).into_bytes().await {
                 Ok(body) if body.is_complete() => Ok(Bytes::from(body.into_inner())),

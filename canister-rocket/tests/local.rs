@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use canister_core::session::FaultyStore;
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 use canister_rocket::{CanisterFairing, Log, Session, User};
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 use reqwest::header::{SET_COOKIE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use rocket::fairing::AdHoc;

@@ -1,7 +1,7 @@
 //! The stored format: field names, encoding and decoding of one session hash.
 
+use canister_core::auth::User;
 use canister_core::session::{Change, Record, StoreError, StoreKey};
-use canister_core::User;
 
 /// The format version written to [`VERSION_FIELD`].
 pub(crate) const VERSION: &str = "1";

@@ -272,7 +272,7 @@ impl RedisStore {
     /// failing the first requests:
     ///
     /// ```no_run
-    /// # async fn run(config: canister_core::Config) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(config: canister_core::config::Config) -> Result<(), Box<dyn std::error::Error>> {
     /// match canister_store_redis::RedisStore::connect(&config).await? {
     ///     Some(store) => { /* Canister::builder().config(config).store(store).build()? */ }
     ///     None => { /* Canister::builder().config(config).build()? (memory) */ }

@@ -6,7 +6,9 @@
 
 mod common;
 
-use canister_core::{Canister, Config, DefaultAuthenticator, DefaultLogSink, Entry};
+use canister_core::{
+    auth::DefaultAuthenticator, config::Config, log::DefaultLogSink, Canister, Entry,
+};
 use canister_store_redis::RedisStore;
 use http::StatusCode;
 

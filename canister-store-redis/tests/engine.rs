@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use canister_core::{Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish};
+use canister_core::{auth::DefaultAuthenticator, log::DefaultLogSink, Canister, Entry, Finish};
 use canister_store_redis::RedisStore;
 use http::{header, StatusCode};
 
@@ -35,7 +35,7 @@ struct Outcome {
 }
 
 fn app(store: RedisStore, extra: &str) -> App {
-    let config = canister_core::Config::from_ini_str(&format!(
+    let config = canister_core::config::Config::from_ini_str(&format!(
         "[canister]\nlog_level = DISABLED\nsession_timeout = 600\n{extra}"
     ))
     .unwrap();

@@ -11,8 +11,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use canister_core::auth::User;
 use canister_core::session::{Change, Record, SessionStore, StoreError};
-use canister_core::User;
 use redis::AsyncCommands as _;
 use serde_json::json;
 
@@ -503,7 +503,7 @@ async fn lock_lease_frees_a_crashed_holder_and_stale_unlock_is_harmless() {
 async fn from_config_reads_the_session_store_settings() {
     let redis = Redis::start();
     let prefix = common::unique_prefix("config");
-    let config = canister_core::Config::from_ini_str(&format!(
+    let config = canister_core::config::Config::from_ini_str(&format!(
         "[canister]\nsession_store = {}\nsession_store_prefix = {prefix}\n",
         redis.url()
     ))
@@ -515,7 +515,7 @@ async fn from_config_reads_the_session_store_settings() {
     let mut raw = redis.raw().await;
     assert!(raw.exists::<_, bool>(store.redis_key(&key)).await.unwrap());
 
-    let memory = canister_core::Config::default();
+    let memory = canister_core::config::Config::default();
     let err = canister_store_redis::RedisStore::from_config(&memory).unwrap_err();
     assert!(err.to_string().contains("session_store"), "{err}");
 }

@@ -8,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
+use canister_core::config::Config;
 use canister_core::session::{Change, Record, SessionStore};
-use canister_core::Config;
 use canister_store_redis::RedisStore;
 use common::{new_key, unique_prefix, Cluster, SentinelSet, Server, Tls};
 

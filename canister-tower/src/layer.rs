@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use canister_core::{
-    Authenticator, Canister, DefaultAuthenticator, DefaultLogSink, Entry, Finish, LogSink,
-    MemoryStore, SessionStore,
+    auth::Authenticator, auth::DefaultAuthenticator, log::DefaultLogSink, log::LogSink,
+    session::MemoryStore, session::SessionStore, Canister, Entry, Finish,
 };
 use http::{Extensions, Request, Response};
 use tower_layer::Layer;
@@ -65,7 +65,7 @@ pub fn default_peer(extensions: &Extensions) -> Option<SocketAddr> {
 /// use canister_core::Canister;
 /// use canister_tower::CanisterLayer;
 ///
-/// # fn layer() -> Result<CanisterLayer, canister_core::ConfigError> {
+/// # fn layer() -> Result<CanisterLayer, canister_core::config::ConfigError> {
 /// let canister = Canister::from_config_file("canister.ini")?;
 /// let layer = CanisterLayer::new(canister);
 /// // axum: `Router::new().route(..).layer(layer)`

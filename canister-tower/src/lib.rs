@@ -21,7 +21,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let canister = Canister::from_config(canister_core::Config::default())?;
+//! let canister = Canister::from_config(canister_core::config::Config::default())?;
 //! let app = service_fn(|request: Request<Full<Bytes>>| async move {
 //!     let visit = request.extensions().get::<Visit>().cloned().expect("the layer runs first");
 //!     let session = visit.session().await.map_err(|_| "store down")?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use canister_core::{Canister, Config, Visit};
+use canister_core::{config::Config, Canister, Visit};
 use canister_tower::{CanisterLayer, PeerAddr};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};

@@ -7,7 +7,7 @@ use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use canister_core::{Canister, Config, Visit};
+use canister_core::{config::Config, Canister, Visit};
 use canister_tower::{CanisterLayer, PeerAddr};
 use http::{Request, Response};
 use http_body_util::Full;

@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use canister_core::session::Data;
-use canister_core::{AuthOutcome, Authenticator, Canister, Claims, Config, LogSink, SessionStore};
+use canister_core::{
+    auth::AuthOutcome, auth::Authenticator, auth::Claims, config::Config, log::LogSink,
+    session::SessionStore, Canister,
+};
 use canister_warp::{CanisterFilters, Session, User};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -294,7 +297,7 @@ async fn shutdown_signal() {
 /// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
 /// (default `info`); canister's `log_level` filters canister's events before that.
 fn install_json_subscriber(config: &Config) {
-    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::log::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()

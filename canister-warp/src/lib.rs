@@ -9,15 +9,17 @@ use std::convert::Infallible;
 use std::ops::Deref;
 
 use bytes::Bytes;
-use canister_core::{Authenticator, Canister, DefaultAuthenticator, DefaultLogSink};
-use canister_core::{LogSink, MemoryStore, SessionStore};
+use canister_core::{
+    auth::Authenticator, auth::DefaultAuthenticator, log::DefaultLogSink, Canister,
+};
+use canister_core::{log::LogSink, session::MemoryStore, session::SessionStore};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 use warp::{Filter, Rejection, Reply};
 
-pub use canister_core::{Session, User, Visit};
+pub use canister_core::{auth::User, Session, Visit};
 pub use canister_tower::{serve, CanisterLayer, PeerAddr, Serve};
 pub use rejection::{recover, CanisterRejection};
 pub use slog;
@@ -221,7 +223,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> CanisterFilters<S, A, L> {
             .and_then(
                 |here: Here, query: Option<String>, content_type: Option<HeaderValue>, body| async move {
                     // Only forms, multipart and JSON bodies are decoded: leave any other unread.
-                    let body = if canister_core::params::decodes_body(content_type.as_ref()) {
+                    let body = if canister_core::adapter::decodes_body(content_type.as_ref()) {
                         let limit = here.visit.params_body_limit();
                         canister_core::adapter::read_body(body, limit).await.map_err(|r| here.reject(r))?
                     } else {

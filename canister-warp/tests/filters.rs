@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canister_core::session::FaultyStore;
-use canister_core::{Canister, Config, SessionStore};
+use canister_core::{config::Config, session::SessionStore, Canister};
 use canister_warp::{CanisterFilters, CanisterRejection, PeerAddr, Session, User, Visit};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;

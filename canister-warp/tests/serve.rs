@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 use canister_warp::{CanisterFilters, PeerAddr, Visit};
 use tokio::net::TcpListener;
 use warp::{Filter, Rejection, Reply};

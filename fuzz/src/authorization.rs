@@ -20,7 +20,7 @@ use base64::Engine as _;
 use canister_core::auth::{
     AuthOutcome, Authenticator, Basic, Credentials, DefaultAuthenticator, Jwt, Refusal,
 };
-use canister_core::{Canister, Entry, Finish, MemoryStore, TestClock};
+use canister_core::{session::MemoryStore, Canister, Entry, Finish, TestClock};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 

@@ -10,7 +10,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use canister_core::session::MemoryLock;
-use canister_core::{Change, Config, MemoryStore, Record, SessionStore, StoreError, StoreKey};
+use canister_core::{
+    config::Config, session::Change, session::MemoryStore, session::Record, session::SessionStore,
+    session::StoreError, session::StoreKey,
+};
 use http::header::{self, HeaderMap};
 use sha2::{Digest, Sha256};
 

@@ -12,16 +12,16 @@
 
 use bytes::Bytes;
 use canister_core::config::banner_lines;
-use canister_core::config::parse_ini;
-use canister_core::{Canister, Config, Entry, Finish, InsertError, TestClock};
+use canister_core::fuzzing::parse_ini;
+use canister_core::{config::Config, Canister, Entry, Finish, InsertError, TestClock};
 use http::{header, Request, Response};
 
 use super::common::{block_on, set_cookie, SetCookie};
 
 /// One GET carrying `cookie` (if any), reading and writing the session; returns whether the
 /// session held `"n"` and the response's cookie.
-fn round<A: canister_core::Authenticator>(
-    engine: &Canister<canister_core::MemoryStore, A, ()>,
+fn round<A: canister_core::auth::Authenticator>(
+    engine: &Canister<canister_core::session::MemoryStore, A, ()>,
     name: &str,
     cookie: Option<&str>,
 ) -> Option<(bool, SetCookie)> {

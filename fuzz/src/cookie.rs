@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use canister_core::{Canister, Config, Entry, Finish, MemoryStore, TestClock};
+use canister_core::{config::Config, session::MemoryStore, Canister, Entry, Finish, TestClock};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response};
 

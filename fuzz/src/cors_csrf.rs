@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use canister_core::{Canister, Entry, Finish, MemoryStore};
+use canister_core::{session::MemoryStore, Canister, Entry, Finish};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};

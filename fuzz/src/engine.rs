@@ -29,7 +29,8 @@ use bytes::Bytes;
 use canister_core::auth::AuthOutcome;
 use canister_core::log::{Event, Level, LogContext, LogSink};
 use canister_core::{
-    Canister, Clock, Config, Entry, Finish, MemoryStore, Session, TestClock, User, Visit,
+    auth::User, config::Config, session::MemoryStore, Canister, Clock, Entry, Finish, Session,
+    TestClock, Visit,
 };
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -62,7 +63,7 @@ impl LogSink for Sink {
     }
 }
 
-type Engine = Canister<MemoryStore, canister_core::DefaultAuthenticator, Sink>;
+type Engine = Canister<MemoryStore, canister_core::auth::DefaultAuthenticator, Sink>;
 
 /// A configuration and what the checks need to know of it.
 struct Case {

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use canister_core::{Canister, Config, SessionStore, TestClock};
+use canister_core::{config::Config, session::SessionStore, Canister, TestClock};
 use canister_store_redis::RedisStore;
 
 // The local identity provider of canister-oidc's tests: one implementation for both.
@@ -332,7 +332,7 @@ macro_rules! with_store {
             Store::MemoryWithOutage(outage) => {
                 let builder = Canister::builder()
                     .config(config)
-                    .store(outage.with_store(canister_core::MemoryStore::new()));
+                    .store(outage.wrap(canister_core::session::MemoryStore::new()));
                 let builder = match keys {
                     Some(keys) => builder.jwks(keys),
                     None => builder,

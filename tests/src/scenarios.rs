@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use canister_core::config::BasicEncryption;
-use canister_core::Config;
+use canister_core::config::Config;
 use reqwest::header::{
     HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE,
     WWW_AUTHENTICATE,

@@ -12,7 +12,7 @@
 use std::alloc::System;
 
 use bytes::Bytes;
-use canister_core::{Canister, Config, Entry, Finish, MemoryStore};
+use canister_core::{config::Config, session::MemoryStore, Canister, Entry, Finish};
 use futures_util::FutureExt;
 use http::{header, Request, Response};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -25,7 +25,7 @@ type Engine = Canister<MemoryStore, (), ()>;
 const WARM: usize = 1_000;
 const COUNTED: usize = 10_000;
 
-fn engine(ini: &str) -> Result<Engine, canister_core::ConfigError> {
+fn engine(ini: &str) -> Result<Engine, canister_core::config::ConfigError> {
     let config = Config::from_ini_str(&format!("[canister]\nlog_level = DISABLED\n{ini}"))?;
     Canister::builder()
         .config(config)

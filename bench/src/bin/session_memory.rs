@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use canister_core::session::Data;
-use canister_core::{Canister, Config, Entry, Finish, MemoryStore};
+use canister_core::{config::Config, session::MemoryStore, Canister, Entry, Finish};
 use futures_util::FutureExt;
 use http::{Request, Response};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};

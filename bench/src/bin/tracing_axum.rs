@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use axum::routing::get;
 use axum::Router;
 use canister_bench::{announce, bind_arg};
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 

@@ -8,7 +8,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use canister_axum::{CanisterLayer, Log, Params, Rejection, Session, User};
 use canister_core::session::Data;
-use canister_core::{AuthOutcome, Authenticator, Canister, Claims, LogSink, SessionStore};
+use canister_core::{
+    auth::AuthOutcome, auth::Authenticator, auth::Claims, log::LogSink, session::SessionStore,
+    Canister,
+};
 use serde::{Deserialize, Serialize};
 
 /// The demo's routes behind `CanisterLayer`.
@@ -128,7 +131,7 @@ async fn login(
         .await?
     {
         AuthOutcome::Authenticated(user) => user,
-        AuthOutcome::NotMine => canister_core::User::new(form.username),
+        AuthOutcome::NotMine => canister_core::auth::User::new(form.username),
         AuthOutcome::Refused(_) => {
             let refusal = "invalid username or password".to_owned();
             return Ok(text(StatusCode::UNAUTHORIZED, refusal).into_response());

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use canister_core::{Canister, Config, SessionStore};
+use canister_core::{config::Config, session::SessionStore, Canister};
 use canister_store_redis::RedisStore;
 
 mod app;
@@ -61,7 +61,7 @@ fn fail(message: &str) -> ExitCode {
 /// standard error, each event with its request span's fields (`span`). `RUST_LOG` filters
 /// (default `info`); canister's `log_level` filters canister's events before that.
 fn install_json_subscriber(config: &Config) {
-    if config.log.sink == canister_core::config::LogSinkKind::Tracing {
+    if config.log.sink == canister_core::log::LogSinkKind::Tracing {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()
@@ -138,7 +138,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve<S: SessionStore>(
-    canister: Result<Canister<S>, canister_core::ConfigError>,
+    canister: Result<Canister<S>, canister_core::config::ConfigError>,
     provider: Option<canister_oidc::Provider>,
     bind: &str,
 ) -> ExitCode {

@@ -10,7 +10,7 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
-use canister_core::{Canister, Config};
+use canister_core::{config::Config, Canister};
 use tower::ServiceExt;
 
 #[path = "../../examples/demo/app.rs"]

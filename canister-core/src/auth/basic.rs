@@ -45,7 +45,7 @@ type CheckFn = dyn Fn(&str, &str, &str) -> bool + Send + Sync;
 /// - a map of users to clear passwords, like CherryPy's `checkpassword_dict`:
 ///   [`Basic::from_users`];
 /// - your own check, like CherryPy's `checkpassword(realm, username, password)`:
-///   [`Basic::with_check`] (a database of users: see its example).
+///   [`Basic::from_check`] (a database of users: see its example).
 ///
 /// Each of them checks the `Authorization: Basic` header and, through
 /// [`Session::verify_password`](crate::Session::verify_password), a login form.
@@ -82,7 +82,7 @@ type CheckFn = dyn Fn(&str, &str, &str) -> bool + Send + Sync;
 /// ```
 /// use canister_core::auth::Basic;
 ///
-/// let basic = Basic::with_check("private", |_realm, username, password| {
+/// let basic = Basic::from_check("private", |_realm, username, password| {
 ///     username == "bob" && password == "hunter2"
 /// });
 /// assert!(basic.verify("bob", "hunter2"));
@@ -333,7 +333,7 @@ impl Basic {
     /// ```
     /// use canister_core::auth::Basic;
     ///
-    /// let basic = Basic::with_check("intranet", |realm, username, password| {
+    /// let basic = Basic::from_check("intranet", |realm, username, password| {
     ///     realm == "intranet" && username == "bob" && password == "hunter2"
     /// });
     /// assert!(basic.verify("bob", "hunter2"));
@@ -349,7 +349,7 @@ impl Basic {
     /// use std::sync::{Arc, RwLock};
     ///
     /// use canister_core::auth::{AuthOutcome, Basic};
-    /// use canister_core::{Canister, Config};
+    /// use canister_core::{Canister, config::Config};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -359,7 +359,7 @@ impl Basic {
     ///     "$2y$04$/uaF/uaF/uaF/uaF/uaF/u5Rad6f7NkzYjzoTqH2k33X5Lxa203Ey".to_owned(),
     /// )])));
     /// let table = Arc::clone(&users);
-    /// let basic = Basic::with_check("private", move |_realm, username, password| {
+    /// let basic = Basic::from_check("private", move |_realm, username, password| {
     ///     let users = table.read().unwrap_or_else(|e| e.into_inner());
     ///     // An unknown user still costs one bcrypt check (any valid hash of the same cost).
     ///     let (known, hash) = match users.get(username) {
@@ -375,7 +375,7 @@ impl Basic {
     ///     .authenticator(basic)
     ///     .build()?;
     /// # let _ = canister;
-    /// # let basic = Basic::with_check("private", |_, u, p| u == "alice" && p == "my-secret");
+    /// # let basic = Basic::from_check("private", |_, u, p| u == "alice" && p == "my-secret");
     /// // In a login handler: `session.verify_password(&form.username, &form.password).await`.
     /// # use canister_core::auth::Authenticator;
     /// assert!(matches!(
@@ -385,14 +385,14 @@ impl Basic {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn with_check<F>(realm: impl Into<String>, check: F) -> Self
+    pub fn from_check<F>(realm: impl Into<String>, check: F) -> Self
     where
         F: Fn(&str, &str, &str) -> bool + Send + Sync + 'static,
     {
         Self::from_parts(Users::Check(Arc::new(check)), realm)
     }
 
-    /// Sets the realm named in the challenge (and passed to a [`with_check`](Self::with_check)
+    /// Sets the realm named in the challenge (and passed to a [`from_check`](Self::from_check)
     /// function). Default `private`.
     ///
     /// A `"` or `\` in the realm is escaped in the challenge; control characters become spaces.
@@ -830,7 +830,7 @@ mod tests {
 
     #[test]
     fn check_function_receives_realm_user_and_password() {
-        let basic = Basic::with_check("intranet", |realm, user, password| {
+        let basic = Basic::from_check("intranet", |realm, user, password| {
             realm == "intranet" && user == "bob" && password == "p:w"
         });
         assert_eq!(

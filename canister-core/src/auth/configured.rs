@@ -29,10 +29,10 @@ use crate::{Clock, SystemClock};
 ///
 /// ```
 /// use canister_core::auth::{AuthOutcome, Authenticator, Credentials, DefaultAuthenticator};
-/// use canister_core::Config;
+/// use canister_core::config::Config;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), canister_core::ConfigError> {
+/// # async fn main() -> Result<(), canister_core::config::ConfigError> {
 /// let config = Config::from_ini_str(
 ///     "[canister]\n\
 ///      auth_basic_username = alice\n\

@@ -13,7 +13,7 @@ use super::{AuthOutcome, Authenticator, Credentials, Refusal};
 /// [`AuthOutcome::NotMine`] for the schemes it does not handle, so that a chain goes on to the
 /// next authenticator. It offers no challenge unless given one with
 /// [`with_challenge`](Self::with_challenge). For a username and password check, prefer
-/// [`Basic::with_check`](super::Basic::with_check), which parses Basic credentials for you; for
+/// [`Basic::from_check`](super::Basic::from_check), which parses Basic credentials for you; for
 /// a check that does I/O, implement [`Authenticator`] on your own type.
 ///
 /// # Examples

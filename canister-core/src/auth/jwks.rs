@@ -487,11 +487,11 @@ impl JwksCache {
     /// An empty cache for the provider named `source` (its issuer or key set URL, for
     /// messages), refreshed every `period`, on the system clock.
     pub fn new(source: impl Into<String>, period: Duration) -> Self {
-        Self::with_clock(source, period, SystemClock)
+        Self::new_with_clock(source, period, SystemClock)
     }
 
     /// Like [`new`](Self::new), on `clock`.
-    pub fn with_clock(source: impl Into<String>, period: Duration, clock: impl Clock) -> Self {
+    pub fn new_with_clock(source: impl Into<String>, period: Duration, clock: impl Clock) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(clock);
         Self {
             inner: Arc::new(CacheInner {
@@ -883,7 +883,7 @@ mod tests {
     fn cache_requests_wake_the_refresher_once_and_waiters_on_the_result() {
         let clock = TestClock::at(at(1_000));
         let cache =
-            JwksCache::with_clock("test", Duration::from_secs(600), Arc::new(clock.clone()));
+            JwksCache::new_with_clock("test", Duration::from_secs(600), Arc::new(clock.clone()));
         assert!(cache.keys().is_none());
         // No refresher attached: no waiting.
         assert!(cache.request_refresh().is_none());

@@ -275,7 +275,7 @@ impl Jwt {
             Some(serde_json::Value::String(sub)) if !sub.is_empty() => sub.clone(),
             _ => return Err(refusal("missing subject (sub)").into()),
         };
-        Ok(User::with_claims(sub, claims))
+        Ok(User::new(sub).with_claims(claims))
     }
 
     /// Checks `aud`, `iss`, `exp` and `nbf` (the signature is already verified).

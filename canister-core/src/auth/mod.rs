@@ -37,12 +37,10 @@ impl User {
         }
     }
 
-    /// A user authenticated by a token carrying `claims`.
-    pub fn with_claims(name: impl Into<String>, claims: Claims) -> Self {
-        Self {
-            name: name.into(),
-            claims: Some(claims),
-        }
+    /// This user, authenticated by a token carrying `claims`.
+    pub fn with_claims(mut self, claims: Claims) -> Self {
+        self.claims = Some(claims);
+        self
     }
 
     /// The user's name.
@@ -60,10 +58,10 @@ impl User {
     /// Entra ID, Okta) lists it. Always `false` for Basic and form logins.
     ///
     /// ```
-    /// use canister_core::{Claims, User};
+    /// use canister_core::{auth::Claims, auth::User};
     ///
     /// let claims: Claims = serde_json::from_str(r#"{"scope": "openid orders:read"}"#).unwrap();
-    /// let user = User::with_claims("alice", claims);
+    /// let user = User::new("alice").with_claims(claims);
     /// assert!(user.has_scope("orders:read"));
     /// assert!(!user.has_scope("orders:write"));
     /// assert!(!User::new("bob").has_scope("orders:read"));

@@ -21,14 +21,14 @@ const RULE: &str = "------------------------------------------";
 /// # Examples
 ///
 /// ```
-/// use canister_core::{config::banner_lines, Config};
+/// use canister_core::{config::banner_lines, config::Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nauth_basic_username = alice\nauth_basic_password = hunter2\n")?;
 /// let lines = banner_lines(&config);
 /// assert_eq!(lines[..3], ["============", "Initializing", "============"]);
 /// assert!(lines.iter().any(|l| l == &format!("{:<30} = ********", "auth_basic_password")));
 /// assert!(!lines.iter().any(|l| l.contains("hunter2")));
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 pub fn banner_lines(config: &Config) -> Vec<String> {
     banner_lines_with(config, &[])
@@ -92,13 +92,13 @@ fn lines(config: &Config, versions: &[(&str, &str)], store: Option<&str>) -> Vec
 /// # Examples
 ///
 /// ```
-/// use canister_core::{config::startup_warnings, Config};
+/// use canister_core::{config::startup_warnings, config::Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nauth_jwt_client_id = alice\nauth_jwt_secret = secret\n")?;
 /// let warnings = startup_warnings(&config);
 /// assert!(warnings[0].starts_with("auth_jwt_secret is 6 bytes long"));
 /// assert!(startup_warnings(&Config::default()).is_empty());
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 pub fn startup_warnings(config: &Config) -> Vec<String> {
     let mut warnings = config.warnings();

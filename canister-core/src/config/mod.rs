@@ -29,7 +29,7 @@
 //!   bad value is still an error.
 
 mod display;
-mod ini;
+pub(crate) mod ini;
 mod keys;
 mod secret;
 mod settings;
@@ -47,14 +47,14 @@ use crate::log::LogError;
 
 pub(crate) use display::log_banner_for;
 pub use display::{banner_lines, banner_lines_with, log_banner, startup_warnings};
-pub use ini::parse_ini;
+pub(crate) use ini::parse_ini;
 pub use keys::{KeyInfo, KEYS, RANGES};
 pub use settings::{
     AuthSettings, BasicSettings, CookieSettings, CorsSettings, CsrfSettings, JwtSettings,
     ParamsSettings, SessionSettings, StoreSettings,
 };
 
-pub use crate::log::{LogSettings, LogSinkKind};
+use crate::log::{LogSettings, LogSinkKind};
 
 #[cfg(test)]
 use keys::range_of;
@@ -557,7 +557,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use canister_core::Config;
+    /// use canister_core::config::Config;
     ///
     /// let mut config = Config::default();
     /// config.apply_env(std::env::vars_os())?;
@@ -568,7 +568,7 @@ impl Config {
     /// ])?;
     /// assert_eq!(config.session.timeout.map(|t| t.as_secs()), Some(600));
     /// assert!(config.warnings().iter().any(|w| w.contains("CANISTER_SERVICE_HOST")));
-    /// # Ok::<(), canister_core::ConfigError>(())
+    /// # Ok::<(), canister_core::config::ConfigError>(())
     /// ```
     pub fn apply_env<K, V>(
         &mut self,
@@ -614,14 +614,14 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use canister_core::Config;
+    /// use canister_core::config::Config;
     ///
     /// let mut config = Config::from_ini_str("[canister]\n\nsession_timout = 60\n")?;
     /// assert_eq!(config.origin("session_timeout"), Some("<string>, line 3"));
     /// config.apply_env([("CANISTER_SESSION_TIMEOUT", "600")])?;
     /// assert_eq!(config.origin("session_timeout"), Some("environment variable CANISTER_SESSION_TIMEOUT"));
     /// assert_eq!(config.origin("log_days"), None);
-    /// # Ok::<(), canister_core::ConfigError>(())
+    /// # Ok::<(), canister_core::config::ConfigError>(())
     /// ```
     pub fn origin(&self, key: &str) -> Option<&str> {
         let info = key_info(key)?;
@@ -647,13 +647,13 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use canister_core::Config;
+    /// use canister_core::config::Config;
     ///
     /// // canister's README sample spells the key `auth_client_id`.
     /// let config = Config::from_ini_str("[canister]\nauth_client_id = ABC\n")?;
     /// assert!(config.warnings()[0].contains("JWT authentication is off"));
     /// assert!(Config::default().warnings().is_empty());
-    /// # Ok::<(), canister_core::ConfigError>(())
+    /// # Ok::<(), canister_core::config::ConfigError>(())
     /// ```
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();

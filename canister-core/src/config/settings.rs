@@ -1,6 +1,6 @@
-//! The settings of each concern, composed by [`Config`](crate::Config).
+//! The settings of each concern, composed by [`Config`](crate::config::Config).
 //!
-//! [`Config`](crate::Config) is only their composition: `config.cookie.name`,
+//! [`Config`](crate::config::Config) is only their composition: `config.cookie.name`,
 //! `config.cors.origins`, `config.auth.jwt.client_id`. Each concern reads its own part (the
 //! cookie spec its [`CookieSettings`], CORS its [`CorsSettings`], a store crate its
 //! [`StoreSettings`]) and nothing else; the log's part, [`LogSettings`], lives with the log
@@ -27,7 +27,7 @@ use crate::session::ThrottleLimit;
 
 /// Parameter decoding's settings (`params_body_limit`).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -49,7 +49,7 @@ impl Default for ParamsSettings {
 
 /// The sessions' settings (`session_timeout`, `session_lock*`, `session_max*`, `session_on_store_error`): how long a session lives, how its requests are serialised, how much it holds.
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -70,7 +70,7 @@ pub struct SessionSettings {
     pub remember_timeout: Duration,
     /// The most live sessions one user may have; a login beyond it ends the user's oldest
     /// sessions (by login time). `0` (default): no cap. Needs a store with a per-user index
-    /// ([`SessionStore::sessions_of`](crate::SessionStore::sessions_of)): the memory store
+    /// ([`SessionStore::sessions_of`](crate::session::SessionStore::sessions_of)): the memory store
     /// and the Redis store (not on Redis Cluster) have one.
     pub max_per_user: usize,
     /// Serialise the requests of one session (exact read-modify-write). Default false.
@@ -88,7 +88,7 @@ pub struct SessionSettings {
     /// How long a request waits for the session lock before a 503. Default 5 s.
     pub lock_timeout: Duration,
     /// The most sessions the memory store holds, as set; read the cap in force with
-    /// [`Config::session_cap`](crate::Config::session_cap).
+    /// [`Config::session_cap`](crate::config::Config::session_cap).
     ///
     /// - `None` (default): not set; the memory store holds at most
     ///   [`DEFAULT_MAX_SESSIONS`](crate::session::DEFAULT_MAX_SESSIONS) (100 000), so a
@@ -99,7 +99,7 @@ pub struct SessionSettings {
     /// - `Some(n)`: at most `n`.
     ///
     /// When full, the store evicts the least recently used anonymous session before any
-    /// logged-in one ([`MemoryStore`](crate::MemoryStore)). The key applies to the memory
+    /// logged-in one ([`MemoryStore`](crate::session::MemoryStore)). The key applies to the memory
     /// store the engine builds: setting it (to anything) with a store given to
     /// [`Builder::store`](crate::Builder::store) is refused at build, as that store would
     /// silently ignore it.
@@ -134,7 +134,7 @@ impl Default for SessionSettings {
 
 /// The session cookie's settings (`session_cookie*` keys).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -177,7 +177,7 @@ impl Default for CookieSettings {
 
 /// The session store's settings (`session_store*` keys): read by the store crates (`canister-store-redis`), and by the engine to build the memory store.
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -218,7 +218,7 @@ impl Default for StoreSettings {
 
 /// The CORS settings (`cors*` keys).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -264,7 +264,7 @@ impl Default for CorsSettings {
 
 /// The cross-site request forgery check's settings (`csrf*` keys).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -294,7 +294,7 @@ impl Default for CsrfSettings {
 
 /// HTTP Basic authentication's settings (`auth_basic_*` keys).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -316,7 +316,7 @@ pub struct BasicSettings {
     /// An htpasswd file of Basic users with bcrypt hashes (`htpasswd -B`), instead of
     /// `auth_basic_username` / `auth_basic_password`. Default none.
     ///
-    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::Basic::from_htpasswd_file)
+    /// Read once at start-up ([`Basic::from_htpasswd_file`](crate::auth::Basic::from_htpasswd_file)
     /// has the format and limits): a line that is not `user:$2y$…` or `user:$2b$…` (an MD5,
     /// SHA-1, crypt or clear password) stops start-up with an error naming the line number,
     /// never the hash. Used by the `Authorization: Basic` header and by
@@ -349,7 +349,7 @@ impl Default for BasicSettings {
 
 /// Bearer JWT authentication's settings (`auth_jwt_*` and `auth_oidc_issuer` keys).
 ///
-/// A part of [`Config`](crate::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
+/// A part of [`Config`](crate::config::Config); every field is one key of [`KEYS`](crate::config::KEYS), read and
 /// printed by its row there. Defaults are canister's.
 #[derive(Clone)]
 #[non_exhaustive]

@@ -824,7 +824,7 @@ fn log_sink_canister_without_the_default_sink_is_a_clear_error() {
     // Disabled: nothing to write, so nothing is lost.
     let config = Config::from_ini_str("[canister]\nlog_level = DISABLED").unwrap();
     let canister = crate::Canister::from_config(config).unwrap();
-    assert!(!crate::LogSink::enabled(
+    assert!(!crate::log::LogSink::enabled(
         canister.log_sink(),
         Level::Critical
     ));
@@ -842,7 +842,7 @@ fn log_sink_canister_without_the_default_sink_is_a_clear_error() {
 fn log_sink_tracing_needs_no_default_sink() {
     let config = Config::from_ini_str("[canister]\nlog_sink = tracing").unwrap();
     let canister = crate::Canister::from_config(config).unwrap();
-    assert!(crate::LogSink::traces_requests(canister.log_sink()));
+    assert!(crate::log::LogSink::traces_requests(canister.log_sink()));
 }
 
 /// The key table: every printed key reads back what it prints (the banner is valid INI for

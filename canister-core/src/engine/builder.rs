@@ -24,7 +24,7 @@ impl Canister {
             }),
             sink: Box::new(|config, clock| {
                 #[cfg(not(feature = "tracing"))]
-                if config.log.sink == crate::config::LogSinkKind::Tracing {
+                if config.log.sink == crate::log::LogSinkKind::Tracing {
                     return Err(ConfigError::conflict(
                         config,
                         "log_sink",
@@ -34,7 +34,7 @@ impl Canister {
                     ));
                 }
                 #[cfg(not(feature = "default-sink"))]
-                if config.log.sink == crate::config::LogSinkKind::Canister
+                if config.log.sink == crate::log::LogSinkKind::Canister
                     && config.log.level.is_some()
                 {
                     return Err(ConfigError::conflict(

@@ -55,12 +55,12 @@ type MakeSink<L> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigE
 /// # Examples
 ///
 /// ```
-/// use canister_core::{Canister, Config};
+/// use canister_core::{Canister, config::Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nsession_timeout = 600\nlog_level = DISABLED")?;
 /// let canister = Canister::from_config(config)?;
 /// assert_eq!(canister.config().session.timeout.map(|t| t.as_secs()), Some(600));
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 pub struct Canister<S = MemoryStore, A = DefaultAuthenticator, L = DefaultLogSink> {
     inner: Arc<Inner<S, A, L>>,
@@ -96,7 +96,7 @@ pub enum Finish {
 /// # Examples
 ///
 /// ```
-/// use canister_core::{Canister, Config, MemoryStore, TestClock};
+/// use canister_core::{Canister, config::Config, session::MemoryStore, TestClock};
 ///
 /// let clock = TestClock::new();
 /// let canister = Canister::builder()
@@ -107,7 +107,7 @@ pub enum Finish {
 ///     .clock(clock)
 ///     .build()?;
 /// # let _ = canister;
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 pub struct Builder<S, A, L> {
     config: Config,

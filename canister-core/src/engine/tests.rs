@@ -1518,7 +1518,7 @@ async fn credentials_of_an_unconfigured_scheme_say_it_is_not_configured() {
 
 #[tokio::test]
 async fn user_is_the_header_user_first_then_the_session_user() {
-    let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
+    let auth = crate::auth::FnAuthenticator::new(|c: &crate::auth::Credentials<'_>| {
         if c.is_scheme("bearer") && c.token() == "good" {
             AuthOutcome::Authenticated(User::new("tok"))
         } else if c.is_scheme("bearer") {
@@ -1575,7 +1575,7 @@ async fn user_is_the_header_user_first_then_the_session_user() {
 
 #[tokio::test]
 async fn auth_remember_keeps_the_header_user_in_a_cycled_session() {
-    let auth = crate::auth::FnAuthenticator::new(|c: &crate::Credentials<'_>| {
+    let auth = crate::auth::FnAuthenticator::new(|c: &crate::auth::Credentials<'_>| {
         if c.token() == "good" {
             AuthOutcome::Authenticated(User::new("tok"))
         } else {
@@ -1615,10 +1615,11 @@ async fn auth_remember_keeps_the_header_user_in_a_cycled_session() {
 
 #[tokio::test]
 async fn unauthorized_carries_the_authenticators_challenges() {
-    let auth = crate::auth::FnAuthenticator::new(|_: &crate::Credentials<'_>| AuthOutcome::NotMine)
-        .with_challenge(HeaderValue::from_static(
-            "Basic realm=\"private\", charset=\"UTF-8\"",
-        ));
+    let auth =
+        crate::auth::FnAuthenticator::new(|_: &crate::auth::Credentials<'_>| AuthOutcome::NotMine)
+            .with_challenge(HeaderValue::from_static(
+                "Basic realm=\"private\", charset=\"UTF-8\"",
+            ));
     let h = harness_with("", auth);
     let response = h
         .run(Request::get("/secret").body(()).unwrap(), |v| async move {

@@ -423,7 +423,7 @@ impl Visit {
     /// A logger for the handler, carrying this request's context (`[ip-tag]`).
     ///
     /// The session tag is read when each line is written
-    /// ([`LogSink::request_logger`](crate::LogSink::request_logger)), so a logger taken
+    /// ([`LogSink::request_logger`](crate::log::LogSink::request_logger)), so a logger taken
     /// before the session was loaded still carries the tag on every line written after:
     /// the order of the framework's extractors does not matter.
     ///

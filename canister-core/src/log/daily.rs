@@ -32,7 +32,7 @@ const DATE_FORMAT: &str = "%Y-%m-%d";
 /// The logs hold user names, client addresses and URLs, so by default only the owner can
 /// read them: a file canister creates gets mode `0600` and a `dir` it creates `0700`
 /// ([`DEFAULT_FILE_MODE`](Self::DEFAULT_FILE_MODE), [`DEFAULT_DIR_MODE`](Self::DEFAULT_DIR_MODE);
-/// `log_file_mode` / `log_dir_mode` in the configuration, [`with_modes`](Self::with_modes)
+/// `log_file_mode` / `log_dir_mode` in the configuration, [`new_with_modes`](Self::new_with_modes)
 /// here). The mode is set exactly, whatever the process umask. Modes are applied only to
 /// what canister creates: an existing directory or file keeps its permissions, so an
 /// administrator's choice (a group-readable `/var/log/app`) is never loosened or tightened
@@ -88,9 +88,9 @@ impl DailyFiles {
     pub fn new(
         dir: impl Into<PathBuf>,
         keep_days: u32,
-        clock: Arc<dyn Clock>,
+        clock: impl Clock,
     ) -> Result<Self, LogError> {
-        Self::with_modes(
+        Self::new_with_modes(
             dir,
             keep_days,
             clock,
@@ -106,13 +106,14 @@ impl DailyFiles {
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn with_modes(
+    pub fn new_with_modes(
         dir: impl Into<PathBuf>,
         keep_days: u32,
-        clock: Arc<dyn Clock>,
+        clock: impl Clock,
         file_mode: u32,
         dir_mode: u32,
     ) -> Result<Self, LogError> {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
         let dir = dir.into();
         create_dir(&dir, dir_mode & 0o777).map_err(|source| LogError::Directory {
             path: dir.clone(),
@@ -480,7 +481,7 @@ mod tests {
         let logs = dir.path().join("logs");
         let clock = local_clock("2016-07-02", "10:00:00");
         let mut files =
-            DailyFiles::with_modes(&logs, 30, Arc::new(clock.clone()), 0o664, 0o775).unwrap();
+            DailyFiles::new_with_modes(&logs, 30, Arc::new(clock.clone()), 0o664, 0o775).unwrap();
         assert_eq!(mode_of(&logs), 0o775);
         assert_eq!(mode_of(&logs.join("log.2016-07-02")), 0o664);
         // The next day's file too.

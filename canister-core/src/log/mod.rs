@@ -19,7 +19,7 @@
 //! | [`SlogSink`] | hands the engine's events to any `slog::Logger` the application already has |
 //! | `TracingSink` (feature `tracing`) | the engine's events as `tracing` events, each request in a span: another implementation of [`LogSink`] |
 //! | [`DailyFiles`] (feature `default-sink`) | `log.YYYY-MM-DD` files, one per local day, older ones deleted (a plain `io::Write`) |
-//! | [`LogSettings`] | the `log_*` and `request_id_*` keys, as [`Config`](crate::Config) holds them and the sinks are built from them |
+//! | [`LogSettings`] | the `log_*` and `request_id_*` keys, as [`Config`](crate::config::Config) holds them and the sinks are built from them |
 //! | [`mask_query`] | masks secret-looking query parameters of a URL for the `GET <url>` line |
 //!
 //! # Examples

@@ -1,5 +1,5 @@
 //! The log's settings: the one place both `config` (which composes them into
-//! [`Config`](crate::Config)) and the sinks (which are built from them) read, so neither
+//! [`Config`](crate::config::Config)) and the sinks (which are built from them) read, so neither
 //! imports the other.
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub enum LogSinkKind {
 
 /// The log's settings (`log_*` and `request_id_*` keys): where lines go, from which level, and how a request is named in them.
 ///
-/// A part of [`Config`](crate::Config); every field is one key of
+/// A part of [`Config`](crate::config::Config); every field is one key of
 /// [`KEYS`](crate::config::KEYS), read and printed by its row there. The default sink
 /// ([`DefaultLogSink::from_settings`](super::DefaultLogSink::from_settings)) is built from
 /// it. Defaults are canister's.

@@ -73,11 +73,11 @@ use crate::clock::{Clock, SystemClock};
 /// # Examples
 ///
 /// ```
-/// use canister_core::{log::DefaultLogSink, Config};
+/// use canister_core::{log::DefaultLogSink, config::Config};
 ///
 /// // `log_path` unset: canister's lines on stderr.
 /// let sink = DefaultLogSink::from_settings(&Config::default().log)?;
-/// # Ok::<(), canister_core::LogError>(())
+/// # Ok::<(), canister_core::log::LogError>(())
 /// ```
 ///
 /// Customised:
@@ -475,7 +475,7 @@ impl DefaultLogSinkBuilder {
         };
         let destination = match (self.writer, self.path) {
             (Some(writer), _) => Destination::Writer(writer),
-            (None, Some(path)) => Destination::Daily(DailyFiles::with_modes(
+            (None, Some(path)) => Destination::Daily(DailyFiles::new_with_modes(
                 path,
                 self.days,
                 self.clock.clone(),

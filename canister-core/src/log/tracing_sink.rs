@@ -71,26 +71,26 @@ pub const APP_TARGET: &str = "canister::app";
 /// Chosen in the configuration, with a subscriber the application installs:
 ///
 /// ```
-/// use canister_core::{Canister, Config};
+/// use canister_core::{Canister, config::Config};
 ///
 /// let config = Config::from_ini_str("[canister]\nlog_sink = tracing")?;
 /// let canister = Canister::from_config(config)?; // DefaultLogSink, writing to `tracing`
 /// # let _ = canister;
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 ///
 /// Or in code:
 ///
 /// ```
 /// use canister_core::log::{Level, TracingSink};
-/// use canister_core::{Canister, Config};
+/// use canister_core::{Canister, config::Config};
 ///
 /// let canister = Canister::builder()
 ///     .config(Config::default())
 ///     .log_sink(TracingSink::new(Some(Level::Info)))
 ///     .build()?;
 /// # let _ = canister;
-/// # Ok::<(), canister_core::ConfigError>(())
+/// # Ok::<(), canister_core::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct TracingSink {
@@ -377,7 +377,7 @@ mod tests {
     use bytes::Bytes;
     use http::{Request, Response};
 
-    use crate::{Canister, Config, Entry, Finish};
+    use crate::{config::Config, Canister, Entry, Finish};
 
     fn canister(ini: &str) -> Canister {
         let config = Config::from_ini_str(&format!("[canister]\nlog_sink = tracing\n{ini}"));
@@ -600,9 +600,9 @@ mod tests {
         let subscriber = Arc::new(NotCanister::default());
         let _guard = tracing::subscriber::set_default(Arc::clone(&subscriber));
         let canister = canister("log_level = DEBUG");
-        assert!(!crate::LogSink::enabled(
+        assert!(!crate::log::LogSink::enabled(
             canister.log_sink(),
-            crate::Level::Critical
+            crate::log::Level::Critical
         ));
         one_request(&canister).await;
         // Only the test's own `app` event: no span, no canister event was built.

@@ -73,13 +73,13 @@ pub struct ParamMap {
 }
 
 /// The body types [`ParamMap::from_parts`] decodes.
-enum BodyKind {
+pub(crate) enum BodyKind {
     Form,
     Multipart,
     Json,
 }
 
-fn body_kind(content_type: &str) -> Option<BodyKind> {
+pub(crate) fn body_kind(content_type: &str) -> Option<BodyKind> {
     let mime = content_type.split(';').next().unwrap_or("").trim();
     let lower = mime.to_ascii_lowercase();
     if lower == "application/x-www-form-urlencoded" {
@@ -93,30 +93,6 @@ fn body_kind(content_type: &str) -> Option<BodyKind> {
     } else {
         None
     }
-}
-
-/// Whether [`ParamMap::from_parts`] reads the body of a request with this `Content-Type`
-/// (url-encoded form, multipart, or JSON: `application/json` and `application/…+json`); for
-/// any other request adapters need not read the body and may pass an empty one.
-///
-/// # Examples
-///
-/// ```
-/// use canister_core::params::decodes_body;
-/// use http::HeaderValue;
-///
-/// assert!(decodes_body(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
-/// assert!(decodes_body(Some(&HeaderValue::from_static("multipart/form-data; boundary=x"))));
-/// assert!(decodes_body(Some(&HeaderValue::from_static("application/json"))));
-/// assert!(decodes_body(Some(&HeaderValue::from_static("application/merge-patch+json"))));
-/// assert!(!decodes_body(Some(&HeaderValue::from_static("text/plain"))));
-/// assert!(!decodes_body(None));
-/// ```
-pub fn decodes_body(content_type: Option<&HeaderValue>) -> bool {
-    content_type
-        .and_then(|c| c.to_str().ok())
-        .and_then(body_kind)
-        .is_some()
 }
 
 impl ParamMap {
@@ -147,11 +123,11 @@ impl ParamMap {
     /// # Examples
     ///
     /// ```
-    /// use canister_core::ParamMap;
+    /// use canister_core::params::ParamMap;
     /// use http::HeaderValue;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), canister_core::ParamsError> {
+    /// # async fn main() -> Result<(), canister_core::params::ParamsError> {
     /// let json = HeaderValue::from_static("application/json");
     /// let body = r#"{"foo": "x", "n": 3, "tags": ["a", "b"]}"#;
     /// let map = ParamMap::from_parts(Some("foo=q&bar=y"), Some(&json), body.into()).await?;
@@ -231,7 +207,7 @@ impl ParamMap {
     /// # Examples
     ///
     /// ```
-    /// use canister_core::ParamMap;
+    /// use canister_core::params::ParamMap;
     ///
     /// #[derive(serde::Deserialize)]
     /// struct Hi {
@@ -241,7 +217,7 @@ impl ParamMap {
     /// let map = ParamMap::from_query(Some("foo=a&foo=b"))?;
     /// assert_eq!(map.deserialize::<Hi>()?.foo, "b");
     /// assert_eq!(map.get_all("foo").collect::<Vec<_>>(), ["a", "b"]);
-    /// # Ok::<(), canister_core::ParamsError>(())
+    /// # Ok::<(), canister_core::params::ParamsError>(())
     /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ParamsError> {
         // serde_urlencoded refuses a struct field given twice ("duplicate field"): keep each

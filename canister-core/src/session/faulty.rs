@@ -109,7 +109,7 @@ impl<S> FaultyStore<S> {
 
     /// Another store, `inner`, on the same switch: what fails on one fails on the other
     /// (a test restarting a server with a fresh store keeps one switch).
-    pub fn with_store<T>(&self, inner: T) -> FaultyStore<T> {
+    pub fn wrap<T>(&self, inner: T) -> FaultyStore<T> {
         FaultyStore {
             inner,
             failing: Arc::clone(&self.failing),

@@ -252,7 +252,7 @@ impl StoreError {
     }
 }
 
-/// Where sessions live. Implemented by [`MemoryStore`](crate::MemoryStore) and, in its own
+/// Where sessions live. Implemented by [`MemoryStore`](crate::session::MemoryStore) and, in its own
 /// crate, the Redis store.
 ///
 /// Every operation names one session by its [`StoreKey`]. `ttl` is the time to live to set
