@@ -83,4 +83,5 @@ run tracing "log_level = INFO" "log_sink = tracing"
 if [ -z "${DEMO_ONLY:-}" ]; then
     run sink-json --mode canister
     run tracelayer --mode trace-layer
+    run tracelayer-ids --mode trace-layer-ids
 fi

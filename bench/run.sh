@@ -23,7 +23,11 @@ SECS=${2:-10}
 DEFAULT_STACKS="bare_axum bare_rocket bare_warp bare_actix ts_memory ts_redis axum_info axum_warning axum_redis rocket_warning rocket_redis warp_warning warp_redis actix_warning actix_redis"
 # Also available: ts_memory_nolog ts_redis_nolog (no TraceLayer), axum_redis_info,
 # rocket_info, warp_info, actix_info; minimal and minimal_log (issue #24: the demo's GET / by
-# hand on axum, without and with its three log lines; src/bin/minimal_axum.rs).
+# hand on axum, without and with its three log lines; src/bin/minimal_axum.rs);
+# trace_canister, trace_layer and trace_layer_ids (issue #19: canister-axum with
+# tracing-subscriber's JSON formatter writing to a daily file through tracing-appender's
+# non-blocking writer, and canister's `tracing` sink, or tower-http's `TraceLayer`, or
+# `TraceLayer` with a request id and the client in its span; src/bin/tracing_axum.rs).
 STACKS=${STACKS:-$DEFAULT_STACKS}
 [[ " $STACKS " == *" bare_axum "* ]] || STACKS="bare_axum $STACKS"
 read -r -a LIST <<< "$STACKS"
@@ -96,6 +100,12 @@ start() { # name port: starts the stack's server, waits for "listening on"
         bare_*) cmd=("$BIN/$s" "$addr") ;;
         minimal) cmd=("$BIN/minimal_axum" "$addr") ;;
         minimal_log) cmd=("$BIN/minimal_axum" "$addr" --log "$WORK/logs-$s") ;;
+        trace_canister | trace_layer | trace_layer_ids)
+            local mode=canister
+            [ "$s" = trace_layer ] && mode=trace-layer
+            [ "$s" = trace_layer_ids ] && mode=trace-layer-ids
+            cmd=("$BIN/tracing_axum" "$addr" --mode "$mode" --log-dir "$WORK/logs-$s")
+            ;;
         ts_*)
             cmd=("$BIN/tower_sessions_axum" "$addr")
             [[ $s == *_redis* ]] && cmd+=(--redis "$REDIS_URL")

@@ -5,28 +5,75 @@
 //! - `canister`: canister's own `tracing` sink (`log_sink = tracing`, `log_level = INFO`):
 //!   the request span and the engine's `request`, `session_found` and `response` events;
 //! - `trace-layer`: canister's log off (`log_level = DISABLED`) and tower-http's `TraceLayer`
-//!   at INFO (span, "started processing request", "finished processing request") instead.
+//!   at INFO (span, "started processing request", "finished processing request") instead;
+//! - `trace-layer-ids`: the same, with the span carrying what canister's span carries beyond
+//!   `TraceLayer`'s default fields: a request id (tower-http's `SetRequestIdLayer`, numbered
+//!   by a counter as canister's ids are, so that no random generator is charged to it) and
+//!   the client's address. What an axum user assembles from tower-http to get canister's
+//!   span fields.
 //!
 //! Both serve the same `GET /` (the session's `counter` + 1, as canister's demo), so the
 //! difference between them is the logging.
 //!
 //! ```text
-//! tracing_axum [ADDR] --mode canister|trace-layer --log-dir DIR
+//! tracing_axum [ADDR] --mode canister|trace-layer|trace-layer-ids --log-dir DIR
 //! ```
 //!
 //! Prints `listening on http://ADDR` once it accepts connections; stops on Ctrl-C, flushing
 //! the log writer.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::Router;
 use canister_bench::{announce, bind_arg};
 use canister_core::{config::Config, Canister};
+use http::HeaderValue;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestId, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-const USAGE: &str = "usage: tracing_axum [ADDR] --mode canister|trace-layer --log-dir DIR";
+const USAGE: &str =
+    "usage: tracing_axum [ADDR] --mode canister|trace-layer|trace-layer-ids --log-dir DIR";
+
+/// Request ids for `trace-layer-ids`: a counter, as canister's (no random generator).
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("Kq3xZp7a-{n}"))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The span of `trace-layer-ids`: `TraceLayer`'s default fields, the request id and the
+/// client's address.
+fn span_with_ids<B>(request: &http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| tracing::field::display(c.0.ip()));
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri(),
+        version = ?request.version(),
+        request_id = id,
+        client,
+    )
+}
 
 async fn index(visit: axum::Extension<canister_core::Visit>) -> String {
     let Ok(session) = visit.session().await else {
@@ -49,9 +96,10 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let trace_layer = match mode.as_str() {
-        "canister" => false,
-        "trace-layer" => true,
+    let (trace_layer, ids) = match mode.as_str() {
+        "canister" => (false, false),
+        "trace-layer" => (true, false),
+        "trace-layer-ids" => (true, true),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -81,7 +129,18 @@ async fn main() -> ExitCode {
     let mut app = Router::new()
         .route("/", get(index))
         .layer(canister_axum::CanisterLayer::new(canister));
-    if trace_layer {
+    if ids {
+        app = app.layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(span_with_ids)
+                        .on_request(DefaultOnRequest::new().level(Level::INFO))
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                ),
+        );
+    } else if trace_layer {
         app = app.layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

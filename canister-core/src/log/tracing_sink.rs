@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use http::request;
 
+use super::text::{Text, INLINE_CONTEXT};
+use super::MAX_REQUEST_ID_LEN;
 use super::{Event, Level, LiveContext, LogContext, LogSettings, LogSink, RequestId};
 
 /// The `tracing` target of the engine's events and spans.
@@ -296,16 +298,22 @@ pub(crate) fn request_span(
     // none; `user` comes later. `uri` is the request target as the client sent it (path and
     // query, secret-looking query values masked), as tower-http's `TraceLayer` logs it: the
     // host is in the `Host` header, not the URI, of an HTTP/1.1 request.
+    //
+    // Each field is handed over as a `&str` (made on the stack where it is not one already):
+    // a formatting subscriber copies a string once, where a `Display` value costs it a
+    // formatting pass into a buffer grown as it goes.
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let id = Text::<MAX_REQUEST_ID_LEN>::format(format_args!("{request_id}"));
+    let client = client.map(|ip| Text::<INLINE_CONTEXT>::format(format_args!("{ip}")));
     tracing::info_span!(
         target: TARGET,
         "request",
-        request_id = %request_id,
-        client = client.map(tracing::field::display),
+        request_id = id.as_str(),
+        client = client.as_ref().map(Text::as_str),
         session = session,
         user = tracing::field::Empty,
-        method = %parts.method,
-        uri = %crate::log::mask_query(target),
+        method = parts.method.as_str(),
+        uri = &*crate::log::mask_query(target),
         trace_id = trace_id,
     )
 }
