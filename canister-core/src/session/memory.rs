@@ -164,12 +164,14 @@ impl Entry {
     }
 
     fn record(&self) -> Record {
+        // Inserted one by one: collecting into the map would sort through a `Vec` first (an
+        // allocation more per load).
+        let mut data = super::Data::new();
+        for (k, v) in self.data.iter() {
+            data.insert(String::from(&**k), v.clone());
+        }
         Record {
-            data: self
-                .data
-                .iter()
-                .map(|(k, v)| (String::from(&**k), v.clone()))
-                .collect(),
+            data,
             user: self.user.as_deref().cloned(),
             meta: Meta {
                 created_ms: (self.created_ms != 0).then_some(self.created_ms),
