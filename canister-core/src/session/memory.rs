@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -109,7 +110,7 @@ struct Options {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<StoreKey, Entry>,
+    map: HashMap<StoreKey, Entry, BuildHasherDefault<KeyHasher>>,
     /// When it was last swept, in nanoseconds since the Unix epoch.
     last_sweep: Option<u64>,
     /// A counter giving each use of an entry its order (least recently used: lowest).
@@ -135,6 +136,51 @@ struct Entry {
     /// When it was last loaded or written, in milliseconds since the Unix epoch.
     seen_ms: u64,
 }
+
+/// The hasher of the shard maps: 8 bytes of the [`StoreKey`] itself, no SipHash.
+///
+/// A store key is a SHA-256 output, so its bytes are already uniformly distributed, and
+/// SipHash's keyed defence against crafted collisions buys nothing here: a client chooses the
+/// cookie value it sends but not that value's SHA-256, and the shard maps only ever *insert*
+/// keys of ids the engine drew from the operating system's random source (`create`, `cycle`);
+/// a client's key is only looked up, and a lookup walks the probe sequence that random keys
+/// made, adding none. (An application that calls `create` with keys of its own choosing gives
+/// up that guarantee; the engine never does.) The lock table, the per-user index and the
+/// throttling counters keep SipHash: their keys come from what clients send (any well-formed
+/// cookie value gets a lock slot; user names and addresses are chosen), and grinding a name
+/// whose SHA-256 collides in a few bits is cheap.
+///
+/// Bytes 8 to 15, not the first ones: the first byte chooses the shard ([`shard_of`]), so
+/// within a shard its low 4 bits are the same for every key, and the map takes its bucket
+/// from the hash's low bits.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // A `StoreKey` writes its 32 bytes in one call (after its length, `write_usize`).
+        match bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(word) => self.0 ^= u64::from_le_bytes(word),
+            None => {
+                for &b in bytes {
+                    self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(MIX);
+                }
+            }
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // The length prefix (always 32 for a key): mixed in, shifting no key bit away.
+        self.0 = (self.0 ^ n as u64).wrapping_mul(MIX);
+    }
+}
+
+/// An odd 64-bit multiplier (the golden ratio's), for the hasher's rare non-key writes.
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// [`Entry::expires`] of a session that never expires.
 const NEVER: u64 = u64::MAX;
@@ -1196,6 +1242,33 @@ mod tests {
         clock.advance(Duration::from_secs(3601));
         assert!(store.sessions_of("alice").await.unwrap().is_empty());
         assert!(lock(&store.inner.users).is_empty());
+    }
+
+    /// The shard maps' hasher spreads the keys of one shard over all the low bits the map
+    /// takes its buckets from (the shard's own bits of the first byte are not used).
+    #[test]
+    fn keys_of_one_shard_spread_over_the_buckets() {
+        let hash = |key: &StoreKey| {
+            use std::hash::BuildHasher;
+            BuildHasherDefault::<KeyHasher>::default().hash_one(key)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for i in 0..4096u32 {
+            let mut bytes = [0u8; 32];
+            bytes[0] = 3; // one shard
+            bytes[8..12].copy_from_slice(&i.wrapping_mul(0x9e37_79b9).to_le_bytes());
+            let key = StoreKey(bytes);
+            assert_eq!(shard_of(&key), 3);
+            let h = hash(&key);
+            seen.insert(h & 0xff);
+            hashes.insert(h);
+        }
+        assert_eq!(seen.len(), 256, "low 8 bits take every value");
+        assert_eq!(hashes.len(), 4096, "distinct keys, distinct hashes");
+        // The same key always hashes the same.
+        let seven = StoreKey::from_bytes([7; 32]);
+        assert_eq!(hash(&seven), hash(&seven));
     }
 
     #[test]
