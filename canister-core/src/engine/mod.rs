@@ -155,6 +155,10 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn settings(&self) -> &Settings;
     fn sink(&self) -> &dyn LogSink;
     fn load(&self, key: StoreKey) -> BoxFuture<'_, Loaded>;
+    /// The load's result at once when the store answers without waiting (the memory store,
+    /// without session locking), so that the common case boxes no future; `None`: use
+    /// [`load`](Engine::load).
+    fn load_now(&self, key: StoreKey) -> Option<Loaded>;
     fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>>;
     fn sessions_of<'a>(
         &'a self,
@@ -254,6 +258,19 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
                 }
             }
         })
+    }
+
+    fn load_now(&self, key: StoreKey) -> Option<Loaded> {
+        if self.settings.locking {
+            return None;
+        }
+        let store: &dyn Any = &self.store;
+        let memory = store.downcast_ref::<MemoryStore>()?;
+        Some(
+            memory
+                .load_now(&key, self.settings.ttl)
+                .map(|record| (record, None)),
+        )
     }
 
     fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>> {

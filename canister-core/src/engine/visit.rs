@@ -224,7 +224,12 @@ impl Visit {
                 let mut found = None;
                 for id in ids.iter() {
                     let key = id.key();
-                    match engine.load(key).await {
+                    // The memory store without locking answers at once: no boxed future.
+                    let loaded = match engine.load_now(key) {
+                        Some(loaded) => loaded,
+                        None => engine.load(key).await,
+                    };
+                    match loaded {
                         Ok((Some(record), lock)) => {
                             let settings = engine.settings();
                             if !super::persist::lifetime_over(

@@ -447,6 +447,32 @@ impl MemoryStore {
         lock(&self.inner.shards[shard_of(key)])
     }
 
+    /// [`SessionStore::load`], without a future: the memory store never waits. The engine
+    /// calls it directly when it is not locking sessions (no boxed future on that path).
+    pub(crate) fn load_now(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Record>, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(key);
+        let used = shard.tick();
+        let found = match shard.map.get_mut(key) {
+            Some(entry) if entry.expired(now) => {
+                self.remove(&mut shard, key);
+                None
+            }
+            Some(entry) => {
+                entry.slide(now, ttl);
+                entry.used = used;
+                entry.seen_ms = now / 1_000_000;
+                Some(entry.record())
+            }
+            None => None,
+        };
+        Ok(found)
+    }
+
     fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
         let every = u64::try_from(self.inner.options.sweep_every.as_nanos()).unwrap_or(NEVER);
         let due = shard
@@ -655,23 +681,7 @@ impl SessionStore for MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
-        let now = self.now();
-        let mut shard = self.shard(key);
-        let used = shard.tick();
-        let found = match shard.map.get_mut(key) {
-            Some(entry) if entry.expired(now) => {
-                self.remove(&mut shard, key);
-                None
-            }
-            Some(entry) => {
-                entry.slide(now, ttl);
-                entry.used = used;
-                entry.seen_ms = now / 1_000_000;
-                Some(entry.record())
-            }
-            None => None,
-        };
-        std::future::ready(Ok(found))
+        std::future::ready(self.load_now(key, ttl))
     }
 
     fn create(
