@@ -241,6 +241,9 @@ fn not_mine(credentials: &Credentials<'_>) -> Refusal {
     Refusal::new("-", reason)
 }
 
+/// `X-Forwarded-Proto`, named once: a name given as a `&str` is parsed at each lookup.
+static X_FORWARDED_PROTO: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
+
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
 /// `Forwarded: proto=https`.
 fn is_https(parts: &request::Parts) -> bool {
@@ -249,7 +252,7 @@ fn is_https(parts: &request::Parts) -> bool {
     }
     let headers = &parts.headers;
     if let Some(proto) = headers
-        .get("x-forwarded-proto")
+        .get(&X_FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
     {
         return proto

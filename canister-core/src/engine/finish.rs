@@ -92,19 +92,25 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     ) -> Result<CookieAction, StoreError> {
         let inner = &self.inner;
         let store = &inner.store;
-        let now = inner.clock.now();
-        if matches!(plan, Plan::Create { .. })
-            || (matches!(plan, Plan::Cycle { .. }) && state.new_identity)
-        {
+        let new_lifetime = matches!(plan, Plan::Create { .. })
+            || (matches!(plan, Plan::Cycle { .. }) && state.new_identity);
+        // The clock is read only when something needs it: not for the common save.
+        let now =
+            (new_lifetime || inner.settings.max_lifetime.is_some()).then(|| inner.clock.now());
+        if let (true, Some(now)) = (new_lifetime, now) {
             // Where session_max_lifetime counts from: creation, login, logout.
             state.record.meta.created_ms = Some(persist::unix_ms(now));
         }
-        let ttl = persist::ttl_for(
-            &state.record.meta,
-            inner.settings.ttl,
-            inner.settings.max_lifetime,
-            now,
-        );
+        let ttl = match now {
+            Some(now) => persist::ttl_for(
+                &state.record.meta,
+                inner.settings.ttl,
+                inner.settings.max_lifetime,
+                now,
+            ),
+            // No session_max_lifetime: what `ttl_for` answers then, without the time.
+            None => state.record.meta.ttl_or(inner.settings.ttl),
+        };
         let live = &visit.live;
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
@@ -200,6 +206,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     /// Logs the response line (status and time since `started`; WARNING when slow).
     pub(super) fn log_response(&self, live: &LiveContext, status: StatusCode, started: SystemTime) {
         let sink = &self.inner.sink;
+        if !sink.enabled(Level::Warning) && !sink.enabled(Level::Info) {
+            // No line would be written: the clock is not read.
+            return;
+        }
         let elapsed = self
             .inner
             .clock

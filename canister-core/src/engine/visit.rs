@@ -232,11 +232,14 @@ impl Visit {
                     match loaded {
                         Ok((Some(record), lock)) => {
                             let settings = engine.settings();
-                            if !super::persist::lifetime_over(
-                                &record.meta,
-                                settings.max_lifetime,
-                                engine.now(),
-                            ) {
+                            // The clock is read only with a session_max_lifetime to check.
+                            let over = settings.max_lifetime.is_some()
+                                && super::persist::lifetime_over(
+                                    &record.meta,
+                                    settings.max_lifetime,
+                                    engine.now(),
+                                );
+                            if !over {
                                 found = Some((id, key, record, lock));
                                 break;
                             }
