@@ -135,6 +135,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 })
             }
             Plan::Cycle { old, new } => {
+                // The whole record moves: its data copied out of the store's loan.
+                state.own_data();
                 let new_key = new.key();
                 if store.cycle(&old, &new_key, &state.record, ttl).await? {
                     // The response line names the session the cookie now carries.
@@ -148,6 +150,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Plan::Save { id, key } => {
+                // Only the change is written; the loan ends first, so that the store can
+                // replace the values where they are.
+                state.lent = None;
                 if store.save(&key, &state.change, ttl).await? {
                     Ok(id.map_or(CookieAction::None, CookieAction::Set))
                 } else {
@@ -155,6 +160,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Plan::Create { id } => {
+                state.own_data();
                 let mut id = match id {
                     Some(id) => id,
                     None => new_id()?,

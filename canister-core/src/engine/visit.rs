@@ -17,7 +17,7 @@ use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
 use crate::log::{Event, Level, LiveContext, LogContext, RequestId};
 use crate::params::{ParamMap, ParamsError};
-use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
+use crate::session::{tag_of, Change, Data, LentData, Record, SessionId, StoreKey};
 use crate::Rejection;
 
 /// One request's state between [`Canister::enter`](crate::Canister::enter) and
@@ -60,8 +60,13 @@ pub(crate) struct State {
     pub(crate) existing: Option<(SessionId, StoreKey)>,
     /// The id the session has now (a new one after login/logout/regenerate).
     pub(crate) id: Option<SessionId>,
-    /// Current data and user.
+    /// Current data and user (the data: see `lent`).
     pub(crate) record: Record,
+    /// The session's data as the memory store lent it, instead of a copy: while it is
+    /// `Some`, `record.data` is empty and the data is this with `change` over it (reads look
+    /// at `change` first). Copied into `record.data` ([`State::own_data`]) before anything
+    /// needs the whole map.
+    pub(crate) lent: Option<LentData>,
     /// What this request changed.
     pub(crate) change: Change,
     pub(crate) destroyed: bool,
@@ -224,10 +229,13 @@ impl Visit {
                 let mut found = None;
                 for id in ids.iter() {
                     let key = id.key();
-                    // The memory store without locking answers at once: no boxed future.
-                    let loaded = match engine.load_now(key) {
-                        Some(loaded) => loaded,
-                        None => engine.load(key).await,
+                    // The memory store without locking answers at once and lends the data:
+                    // no boxed future, no copy.
+                    let (loaded, lent) = match engine.load_now(key) {
+                        Some(Ok(Some((record, lent)))) => (Ok((Some(record), None)), Some(lent)),
+                        Some(Ok(None)) => (Ok((None, None)), None),
+                        Some(Err(error)) => (Err(error), None),
+                        None => (engine.load(key).await, None),
                     };
                     match loaded {
                         Ok((Some(record), lock)) => {
@@ -240,7 +248,7 @@ impl Visit {
                                     engine.now(),
                                 );
                             if !over {
-                                found = Some((id, key, record, lock));
+                                found = Some((id, key, record, lock, lent));
                                 break;
                             }
                             // session_max_lifetime: the session ends whatever its activity.
@@ -280,14 +288,15 @@ impl Visit {
                     let mut state = self.state();
                     if state.loaded {
                         // Another extractor of this request loaded it meanwhile.
-                        (found.and_then(|(_, _, _, lock)| lock), None)
+                        (found.and_then(|(_, _, _, lock, _)| lock), None)
                     } else {
                         state.loaded = true;
                         match found {
-                            Some((id, key, record, lock)) => {
+                            Some((id, key, record, lock, lent)) => {
                                 state.existing = Some((id.clone(), key));
                                 state.id = Some(id.clone());
                                 state.record = record;
+                                state.lent = lent;
                                 self.inner.live.set_tag(tag_of(&key));
                                 if let Some(user) = &state.record.user {
                                     self.inner.live.set_user(user.name());
@@ -508,7 +517,7 @@ impl Session {
     /// The deserialization error when the stored value is not a `T`.
     pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
         let state = self.state();
-        match state.record.data.get(key) {
+        match state.value(key) {
             Some(value) => T::deserialize(value).map(Some),
             None => Ok(None),
         }
@@ -516,12 +525,14 @@ impl Session {
 
     /// The raw JSON value of `key`.
     pub fn value(&self, key: &str) -> Option<serde_json::Value> {
-        self.state().record.data.get(key).cloned()
+        self.state().value(key).cloned()
     }
 
     /// A copy of all the session's data.
     pub fn data(&self) -> Data {
-        self.state().record.data.clone()
+        let mut state = self.state();
+        state.own_data();
+        state.record.data.clone()
     }
 
     /// Stores `value` under `key`.
@@ -542,13 +553,9 @@ impl Session {
         let state = &mut *guard;
         let current = match state.size {
             Some(size) => size,
-            None => record_size(&state.record),
+            None => state.data_size(),
         };
-        let replaced = state
-            .record
-            .data
-            .get(key)
-            .map_or(0, |old| key.len() + json_len(old));
+        let replaced = state.value(key).map_or(0, |old| key.len() + json_len(old));
         let size = current.saturating_sub(replaced) + key.len() + json_len(&value);
         if size > limit {
             state.size = Some(current);
@@ -570,6 +577,11 @@ impl Session {
         state.size = Some(size);
         state.change.removed.retain(|k| k != key);
         state.change.set.retain(|(k, _)| k != key);
+        if state.lent.is_some() {
+            // The data is the lent one with the change over it: the change is enough.
+            state.change.set.push((key.to_owned(), value));
+            return Ok(());
+        }
         state.change.set.push((key.to_owned(), value.clone()));
         // An existing key keeps its `String`: only the value is replaced.
         match state.record.data.get_mut(key) {
@@ -584,6 +596,7 @@ impl Session {
     /// Removes `key`, returning its value.
     pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
         let mut state = self.state();
+        state.own_data();
         state.size = None;
         state.change.set.retain(|(k, _)| k != key);
         if !state.change.removed.iter().any(|k| k == key) {
@@ -595,6 +608,7 @@ impl Session {
     /// Removes every key (the user stays logged in).
     pub fn clear(&self) {
         let mut state = self.state();
+        state.lent = None;
         state.size = None;
         state.change.cleared = true;
         state.change.set.clear();
@@ -701,6 +715,7 @@ impl Session {
         state.identity_changed = true;
         state.size = None;
         state.record = Record::default();
+        state.lent = None;
         state.change = Change::default();
     }
 
@@ -760,11 +775,71 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state();
+        let mut state = self.state();
+        state.own_data();
         f.debug_struct("Session")
             .field("keys", &state.record.data.keys().collect::<Vec<_>>())
             .field("user", &state.record.user)
             .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// The value of `key` as the handler sees it now: from the change over the lent data,
+    /// or from the record's own data.
+    fn value(&self, key: &str) -> Option<&serde_json::Value> {
+        let Some(lent) = &self.lent else {
+            return self.record.data.get(key);
+        };
+        if let Some((_, value)) = self.change.set.iter().find(|(k, _)| k == key) {
+            return Some(value);
+        }
+        if self.change.cleared || self.change.removed.iter().any(|k| k == key) {
+            return None;
+        }
+        lent.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    }
+
+    /// Copies the lent data, with the change over it, into `record.data` (what the store
+    /// would have handed out), for what needs the whole map.
+    pub(crate) fn own_data(&mut self) {
+        let Some(lent) = self.lent.take() else {
+            return;
+        };
+        let mut data = Data::new();
+        if !self.change.cleared {
+            for (k, v) in lent.iter() {
+                data.insert(String::from(&**k), v.clone());
+            }
+        }
+        for k in &self.change.removed {
+            data.remove(k);
+        }
+        for (k, v) in &self.change.set {
+            data.insert(k.clone(), v.clone());
+        }
+        self.record.data = data;
+    }
+
+    /// The bytes the data and user take as `session_max_bytes` counts them
+    /// ([`record_size`]), lent data included.
+    fn data_size(&self) -> usize {
+        let Some(lent) = &self.lent else {
+            return record_size(&self.record);
+        };
+        let change = &self.change;
+        // `set` and `removed` never share a key; each key is in `set` once.
+        let kept: usize = lent
+            .iter()
+            .filter(|(k, _)| {
+                !change.cleared
+                    && !change.removed.iter().any(|r| r == &**k)
+                    && !change.set.iter().any(|(s, _)| s == &**k)
+            })
+            .map(|(k, v)| k.len() + json_len(v))
+            .sum();
+        let set: usize = change.set.iter().map(|(k, v)| k.len() + json_len(v)).sum();
+        kept + set + self.record.user.as_ref().map_or(0, json_len)
     }
 }
 

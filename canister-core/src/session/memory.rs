@@ -126,8 +126,9 @@ struct Entry {
     expires: u64,
     /// The shard's tick at its last use.
     used: u64,
-    /// The data's pairs, in no particular order, keys unique.
-    data: Box<[(Box<str>, serde_json::Value)]>,
+    /// The data's pairs, in no particular order, keys unique. Shared so that a load without
+    /// session locking lends it to the request instead of copying it ([`LentData`]).
+    data: LentData,
     user: Option<Box<crate::auth::User>>,
     /// [`Meta::created_ms`]; 0 for none.
     created_ms: u64,
@@ -182,6 +183,11 @@ impl Hasher for KeyHasher {
 /// An odd 64-bit multiplier (the golden ratio's), for the hasher's rare non-key writes.
 const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// A session's data as the memory store keeps it, lent to a request by
+/// [`MemoryStore::load_lent`]: the pairs in no particular order, keys unique. While a request
+/// holds it, a write to that session copies the pairs instead of replacing a value in place.
+pub(crate) type LentData = Arc<[(Box<str>, serde_json::Value)]>;
+
 /// [`Entry::expires`] of a session that never expires.
 const NEVER: u64 = u64::MAX;
 
@@ -219,10 +225,14 @@ impl Entry {
         Record {
             data,
             user: self.user.as_deref().cloned(),
-            meta: Meta {
-                created_ms: (self.created_ms != 0).then_some(self.created_ms),
-                remember_ms: (self.remember_ms != 0).then_some(self.remember_ms),
-            },
+            meta: self.meta(),
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
+            created_ms: (self.created_ms != 0).then_some(self.created_ms),
+            remember_ms: (self.remember_ms != 0).then_some(self.remember_ms),
         }
     }
 
@@ -253,23 +263,25 @@ impl Entry {
                 .set
                 .iter()
                 .all(|(key, _)| self.data.iter().any(|(k, _)| **k == **key));
-        if in_place {
-            // Only values of keys it holds change (a counter going up): replaced where they
-            // are, without rebuilding the entry (no allocation).
+        // Only values of keys it holds change (a counter going up): replaced where they are,
+        // without rebuilding the entry (no allocation), unless a request holds the data.
+        let slots = if in_place {
+            Arc::get_mut(&mut self.data)
+        } else {
+            None
+        };
+        if let Some(slots) = slots {
             for (key, value) in &change.set {
-                if let Some(slot) = self.data.iter_mut().find(|(k, _)| **k == **key) {
+                if let Some(slot) = slots.iter_mut().find(|(k, _)| **k == **key) {
                     slot.1 = value.clone();
                 }
             }
         } else {
-            let kept = std::mem::take(&mut self.data)
-                .into_vec()
-                .into_iter()
-                .filter(|(k, _)| {
-                    !change.cleared
-                        && !change.removed.iter().any(|r| r == &**k)
-                        && !change.set.iter().any(|(s, _)| s == &**k)
-                });
+            let kept = self.data.iter().filter(|(k, _)| {
+                !change.cleared
+                    && !change.removed.iter().any(|r| r == &**k)
+                    && !change.set.iter().any(|(s, _)| s == &**k)
+            });
             let mut set: Vec<(&str, &serde_json::Value)> = Vec::new();
             for (key, value) in &change.set {
                 // The last write of a key wins, as in a map.
@@ -279,6 +291,7 @@ impl Entry {
                 }
             }
             self.data = kept
+                .cloned()
                 .chain(set.into_iter().map(|(k, v)| (Box::from(k), v.clone())))
                 .collect();
         }
@@ -447,8 +460,7 @@ impl MemoryStore {
         lock(&self.inner.shards[shard_of(key)])
     }
 
-    /// [`SessionStore::load`], without a future: the memory store never waits. The engine
-    /// calls it directly when it is not locking sessions (no boxed future on that path).
+    /// [`SessionStore::load`], without a future: the memory store never waits.
     pub(crate) fn load_now(
         &self,
         key: &StoreKey,
@@ -467,6 +479,39 @@ impl MemoryStore {
                 entry.used = used;
                 entry.seen_ms = now / 1_000_000;
                 Some(entry.record())
+            }
+            None => None,
+        };
+        Ok(found)
+    }
+
+    /// [`load_now`](Self::load_now), lending the data instead of copying it: the record has
+    /// the user and the engine's facts but no data; the data is the [`LentData`] (no
+    /// allocation for an anonymous session). The engine calls it directly when it is not
+    /// locking sessions: no boxed future, no copy.
+    pub(crate) fn load_lent(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<(Record, LentData)>, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(key);
+        let used = shard.tick();
+        let found = match shard.map.get_mut(key) {
+            Some(entry) if entry.expired(now) => {
+                self.remove(&mut shard, key);
+                None
+            }
+            Some(entry) => {
+                entry.slide(now, ttl);
+                entry.used = used;
+                entry.seen_ms = now / 1_000_000;
+                let record = Record {
+                    data: super::Data::new(),
+                    user: entry.user.as_deref().cloned(),
+                    meta: entry.meta(),
+                };
+                Some((record, Arc::clone(&entry.data)))
             }
             None => None,
         };
