@@ -57,20 +57,16 @@ impl SessionId {
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
     pub(crate) fn parse(value: &str) -> Option<Self> {
-        let bytes = value.as_bytes();
-        let well_formed = bytes.len() == ID_LEN
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            // The last character carries 2 padding bits that must be zero (what the strict
-            // decoder checks): without decoding the rest.
-            && bytes.last().is_some_and(|&b| last_char_ok(b));
-        if !well_formed {
-            return None;
-        }
-        let mut text = [0u8; ID_LEN];
-        text.copy_from_slice(bytes);
-        Some(Self(text, std::sync::OnceLock::new()))
+        let text: &[u8; ID_LEN] = value.as_bytes().try_into().ok()?;
+        // Every byte checked without stopping early (no branch per byte: the compiler
+        // vectorises the fixed-length loop).
+        let base64url = text.iter().fold(true, |ok, &b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+        });
+        // The last character carries 2 padding bits that must be zero (what the strict
+        // decoder checks): without decoding the rest.
+        let well_formed = base64url && last_char_ok(text[ID_LEN - 1]);
+        well_formed.then(|| Self(*text, std::sync::OnceLock::new()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
