@@ -32,10 +32,25 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             .and_then(RequestId::from_header)
             .unwrap_or_else(RequestId::generate);
         let cookie = settings.cookie.find(&parts.headers);
-        let live = self.live_context(parts, client, &cookie, request_id.clone());
+        // The visit's one allocation, made now: the lines `enter` writes have its context.
+        let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
+        let visit = Arc::new(VisitInner {
+            engine,
+            client,
+            live: self.live_fields(parts, client, &cookie, request_id.clone()),
+            request_id,
+            secure,
+            origin: parts.headers.get(header::ORIGIN).cloned(),
+            started,
+            cookie,
+            auth: OnceLock::new(),
+            state: Default::default(),
+            loading: Default::default(),
+        });
+        let live = visit::live_context(&visit);
         if inner.sink.enabled(Level::Info) {
             // A sink that traces requests has the URL on the span (`uri`): not built twice.
-            let url = if live.traces() {
+            let url = if visit.live.traces() {
                 String::new()
             } else {
                 request_log::request_url(parts, secure)
@@ -52,7 +67,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let respond = |mut response: Response<Bytes>| {
             response.headers_mut().insert(
                 settings.request_id_header.clone(),
-                request_id.to_header_value(),
+                visit.request_id.to_header_value(),
             );
             Entry::Respond(response)
         };
@@ -61,7 +76,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             Preflight::None => {}
             Preflight::Allowed(headers) => {
                 let response = responses::preflight(headers);
-                self.log_response(&live, response.status(), started);
+                self.log_response(|| live.clone(), response.status(), started);
                 return respond(response);
             }
             Preflight::Refused(origin) => {
@@ -78,7 +93,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                     );
                 }
                 let response = responses::preflight(Cors::refused_preflight_headers());
-                self.log_response(&live, response.status(), started);
+                self.log_response(|| live.clone(), response.status(), started);
                 return respond(response);
             }
         }
@@ -93,7 +108,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             settings
                 .cors
                 .apply(parts.headers.get(header::ORIGIN), &mut response);
-            self.log_response(&live, response.status(), started);
+            self.log_response(|| live.clone(), response.status(), started);
             return respond(response);
         }
 
@@ -136,7 +151,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                                 settings
                                     .cors
                                     .apply(parts.headers.get(header::ORIGIN), &mut response);
-                                self.log_response(&live, response.status(), started);
+                                self.log_response(|| live.clone(), response.status(), started);
                                 return respond(response);
                             }
                         },
@@ -150,7 +165,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             },
         };
         if let Some(user) = &header_user {
-            live.set_user(user.name());
+            visit.live.set_user(user.name());
             inner
                 .sink
                 .log_request(&live, &Event::LoggedIn { name: user.name() });
@@ -165,32 +180,21 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             );
         }
 
-        let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
-        Entry::Proceed(Visit::new(VisitInner {
-            engine,
-            client,
-            live,
-            request_id,
-            secure,
-            origin: parts.headers.get(header::ORIGIN).cloned(),
-            started,
-            cookie,
-            header_user,
-            refusal,
-            state: Default::default(),
-            loading: Default::default(),
-        }))
+        drop(live);
+        // Set once, here, before the visit is handed out: never fails.
+        let _ = visit.auth.set((header_user, refusal));
+        Entry::Proceed(Visit::from_arc(visit))
     }
 
-    /// The request's log context: client, request id and, when the sink traces requests, its
-    /// `tracing` span (made only when the subscriber wants it).
-    fn live_context(
+    /// The request's log context's fields: client, request id and, when the sink traces
+    /// requests, its `tracing` span (made only when the subscriber wants it).
+    fn live_fields(
         &self,
         parts: &request::Parts,
         client: Option<std::net::IpAddr>,
         cookie: &cookie::RequestCookie,
         request_id: RequestId,
-    ) -> LiveContext {
+    ) -> LiveInner {
         #[cfg(feature = "tracing")]
         if self.inner.sink.traces_requests() {
             let trace_id = parts
@@ -215,10 +219,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 session,
                 trace_id,
             );
-            return LiveContext::with_span(client, Some(request_id), span, tag);
+            return LiveInner::with_span(client, Some(request_id), span, tag);
         }
         let _ = (parts, cookie);
-        LiveContext::new(client, Some(request_id))
+        LiveInner::new(client, Some(request_id))
     }
 }
 

@@ -17,7 +17,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let settings = &inner.settings;
         let visit_inner = visit.inner();
 
-        if settings.remember && visit_inner.header_user.is_some() && !visit.is_loaded() {
+        if settings.remember && visit_inner.header_user().is_some() && !visit.is_loaded() {
             // auth_remember: keep the header user in the session (loads it if needed).
             let _ = visit.session().await;
         }
@@ -30,11 +30,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         );
         // A remembered login's cookie is persistent: Max-Age = session_remember_timeout.
         let remembered = state.record.meta.remember_ms.map(|ms| ms / 1000);
-        let result = self.execute(plan, visit_inner, &mut state).await;
+        let result = self.execute(plan, &visit, &mut state).await;
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let live = &visit_inner.live;
         self.report_evictions();
 
         let mut replaced = None;
@@ -48,9 +47,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Err(error) => {
-                inner
-                    .sink
-                    .log_request(live, &Event::StoreError { error: &error });
+                visit.log(&Event::StoreError { error: &error });
                 if settings.on_store_error == OnStoreError::Fail || state.identity_changed {
                     let (fresh, body) = responses::store_unavailable().into_parts();
                     replace_head(head, &fresh);
@@ -75,7 +72,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             settings.request_id_header.clone(),
             visit_inner.request_id.to_header_value(),
         );
-        self.log_response(live, head.status(), visit_inner.started);
+        self.log_response(|| visit.live_context(), head.status(), visit_inner.started);
         match replaced {
             Some(body) => Finish::ReplaceBody(body),
             None => Finish::Keep,
@@ -87,7 +84,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     async fn execute(
         &self,
         plan: Plan,
-        visit: &VisitInner,
+        visit: &Visit,
         state: &mut State,
     ) -> Result<CookieAction, StoreError> {
         let inner = &self.inner;
@@ -111,13 +108,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             // No session_max_lifetime: what `ttl_for` answers then, without the time.
             None => state.record.meta.ttl_or(inner.settings.ttl),
         };
-        let live = &visit.live;
+        let live = &visit.inner().live;
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
         let ended = || {
-            inner
-                .sink
-                .log_request(live, &Event::SessionEndedConcurrently);
+            visit.log(&Event::SessionEndedConcurrently);
             Ok(CookieAction::None)
         };
         match plan {
@@ -127,7 +122,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 if let Some(key) = key {
                     store.delete(&key).await?;
                 }
-                inner.sink.log_request(live, &Event::SessionDestroyed);
+                visit.log(&Event::SessionDestroyed);
                 Ok(if clear_cookie {
                     CookieAction::Clear
                 } else {
@@ -140,7 +135,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 let new_key = new.key();
                 if store.cycle(&old, &new_key, &state.record, ttl).await? {
                     // The response line names the session the cookie now carries.
-                    visit.live.set_tag(crate::session::tag_of(&new_key));
+                    live.set_tag(crate::session::tag_of(&new_key));
                     if let (Some(user), true) = (&state.record.user, state.new_identity) {
                         self.enforce_cap(user.name(), &new_key).await?;
                     }
@@ -168,8 +163,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 for _ in 0..3 {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
-                        visit.live.set_tag(crate::session::tag_of(&key));
-                        inner.sink.log_request(live, &Event::SessionCreated);
+                        live.set_tag(crate::session::tag_of(&key));
+                        visit.log(&Event::SessionCreated);
                         if let Some(user) = &state.record.user {
                             self.enforce_cap(user.name(), &key).await?;
                         }
@@ -210,7 +205,13 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     }
 
     /// Logs the response line (status and time since `started`; WARNING when slow).
-    pub(super) fn log_response(&self, live: &LiveContext, status: StatusCode, started: SystemTime) {
+    /// `live` makes the request's log context, only when the line is written.
+    pub(super) fn log_response(
+        &self,
+        live: impl FnOnce() -> LiveContext,
+        status: StatusCode,
+        started: SystemTime,
+    ) {
         let sink = &self.inner.sink;
         if !sink.enabled(Level::Warning) && !sink.enabled(Level::Info) {
             // No line would be written: the clock is not read.
@@ -226,7 +227,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let level = if slow { Level::Warning } else { Level::Info };
         if sink.enabled(level) {
             sink.log_request(
-                live,
+                &live(),
                 &Event::Response {
                     status,
                     elapsed,

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -29,7 +29,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink, RequestId};
+use crate::log::{
+    DefaultLogSink, Event, Level, LiveContext, LiveInner, LogContext, LogSink, RequestId,
+};
 use crate::rejection::Rejection;
 use crate::response as responses;
 use crate::session::{

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use super::cookie::RequestCookie;
 use super::{new_id, Engine, HeldLock};
 use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
-use crate::log::{Event, Level, LiveContext, LogContext, RequestId};
+use crate::log::{Event, Level, LiveContext, LiveInner, LiveSource, LogContext, RequestId};
 use crate::params::{ParamMap, ParamsError};
 use crate::session::{tag_of, Change, Data, LentData, Record, SessionId, StoreKey};
 use crate::Rejection;
@@ -33,20 +33,52 @@ pub struct Visit {
 pub(crate) struct VisitInner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) client: Option<IpAddr>,
-    /// The client and the session's tag, once known: read by loggers as they write.
-    pub(crate) live: LiveContext,
+    /// The client and the session's tag, once known: read by loggers as they write. Its
+    /// [`LiveContext`]s point into this allocation ([`VisitInner::live_context`]): the
+    /// request allocates them once with the rest.
+    pub(crate) live: LiveInner,
     pub(crate) request_id: RequestId,
     pub(crate) secure: bool,
     pub(crate) origin: Option<HeaderValue>,
     pub(crate) started: SystemTime,
     pub(crate) cookie: RequestCookie,
-    pub(crate) header_user: Option<User>,
-    pub(crate) refusal: Option<Refusal>,
+    /// The user the `Authorization` header proved, and why it was refused: set once, at the
+    /// end of `enter` (the visit exists before, so that `enter`'s lines have its context).
+    pub(crate) auth: OnceLock<(Option<User>, Option<Refusal>)>,
     pub(crate) state: Mutex<State>,
     /// Held while the session is being loaded: a second load of the same request (actix-web
     /// runs a handler's extractors concurrently) waits for the first instead of waiting for
     /// the session lock the first holds.
     pub(crate) loading: futures_util::lock::Mutex<()>,
+}
+
+// slog asks a logger's values to be unwind-safe, and a visit's log context points into the
+// visit. What a panic could leave half-done here is behind the state's mutex (poisoned, and
+// taken with `into_inner` on purpose: plain data) or the loading mutex (held only across a
+// load); the rest is written once, before the visit is shared.
+impl std::panic::RefUnwindSafe for VisitInner {}
+
+impl LiveSource for VisitInner {
+    fn live(&self) -> &LiveInner {
+        &self.live
+    }
+}
+
+impl VisitInner {
+    /// The user the `Authorization` header proved.
+    pub(crate) fn header_user(&self) -> Option<&User> {
+        self.auth.get().and_then(|(user, _)| user.as_ref())
+    }
+
+    /// Why the `Authorization` header was refused.
+    pub(crate) fn refusal(&self) -> Option<&Refusal> {
+        self.auth.get().and_then(|(_, refusal)| refusal.as_ref())
+    }
+}
+
+/// The log context of the visit `inner`: its fields are the visit's, in the same allocation.
+pub(crate) fn live_context(inner: &Arc<VisitInner>) -> LiveContext {
+    LiveContext::of(Arc::clone(inner) as Arc<dyn LiveSource>)
 }
 
 /// The session as this request sees it.
@@ -144,14 +176,18 @@ impl InsertError {
 }
 
 impl Visit {
-    pub(crate) fn new(inner: VisitInner) -> Self {
-        Self {
-            inner: Arc::new(inner),
-        }
+    /// The visit of `inner`, made by `enter`.
+    pub(crate) fn from_arc(inner: Arc<VisitInner>) -> Self {
+        Self { inner }
     }
 
     pub(crate) fn inner(&self) -> &VisitInner {
         &self.inner
+    }
+
+    /// The request's log context, for a sink (its fields are the visit's).
+    pub(crate) fn live_context(&self) -> LiveContext {
+        live_context(&self.inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -177,7 +213,7 @@ impl Visit {
     pub(crate) fn log(&self, event: &Event<'_>) {
         let sink = self.inner.engine.sink();
         if sink.enabled(event.level()) {
-            sink.log_request(&self.inner.live, event);
+            sink.log_request(&self.live_context(), event);
         }
     }
 
@@ -338,7 +374,7 @@ impl Visit {
     fn anonymous_handle(&self) -> Session {
         let session = self.handle();
         if self.inner.engine.settings().remember {
-            if let Some(user) = &self.inner.header_user {
+            if let Some(user) = self.inner.header_user() {
                 if session.user().as_ref() != Some(user) {
                     session.login_as(user.clone(), false);
                 }
@@ -362,7 +398,7 @@ impl Visit {
     ///
     /// The 503 response when the session had to be loaded and the store failed.
     pub async fn user(&self) -> Result<Option<User>, Rejection> {
-        if let Some(user) = &self.inner.header_user {
+        if let Some(user) = self.inner.header_user() {
             return Ok(Some(user.clone()));
         }
         if !self.is_loaded() && !self.inner.cookie.is_present() {
@@ -391,16 +427,11 @@ impl Visit {
     /// were never fetched ([`Refusal::is_unavailable`]), this is the 503 with `Retry-After`
     /// instead.
     pub fn unauthorized(&self) -> Rejection {
-        if self
-            .inner
-            .refusal
-            .as_ref()
-            .is_some_and(Refusal::is_unavailable)
-        {
+        if self.inner.refusal().is_some_and(Refusal::is_unavailable) {
             return Rejection::AuthUnavailable;
         }
         Rejection::Unauthenticated {
-            challenges: self.inner.engine.challenges(self.inner.refusal.as_ref()),
+            challenges: self.inner.engine.challenges(self.inner.refusal()),
         }
     }
 
@@ -419,12 +450,12 @@ impl Visit {
 
     /// The user proved by the `Authorization` header, if any.
     pub fn header_user(&self) -> Option<&User> {
-        self.inner.header_user.as_ref()
+        self.inner.header_user()
     }
 
     /// Why the `Authorization` header was refused, if it was.
     pub fn refusal(&self) -> Option<&Refusal> {
-        self.inner.refusal.as_ref()
+        self.inner.refusal()
     }
 
     /// Whether the request came over https.
@@ -455,7 +486,10 @@ impl Visit {
     /// # Ok(()) }
     /// ```
     pub fn logger(&self) -> slog::Logger {
-        self.inner.engine.sink().request_logger(&self.inner.live)
+        self.inner
+            .engine
+            .sink()
+            .request_logger(&self.live_context())
     }
 
     /// Decodes the request's parameters (query, then an url-encoded, multipart or JSON-object
@@ -494,7 +528,7 @@ impl fmt::Debug for Visit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Visit")
             .field("context", &self.context().to_string())
-            .field("header_user", &self.inner.header_user)
+            .field("header_user", &self.inner.header_user())
             .finish_non_exhaustive()
     }
 }
@@ -737,7 +771,7 @@ impl Session {
         let inner = &self.visit.inner;
         inner
             .engine
-            .verify_password(username, password, inner.client, &inner.live)
+            .verify_password(username, password, inner.client, &self.visit.live_context())
             .await
     }
 
