@@ -181,8 +181,11 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         }
 
         drop(live);
-        // Set once, here, before the visit is handed out: never fails.
-        let _ = visit.auth.set((header_user, refusal));
+        // Set once, here, before the visit is handed out (never fails), and only when there
+        // is something to set: most requests carry no credentials.
+        if header_user.is_some() || refusal.is_some() {
+            let _ = visit.auth.set((header_user, refusal));
+        }
         Entry::Proceed(Visit::from_arc(visit))
     }
 

@@ -1,6 +1,7 @@
 //! Session ids: 256 bits from the operating system, base64url, hashed before use as keys.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -29,7 +30,49 @@ pub(crate) const ID_LEN: usize = 43;
 ///
 /// The id's 43 characters are held inline (no heap allocation per request).
 #[derive(Clone)]
-pub(crate) struct SessionId([u8; ID_LEN], std::sync::OnceLock<StoreKey>);
+pub(crate) struct SessionId([u8; ID_LEN], KeyCache);
+
+/// An id's store key once computed. Atomics rather than a `OnceLock`: a `OnceLock` is
+/// initialised, and cloned, through `Once`'s slow path (about 100 instructions each, and a
+/// request clones its id twice). Two threads computing the key at once store the same words,
+/// so a reader that sees `ready` reads the key whichever thread wrote it.
+#[derive(Default)]
+struct KeyCache {
+    ready: AtomicBool,
+    words: [AtomicU64; 4],
+}
+
+impl KeyCache {
+    fn get(&self) -> Option<StoreKey> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (chunk, word) in key.chunks_exact_mut(8).zip(&self.words) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        Some(StoreKey(key))
+    }
+
+    fn set(&self, key: &StoreKey) {
+        for (chunk, word) in key.0.chunks_exact(8).zip(&self.words) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        self.ready.store(true, Ordering::Release);
+    }
+}
+
+impl Clone for KeyCache {
+    fn clone(&self) -> Self {
+        let copy = Self::default();
+        if let Some(key) = self.get() {
+            copy.set(&key);
+        }
+        copy
+    }
+}
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
@@ -52,7 +95,7 @@ impl SessionId {
         // 32 bytes encode to exactly ID_LEN characters of unpadded base64url.
         let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text).unwrap_or(0);
         debug_assert_eq!(written, ID_LEN);
-        Ok(Self(text, std::sync::OnceLock::new()))
+        Ok(Self(text, KeyCache::default()))
     }
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
@@ -66,7 +109,7 @@ impl SessionId {
         // The last character carries 2 padding bits that must be zero (what the strict
         // decoder checks): without decoding the rest.
         let well_formed = base64url && last_char_ok(text[ID_LEN - 1]);
-        well_formed.then(|| Self(*text, std::sync::OnceLock::new()))
+        well_formed.then(|| Self(*text, KeyCache::default()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -76,9 +119,12 @@ impl SessionId {
 
     /// The key the session is stored under: SHA-256 of the id.
     pub(crate) fn key(&self) -> StoreKey {
-        *self
-            .1
-            .get_or_init(|| StoreKey(Sha256::digest(self.0).into()))
+        if let Some(key) = self.1.get() {
+            return key;
+        }
+        let key = StoreKey(Sha256::digest(self.0).into());
+        self.1.set(&key);
+        key
     }
 }
 
@@ -106,13 +152,14 @@ fn last_char_ok(b: u8) -> bool {
 /// The 6-character tag of a session in logs: the start of the base64url of its key (a hash of
 /// the id, never the id).
 pub(crate) fn tag_of(key: &StoreKey) -> [u8; 6] {
-    let mut out = [0u8; 8];
-    // 6 bytes encode to exactly 8 characters; the buffer is sized for that.
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(&key.0[..6], &mut out)
-        .unwrap_or(0);
-    let mut tag = *b"......";
-    tag.copy_from_slice(&out[..6.min(written)]);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // The first 36 bits of the key, 6 at a time, as base64url writes them (no encoder).
+    let k = &key.0;
+    let bits = u64::from_be_bytes([0, 0, k[0], k[1], k[2], k[3], k[4], k[5]]);
+    let mut tag = [0u8; 6];
+    for (i, c) in tag.iter_mut().enumerate() {
+        *c = ALPHABET[((bits >> (42 - 6 * i)) & 63) as usize];
+    }
     tag
 }
 
@@ -203,6 +250,23 @@ mod tests {
         assert_eq!(accepted, 16);
         for last in [b'=', b'+', b'/', b'.', b' ', 0x80] {
             assert!(!last_char_ok(last));
+        }
+    }
+
+    /// The tag is the start of the key's base64url, as the encoder writes it; a cloned id
+    /// keeps its key.
+    #[test]
+    fn tags_are_the_start_of_the_keys_base64url() {
+        for _ in 0..1_000 {
+            let id = SessionId::generate().expect("os random");
+            let key = id.key();
+            let encoded = URL_SAFE_NO_PAD.encode(key.0);
+            assert_eq!(&tag_of(&key)[..], &encoded.as_bytes()[..6]);
+            assert_eq!(id.clone().key(), key);
+            assert_eq!(
+                SessionId::parse(id.as_str()).expect("parses").key(),
+                StoreKey(Sha256::digest(id.as_str()).into())
+            );
         }
     }
 
