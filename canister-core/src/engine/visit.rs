@@ -34,8 +34,11 @@ pub(crate) struct VisitInner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) client: Option<IpAddr>,
     /// The client and the session's tag, once known: read by loggers as they write. Its
-    /// [`LiveContext`]s point into this allocation ([`VisitInner::live_context`]): the
-    /// request allocates them once with the rest.
+    /// [`LiveContext`]s point into this allocation ([`live_context`]): the request allocates
+    /// them once with the rest. So a request logger ([`Visit::logger`]) kept after the
+    /// request keeps the whole visit alive: its state, and a session lock of a request that
+    /// never reached `finish` (cancelled), until the logger is dropped or the lock's lease
+    /// ends.
     pub(crate) live: LiveInner,
     pub(crate) request_id: RequestId,
     pub(crate) secure: bool,
