@@ -29,46 +29,24 @@ pub(crate) const ID_LEN: usize = 43;
 /// asks for it when it opens its span and again when it loads the session.
 ///
 /// The id's 43 characters are held inline (no heap allocation per request).
-#[derive(Clone)]
-pub(crate) struct SessionId([u8; ID_LEN], KeyCache);
-
-/// An id's store key once computed. Atomics rather than a `OnceLock`: a `OnceLock` is
-/// initialised, and cloned, through `Once`'s slow path (about 100 instructions each, and a
-/// request clones its id twice). Two threads computing the key at once store the same words,
-/// so a reader that sees `ready` reads the key whichever thread wrote it.
-#[derive(Default)]
-struct KeyCache {
-    ready: AtomicBool,
-    words: [AtomicU64; 4],
+///
+/// Its store key is cached in atomics rather than a `OnceLock`: a `OnceLock` is initialised,
+/// and cloned, through `Once`'s slow path (about 100 instructions each, and a request clones
+/// its id twice). Two threads computing the key at once store the same words, so a reader
+/// that sees `key_ready` reads the key whichever thread wrote it. The flag sits beside the
+/// text (80 bytes in all): the visit holds three ids and must stay within the allocator's
+/// thread cache.
+pub(crate) struct SessionId {
+    text: [u8; ID_LEN],
+    key_ready: AtomicBool,
+    key_words: [AtomicU64; 4],
 }
 
-impl KeyCache {
-    fn get(&self) -> Option<StoreKey> {
-        if !self.ready.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut key = [0u8; 32];
-        for (chunk, word) in key.chunks_exact_mut(8).zip(&self.words) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-        }
-        Some(StoreKey(key))
-    }
-
-    fn set(&self, key: &StoreKey) {
-        for (chunk, word) in key.0.chunks_exact(8).zip(&self.words) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(chunk);
-            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
-        }
-        self.ready.store(true, Ordering::Release);
-    }
-}
-
-impl Clone for KeyCache {
+impl Clone for SessionId {
     fn clone(&self) -> Self {
-        let copy = Self::default();
-        if let Some(key) = self.get() {
-            copy.set(&key);
+        let copy = Self::new(self.text);
+        if let Some(key) = self.cached_key() {
+            copy.cache_key(&key);
         }
         copy
     }
@@ -76,7 +54,7 @@ impl Clone for KeyCache {
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.text == other.text
     }
 }
 
@@ -95,7 +73,7 @@ impl SessionId {
         // 32 bytes encode to exactly ID_LEN characters of unpadded base64url.
         let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text).unwrap_or(0);
         debug_assert_eq!(written, ID_LEN);
-        Ok(Self(text, KeyCache::default()))
+        Ok(Self::new(text))
     }
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
@@ -109,22 +87,50 @@ impl SessionId {
         // The last character carries 2 padding bits that must be zero (what the strict
         // decoder checks): without decoding the rest.
         let well_formed = base64url && last_char_ok(text[ID_LEN - 1]);
-        well_formed.then(|| Self(*text, KeyCache::default()))
+        well_formed.then(|| Self::new(*text))
     }
 
     pub(crate) fn as_str(&self) -> &str {
         // ASCII by construction (base64url): never the empty fallback.
-        std::str::from_utf8(&self.0).unwrap_or("")
+        std::str::from_utf8(&self.text).unwrap_or("")
     }
 
     /// The key the session is stored under: SHA-256 of the id.
     pub(crate) fn key(&self) -> StoreKey {
-        if let Some(key) = self.1.get() {
+        if let Some(key) = self.cached_key() {
             return key;
         }
-        let key = StoreKey(Sha256::digest(self.0).into());
-        self.1.set(&key);
+        let key = StoreKey(Sha256::digest(self.text).into());
+        self.cache_key(&key);
         key
+    }
+
+    fn new(text: [u8; ID_LEN]) -> Self {
+        Self {
+            text,
+            key_ready: AtomicBool::new(false),
+            key_words: Default::default(),
+        }
+    }
+
+    fn cached_key(&self) -> Option<StoreKey> {
+        if !self.key_ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (chunk, word) in key.chunks_exact_mut(8).zip(&self.key_words) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        Some(StoreKey(key))
+    }
+
+    fn cache_key(&self, key: &StoreKey) {
+        for (chunk, word) in key.0.chunks_exact(8).zip(&self.key_words) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        self.key_ready.store(true, Ordering::Release);
     }
 }
 
@@ -268,6 +274,11 @@ mod tests {
                 StoreKey(Sha256::digest(id.as_str()).into())
             );
         }
+    }
+
+    #[test]
+    fn an_id_with_its_cached_key_takes_80_bytes() {
+        assert!(std::mem::size_of::<SessionId>() <= 80);
     }
 
     #[test]
