@@ -32,13 +32,42 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             .and_then(RequestId::from_header)
             .unwrap_or_else(RequestId::generate);
         let cookie = settings.cookie.find(&parts.headers);
+        let fields = self.live_fields(parts, client, &cookie, request_id.clone());
+        let traces = fields.traces();
+        let preflight = match settings.cors.preflight(parts) {
+            Preflight::None => None,
+            Preflight::Allowed(headers) => Some((responses::preflight(headers), None)),
+            // Answered here, not by the router (a 405 in axum): a 204 without CORS headers,
+            // which the browser takes as a refusal (cors.rs).
+            Preflight::Refused(origin) => Some((
+                responses::preflight(Cors::refused_preflight_headers()),
+                Some(origin),
+            )),
+        };
+        if let Some((response, refused)) = preflight {
+            // Its context gets an allocation of its own, not a whole visit.
+            let live = LiveContext::of(Arc::new(fields) as Arc<dyn LiveSource>);
+            self.log_request_line(&live, traces, parts, secure);
+            if let (Some(origin), true) = (refused, inner.sink.enabled(Level::Warning)) {
+                let text = format!("CORS preflight refused: origin {origin} is not allowed");
+                inner.sink.log_request(
+                    &live,
+                    &Event::Message {
+                        level: Level::Warning,
+                        text: &text,
+                    },
+                );
+            }
+            self.log_response(|| live.clone(), response.status(), started);
+            return with_request_id(settings, &request_id, response);
+        }
         // The visit's one allocation, made now: the lines `enter` writes have its context.
         let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
         let visit = Arc::new(VisitInner {
             engine,
             client,
-            live: self.live_fields(parts, client, &cookie, request_id.clone()),
-            request_id,
+            live: fields,
+            request_id: request_id.clone(),
             secure,
             origin: parts.headers.get(header::ORIGIN).cloned(),
             started,
@@ -48,55 +77,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             loading: Default::default(),
         });
         let live = visit::live_context(&visit);
-        if inner.sink.enabled(Level::Info) {
-            // A sink that traces requests has the URL on the span (`uri`): not built twice.
-            let url = if visit.live.traces() {
-                String::new()
-            } else {
-                request_log::request_url(parts, secure)
-            };
-            inner.sink.log_request(
-                &live,
-                &Event::Request {
-                    method: &parts.method,
-                    url: &url,
-                },
-            );
-        }
+        self.log_request_line(&live, traces, parts, secure);
         // The engine's own answers carry the request id too.
-        let respond = |mut response: Response<Bytes>| {
-            response.headers_mut().insert(
-                settings.request_id_header.clone(),
-                visit.request_id.to_header_value(),
-            );
-            Entry::Respond(response)
-        };
-
-        match settings.cors.preflight(parts) {
-            Preflight::None => {}
-            Preflight::Allowed(headers) => {
-                let response = responses::preflight(headers);
-                self.log_response(|| live.clone(), response.status(), started);
-                return respond(response);
-            }
-            Preflight::Refused(origin) => {
-                // Answered here, not by the router (a 405 in axum): a 204 without CORS
-                // headers, which the browser takes as a refusal (cors.rs).
-                if inner.sink.enabled(Level::Warning) {
-                    let text = format!("CORS preflight refused: origin {origin} is not allowed");
-                    inner.sink.log_request(
-                        &live,
-                        &Event::Message {
-                            level: Level::Warning,
-                            text: &text,
-                        },
-                    );
-                }
-                let response = responses::preflight(Cors::refused_preflight_headers());
-                self.log_response(|| live.clone(), response.status(), started);
-                return respond(response);
-            }
-        }
+        let respond = |response: Response<Bytes>| with_request_id(settings, &request_id, response);
 
         // Every unsafe request, cookie or not: a cross-site login, a session swap and cached
         // Basic credentials carry no session cookie (DESIGN.md, CSRF).
@@ -189,6 +172,32 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         Entry::Proceed(Visit::from_arc(visit))
     }
 
+    /// Logs the request line (`GET <url>`), at INFO. `traces`: the request has a `tracing`
+    /// span, which has the URL already (`uri`): not built twice.
+    fn log_request_line(
+        &self,
+        live: &LiveContext,
+        traces: bool,
+        parts: &request::Parts,
+        secure: bool,
+    ) {
+        let sink = &self.inner.sink;
+        if sink.enabled(Level::Info) {
+            let url = if traces {
+                String::new()
+            } else {
+                request_log::request_url(parts, secure)
+            };
+            sink.log_request(
+                live,
+                &Event::Request {
+                    method: &parts.method,
+                    url: &url,
+                },
+            );
+        }
+    }
+
     /// The request's log context's fields: client, request id and, when the sink traces
     /// requests, its `tracing` span (made only when the subscriber wants it).
     fn live_fields(
@@ -227,6 +236,19 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let _ = (parts, cookie);
         LiveInner::new(client, Some(request_id))
     }
+}
+
+/// `response` as the engine's own answer: with the request id header.
+fn with_request_id(
+    settings: &Settings,
+    request_id: &RequestId,
+    mut response: Response<Bytes>,
+) -> Entry {
+    response.headers_mut().insert(
+        settings.request_id_header.clone(),
+        request_id.to_header_value(),
+    );
+    Entry::Respond(response)
 }
 
 /// The refusal when no authenticator took the request's credentials

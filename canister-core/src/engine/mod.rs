@@ -30,7 +30,8 @@ use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
 use crate::log::{
-    DefaultLogSink, Event, Level, LiveContext, LiveInner, LogContext, LogSink, RequestId,
+    DefaultLogSink, Event, Level, LiveContext, LiveInner, LiveSource, LogContext, LogSink,
+    RequestId,
 };
 use crate::rejection::Rejection;
 use crate::response as responses;
