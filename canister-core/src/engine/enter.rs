@@ -32,56 +32,54 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             .and_then(RequestId::from_header)
             .unwrap_or_else(RequestId::generate);
         let cookie = settings.cookie.find(&parts.headers);
-        let live = self.live_context(parts, client, &cookie, request_id.clone());
-        if inner.sink.enabled(Level::Info) {
-            // A sink that traces requests has the URL on the span (`uri`): not built twice.
-            let url = if live.traces() {
-                String::new()
-            } else {
-                request_log::request_url(parts, secure)
-            };
-            inner.sink.log_request(
-                &live,
-                &Event::Request {
-                    method: &parts.method,
-                    url: &url,
-                },
-            );
-        }
-        // The engine's own answers carry the request id too.
-        let respond = |mut response: Response<Bytes>| {
-            response.headers_mut().insert(
-                settings.request_id_header.clone(),
-                request_id.to_header_value(),
-            );
-            Entry::Respond(response)
+        let fields = self.live_fields(parts, client, &cookie, request_id.clone());
+        let traces = fields.traces();
+        let preflight = match settings.cors.preflight(parts) {
+            Preflight::None => None,
+            Preflight::Allowed(headers) => Some((responses::preflight(headers), None)),
+            // Answered here, not by the router (a 405 in axum): a 204 without CORS headers,
+            // which the browser takes as a refusal (cors.rs).
+            Preflight::Refused(origin) => Some((
+                responses::preflight(Cors::refused_preflight_headers()),
+                Some(origin),
+            )),
         };
-
-        match settings.cors.preflight(parts) {
-            Preflight::None => {}
-            Preflight::Allowed(headers) => {
-                let response = responses::preflight(headers);
-                self.log_response(&live, response.status(), started);
-                return respond(response);
+        if let Some((response, refused)) = preflight {
+            // Its context gets an allocation of its own, not a whole visit.
+            let live = LiveContext::of(Arc::new(fields) as Arc<dyn LiveSource>);
+            self.log_request_line(&live, traces, parts, secure);
+            if let (Some(origin), true) = (refused, inner.sink.enabled(Level::Warning)) {
+                let text = format!("CORS preflight refused: origin {origin} is not allowed");
+                inner.sink.log_request(
+                    &live,
+                    &Event::Message {
+                        level: Level::Warning,
+                        text: &text,
+                    },
+                );
             }
-            Preflight::Refused(origin) => {
-                // Answered here, not by the router (a 405 in axum): a 204 without CORS
-                // headers, which the browser takes as a refusal (cors.rs).
-                if inner.sink.enabled(Level::Warning) {
-                    let text = format!("CORS preflight refused: origin {origin} is not allowed");
-                    inner.sink.log_request(
-                        &live,
-                        &Event::Message {
-                            level: Level::Warning,
-                            text: &text,
-                        },
-                    );
-                }
-                let response = responses::preflight(Cors::refused_preflight_headers());
-                self.log_response(&live, response.status(), started);
-                return respond(response);
-            }
+            self.log_response(|| live.clone(), response.status(), started);
+            return with_request_id(settings, &request_id, response);
         }
+        // The visit's one allocation, made now: the lines `enter` writes have its context.
+        let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
+        let visit = Arc::new(VisitInner {
+            engine,
+            client,
+            live: fields,
+            request_id: request_id.clone(),
+            secure,
+            origin: parts.headers.get(header::ORIGIN).cloned(),
+            started,
+            cookie,
+            auth: OnceLock::new(),
+            state: Default::default(),
+            loading: Default::default(),
+        });
+        let live = visit::live_context(&visit);
+        self.log_request_line(&live, traces, parts, secure);
+        // The engine's own answers carry the request id too.
+        let respond = |response: Response<Bytes>| with_request_id(settings, &request_id, response);
 
         // Every unsafe request, cookie or not: a cross-site login, a session swap and cached
         // Basic credentials carry no session cookie (DESIGN.md, CSRF).
@@ -93,7 +91,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             settings
                 .cors
                 .apply(parts.headers.get(header::ORIGIN), &mut response);
-            self.log_response(&live, response.status(), started);
+            self.log_response(|| live.clone(), response.status(), started);
             return respond(response);
         }
 
@@ -136,7 +134,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                                 settings
                                     .cors
                                     .apply(parts.headers.get(header::ORIGIN), &mut response);
-                                self.log_response(&live, response.status(), started);
+                                self.log_response(|| live.clone(), response.status(), started);
                                 return respond(response);
                             }
                         },
@@ -150,7 +148,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             },
         };
         if let Some(user) = &header_user {
-            live.set_user(user.name());
+            visit.live.set_user(user.name());
             inner
                 .sink
                 .log_request(&live, &Event::LoggedIn { name: user.name() });
@@ -165,32 +163,50 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             );
         }
 
-        let engine: Arc<dyn Engine> = Arc::clone(&self.inner) as Arc<dyn Engine>;
-        Entry::Proceed(Visit::new(VisitInner {
-            engine,
-            client,
-            live,
-            request_id,
-            secure,
-            origin: parts.headers.get(header::ORIGIN).cloned(),
-            started,
-            cookie,
-            header_user,
-            refusal,
-            state: Default::default(),
-            loading: Default::default(),
-        }))
+        drop(live);
+        // Set once, here, before the visit is handed out (never fails), and only when there
+        // is something to set: most requests carry no credentials.
+        if header_user.is_some() || refusal.is_some() {
+            let _ = visit.auth.set((header_user, refusal));
+        }
+        Entry::Proceed(Visit::from_arc(visit))
     }
 
-    /// The request's log context: client, request id and, when the sink traces requests, its
-    /// `tracing` span (made only when the subscriber wants it).
-    fn live_context(
+    /// Logs the request line (`GET <url>`), at INFO. `traces`: the request has a `tracing`
+    /// span, which has the URL already (`uri`): not built twice.
+    fn log_request_line(
+        &self,
+        live: &LiveContext,
+        traces: bool,
+        parts: &request::Parts,
+        secure: bool,
+    ) {
+        let sink = &self.inner.sink;
+        if sink.enabled(Level::Info) {
+            let url = if traces {
+                String::new()
+            } else {
+                request_log::request_url(parts, secure)
+            };
+            sink.log_request(
+                live,
+                &Event::Request {
+                    method: &parts.method,
+                    url: &url,
+                },
+            );
+        }
+    }
+
+    /// The request's log context's fields: client, request id and, when the sink traces
+    /// requests, its `tracing` span (made only when the subscriber wants it).
+    fn live_fields(
         &self,
         parts: &request::Parts,
         client: Option<std::net::IpAddr>,
         cookie: &cookie::RequestCookie,
         request_id: RequestId,
-    ) -> LiveContext {
+    ) -> LiveInner {
         #[cfg(feature = "tracing")]
         if self.inner.sink.traces_requests() {
             let trace_id = parts
@@ -215,11 +231,24 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 session,
                 trace_id,
             );
-            return LiveContext::with_span(client, Some(request_id), span, tag);
+            return LiveInner::with_span(client, Some(request_id), span, tag);
         }
         let _ = (parts, cookie);
-        LiveContext::new(client, Some(request_id))
+        LiveInner::new(client, Some(request_id))
     }
+}
+
+/// `response` as the engine's own answer: with the request id header.
+fn with_request_id(
+    settings: &Settings,
+    request_id: &RequestId,
+    mut response: Response<Bytes>,
+) -> Entry {
+    response.headers_mut().insert(
+        settings.request_id_header.clone(),
+        request_id.to_header_value(),
+    );
+    Entry::Respond(response)
 }
 
 /// The refusal when no authenticator took the request's credentials
@@ -241,6 +270,9 @@ fn not_mine(credentials: &Credentials<'_>) -> Refusal {
     Refusal::new("-", reason)
 }
 
+/// `X-Forwarded-Proto`, named once: a name given as a `&str` is parsed at each lookup.
+static X_FORWARDED_PROTO: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
+
 /// Whether the request came over https: the URI's scheme, `X-Forwarded-Proto` or
 /// `Forwarded: proto=https`.
 fn is_https(parts: &request::Parts) -> bool {
@@ -249,7 +281,7 @@ fn is_https(parts: &request::Parts) -> bool {
     }
     let headers = &parts.headers;
     if let Some(proto) = headers
-        .get("x-forwarded-proto")
+        .get(&X_FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
     {
         return proto

@@ -17,7 +17,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let settings = &inner.settings;
         let visit_inner = visit.inner();
 
-        if settings.remember && visit_inner.header_user.is_some() && !visit.is_loaded() {
+        if settings.remember && visit_inner.header_user().is_some() && !visit.is_loaded() {
             // auth_remember: keep the header user in the session (loads it if needed).
             let _ = visit.session().await;
         }
@@ -30,11 +30,10 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         );
         // A remembered login's cookie is persistent: Max-Age = session_remember_timeout.
         let remembered = state.record.meta.remember_ms.map(|ms| ms / 1000);
-        let result = self.execute(plan, visit_inner, &mut state).await;
+        let result = self.execute(plan, &visit, &mut state).await;
         if let Some(lock) = state.lock.take() {
             Engine::release(&**inner, lock).await;
         }
-        let live = &visit_inner.live;
         self.report_evictions();
 
         let mut replaced = None;
@@ -48,9 +47,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Err(error) => {
-                inner
-                    .sink
-                    .log_request(live, &Event::StoreError { error: &error });
+                visit.log(&Event::StoreError { error: &error });
                 if settings.on_store_error == OnStoreError::Fail || state.identity_changed {
                     let (fresh, body) = responses::store_unavailable().into_parts();
                     replace_head(head, &fresh);
@@ -75,7 +72,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
             settings.request_id_header.clone(),
             visit_inner.request_id.to_header_value(),
         );
-        self.log_response(live, head.status(), visit_inner.started);
+        self.log_response(|| visit.live_context(), head.status(), visit_inner.started);
         match replaced {
             Some(body) => Finish::ReplaceBody(body),
             None => Finish::Keep,
@@ -87,31 +84,35 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     async fn execute(
         &self,
         plan: Plan,
-        visit: &VisitInner,
+        visit: &Visit,
         state: &mut State,
     ) -> Result<CookieAction, StoreError> {
         let inner = &self.inner;
         let store = &inner.store;
-        let now = inner.clock.now();
-        if matches!(plan, Plan::Create { .. })
-            || (matches!(plan, Plan::Cycle { .. }) && state.new_identity)
-        {
+        let new_lifetime = matches!(plan, Plan::Create { .. })
+            || (matches!(plan, Plan::Cycle { .. }) && state.new_identity);
+        // The clock is read only when something needs it: not for the common save.
+        let now =
+            (new_lifetime || inner.settings.max_lifetime.is_some()).then(|| inner.clock.now());
+        if let (true, Some(now)) = (new_lifetime, now) {
             // Where session_max_lifetime counts from: creation, login, logout.
             state.record.meta.created_ms = Some(persist::unix_ms(now));
         }
-        let ttl = persist::ttl_for(
-            &state.record.meta,
-            inner.settings.ttl,
-            inner.settings.max_lifetime,
-            now,
-        );
-        let live = &visit.live;
+        let ttl = match now {
+            Some(now) => persist::ttl_for(
+                &state.record.meta,
+                inner.settings.ttl,
+                inner.settings.max_lifetime,
+                now,
+            ),
+            // No session_max_lifetime: what `ttl_for` answers then, without the time.
+            None => state.record.meta.ttl_or(inner.settings.ttl),
+        };
+        let live = &visit.inner().live;
         // Only the request that ended a session touches the cookie: a concurrent login may
         // just have set the new one.
         let ended = || {
-            inner
-                .sink
-                .log_request(live, &Event::SessionEndedConcurrently);
+            visit.log(&Event::SessionEndedConcurrently);
             Ok(CookieAction::None)
         };
         match plan {
@@ -121,7 +122,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 if let Some(key) = key {
                     store.delete(&key).await?;
                 }
-                inner.sink.log_request(live, &Event::SessionDestroyed);
+                visit.log(&Event::SessionDestroyed);
                 Ok(if clear_cookie {
                     CookieAction::Clear
                 } else {
@@ -129,10 +130,12 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 })
             }
             Plan::Cycle { old, new } => {
+                // The whole record moves: its data copied out of the store's loan.
+                state.own_data();
                 let new_key = new.key();
                 if store.cycle(&old, &new_key, &state.record, ttl).await? {
                     // The response line names the session the cookie now carries.
-                    visit.live.set_tag(crate::session::tag_of(&new_key));
+                    live.set_tag(crate::session::tag_of(&new_key));
                     if let (Some(user), true) = (&state.record.user, state.new_identity) {
                         self.enforce_cap(user.name(), &new_key).await?;
                     }
@@ -142,6 +145,9 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Plan::Save { id, key } => {
+                // Only the change is written; the loan ends first, so that the store can
+                // replace the values where they are.
+                state.lent = None;
                 if store.save(&key, &state.change, ttl).await? {
                     Ok(id.map_or(CookieAction::None, CookieAction::Set))
                 } else {
@@ -149,6 +155,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 }
             }
             Plan::Create { id } => {
+                state.own_data();
                 let mut id = match id {
                     Some(id) => id,
                     None => new_id()?,
@@ -156,8 +163,8 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
                 for _ in 0..3 {
                     let key = id.key();
                     if store.create(&key, &state.record, ttl).await? {
-                        visit.live.set_tag(crate::session::tag_of(&key));
-                        inner.sink.log_request(live, &Event::SessionCreated);
+                        live.set_tag(crate::session::tag_of(&key));
+                        visit.log(&Event::SessionCreated);
                         if let Some(user) = &state.record.user {
                             self.enforce_cap(user.name(), &key).await?;
                         }
@@ -198,8 +205,18 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
     }
 
     /// Logs the response line (status and time since `started`; WARNING when slow).
-    pub(super) fn log_response(&self, live: &LiveContext, status: StatusCode, started: SystemTime) {
+    /// `live` makes the request's log context, only when the line is written.
+    pub(super) fn log_response(
+        &self,
+        live: impl FnOnce() -> LiveContext,
+        status: StatusCode,
+        started: SystemTime,
+    ) {
         let sink = &self.inner.sink;
+        if !sink.enabled(Level::Warning) && !sink.enabled(Level::Info) {
+            // No line would be written: the clock is not read.
+            return;
+        }
         let elapsed = self
             .inner
             .clock
@@ -210,7 +227,7 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Canister<S, A, L> {
         let level = if slow { Level::Warning } else { Level::Info };
         if sink.enabled(level) {
             sink.log_request(
-                live,
+                &live(),
                 &Event::Response {
                     status,
                     elapsed,

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -29,10 +29,15 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, OnStoreError};
 use crate::cors::{Cors, Preflight};
 use crate::csrf::Csrf;
-use crate::log::{DefaultLogSink, Event, Level, LiveContext, LogContext, LogSink, RequestId};
+use crate::log::{
+    DefaultLogSink, Event, Level, LiveContext, LiveInner, LiveSource, LogContext, LogSink,
+    RequestId,
+};
 use crate::rejection::Rejection;
 use crate::response as responses;
-use crate::session::{MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey};
+use crate::session::{
+    LentData, MemoryStore, Record, SessionId, SessionStore, StoreError, StoreKey,
+};
 
 use cookie::{CookieAction, CookieSpec};
 pub use lifecycle::SessionInfo;
@@ -43,6 +48,8 @@ use visit::{State, VisitInner};
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type HeldLock = Box<dyn Any + Send + Sync>;
 type Loaded = Result<(Option<Record>, Option<HeldLock>), StoreError>;
+/// A load answered at once: the record without its data, and the data lent by the store.
+type LoadedNow = Result<Option<(Record, LentData)>, StoreError>;
 type MakeStore<S> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<S, ConfigError>>;
 type MakeAuth<A> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<A, ConfigError>>;
 type MakeSink<L> = Box<dyn FnOnce(&Config, &Arc<dyn Clock>) -> Result<L, ConfigError>>;
@@ -155,6 +162,10 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn settings(&self) -> &Settings;
     fn sink(&self) -> &dyn LogSink;
     fn load(&self, key: StoreKey) -> BoxFuture<'_, Loaded>;
+    /// The load's result at once when the store answers without waiting (the memory store,
+    /// without session locking), so that the common case boxes no future and copies no
+    /// data (the store lends it); `None`: use [`load`](Engine::load).
+    fn load_now(&self, key: StoreKey) -> Option<LoadedNow>;
     fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>>;
     fn sessions_of<'a>(
         &'a self,
@@ -254,6 +265,15 @@ impl<S: SessionStore, A: Authenticator, L: LogSink> Engine for Inner<S, A, L> {
                 }
             }
         })
+    }
+
+    fn load_now(&self, key: StoreKey) -> Option<LoadedNow> {
+        if self.settings.locking {
+            return None;
+        }
+        let store: &dyn Any = &self.store;
+        let memory = store.downcast_ref::<MemoryStore>()?;
+        Some(memory.load_lent(&key, self.settings.ttl))
     }
 
     fn delete(&self, key: StoreKey) -> BoxFuture<'_, Result<(), StoreError>> {

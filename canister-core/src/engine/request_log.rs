@@ -7,6 +7,10 @@ use http::request;
 
 use super::enter::host;
 
+/// `X-Forwarded-For`, named once: a name given as a `&str` is parsed at each lookup.
+static X_FORWARDED_FOR: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-forwarded-for");
+
 /// The client address of a request, as logged: the peer's, or, with `hops` trusted proxies
 /// (`log_trust_proxy`), the one the outermost of them put in `X-Forwarded-For`.
 ///
@@ -36,7 +40,7 @@ pub(super) fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, hops: u8)
     }
     let mut seen = 0;
     let mut chosen = None;
-    for value in headers.get_all("x-forwarded-for").iter().rev() {
+    for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
         let Ok(value) = value.to_str() else {
             return peer_ip;
         };

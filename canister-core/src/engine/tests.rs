@@ -2441,3 +2441,107 @@ async fn partitioned_cookie_and_host_prefix_checks() {
     .unwrap();
     ok.validate().unwrap();
 }
+
+/// The visit's one allocation stays within what glibc's thread cache serves (blocks up to
+/// 1 032 bytes): above it every request's visit took malloc's slower path (issue #24).
+#[test]
+fn the_visit_fits_the_allocators_thread_cache() {
+    // The `Arc`'s two counters come on top of the visit itself.
+    let block = std::mem::size_of::<VisitInner>() + 16;
+    assert!(block <= 1024, "{block} bytes");
+}
+
+/// The memory store lends a loaded session's data instead of copying it; the handler's
+/// writes sit over it. Reads, removals, `data()`, a login (the whole record moves) and a
+/// concurrent request holding the same data all see what a copy would show.
+#[tokio::test]
+async fn lent_session_data_reads_like_a_copy() {
+    let h = harness("");
+    let with = |id: &str| {
+        Request::post("/")
+            .header(header::COOKIE, format!("session_id={id}"))
+            .body(())
+            .unwrap()
+    };
+    let first = h
+        .run(Request::post("/").body(()).unwrap(), |visit| async move {
+            let session = visit.session().await.unwrap();
+            session.insert("a", 1).unwrap();
+            session.insert("b", 2).unwrap();
+            session.insert("c", 3).unwrap();
+            ok()
+        })
+        .await;
+    let id = id_of(&cookie_of(&first).unwrap());
+
+    h.run(with(&id), |visit| async move {
+        let session = visit.session().await.unwrap();
+        assert_eq!(session.get::<i64>("a"), Some(1));
+        session.insert("a", 5).unwrap();
+        session.insert("a", 6).unwrap();
+        assert_eq!(session.get::<i64>("a"), Some(6));
+        assert_eq!(session.value("b"), Some(2.into()));
+        assert_eq!(session.remove("b"), Some(2.into()));
+        assert_eq!(session.get::<i64>("b"), None);
+        session.insert("d", 4).unwrap();
+        let data = session.data();
+        assert_eq!(
+            data.iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect::<Vec<_>>(),
+            [("a", 6.into()), ("c", 3.into()), ("d", 4.into())]
+        );
+        ok()
+    })
+    .await;
+
+    // Two requests of one session at once: the first holds the lent data while the second
+    // writes; each keeps the other's key, and the first still reads what it loaded.
+    let (parts_a, ()) = with(&id).into_parts();
+    let (parts_b, ()) = with(&id).into_parts();
+    let Entry::Proceed(a) = h.canister.enter(&parts_a, peer()).await else {
+        panic!("refused");
+    };
+    let session_a = a.session().await.unwrap();
+    assert_eq!(session_a.get::<i64>("c"), Some(3));
+    let Entry::Proceed(b) = h.canister.enter(&parts_b, peer()).await else {
+        panic!("refused");
+    };
+    b.session().await.unwrap().insert("c", 30).unwrap();
+    let (mut res, _) = ok().into_parts();
+    let _ = h.canister.finish(b, &mut res).await;
+    assert_eq!(session_a.get::<i64>("c"), Some(3), "a snapshot, as a copy");
+    session_a.insert("e", 7).unwrap();
+    drop(session_a);
+    let (mut res, _) = ok().into_parts();
+    let _ = h.canister.finish(a, &mut res).await;
+
+    // A login moves the whole record, lent data and change together.
+    let login = h
+        .run(with(&id), |visit| async move {
+            let session = visit.session().await.unwrap();
+            session.insert("f", 8).unwrap();
+            session.login(User::new("alice"));
+            ok()
+        })
+        .await;
+    let moved = id_of(&cookie_of(&login).unwrap());
+    assert_ne!(moved, id);
+    h.run(with(&moved), |visit| async move {
+        let data = visit.session().await.unwrap().data();
+        assert_eq!(
+            data.iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("a", 6.into()),
+                ("c", 30.into()),
+                ("d", 4.into()),
+                ("e", 7.into()),
+                ("f", 8.into())
+            ]
+        );
+        ok()
+    })
+    .await;
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -15,9 +15,9 @@ use super::cookie::RequestCookie;
 use super::{new_id, Engine, HeldLock};
 use crate::auth::{AuthOutcome, Refusal, User};
 use crate::config::OnStoreError;
-use crate::log::{Event, Level, LiveContext, LogContext, RequestId};
+use crate::log::{Event, Level, LiveContext, LiveInner, LiveSource, LogContext, RequestId};
 use crate::params::{ParamMap, ParamsError};
-use crate::session::{tag_of, Change, Data, Record, SessionId, StoreKey};
+use crate::session::{tag_of, Change, Data, LentData, Record, SessionId, StoreKey};
 use crate::Rejection;
 
 /// One request's state between [`Canister::enter`](crate::Canister::enter) and
@@ -33,20 +33,55 @@ pub struct Visit {
 pub(crate) struct VisitInner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) client: Option<IpAddr>,
-    /// The client and the session's tag, once known: read by loggers as they write.
-    pub(crate) live: LiveContext,
+    /// The client and the session's tag, once known: read by loggers as they write. Its
+    /// [`LiveContext`]s point into this allocation ([`live_context`]): the request allocates
+    /// them once with the rest. So a request logger ([`Visit::logger`]) kept after the
+    /// request keeps the whole visit alive: its state, and a session lock of a request that
+    /// never reached `finish` (cancelled), until the logger is dropped or the lock's lease
+    /// ends.
+    pub(crate) live: LiveInner,
     pub(crate) request_id: RequestId,
     pub(crate) secure: bool,
     pub(crate) origin: Option<HeaderValue>,
     pub(crate) started: SystemTime,
     pub(crate) cookie: RequestCookie,
-    pub(crate) header_user: Option<User>,
-    pub(crate) refusal: Option<Refusal>,
+    /// The user the `Authorization` header proved, and why it was refused: set once, at the
+    /// end of `enter` (the visit exists before, so that `enter`'s lines have its context).
+    pub(crate) auth: OnceLock<(Option<User>, Option<Refusal>)>,
     pub(crate) state: Mutex<State>,
     /// Held while the session is being loaded: a second load of the same request (actix-web
     /// runs a handler's extractors concurrently) waits for the first instead of waiting for
     /// the session lock the first holds.
     pub(crate) loading: futures_util::lock::Mutex<()>,
+}
+
+// slog asks a logger's values to be unwind-safe, and a visit's log context points into the
+// visit. What a panic could leave half-done here is behind the state's mutex (poisoned, and
+// taken with `into_inner` on purpose: plain data) or the loading mutex (held only across a
+// load); the rest is written once, before the visit is shared.
+impl std::panic::RefUnwindSafe for VisitInner {}
+
+impl LiveSource for VisitInner {
+    fn live(&self) -> &LiveInner {
+        &self.live
+    }
+}
+
+impl VisitInner {
+    /// The user the `Authorization` header proved.
+    pub(crate) fn header_user(&self) -> Option<&User> {
+        self.auth.get().and_then(|(user, _)| user.as_ref())
+    }
+
+    /// Why the `Authorization` header was refused.
+    pub(crate) fn refusal(&self) -> Option<&Refusal> {
+        self.auth.get().and_then(|(_, refusal)| refusal.as_ref())
+    }
+}
+
+/// The log context of the visit `inner`: its fields are the visit's, in the same allocation.
+pub(crate) fn live_context(inner: &Arc<VisitInner>) -> LiveContext {
+    LiveContext::of(Arc::clone(inner) as Arc<dyn LiveSource>)
 }
 
 /// The session as this request sees it.
@@ -60,8 +95,13 @@ pub(crate) struct State {
     pub(crate) existing: Option<(SessionId, StoreKey)>,
     /// The id the session has now (a new one after login/logout/regenerate).
     pub(crate) id: Option<SessionId>,
-    /// Current data and user.
+    /// Current data and user (the data: see `lent`).
     pub(crate) record: Record,
+    /// The session's data as the memory store lent it, instead of a copy: while it is
+    /// `Some`, `record.data` is empty and the data is this with `change` over it (reads look
+    /// at `change` first). Copied into `record.data` ([`State::own_data`]) before anything
+    /// needs the whole map.
+    pub(crate) lent: Option<LentData>,
     /// What this request changed.
     pub(crate) change: Change,
     pub(crate) destroyed: bool,
@@ -139,14 +179,18 @@ impl InsertError {
 }
 
 impl Visit {
-    pub(crate) fn new(inner: VisitInner) -> Self {
-        Self {
-            inner: Arc::new(inner),
-        }
+    /// The visit of `inner`, made by `enter`.
+    pub(crate) fn from_arc(inner: Arc<VisitInner>) -> Self {
+        Self { inner }
     }
 
     pub(crate) fn inner(&self) -> &VisitInner {
         &self.inner
+    }
+
+    /// The request's log context, for a sink (its fields are the visit's).
+    pub(crate) fn live_context(&self) -> LiveContext {
+        live_context(&self.inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -172,7 +216,7 @@ impl Visit {
     pub(crate) fn log(&self, event: &Event<'_>) {
         let sink = self.inner.engine.sink();
         if sink.enabled(event.level()) {
-            sink.log_request(&self.inner.live, event);
+            sink.log_request(&self.live_context(), event);
         }
     }
 
@@ -224,15 +268,26 @@ impl Visit {
                 let mut found = None;
                 for id in ids.iter() {
                     let key = id.key();
-                    match engine.load(key).await {
+                    // The memory store without locking answers at once and lends the data:
+                    // no boxed future, no copy.
+                    let (loaded, lent) = match engine.load_now(key) {
+                        Some(Ok(Some((record, lent)))) => (Ok((Some(record), None)), Some(lent)),
+                        Some(Ok(None)) => (Ok((None, None)), None),
+                        Some(Err(error)) => (Err(error), None),
+                        None => (engine.load(key).await, None),
+                    };
+                    match loaded {
                         Ok((Some(record), lock)) => {
                             let settings = engine.settings();
-                            if !super::persist::lifetime_over(
-                                &record.meta,
-                                settings.max_lifetime,
-                                engine.now(),
-                            ) {
-                                found = Some((id, key, record, lock));
+                            // The clock is read only with a session_max_lifetime to check.
+                            let over = settings.max_lifetime.is_some()
+                                && super::persist::lifetime_over(
+                                    &record.meta,
+                                    settings.max_lifetime,
+                                    engine.now(),
+                                );
+                            if !over {
+                                found = Some((id, key, record, lock, lent));
                                 break;
                             }
                             // session_max_lifetime: the session ends whatever its activity.
@@ -272,14 +327,15 @@ impl Visit {
                     let mut state = self.state();
                     if state.loaded {
                         // Another extractor of this request loaded it meanwhile.
-                        (found.and_then(|(_, _, _, lock)| lock), None)
+                        (found.and_then(|(_, _, _, lock, _)| lock), None)
                     } else {
                         state.loaded = true;
                         match found {
-                            Some((id, key, record, lock)) => {
+                            Some((id, key, record, lock, lent)) => {
                                 state.existing = Some((id.clone(), key));
                                 state.id = Some(id.clone());
                                 state.record = record;
+                                state.lent = lent;
                                 self.inner.live.set_tag(tag_of(&key));
                                 if let Some(user) = &state.record.user {
                                     self.inner.live.set_user(user.name());
@@ -321,7 +377,7 @@ impl Visit {
     fn anonymous_handle(&self) -> Session {
         let session = self.handle();
         if self.inner.engine.settings().remember {
-            if let Some(user) = &self.inner.header_user {
+            if let Some(user) = self.inner.header_user() {
                 if session.user().as_ref() != Some(user) {
                     session.login_as(user.clone(), false);
                 }
@@ -345,7 +401,7 @@ impl Visit {
     ///
     /// The 503 response when the session had to be loaded and the store failed.
     pub async fn user(&self) -> Result<Option<User>, Rejection> {
-        if let Some(user) = &self.inner.header_user {
+        if let Some(user) = self.inner.header_user() {
             return Ok(Some(user.clone()));
         }
         if !self.is_loaded() && !self.inner.cookie.is_present() {
@@ -374,16 +430,11 @@ impl Visit {
     /// were never fetched ([`Refusal::is_unavailable`]), this is the 503 with `Retry-After`
     /// instead.
     pub fn unauthorized(&self) -> Rejection {
-        if self
-            .inner
-            .refusal
-            .as_ref()
-            .is_some_and(Refusal::is_unavailable)
-        {
+        if self.inner.refusal().is_some_and(Refusal::is_unavailable) {
             return Rejection::AuthUnavailable;
         }
         Rejection::Unauthenticated {
-            challenges: self.inner.engine.challenges(self.inner.refusal.as_ref()),
+            challenges: self.inner.engine.challenges(self.inner.refusal()),
         }
     }
 
@@ -402,12 +453,12 @@ impl Visit {
 
     /// The user proved by the `Authorization` header, if any.
     pub fn header_user(&self) -> Option<&User> {
-        self.inner.header_user.as_ref()
+        self.inner.header_user()
     }
 
     /// Why the `Authorization` header was refused, if it was.
     pub fn refusal(&self) -> Option<&Refusal> {
-        self.inner.refusal.as_ref()
+        self.inner.refusal()
     }
 
     /// Whether the request came over https.
@@ -438,7 +489,10 @@ impl Visit {
     /// # Ok(()) }
     /// ```
     pub fn logger(&self) -> slog::Logger {
-        self.inner.engine.sink().request_logger(&self.inner.live)
+        self.inner
+            .engine
+            .sink()
+            .request_logger(&self.live_context())
     }
 
     /// Decodes the request's parameters (query, then an url-encoded, multipart or JSON-object
@@ -477,7 +531,7 @@ impl fmt::Debug for Visit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Visit")
             .field("context", &self.context().to_string())
-            .field("header_user", &self.inner.header_user)
+            .field("header_user", &self.inner.header_user())
             .finish_non_exhaustive()
     }
 }
@@ -500,7 +554,7 @@ impl Session {
     /// The deserialization error when the stored value is not a `T`.
     pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
         let state = self.state();
-        match state.record.data.get(key) {
+        match state.value(key) {
             Some(value) => T::deserialize(value).map(Some),
             None => Ok(None),
         }
@@ -508,12 +562,14 @@ impl Session {
 
     /// The raw JSON value of `key`.
     pub fn value(&self, key: &str) -> Option<serde_json::Value> {
-        self.state().record.data.get(key).cloned()
+        self.state().value(key).cloned()
     }
 
     /// A copy of all the session's data.
     pub fn data(&self) -> Data {
-        self.state().record.data.clone()
+        let mut state = self.state();
+        state.own_data();
+        state.record.data.clone()
     }
 
     /// Stores `value` under `key`.
@@ -534,13 +590,9 @@ impl Session {
         let state = &mut *guard;
         let current = match state.size {
             Some(size) => size,
-            None => record_size(&state.record),
+            None => state.data_size(),
         };
-        let replaced = state
-            .record
-            .data
-            .get(key)
-            .map_or(0, |old| key.len() + json_len(old));
+        let replaced = state.value(key).map_or(0, |old| key.len() + json_len(old));
         let size = current.saturating_sub(replaced) + key.len() + json_len(&value);
         if size > limit {
             state.size = Some(current);
@@ -562,6 +614,11 @@ impl Session {
         state.size = Some(size);
         state.change.removed.retain(|k| k != key);
         state.change.set.retain(|(k, _)| k != key);
+        if state.lent.is_some() {
+            // The data is the lent one with the change over it: the change is enough.
+            state.change.set.push((key.to_owned(), value));
+            return Ok(());
+        }
         state.change.set.push((key.to_owned(), value.clone()));
         // An existing key keeps its `String`: only the value is replaced.
         match state.record.data.get_mut(key) {
@@ -576,6 +633,7 @@ impl Session {
     /// Removes `key`, returning its value.
     pub fn remove(&self, key: &str) -> Option<serde_json::Value> {
         let mut state = self.state();
+        state.own_data();
         state.size = None;
         state.change.set.retain(|(k, _)| k != key);
         if !state.change.removed.iter().any(|k| k == key) {
@@ -587,6 +645,7 @@ impl Session {
     /// Removes every key (the user stays logged in).
     pub fn clear(&self) {
         let mut state = self.state();
+        state.lent = None;
         state.size = None;
         state.change.cleared = true;
         state.change.set.clear();
@@ -693,6 +752,7 @@ impl Session {
         state.identity_changed = true;
         state.size = None;
         state.record = Record::default();
+        state.lent = None;
         state.change = Change::default();
     }
 
@@ -714,7 +774,7 @@ impl Session {
         let inner = &self.visit.inner;
         inner
             .engine
-            .verify_password(username, password, inner.client, &inner.live)
+            .verify_password(username, password, inner.client, &self.visit.live_context())
             .await
     }
 
@@ -752,11 +812,71 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state();
+        let mut state = self.state();
+        state.own_data();
         f.debug_struct("Session")
             .field("keys", &state.record.data.keys().collect::<Vec<_>>())
             .field("user", &state.record.user)
             .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// The value of `key` as the handler sees it now: from the change over the lent data,
+    /// or from the record's own data.
+    fn value(&self, key: &str) -> Option<&serde_json::Value> {
+        let Some(lent) = &self.lent else {
+            return self.record.data.get(key);
+        };
+        if let Some((_, value)) = self.change.set.iter().find(|(k, _)| k == key) {
+            return Some(value);
+        }
+        if self.change.cleared || self.change.removed.iter().any(|k| k == key) {
+            return None;
+        }
+        lent.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    }
+
+    /// Copies the lent data, with the change over it, into `record.data` (what the store
+    /// would have handed out), for what needs the whole map.
+    pub(crate) fn own_data(&mut self) {
+        let Some(lent) = self.lent.take() else {
+            return;
+        };
+        let mut data = Data::new();
+        if !self.change.cleared {
+            for (k, v) in lent.iter() {
+                data.insert(String::from(&**k), v.clone());
+            }
+        }
+        for k in &self.change.removed {
+            data.remove(k);
+        }
+        for (k, v) in &self.change.set {
+            data.insert(k.clone(), v.clone());
+        }
+        self.record.data = data;
+    }
+
+    /// The bytes the data and user take as `session_max_bytes` counts them
+    /// ([`record_size`]), lent data included.
+    fn data_size(&self) -> usize {
+        let Some(lent) = &self.lent else {
+            return record_size(&self.record);
+        };
+        let change = &self.change;
+        // `set` and `removed` never share a key; each key is in `set` once.
+        let kept: usize = lent
+            .iter()
+            .filter(|(k, _)| {
+                !change.cleared
+                    && !change.removed.iter().any(|r| r == &**k)
+                    && !change.set.iter().any(|(s, _)| s == &**k)
+            })
+            .map(|(k, v)| k.len() + json_len(v))
+            .sum();
+        let set: usize = change.set.iter().map(|(k, v)| k.len() + json_len(v)).sum();
+        kept + set + self.record.user.as_ref().map_or(0, json_len)
     }
 }
 

@@ -204,10 +204,19 @@ impl fmt::Display for LogContext {
 /// ```
 #[derive(Clone)]
 pub struct LiveContext {
-    inner: Arc<LiveInner>,
+    inner: Arc<dyn LiveSource>,
 }
 
-struct LiveInner {
+/// Where a [`LiveContext`]'s fields live: in an allocation of their own
+/// ([`LiveContext::fixed`]), or inside the request's visit, so that a request allocates them
+/// once with everything else it keeps (issue #24).
+pub(crate) trait LiveSource: Send + Sync + std::panic::RefUnwindSafe + 'static {
+    /// The fields.
+    fn live(&self) -> &LiveInner;
+}
+
+/// A request's log context's fields: see [`LiveContext`].
+pub(crate) struct LiveInner {
     client: Option<IpAddr>,
     tag: AtomicU64,
     request_id: Option<RequestId>,
@@ -225,6 +234,12 @@ struct LiveInner {
 impl std::panic::RefUnwindSafe for LiveInner {}
 impl std::panic::UnwindSafe for LiveInner {}
 
+impl LiveSource for LiveInner {
+    fn live(&self) -> &LiveInner {
+        self
+    }
+}
+
 /// Marks a stored tag: the tag's 6 bytes sit below it, so no tag is stored as 0.
 const TAG_SET: u64 = 1 << 48;
 
@@ -232,25 +247,54 @@ impl LiveContext {
     /// A context that stays `context` (what the engine's request loggers are not: their tag
     /// follows the session). For tests and for sinks that log outside requests.
     pub fn fixed(context: LogContext) -> Self {
-        let live = Self::new(context.client, context.request_id);
+        let live = LiveInner::new(context.client, context.request_id);
         if let Some(tag) = context.tag {
             live.set_tag(tag);
         }
-        live
+        Self {
+            inner: Arc::new(live),
+        }
     }
 
+    /// The context whose fields live in `source` (a request's visit).
+    pub(crate) fn of(source: Arc<dyn LiveSource>) -> Self {
+        Self { inner: source }
+    }
+
+    fn fields(&self) -> &LiveInner {
+        self.inner.live()
+    }
+
+    /// The context as it is now: the client, the session's tag if known yet, the request id.
+    pub fn now(&self) -> LogContext {
+        self.fields().now()
+    }
+
+    /// The request's id.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.fields().request_id.as_ref()
+    }
+
+    /// The request's `tracing` span (feature `tracing`): [`Span::none`](tracing::Span::none)
+    /// unless the sink is [`TracingSink`] and the subscriber wants the span.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        &self.fields().span
+    }
+}
+
+impl LiveInner {
     /// The context of a request from `client`, before any session is known.
     pub(crate) fn new(client: Option<IpAddr>, request_id: Option<RequestId>) -> Self {
         Self {
-            inner: Arc::new(LiveInner {
-                client,
-                tag: AtomicU64::new(0),
-                request_id,
-                #[cfg(feature = "tracing")]
-                span: tracing::Span::none(),
-                #[cfg(feature = "tracing")]
-                span_tag: None,
-            }),
+            client,
+            tag: AtomicU64::new(0),
+            request_id,
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
+            #[cfg(feature = "tracing")]
+            span_tag: None,
         }
     }
 
@@ -264,13 +308,11 @@ impl LiveContext {
         span_tag: Option<[u8; 6]>,
     ) -> Self {
         Self {
-            inner: Arc::new(LiveInner {
-                client,
-                tag: AtomicU64::new(0),
-                request_id,
-                span,
-                span_tag,
-            }),
+            client,
+            tag: AtomicU64::new(0),
+            request_id,
+            span,
+            span_tag,
         }
     }
 
@@ -279,13 +321,12 @@ impl LiveContext {
     pub(crate) fn set_tag(&self, tag: [u8; 6]) {
         let mut word = [0u8; 8];
         word[..6].copy_from_slice(&tag);
-        self.inner
-            .tag
+        self.tag
             .store(u64::from_le_bytes(word) | TAG_SET, Ordering::Release);
         #[cfg(feature = "tracing")]
-        if !self.inner.span.is_none() && self.inner.span_tag != Some(tag) {
+        if !self.span.is_none() && self.span_tag != Some(tag) {
             if let Ok(tag) = std::str::from_utf8(&tag) {
-                self.inner.span.record("session", tag);
+                self.span.record("session", tag);
             }
         }
     }
@@ -294,7 +335,7 @@ impl LiveContext {
     /// subscriber wants the span).
     pub(crate) fn traces(&self) -> bool {
         #[cfg(feature = "tracing")]
-        return !self.inner.span.is_none();
+        return !self.span.is_none();
         #[cfg(not(feature = "tracing"))]
         false
     }
@@ -303,8 +344,8 @@ impl LiveContext {
     /// as its `session` gets `-` instead.
     pub(crate) fn no_session(&self) {
         #[cfg(feature = "tracing")]
-        if !self.inner.span.is_none() && self.inner.span_tag.is_some() {
-            self.inner.span.record("session", "-");
+        if !self.span.is_none() && self.span_tag.is_some() {
+            self.span.record("session", "-");
         }
     }
 
@@ -312,36 +353,29 @@ impl LiveContext {
     /// canister's line layout does not show it).
     pub(crate) fn set_user(&self, name: &str) {
         #[cfg(feature = "tracing")]
-        if !self.inner.span.is_none() {
-            self.inner.span.record("user", name);
+        if !self.span.is_none() {
+            self.span.record("user", name);
         }
         #[cfg(not(feature = "tracing"))]
         let _ = name;
     }
 
     /// The context as it is now: the client, the session's tag if known yet, the request id.
-    pub fn now(&self) -> LogContext {
-        let word = self.inner.tag.load(Ordering::Acquire);
+    pub(crate) fn now(&self) -> LogContext {
+        let word = self.tag.load(Ordering::Acquire);
         let tag = (word & TAG_SET != 0).then(|| {
             let bytes = word.to_le_bytes();
             [bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]]
         });
-        LogContext::new(self.inner.client)
+        LogContext::new(self.client)
             .with_tag(tag)
-            .with_request_id(self.inner.request_id.clone())
+            .with_request_id(self.request_id.clone())
     }
 
-    /// The request's id.
-    pub fn request_id(&self) -> Option<&RequestId> {
-        self.inner.request_id.as_ref()
-    }
-
-    /// The request's `tracing` span (feature `tracing`): [`Span::none`](tracing::Span::none)
-    /// unless the sink is [`TracingSink`] and the subscriber wants the span.
+    /// The request's `tracing` span.
     #[cfg(feature = "tracing")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
-    pub fn span(&self) -> &tracing::Span {
-        &self.inner.span
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 }
 

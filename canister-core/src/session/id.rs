@@ -1,6 +1,7 @@
 //! Session ids: 256 bits from the operating system, base64url, hashed before use as keys.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -28,12 +29,32 @@ pub(crate) const ID_LEN: usize = 43;
 /// asks for it when it opens its span and again when it loads the session.
 ///
 /// The id's 43 characters are held inline (no heap allocation per request).
-#[derive(Clone)]
-pub(crate) struct SessionId([u8; ID_LEN], std::sync::OnceLock<StoreKey>);
+///
+/// Its store key is cached in atomics rather than a `OnceLock`: a `OnceLock` is initialised,
+/// and cloned, through `Once`'s slow path (about 100 instructions each, and a request clones
+/// its id twice). Two threads computing the key at once store the same words, so a reader
+/// that sees `key_ready` reads the key whichever thread wrote it. The flag sits beside the
+/// text (80 bytes in all): the visit holds three ids and must stay within the allocator's
+/// thread cache.
+pub(crate) struct SessionId {
+    text: [u8; ID_LEN],
+    key_ready: AtomicBool,
+    key_words: [AtomicU64; 4],
+}
+
+impl Clone for SessionId {
+    fn clone(&self) -> Self {
+        let copy = Self::new(self.text);
+        if let Some(key) = self.cached_key() {
+            copy.cache_key(&key);
+        }
+        copy
+    }
+}
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.text == other.text
     }
 }
 
@@ -52,37 +73,64 @@ impl SessionId {
         // 32 bytes encode to exactly ID_LEN characters of unpadded base64url.
         let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text).unwrap_or(0);
         debug_assert_eq!(written, ID_LEN);
-        Ok(Self(text, std::sync::OnceLock::new()))
+        Ok(Self::new(text))
     }
 
     /// Accepts a cookie value only if it has the exact shape of an id canister issues.
     pub(crate) fn parse(value: &str) -> Option<Self> {
-        let well_formed = value.len() == ID_LEN
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            // the last character carries 2 padding bits that must be zero
-            && URL_SAFE_NO_PAD
-                .decode_slice(value, &mut [0u8; 32])
-                .is_ok_and(|n| n == 32);
-        if !well_formed {
-            return None;
-        }
-        let mut text = [0u8; ID_LEN];
-        text.copy_from_slice(value.as_bytes());
-        Some(Self(text, std::sync::OnceLock::new()))
+        let text: &[u8; ID_LEN] = value.as_bytes().try_into().ok()?;
+        // Every byte checked without stopping early (no branch per byte: the compiler
+        // vectorises the fixed-length loop).
+        let base64url = text.iter().fold(true, |ok, &b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+        });
+        // The last character carries 2 padding bits that must be zero (what the strict
+        // decoder checks): without decoding the rest.
+        let well_formed = base64url && last_char_ok(text[ID_LEN - 1]);
+        well_formed.then(|| Self::new(*text))
     }
 
     pub(crate) fn as_str(&self) -> &str {
         // ASCII by construction (base64url): never the empty fallback.
-        std::str::from_utf8(&self.0).unwrap_or("")
+        std::str::from_utf8(&self.text).unwrap_or("")
     }
 
     /// The key the session is stored under: SHA-256 of the id.
     pub(crate) fn key(&self) -> StoreKey {
-        *self
-            .1
-            .get_or_init(|| StoreKey(Sha256::digest(self.0).into()))
+        if let Some(key) = self.cached_key() {
+            return key;
+        }
+        let key = StoreKey(Sha256::digest(self.text).into());
+        self.cache_key(&key);
+        key
+    }
+
+    fn new(text: [u8; ID_LEN]) -> Self {
+        Self {
+            text,
+            key_ready: AtomicBool::new(false),
+            key_words: Default::default(),
+        }
+    }
+
+    fn cached_key(&self) -> Option<StoreKey> {
+        if !self.key_ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (chunk, word) in key.chunks_exact_mut(8).zip(&self.key_words) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        Some(StoreKey(key))
+    }
+
+    fn cache_key(&self, key: &StoreKey) {
+        for (chunk, word) in key.0.chunks_exact(8).zip(&self.key_words) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        self.key_ready.store(true, Ordering::Release);
     }
 }
 
@@ -93,16 +141,31 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// Whether `b`, a base64url character, may end an id: 32 bytes leave 4 bits for its last
+/// character, so the 2 low bits of its 6-bit value (padding) must be zero.
+fn last_char_ok(b: u8) -> bool {
+    let value = match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => return false,
+    };
+    value & 0b11 == 0
+}
+
 /// The 6-character tag of a session in logs: the start of the base64url of its key (a hash of
 /// the id, never the id).
 pub(crate) fn tag_of(key: &StoreKey) -> [u8; 6] {
-    let mut out = [0u8; 8];
-    // 6 bytes encode to exactly 8 characters; the buffer is sized for that.
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(&key.0[..6], &mut out)
-        .unwrap_or(0);
-    let mut tag = *b"......";
-    tag.copy_from_slice(&out[..6.min(written)]);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // The first 36 bits of the key, 6 at a time, as base64url writes them (no encoder).
+    let k = &key.0;
+    let bits = u64::from_be_bytes([0, 0, k[0], k[1], k[2], k[3], k[4], k[5]]);
+    let mut tag = [0u8; 6];
+    for (i, c) in tag.iter_mut().enumerate() {
+        *c = ALPHABET[((bits >> (42 - 6 * i)) & 63) as usize];
+    }
     tag
 }
 
@@ -166,6 +229,56 @@ mod tests {
         ] {
             assert!(SessionId::parse(bad).is_none(), "{bad:?} accepted");
         }
+    }
+
+    /// The padding check on the last character agrees with the strict decoder for each of
+    /// the 64 characters (and refuses what is not base64url).
+    #[test]
+    fn the_last_character_is_checked_as_the_strict_decoder_does() {
+        let good = SessionId::generate().expect("os random");
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut accepted = 0;
+        for &last in alphabet {
+            let mut text = good.as_str().as_bytes().to_vec();
+            text[ID_LEN - 1] = last;
+            let text = String::from_utf8(text).expect("ascii");
+            let strict = URL_SAFE_NO_PAD
+                .decode_slice(&text, &mut [0u8; 32])
+                .is_ok_and(|n| n == 32);
+            assert_eq!(
+                SessionId::parse(&text).is_some(),
+                strict,
+                "last character {:?}",
+                char::from(last)
+            );
+            accepted += usize::from(strict);
+        }
+        assert_eq!(accepted, 16);
+        for last in [b'=', b'+', b'/', b'.', b' ', 0x80] {
+            assert!(!last_char_ok(last));
+        }
+    }
+
+    /// The tag is the start of the key's base64url, as the encoder writes it; a cloned id
+    /// keeps its key.
+    #[test]
+    fn tags_are_the_start_of_the_keys_base64url() {
+        for _ in 0..1_000 {
+            let id = SessionId::generate().expect("os random");
+            let key = id.key();
+            let encoded = URL_SAFE_NO_PAD.encode(key.0);
+            assert_eq!(&tag_of(&key)[..], &encoded.as_bytes()[..6]);
+            assert_eq!(id.clone().key(), key);
+            assert_eq!(
+                SessionId::parse(id.as_str()).expect("parses").key(),
+                StoreKey(Sha256::digest(id.as_str()).into())
+            );
+        }
+    }
+
+    #[test]
+    fn an_id_with_its_cached_key_takes_80_bytes() {
+        assert!(std::mem::size_of::<SessionId>() <= 80);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -109,7 +110,7 @@ struct Options {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<StoreKey, Entry>,
+    map: HashMap<StoreKey, Entry, BuildHasherDefault<KeyHasher>>,
     /// When it was last swept, in nanoseconds since the Unix epoch.
     last_sweep: Option<u64>,
     /// A counter giving each use of an entry its order (least recently used: lowest).
@@ -125,8 +126,9 @@ struct Entry {
     expires: u64,
     /// The shard's tick at its last use.
     used: u64,
-    /// The data's pairs, in no particular order, keys unique.
-    data: Box<[(Box<str>, serde_json::Value)]>,
+    /// The data's pairs, in no particular order, keys unique. Shared so that a load without
+    /// session locking lends it to the request instead of copying it ([`LentData`]).
+    data: LentData,
     user: Option<Box<crate::auth::User>>,
     /// [`Meta::created_ms`]; 0 for none.
     created_ms: u64,
@@ -135,6 +137,56 @@ struct Entry {
     /// When it was last loaded or written, in milliseconds since the Unix epoch.
     seen_ms: u64,
 }
+
+/// The hasher of the shard maps: 8 bytes of the [`StoreKey`] itself, no SipHash.
+///
+/// A store key is a SHA-256 output, so its bytes are already uniformly distributed, and
+/// SipHash's keyed defence against crafted collisions buys nothing here: a client chooses the
+/// cookie value it sends but not that value's SHA-256, and the shard maps only ever *insert*
+/// keys of ids the engine drew from the operating system's random source (`create`, `cycle`);
+/// a client's key is only looked up, and a lookup walks the probe sequence that random keys
+/// made, adding none. (An application that calls `create` with keys of its own choosing gives
+/// up that guarantee; the engine never does.) The lock table, the per-user index and the
+/// throttling counters keep SipHash: their keys come from what clients send (any well-formed
+/// cookie value gets a lock slot; user names and addresses are chosen), and grinding a name
+/// whose SHA-256 collides in a few bits is cheap.
+///
+/// Bytes 8 to 15, not the first ones: the first byte chooses the shard ([`shard_of`]), so
+/// within a shard its low 4 bits are the same for every key, and the map takes its bucket
+/// from the hash's low bits.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // A `StoreKey` writes its 32 bytes in one call (after its length, `write_usize`).
+        match bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(word) => self.0 ^= u64::from_le_bytes(word),
+            None => {
+                for &b in bytes {
+                    self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(MIX);
+                }
+            }
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // The length prefix (always 32 for a key): mixed in, shifting no key bit away.
+        self.0 = (self.0 ^ n as u64).wrapping_mul(MIX);
+    }
+}
+
+/// An odd 64-bit multiplier (the golden ratio's), for the hasher's rare non-key writes.
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A session's data as the memory store keeps it, lent to a request by
+/// [`MemoryStore::load_lent`]: the pairs in no particular order, keys unique. While a request
+/// holds it, a write to that session copies the pairs instead of replacing a value in place.
+pub(crate) type LentData = Arc<[(Box<str>, serde_json::Value)]>;
 
 /// [`Entry::expires`] of a session that never expires.
 const NEVER: u64 = u64::MAX;
@@ -164,17 +216,23 @@ impl Entry {
     }
 
     fn record(&self) -> Record {
+        // Inserted one by one: collecting into the map would sort through a `Vec` first (an
+        // allocation more per load).
+        let mut data = super::Data::new();
+        for (k, v) in self.data.iter() {
+            data.insert(String::from(&**k), v.clone());
+        }
         Record {
-            data: self
-                .data
-                .iter()
-                .map(|(k, v)| (String::from(&**k), v.clone()))
-                .collect(),
+            data,
             user: self.user.as_deref().cloned(),
-            meta: Meta {
-                created_ms: (self.created_ms != 0).then_some(self.created_ms),
-                remember_ms: (self.remember_ms != 0).then_some(self.remember_ms),
-            },
+            meta: self.meta(),
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
+            created_ms: (self.created_ms != 0).then_some(self.created_ms),
+            remember_ms: (self.remember_ms != 0).then_some(self.remember_ms),
         }
     }
 
@@ -205,23 +263,25 @@ impl Entry {
                 .set
                 .iter()
                 .all(|(key, _)| self.data.iter().any(|(k, _)| **k == **key));
-        if in_place {
-            // Only values of keys it holds change (a counter going up): replaced where they
-            // are, without rebuilding the entry (no allocation).
+        // Only values of keys it holds change (a counter going up): replaced where they are,
+        // without rebuilding the entry (no allocation), unless a request holds the data.
+        let slots = if in_place {
+            Arc::get_mut(&mut self.data)
+        } else {
+            None
+        };
+        if let Some(slots) = slots {
             for (key, value) in &change.set {
-                if let Some(slot) = self.data.iter_mut().find(|(k, _)| **k == **key) {
+                if let Some(slot) = slots.iter_mut().find(|(k, _)| **k == **key) {
                     slot.1 = value.clone();
                 }
             }
         } else {
-            let kept = std::mem::take(&mut self.data)
-                .into_vec()
-                .into_iter()
-                .filter(|(k, _)| {
-                    !change.cleared
-                        && !change.removed.iter().any(|r| r == &**k)
-                        && !change.set.iter().any(|(s, _)| s == &**k)
-                });
+            let kept = self.data.iter().filter(|(k, _)| {
+                !change.cleared
+                    && !change.removed.iter().any(|r| r == &**k)
+                    && !change.set.iter().any(|(s, _)| s == &**k)
+            });
             let mut set: Vec<(&str, &serde_json::Value)> = Vec::new();
             for (key, value) in &change.set {
                 // The last write of a key wins, as in a map.
@@ -231,6 +291,7 @@ impl Entry {
                 }
             }
             self.data = kept
+                .cloned()
                 .chain(set.into_iter().map(|(k, v)| (Box::from(k), v.clone())))
                 .collect();
         }
@@ -397,6 +458,64 @@ impl MemoryStore {
 
     fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
         lock(&self.inner.shards[shard_of(key)])
+    }
+
+    /// [`SessionStore::load`], without a future: the memory store never waits.
+    pub(crate) fn load_now(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Record>, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(key);
+        let used = shard.tick();
+        let found = match shard.map.get_mut(key) {
+            Some(entry) if entry.expired(now) => {
+                self.remove(&mut shard, key);
+                None
+            }
+            Some(entry) => {
+                entry.slide(now, ttl);
+                entry.used = used;
+                entry.seen_ms = now / 1_000_000;
+                Some(entry.record())
+            }
+            None => None,
+        };
+        Ok(found)
+    }
+
+    /// [`load_now`](Self::load_now), lending the data instead of copying it: the record has
+    /// the user and the engine's facts but no data; the data is the [`LentData`] (no
+    /// allocation for an anonymous session). The engine calls it directly when it is not
+    /// locking sessions: no boxed future, no copy.
+    pub(crate) fn load_lent(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+    ) -> Result<Option<(Record, LentData)>, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(key);
+        let used = shard.tick();
+        let found = match shard.map.get_mut(key) {
+            Some(entry) if entry.expired(now) => {
+                self.remove(&mut shard, key);
+                None
+            }
+            Some(entry) => {
+                entry.slide(now, ttl);
+                entry.used = used;
+                entry.seen_ms = now / 1_000_000;
+                let record = Record {
+                    data: super::Data::new(),
+                    user: entry.user.as_deref().cloned(),
+                    meta: entry.meta(),
+                };
+                Some((record, Arc::clone(&entry.data)))
+            }
+            None => None,
+        };
+        Ok(found)
     }
 
     fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
@@ -607,23 +726,7 @@ impl SessionStore for MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
-        let now = self.now();
-        let mut shard = self.shard(key);
-        let used = shard.tick();
-        let found = match shard.map.get_mut(key) {
-            Some(entry) if entry.expired(now) => {
-                self.remove(&mut shard, key);
-                None
-            }
-            Some(entry) => {
-                entry.slide(now, ttl);
-                entry.used = used;
-                entry.seen_ms = now / 1_000_000;
-                Some(entry.record())
-            }
-            None => None,
-        };
-        std::future::ready(Ok(found))
+        std::future::ready(self.load_now(key, ttl))
     }
 
     fn create(
@@ -1194,6 +1297,33 @@ mod tests {
         clock.advance(Duration::from_secs(3601));
         assert!(store.sessions_of("alice").await.unwrap().is_empty());
         assert!(lock(&store.inner.users).is_empty());
+    }
+
+    /// The shard maps' hasher spreads the keys of one shard over all the low bits the map
+    /// takes its buckets from (the shard's own bits of the first byte are not used).
+    #[test]
+    fn keys_of_one_shard_spread_over_the_buckets() {
+        let hash = |key: &StoreKey| {
+            use std::hash::BuildHasher;
+            BuildHasherDefault::<KeyHasher>::default().hash_one(key)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for i in 0..4096u32 {
+            let mut bytes = [0u8; 32];
+            bytes[0] = 3; // one shard
+            bytes[8..12].copy_from_slice(&i.wrapping_mul(0x9e37_79b9).to_le_bytes());
+            let key = StoreKey(bytes);
+            assert_eq!(shard_of(&key), 3);
+            let h = hash(&key);
+            seen.insert(h & 0xff);
+            hashes.insert(h);
+        }
+        assert_eq!(seen.len(), 256, "low 8 bits take every value");
+        assert_eq!(hashes.len(), 4096, "distinct keys, distinct hashes");
+        // The same key always hashes the same.
+        let seven = StoreKey::from_bytes([7; 32]);
+        assert_eq!(hash(&seven), hash(&seven));
     }
 
     #[test]
