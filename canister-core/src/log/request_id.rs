@@ -77,10 +77,27 @@ impl RequestId {
 
     /// The id as a header value.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        let text = crate::log::text::Text::<64>::format(format_args!("{self}"));
-        // Only visible ASCII: a valid header value. The fallback cannot happen.
-        http::HeaderValue::from_str(text.as_str())
-            .unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+        let value = match &self.0 {
+            // Written by hand into a stack buffer (prefix, `-`, the digits from the right):
+            // no formatting machinery on the path every response takes.
+            Repr::Counter(n) => {
+                let mut buf = [0u8; PREFIX_LEN + 1 + 20];
+                buf[..PREFIX_LEN].copy_from_slice(prefix().as_bytes());
+                buf[PREFIX_LEN] = b'-';
+                let end = PREFIX_LEN + 1 + decimal_len(*n);
+                let mut rest = *n;
+                for digit in buf[PREFIX_LEN + 1..end].iter_mut().rev() {
+                    // `rest % 10` is below 10: the cast keeps it.
+                    *digit = b'0' + (rest % 10) as u8;
+                    rest /= 10;
+                }
+                http::HeaderValue::from_bytes(&buf[..end])
+            }
+            Repr::Given(s) => http::HeaderValue::from_str(s),
+        };
+        // Only visible ASCII (base62, `-`, digits; a given id is checked when taken): a valid
+        // header value. The fallback cannot happen.
+        value.unwrap_or_else(|_| http::HeaderValue::from_static("-"))
     }
 }
 
@@ -194,6 +211,16 @@ fn decimal_len(mut n: u64) -> usize {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_header_value_is_the_ids_text() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            let id = RequestId(Repr::Counter(n));
+            assert_eq!(id.to_header_value().to_str().unwrap(), id.to_string());
+        }
+        let given = RequestId::trusted("req-42").unwrap();
+        assert_eq!(given.to_header_value(), "req-42");
+    }
 
     #[test]
     fn generated_ids_share_a_prefix_and_count() {
