@@ -478,6 +478,12 @@ impl Visit {
     /// before the session was loaded still carries the tag on every line written after:
     /// the order of the framework's extractors does not matter.
     ///
+    /// The logger shares the visit's allocation: one kept after the request (moved into a
+    /// task that outlives it) keeps the visit's state alive, and with session locking on,
+    /// the lock of a request that was cancelled before `finish` stays held until the logger
+    /// is dropped or the lock's lease ends. For work that outlives the request, log through
+    /// a logger of your own.
+    ///
     /// # Examples
     ///
     /// ```
