@@ -168,6 +168,10 @@ impl LogContext {
 impl fmt::Display for LogContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.client {
+            // By hand: `Ipv4Addr`'s `Display` pads each octet through the formatter, and a
+            // context is written on every line (the request thread for a handler's lines, the
+            // writer for the engine's).
+            Some(IpAddr::V4(v4)) => f.write_str(ipv4_text(v4, &mut [0; 15]))?,
             Some(ip) => write!(f, "{ip}")?,
             None if self.request_id.is_some() => f.write_str("-")?,
             None => f.write_str("MainThread")?,
@@ -177,10 +181,36 @@ impl fmt::Display for LogContext {
             f.write_str(self.tag().unwrap_or("..."))?;
         }
         if let Some(id) = &self.request_id {
-            write!(f, " req={id}")?;
+            f.write_str(" req=")?;
+            id.with_text(|text| f.write_str(text))?;
         }
         Ok(())
     }
+}
+
+/// `ip` in dotted decimal, written into `buf` (15 bytes: the longest, `255.255.255.255`).
+fn ipv4_text(ip: std::net::Ipv4Addr, buf: &mut [u8; 15]) -> &str {
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let skip = if octet >= 100 {
+            0
+        } else if octet >= 10 {
+            1
+        } else {
+            2
+        };
+        for d in &digits[skip..] {
+            buf[len] = b'0' + d;
+            len += 1;
+        }
+    }
+    // ASCII digits and dots: never the empty fallback.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 /// A request's [`LogContext`] whose session tag is read each time a line is written.
@@ -767,3 +797,40 @@ pub use slog_sink::SlogSink;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_sink::{TracingSink, APP_TARGET, TARGET};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod context_tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_is_displays_text() {
+        let mut buf = [0; 15];
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "127.0.0.1",
+            "10.9.100.99",
+            "1.20.255.3",
+        ] {
+            let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+            assert_eq!(ipv4_text(ip, &mut buf), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn a_context_reads_as_before() {
+        let id = RequestId::trusted("req-42").unwrap();
+        let v4 = LogContext::new(Some("10.0.0.7".parse().unwrap())).with_request_id(Some(id));
+        assert_eq!(v4.to_string(), "10.0.0.7-... req=req-42");
+        let v6 = LogContext::new(Some("::1".parse().unwrap()));
+        assert_eq!(v6.to_string(), "::1-...");
+        assert_eq!(LogContext::main().to_string(), "MainThread");
+        let generated = RequestId::generate();
+        let text = LogContext::new(None)
+            .with_request_id(Some(generated.clone()))
+            .to_string();
+        assert_eq!(text, format!("--... req={generated}"));
+        assert!(generated.to_string().contains('-'));
+    }
+}

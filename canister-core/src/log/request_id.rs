@@ -77,9 +77,17 @@ impl RequestId {
 
     /// The id as a header value.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        let value = match &self.0 {
-            // Written by hand into a stack buffer (prefix, `-`, the digits from the right):
-            // no formatting machinery on the path every response takes.
+        // Only visible ASCII (base62, `-`, digits; a given id is checked when taken): a valid
+        // header value. The fallback cannot happen.
+        self.with_text(http::HeaderValue::from_str)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+    }
+
+    /// Calls `f` with the id's text. A generated id is written by hand into a stack buffer
+    /// (prefix, `-`, the digits from the right): no formatting machinery on the paths every
+    /// request takes (its response header, its log lines' context).
+    pub(crate) fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match &self.0 {
             Repr::Counter(n) => {
                 let mut buf = [0u8; PREFIX_LEN + 1 + 20];
                 buf[..PREFIX_LEN].copy_from_slice(prefix().as_bytes());
@@ -91,25 +99,17 @@ impl RequestId {
                     *digit = b'0' + (rest % 10) as u8;
                     rest /= 10;
                 }
-                http::HeaderValue::from_bytes(&buf[..end])
+                // ASCII by construction: never the empty fallback.
+                f(std::str::from_utf8(&buf[..end]).unwrap_or_default())
             }
-            Repr::Given(s) => http::HeaderValue::from_str(s),
-        };
-        // Only visible ASCII (base62, `-`, digits; a given id is checked when taken): a valid
-        // header value. The fallback cannot happen.
-        value.unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+            Repr::Given(s) => f(s),
+        }
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Repr::Counter(n) => {
-                f.write_str(prefix())?;
-                write!(f, "-{n}")
-            }
-            Repr::Given(s) => f.write_str(s),
-        }
+        self.with_text(|text| f.write_str(text))
     }
 }
 
