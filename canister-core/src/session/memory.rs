@@ -466,23 +466,7 @@ impl MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> Result<Option<Record>, StoreError> {
-        let now = self.now();
-        let mut shard = self.shard(key);
-        let used = shard.tick();
-        let found = match shard.map.get_mut(key) {
-            Some(entry) if entry.expired(now) => {
-                self.remove(&mut shard, key);
-                None
-            }
-            Some(entry) => {
-                entry.slide(now, ttl);
-                entry.used = used;
-                entry.seen_ms = now / 1_000_000;
-                Some(entry.record())
-            }
-            None => None,
-        };
-        Ok(found)
+        Ok(self.use_entry(key, ttl, Entry::record))
     }
 
     /// [`load_now`](Self::load_now), lending the data instead of copying it: the record has
@@ -494,10 +478,28 @@ impl MemoryStore {
         key: &StoreKey,
         ttl: Option<Duration>,
     ) -> Result<Option<(Record, LentData)>, StoreError> {
+        Ok(self.use_entry(key, ttl, |entry| {
+            let record = Record {
+                data: super::Data::new(),
+                user: entry.user.as_deref().cloned(),
+                meta: entry.meta(),
+            };
+            (record, Arc::clone(&entry.data))
+        }))
+    }
+
+    /// A load's bookkeeping: an expired entry is removed (`None`); a live one slides its
+    /// expiry, is marked used and seen, and `read` makes the answer from it.
+    fn use_entry<T>(
+        &self,
+        key: &StoreKey,
+        ttl: Option<Duration>,
+        read: impl FnOnce(&Entry) -> T,
+    ) -> Option<T> {
         let now = self.now();
         let mut shard = self.shard(key);
         let used = shard.tick();
-        let found = match shard.map.get_mut(key) {
+        match shard.map.get_mut(key) {
             Some(entry) if entry.expired(now) => {
                 self.remove(&mut shard, key);
                 None
@@ -506,16 +508,10 @@ impl MemoryStore {
                 entry.slide(now, ttl);
                 entry.used = used;
                 entry.seen_ms = now / 1_000_000;
-                let record = Record {
-                    data: super::Data::new(),
-                    user: entry.user.as_deref().cloned(),
-                    meta: entry.meta(),
-                };
-                Some((record, Arc::clone(&entry.data)))
+                Some(read(entry))
             }
             None => None,
-        };
-        Ok(found)
+        }
     }
 
     fn maybe_sweep(&self, shard: &mut Shard, now: u64) {
